@@ -1,0 +1,155 @@
+//! Wiring: data dir and lock, store, admin token, TLS, server, workers, shutdown.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::ServeArgs;
+use crate::domain::delivery::RetryPolicy;
+use crate::domain::ids::{new_token, token_hash};
+use crate::domain::urlguard::UrlGuard;
+use crate::error::Error;
+use crate::http::{server, tls, AppState};
+use crate::meta::{Graph, GraphConfig};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::worker::{Dispatcher, Sender};
+
+/// The crate version and, when built from a git checkout, the commit (see build.rs).
+pub const VERSION: &str = env!("WABRIDGE_VERSION");
+
+pub fn serve(args: ServeArgs) -> Result<(), Error> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Startup(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(run(args))
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn run(args: ServeArgs) -> Result<(), Error> {
+    let _lock = lock_data_dir(&args.data_dir)?;
+    let store = Store::open(&args.data_dir.join("wabridge.redb"))?;
+    let admin_token_hash = admin_token(&store).await?;
+    let tls = if args.no_tls {
+        None
+    } else {
+        let files = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => tls::TlsFiles { cert: cert.clone(), key: key.clone() },
+            _ => tls::self_signed(&args.data_dir, url::Url::parse(&args.public_url).ok().as_ref().and_then(|u| u.host_str()))?,
+        };
+        Some(tls::acceptor(&files)?)
+    };
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Error::Startup(format!("cannot listen on {}: {e}", args.listen)))?;
+    let bound = listener.local_addr().map_err(|e| Error::Startup(e.to_string()))?;
+
+    let metrics = Arc::new(Metrics::default());
+    let wake = Arc::new(Notify::new());
+    let guard = UrlGuard { allow: args.webhook_allow_net.clone() };
+    let state = Arc::new(AppState {
+        settings: RwLock::new(store.settings()?),
+        store: store.clone(),
+        admin_token_hash,
+        graph: Graph::new(GraphConfig { base_url: args.graph_url.clone(), version: args.graph_version.clone() }),
+        guard: guard.clone(),
+        public_url: args.public_url.clone(),
+        max_body_bytes: args.max_body_bytes,
+        wake: wake.clone(),
+        metrics: metrics.clone(),
+    });
+    let shutdown = CancellationToken::new();
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        sender: Arc::new(Sender::new(args.delivery_timeout, guard)),
+        policy: RetryPolicy { schedule: args.retry_schedule.clone() },
+        concurrency: usize::from(args.delivery_concurrency),
+        wake,
+        metrics,
+        drain_timeout: args.delivery_timeout + Duration::from_secs(2),
+    };
+    let workers = tokio::spawn(dispatcher.run(shutdown.clone()));
+    tokio::spawn(signals(shutdown.clone()));
+
+    announce(&format!("listening on {}://{bound}", args.scheme()));
+    tracing::info!(public_url = %args.public_url, webhook = %format!("{}/plugins/appmixer/whatsapp/events", args.public_url), "wabridge {VERSION} ready");
+    server::serve(listener, tls, state, shutdown.clone()).await;
+    let _ = workers.await;
+    store.close();
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// A line on stdout for people and scripts (tests read the bound port from it).
+fn announce(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+async fn signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down: finishing requests and deliveries in flight");
+    shutdown.cancel();
+}
+
+/// Creates the data dir (0700) and takes an exclusive lock on it for the life of the process.
+fn lock_data_dir(dir: &Path) -> Result<File, Error> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::Startup(format!("cannot create data dir {}: {e}", dir.display())))?;
+    let path = dir.join("wabridge.lock");
+    let file = File::create(&path).map_err(|e| Error::Startup(format!("cannot create {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Startup(format!(
+            "data dir {} is in use by another wabridge process",
+            dir.display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => Err(Error::Startup(format!("cannot lock {}: {e}", path.display()))),
+    }
+}
+
+/// `WABRIDGE_ADMIN_TOKEN` wins; without it a stored hash is kept; on a first
+/// start a token is generated and printed once. Only the hash is stored.
+async fn admin_token(store: &Store) -> Result<String, Error> {
+    if let Some(token) = std::env::var("WABRIDGE_ADMIN_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
+        let hash = token_hash(token.trim());
+        if store.admin_token_hash()?.as_deref() != Some(hash.as_str()) {
+            store.set_admin_token_hash(hash.clone()).await?;
+        }
+        return Ok(hash);
+    }
+    if let Some(hash) = store.admin_token_hash()? {
+        return Ok(hash);
+    }
+    let token = new_token("wbadm");
+    let hash = token_hash(&token);
+    store.set_admin_token_hash(hash.clone()).await?;
+    announce(&format!("admin token (shown once, keep it safe): {token}"));
+    Ok(hash)
+}

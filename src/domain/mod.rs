@@ -1,0 +1,11 @@
+//! The rules of wabridge, in plain Rust: no sockets, no files.
+
+pub mod accounts;
+pub mod delivery;
+pub mod ids;
+pub mod model;
+pub mod signature;
+pub mod statuses;
+pub mod time;
+pub mod urlguard;
+pub mod webhook;

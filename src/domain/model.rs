@@ -1,0 +1,159 @@
+//! The things wabridge keeps, in the connector guide's words.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What the admin enters once: the Meta App's credentials and the webhook verify token.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: String,
+    #[serde(default)]
+    pub es_config_id: String,
+    #[serde(default)]
+    pub verify_token: String,
+}
+
+/// A connected WhatsApp business: its Meta token and the WABAs it may use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub waba_ids: Vec<String>,
+    pub business_account_id: Option<String>,
+    pub access_token: String,
+    /// Unix seconds; `None` for tokens that do not expire (System User tokens).
+    pub token_expires_at: Option<u64>,
+    pub meta_user_id: Option<String>,
+    pub api_key_hash: String,
+    pub created_at: u64,
+}
+
+/// The two kinds of events a flow can listen to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Messages,
+    Statuses,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Messages => "messages",
+            EventKind::Statuses => "statuses",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "messages" => Some(EventKind::Messages),
+            "statuses" => Some(EventKind::Statuses),
+            _ => None,
+        }
+    }
+
+    /// The `type` of the outbound webhook body.
+    pub fn webhook_type(self) -> &'static str {
+        match self {
+            EventKind::Messages => "whatsapp.message.received",
+            EventKind::Statuses => "whatsapp.message.status",
+        }
+    }
+}
+
+/// A flow webhook registered for one WABA and one kind of event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listener {
+    pub id: String,
+    pub account_id: String,
+    pub waba_id: String,
+    pub event: EventKind,
+    pub url: String,
+    pub secret: String,
+    pub created_at: u64,
+    /// Set when deliveries stop: the receiver answered 410 Gone.
+    #[serde(default)]
+    pub stopped_reason: Option<String>,
+}
+
+/// An event parsed from Meta's webhook, ready to store and fan out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundEvent {
+    pub kind: EventKind,
+    pub waba_id: String,
+    pub phone_number_id: String,
+    /// Meta redelivers; this identifies the event across redeliveries.
+    pub dedupe_key: String,
+    /// The outbound webhook body, serialized once.
+    pub body: Vec<u8>,
+    /// For status events: the row of the message's status history.
+    pub status: Option<StatusRecord>,
+}
+
+/// One status Meta reported for a message we sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusRecord {
+    pub message_id: String,
+    pub status: String,
+    pub timestamp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Value>,
+    pub waba_id: String,
+    pub phone_number_id: String,
+    /// Unix ms when wabridge received it.
+    #[serde(default)]
+    pub received_at: u64,
+}
+
+/// Where one event stands on its way to one listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Pending,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub id: u64,
+    /// Standard Webhooks `webhook-id`, the same on every attempt.
+    pub webhook_id: String,
+    pub listener_id: String,
+    pub event_id: u64,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    /// Unix ms of the next attempt while pending.
+    pub next_attempt_at: Option<u64>,
+    pub last_attempt_at: Option<u64>,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: u64,
+}
+
+/// A signed body we could not use: kept for the admin to inspect.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuarantineItem {
+    pub id: u64,
+    pub received_at: u64,
+    pub reason: String,
+    pub body: String,
+}

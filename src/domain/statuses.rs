@@ -1,0 +1,64 @@
+//! A sent message's story: sent → delivered → read, or failed.
+
+use super::model::StatusRecord;
+
+/// Where a status stands in a message's life; Meta may report them out of order.
+fn rank(status: &str) -> u8 {
+    match status {
+        "sent" => 1,
+        "delivered" => 2,
+        "read" => 3,
+        "played" => 4,
+        "failed" => 5,
+        _ => 0,
+    }
+}
+
+/// Orders the history by Meta's timestamp, then by how far along each status is.
+pub fn ordered(mut history: Vec<StatusRecord>) -> Vec<StatusRecord> {
+    history.sort_by_key(|r| {
+        let ts = r.timestamp.as_deref().and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        (ts, rank(&r.status), r.received_at)
+    });
+    history
+}
+
+/// The furthest status reached: a late `sent` never hides a `read`.
+pub fn current(history: &[StatusRecord]) -> Option<&StatusRecord> {
+    history.iter().max_by_key(|r| rank(&r.status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(status: &str, ts: &str) -> StatusRecord {
+        StatusRecord {
+            message_id: "m".into(),
+            status: status.into(),
+            timestamp: Some(ts.into()),
+            recipient_id: None,
+            recipient_user_id: None,
+            errors: None,
+            conversation: None,
+            pricing: None,
+            waba_id: "w".into(),
+            phone_number_id: "p".into(),
+            received_at: 0,
+        }
+    }
+
+    #[test]
+    fn out_of_order_statuses_are_put_in_order() {
+        let h = ordered(vec![rec("read", "3"), rec("sent", "1"), rec("delivered", "3")]);
+        let names: Vec<_> = h.iter().map(|r| r.status.as_str()).collect();
+        assert_eq!(names, ["sent", "delivered", "read"]);
+        assert_eq!(current(&h).unwrap().status, "read");
+    }
+
+    #[test]
+    fn failed_wins() {
+        let h = ordered(vec![rec("sent", "1"), rec("failed", "2")]);
+        assert_eq!(current(&h).unwrap().status, "failed");
+    }
+}

@@ -1,0 +1,91 @@
+//! Typed errors of the library. Only `http::response` turns them into status codes.
+
+use crate::meta::MetaError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input a person can fix: names the field and what to do.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+
+    #[error("missing or unknown credentials")]
+    Unauthorized,
+
+    #[error("{0}")]
+    BadSignature(&'static str),
+
+    #[error("{0}")]
+    Forbidden(String),
+
+    /// A Meta token without the WhatsApp permissions: useless, so refused.
+    #[error("the token does not carry the WhatsApp permissions: missing {}", .0.join(", "))]
+    MissingScopes(Vec<String>),
+
+    #[error("{0} not found")]
+    NotFound(&'static str),
+
+    #[error("{0}")]
+    Conflict(String),
+
+    #[error("request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+
+    /// The admin has not finished setup yet (e.g. no app secret).
+    #[error("{0}")]
+    NotConfigured(&'static str),
+
+    #[error("Meta answered with error {}: {}", .0.code, .0.message)]
+    Meta(MetaError),
+
+    #[error("could not reach Meta: {0}")]
+    MetaUnreachable(String),
+
+    #[error("storage: {0}")]
+    Storage(String),
+
+    /// Start-up problems: bad certificate, busy port, locked data dir.
+    #[error("{0}")]
+    Startup(String),
+}
+
+impl Error {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Error::Invalid { field: field.to_string(), message: message.into() }
+    }
+
+    /// Stable machine-readable code for the JSON error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid { .. } => "invalid_request",
+            Error::Unauthorized => "unauthorized",
+            Error::BadSignature(_) => "invalid_signature",
+            Error::Forbidden(_) => "forbidden",
+            Error::MissingScopes(_) => "missing_permissions",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::TooLarge { .. } => "payload_too_large",
+            Error::NotConfigured(_) => "not_configured",
+            Error::Meta(_) => "meta_error",
+            Error::MetaUnreachable(_) => "meta_unreachable",
+            Error::Storage(_) => "storage_error",
+            Error::Startup(_) => "startup_error",
+        }
+    }
+
+    /// What the person reading the error can do about it, where we know.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Unauthorized => Some("send `Authorization: Bearer <token>` with the admin token or an account API key".into()),
+            Error::MissingScopes(_) => Some(crate::domain::accounts::MISSING_SCOPES_HINT.into()),
+            Error::NotConfigured(_) => Some("set clientId and clientSecret with PUT /api/v1/admin/config (the Meta App's App ID and App Secret)".into()),
+            Error::Meta(e) => e.hint().map(str::to_string),
+            Error::MetaUnreachable(_) => Some("check the server's outbound network and --graph-url".into()),
+            _ => None,
+        }
+    }
+
+    /// Exit code of the process when this error ends `serve`.
+    pub fn exit_code(&self) -> u8 {
+        1
+    }
+}

@@ -1,0 +1,27 @@
+//! Reading request bodies with a size limit, and JSON with a readable error.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+
+/// JSON bodies of the API are small; this keeps a client from filling memory.
+pub const API_BODY_LIMIT: usize = 1024 * 1024;
+
+pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, Error> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(Error::TooLarge { limit }),
+        Err(e) => Err(Error::invalid("body", format!("could not read the request body: {e}"))),
+    }
+}
+
+pub async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Error> {
+    let bytes = read_limited(body, API_BODY_LIMIT).await?;
+    if bytes.is_empty() {
+        return Err(Error::invalid("body", "expected a JSON object"));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| Error::invalid("body", format!("not the expected JSON: {e}")))
+}

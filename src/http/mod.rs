@@ -1,0 +1,12 @@
+//! The edge: TLS, routing, body limits, authentication, and the one place where
+//! errors become HTTP status codes.
+
+mod auth;
+mod body;
+mod response;
+mod router;
+mod routes;
+pub mod server;
+pub mod tls;
+
+pub use router::AppState;

@@ -1,0 +1,68 @@
+//! Building responses, and mapping `Error` to a status and `{error: {code, message, hint}}`.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::Error;
+
+pub type Resp = Response<Full<Bytes>>;
+
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    with_type(status, "application/json", body)
+}
+
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
+    with_type(status, "text/plain; charset=utf-8", body)
+}
+
+pub fn empty(status: StatusCode) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}
+
+pub fn with_type(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+pub fn status_of(err: &Error) -> StatusCode {
+    match err {
+        Error::Invalid { .. } => StatusCode::BAD_REQUEST,
+        Error::MissingScopes(_) => StatusCode::BAD_REQUEST,
+        Error::Unauthorized | Error::BadSignature(_) => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Meta(_) | Error::MetaUnreachable(_) => StatusCode::BAD_GATEWAY,
+        Error::Storage(_) | Error::Startup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+pub fn error(err: &Error) -> Resp {
+    let status = status_of(err);
+    let mut body = json!({"error": {"code": err.code(), "message": err.to_string()}});
+    if let Some(hint) = err.hint() {
+        body["error"]["hint"] = json!(hint);
+    }
+    if let Error::Meta(meta) = err {
+        body["error"]["meta"] = json!(meta);
+    }
+    if let Error::Invalid { field, .. } = err {
+        body["error"]["field"] = json!(field);
+    }
+    let mut resp = json(status, &body);
+    if status == StatusCode::UNAUTHORIZED && matches!(err, Error::Unauthorized) {
+        resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
+    }
+    resp
+}

@@ -1,0 +1,209 @@
+//! The admin API: the Meta App settings and connected accounts.
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::domain::accounts::grant_from;
+use crate::domain::ids::{new_id, new_token, token_hash};
+use crate::domain::model::{Account, Settings};
+use crate::domain::time::now_ms;
+use crate::error::Error;
+use crate::http::auth::require_admin;
+use crate::http::body::read_json;
+use crate::http::response::{self, Resp};
+use crate::http::AppState;
+use crate::meta::AccountToken;
+
+pub const EVENTS_PATH: &str = "/plugins/appmixer/whatsapp/events";
+pub const CALLBACK_PATH: &str = "/auth/whatsapp/callback";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigView {
+    client_id: String,
+    client_secret_set: bool,
+    es_config_id: String,
+    verify_token: String,
+    webhook_url: String,
+    callback_url: String,
+}
+
+fn config_view(state: &AppState) -> ConfigView {
+    let s = state.settings();
+    ConfigView {
+        client_id: s.client_id,
+        client_secret_set: !s.client_secret.is_empty(),
+        es_config_id: s.es_config_id,
+        verify_token: s.verify_token,
+        webhook_url: format!("{}{EVENTS_PATH}", state.public_url),
+        callback_url: format!("{}{CALLBACK_PATH}", state.public_url),
+    }
+}
+
+pub fn get_config(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
+    require_admin(state, &req.into_parts().0)?;
+    Ok(response::json(StatusCode::OK, &config_view(state)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConfigChange {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    es_config_id: Option<String>,
+    verify_token: Option<String>,
+}
+
+pub async fn put_config(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
+    let (parts, body) = req.into_parts();
+    require_admin(state, &parts)?;
+    let change: ConfigChange = read_json(body).await?;
+    let mut next = state.settings();
+    apply(&mut next, change)?;
+    state.store.put_settings(next.clone()).await?;
+    if let Ok(mut current) = state.settings.write() {
+        *current = next;
+    }
+    tracing::info!("admin settings changed");
+    Ok(response::json(StatusCode::OK, &config_view(state)))
+}
+
+fn apply(s: &mut Settings, c: ConfigChange) -> Result<(), Error> {
+    if let Some(v) = c.client_id {
+        s.client_id = digits("clientId", v, "the Meta App ID (App settings → Basic)")?;
+    }
+    if let Some(v) = c.es_config_id {
+        s.es_config_id = digits("esConfigId", v, "the Embedded Signup configuration ID")?;
+    }
+    if let Some(v) = c.client_secret {
+        s.client_secret = printable("clientSecret", v)?;
+    }
+    if let Some(v) = c.verify_token {
+        s.verify_token = printable("verifyToken", v)?;
+    }
+    Ok(())
+}
+
+/// Meta's ids are numbers; an empty value clears the setting.
+fn digits(field: &str, v: String, what: &str) -> Result<String, Error> {
+    let v = v.trim().to_string();
+    if v.len() > 64 || !v.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Error::invalid(field, format!("must be {what}: digits only")));
+    }
+    Ok(v)
+}
+
+fn printable(field: &str, v: String) -> Result<String, Error> {
+    let v = v.trim().to_string();
+    if v.len() > 256 || !v.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::invalid(field, "must be at most 256 printable ASCII characters without spaces"));
+    }
+    Ok(v)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    pub id: String,
+    pub name: String,
+    pub waba_ids: Vec<String>,
+    pub business_account_id: Option<String>,
+    pub token_expires_at: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&Account> for AccountView {
+    fn from(a: &Account) -> Self {
+        AccountView {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            waba_ids: a.waba_ids.clone(),
+            business_account_id: a.business_account_id.clone(),
+            token_expires_at: a.token_expires_at.map(crate::domain::time::rfc3339_secs),
+            created_at: crate::domain::time::rfc3339_ms(a.created_at),
+        }
+    }
+}
+
+pub fn list_accounts(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
+    require_admin(state, &req.into_parts().0)?;
+    let accounts: Vec<AccountView> = state.store.accounts()?.iter().map(AccountView::from).collect();
+    Ok(response::json(StatusCode::OK, &json!({"accounts": accounts})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewAccount {
+    access_token: String,
+    name: Option<String>,
+    #[serde(default)]
+    waba_ids: Vec<String>,
+}
+
+pub async fn add_account(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
+    let (parts, body) = req.into_parts();
+    require_admin(state, &parts)?;
+    let new: NewAccount = read_json(body).await?;
+    let token = new.access_token.trim().to_string();
+    if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::invalid("accessToken", "paste the whole access token (a System User token or a user token)"));
+    }
+    for id in &new.waba_ids {
+        digits("wabaIds", id.clone(), "WhatsApp Business Account IDs")?;
+    }
+    let settings = state.settings();
+    if settings.client_id.is_empty() || settings.client_secret.is_empty() {
+        return Err(Error::NotConfigured("clientId and clientSecret are needed to check a token with Meta"));
+    }
+    let graph = state.graph.clone();
+    let name = new.name.clone().map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    let (debug, fetched_name) = blocking(move || {
+        let debug = graph.debug_token(&token, &settings.client_id, &settings.client_secret)?;
+        let fetched = match name {
+            Some(n) => Some(n),
+            None => graph
+                .get("me", &AccountToken { token: &token, app_secret: Some(&settings.client_secret) }, &[("fields", "name")])
+                .ok()
+                .and_then(|me| me.get("name").and_then(|n| n.as_str()).map(str::to_string)),
+        };
+        Ok((debug, fetched))
+    })
+    .await?;
+    let grant = grant_from(&debug, &new.waba_ids)?;
+    let api_key = new_token("wbk");
+    let account = Account {
+        id: new_id("acc"),
+        name: fetched_name.unwrap_or_else(|| "WhatsApp account".into()),
+        business_account_id: grant.waba_ids.first().cloned(),
+        waba_ids: grant.waba_ids,
+        access_token: new.access_token.trim().to_string(),
+        token_expires_at: grant.expires_at,
+        meta_user_id: grant.user_id,
+        api_key_hash: token_hash(&api_key),
+        created_at: now_ms(),
+    };
+    state.store.insert_account(account.clone()).await?;
+    tracing::info!(account = %account.id, wabas = account.waba_ids.len(), "account added");
+    let mut view = serde_json::to_value(AccountView::from(&account)).unwrap_or_default();
+    view["apiKey"] = json!(api_key);
+    Ok(response::json(StatusCode::CREATED, &view))
+}
+
+pub async fn delete_account(state: &AppState, req: Request<Incoming>, id: &str) -> Result<Resp, Error> {
+    require_admin(state, &req.into_parts().0)?;
+    if state.store.delete_account(id.to_string()).await? {
+        tracing::info!(account = %id, "account removed");
+        Ok(response::empty(StatusCode::NO_CONTENT))
+    } else {
+        Err(Error::NotFound("account"))
+    }
+}
+
+/// Runs Graph calls (blocking ureq) off the async workers.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::MetaUnreachable(format!("the Graph call did not finish: {e}")))?
+}

@@ -1,0 +1,6 @@
+//! Handlers, one file per audience: Meta, the admin, flow tools, operators.
+
+pub mod admin;
+pub mod flow;
+pub mod ops;
+pub mod webhook;

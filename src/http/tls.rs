@@ -1,0 +1,69 @@
+//! The TLS side of the listener: the admin's PEM files, or a self-signed
+//! certificate generated into the data dir on first start and reused after.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+use crate::error::Error;
+
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The generated certificate's files in the data dir, created when missing.
+pub fn self_signed(data_dir: &Path, public_host: Option<&str>) -> Result<TlsFiles, Error> {
+    let files = TlsFiles { cert: data_dir.join("tls-cert.pem"), key: data_dir.join("tls-key.pem") };
+    if files.cert.exists() && files.key.exists() {
+        return Ok(files);
+    }
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    if let Some(host) = public_host.filter(|h| !names.iter().any(|n| n == h)) {
+        names.push(host.to_string());
+    }
+    let generated = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| Error::Startup(format!("cannot generate a self-signed certificate: {e}")))?;
+    write_private(&files.key, generated.signing_key.serialize_pem().as_bytes())?;
+    fs::write(&files.cert, generated.cert.pem())
+        .map_err(|e| Error::Startup(format!("cannot write {}: {e}", files.cert.display())))?;
+    tracing::info!(cert = %files.cert.display(), "generated a self-signed TLS certificate");
+    Ok(files)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::Startup(format!("cannot write {}: {e}", path.display())))?;
+    f.write_all(bytes).map_err(|e| Error::Startup(format!("cannot write {}: {e}", path.display())))
+}
+
+pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, Error> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| Error::Startup(format!("cannot read certificate {}: {e}", files.cert.display())))?;
+    if certs.is_empty() {
+        return Err(Error::Startup(format!("no certificate found in {}", files.cert.display())));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| Error::Startup(format!("cannot read private key {}: {e}", files.key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Startup(format!("TLS setup: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| Error::Startup(format!("the certificate and key do not fit together: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}

@@ -1,0 +1,17 @@
+//! wabridge: a self-hosted gateway between Meta's WhatsApp Business Cloud API and
+//! the flow tools a business already runs.
+//!
+//! Data flows one way: `http` (the edge) → `domain` (rules) → `store` (redb);
+//! webhook ingest → durable outbox → `worker` (delivery).
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod meta;
+pub mod metrics;
+pub mod store;
+pub mod worker;
+
+pub use error::Error;

@@ -1,0 +1,96 @@
+use serde::Serialize;
+
+/// An error as Meta's Graph API reports it, kept whole so a person can look it up.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaError {
+    /// HTTP status Meta answered with.
+    pub http_status: u16,
+    pub code: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subcode: Option<i64>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none", rename = "type")]
+    pub error_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fbtrace_id: Option<String>,
+}
+
+impl MetaError {
+    /// Reads Meta's `{"error": {...}}` body; anything else becomes a generic error
+    /// that still carries the status and the start of the body.
+    pub fn from_body(http_status: u16, body: &str) -> Self {
+        let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+        let err = parsed.as_ref().and_then(|v| v.get("error"));
+        match err {
+            Some(e) => MetaError {
+                http_status,
+                code: e.get("code").and_then(|c| c.as_i64()).unwrap_or(0),
+                subcode: e.get("error_subcode").and_then(|c| c.as_i64()),
+                message: e
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("no message")
+                    .to_string(),
+                error_type: e.get("type").and_then(|t| t.as_str()).map(str::to_string),
+                fbtrace_id: e.get("fbtrace_id").and_then(|t| t.as_str()).map(str::to_string),
+            },
+            None => MetaError {
+                http_status,
+                code: 0,
+                subcode: None,
+                message: format!("unexpected answer: {}", body.chars().take(200).collect::<String>()),
+                error_type: None,
+                fbtrace_id: None,
+            },
+        }
+    }
+
+    /// The connector guide's advice for this error, where it has one.
+    pub fn hint(&self) -> Option<&'static str> {
+        hint_for(self.code, &self.message)
+    }
+}
+
+/// The connector guide's advice for the error codes our users meet most; also
+/// used for the `errors[]` of a failed status.
+pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
+    if message.to_ascii_lowercase().contains("pin mismatch") {
+        return Some("The PIN does not match the number's two-step verification PIN. Reset it in WhatsApp Manager → phone number → Two-step verification PIN, then register again.");
+    }
+    Some(match code {
+        190 => "The account's Meta token expired or was revoked. Reconnect the account (a fresh login issues a new token).",
+        133010 => "The sender phone number is not registered for the Cloud API. Call POST /api/v1/phone-numbers/{id}/ensure-registered once with its PIN.",
+        131030 => "The Meta App is in Development mode and the recipient is not on its verified list. Add the recipient under WhatsApp → API Setup → Manage phone number list, or take the app Live.",
+        132000 => "The template's components do not match its parameters. Compare them with the template in WhatsApp Manager → Message Templates.",
+        131047 => "More than 24 hours have passed since the recipient last wrote: the customer-service window is closed. Send an approved template instead.",
+        200 | 10 => "The token lacks a permission. Reconnect and approve whatsapp_business_messaging and whatsapp_business_management.",
+        100 => "Meta refused a parameter. Check the IDs (WABA, phone number) belong to this account.",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_metas_error_body() {
+        let e = MetaError::from_body(
+            400,
+            r#"{"error":{"message":"(#133010) Account not registered","type":"OAuthException","code":133010,"error_subcode":2494102,"fbtrace_id":"AbC"}}"#,
+        );
+        assert_eq!(e.code, 133010);
+        assert_eq!(e.subcode, Some(2494102));
+        assert_eq!(e.fbtrace_id.as_deref(), Some("AbC"));
+        assert!(e.hint().unwrap().contains("ensure-registered"));
+    }
+
+    #[test]
+    fn keeps_a_non_json_answer_readable() {
+        let e = MetaError::from_body(502, "<html>bad gateway</html>");
+        assert_eq!(e.code, 0);
+        assert!(e.message.contains("bad gateway"));
+        assert!(e.hint().is_none());
+    }
+}

@@ -1,0 +1,43 @@
+//! Counters exposed at `/metrics` in Prometheus' text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($($name:ident: $help:literal),* $(,)?) => {
+        #[derive(Default)]
+        pub struct Metrics {
+            $(pub $name: AtomicU64,)*
+        }
+
+        impl Metrics {
+            /// Prometheus text exposition of every counter.
+            pub fn render(&self) -> String {
+                let mut out = String::new();
+                $(
+                    let _ = writeln!(out, "# HELP wabridge_{} {}", stringify!($name), $help);
+                    let _ = writeln!(out, "# TYPE wabridge_{} counter", stringify!($name));
+                    let _ = writeln!(out, "wabridge_{} {}", stringify!($name), self.$name.load(Ordering::Relaxed));
+                )*
+                out
+            }
+        }
+    };
+}
+
+counters! {
+    webhooks_received_total: "Webhook POSTs from Meta, signed or not.",
+    webhook_signature_failures_total: "Webhook POSTs refused for a missing or wrong X-Hub-Signature-256.",
+    events_accepted_total: "Message and status events stored for the first time.",
+    events_duplicate_total: "Events Meta redelivered that were already stored.",
+    webhooks_quarantined_total: "Signed webhook bodies that could not be used.",
+    delivery_attempts_total: "Attempts to POST an event to a flow webhook.",
+    deliveries_succeeded_total: "Deliveries a flow webhook accepted with a 2xx.",
+    deliveries_failed_total: "Deliveries given up after the last retry.",
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,85 @@
+//! Connected accounts and their API keys.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::codec::{dec, enc};
+use super::tables::{ACCOUNTS, API_KEYS, LISTENERS};
+use super::Store;
+use crate::domain::model::{Account, Listener};
+use crate::error::Error;
+
+impl Store {
+    pub async fn insert_account(&self, account: Account) -> Result<(), Error> {
+        self.write(move |tx| {
+            tx.open_table(ACCOUNTS)?.insert(account.id.as_str(), enc(&account).as_slice())?;
+            tx.open_table(API_KEYS)?.insert(account.api_key_hash.as_str(), account.id.as_str())?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn accounts(&self) -> Result<Vec<Account>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(ACCOUNTS)?;
+            let mut out = Vec::new();
+            for row in t.iter()? {
+                let (_, v) = row?;
+                out.push(dec(v.value(), "account")?);
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn account(&self, id: &str) -> Result<Option<Account>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(ACCOUNTS)?;
+            let v = t.get(id)?;
+            v.map(|v| dec(v.value(), "account")).transpose()
+        })
+    }
+
+    /// The account an API key belongs to, by the key's hash.
+    pub fn account_by_key_hash(&self, hash: &str) -> Result<Option<Account>, Error> {
+        self.read(|tx| {
+            let keys = tx.open_table(API_KEYS)?;
+            let Some(id) = keys.get(hash)?.map(|v| v.value().to_string()) else {
+                return Ok(None);
+            };
+            let t = tx.open_table(ACCOUNTS)?;
+            let v = t.get(id.as_str())?;
+            v.map(|v| dec(v.value(), "account")).transpose()
+        })
+    }
+
+    /// Removes an account with its key and its listeners (their pending deliveries are cancelled).
+    pub async fn delete_account(&self, id: String) -> Result<bool, Error> {
+        self.write(move |tx| {
+            let account: Option<Account> = {
+                let t = tx.open_table(ACCOUNTS)?;
+                let v = t.get(id.as_str())?;
+                v.map(|v| dec(v.value(), "account")).transpose()?
+            };
+            let Some(account) = account else { return Ok(false) };
+            for listener in listeners_of(tx, &account.id)? {
+                super::listeners::remove_listener(tx, &listener)?;
+            }
+            tx.open_table(API_KEYS)?.remove(account.api_key_hash.as_str())?;
+            tx.open_table(ACCOUNTS)?.remove(account.id.as_str())?;
+            Ok(true)
+        })
+        .await
+    }
+}
+
+fn listeners_of(tx: &WriteTransaction, account_id: &str) -> Result<Vec<Listener>, Error> {
+    let t = tx.open_table(LISTENERS)?;
+    let mut out = Vec::new();
+    for row in t.iter()? {
+        let (_, v) = row?;
+        let l: Listener = dec(v.value(), "listener")?;
+        if l.account_id == account_id {
+            out.push(l);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,127 @@
+//! Ingest: events, their dedupe keys, status history and outbox rows, written
+//! together in one transaction so that "stored" and "queued" cannot part.
+
+use redb::{ReadableTable, WriteTransaction};
+use serde::Serialize;
+
+use super::codec::{dec, enc};
+use super::tables::*;
+use super::{next_id, Store};
+use crate::domain::ids::new_id;
+use crate::domain::model::{Delivery, DeliveryState, InboundEvent, Listener, QuarantineItem, StatusRecord};
+use crate::error::Error;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestReport {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub deliveries: usize,
+}
+
+impl Store {
+    /// Stores a verified webhook's events and queues one delivery per matching listener.
+    /// Returns once the transaction is durable.
+    pub async fn ingest(&self, events: Vec<InboundEvent>, now_ms: u64) -> Result<IngestReport, Error> {
+        self.write(move |tx| ingest(tx, &events, now_ms)).await
+    }
+
+    pub async fn quarantine(&self, reason: String, body: Vec<u8>, now_ms: u64) -> Result<u64, Error> {
+        self.write(move |tx| {
+            let id = next_id(tx, "next_quarantine")?;
+            let item = QuarantineItem {
+                id,
+                received_at: now_ms,
+                reason: reason.clone(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            tx.open_table(QUARANTINE)?.insert(id, enc(&item).as_slice())?;
+            Ok(id)
+        })
+        .await
+    }
+
+    pub fn quarantined(&self, limit: usize) -> Result<Vec<QuarantineItem>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(QUARANTINE)?;
+            let mut out = Vec::new();
+            for row in t.iter()?.rev().take(limit) {
+                out.push(dec(row?.1.value(), "quarantine")?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every status Meta reported for a message, in arrival order.
+    pub fn status_history(&self, message_id: &str) -> Result<Vec<StatusRecord>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(STATUSES)?;
+            let mut out = Vec::new();
+            for row in t.range((message_id, 0)..=(message_id, u64::MAX))? {
+                out.push(dec(row?.1.value(), "status")?);
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn ingest(tx: &WriteTransaction, events: &[InboundEvent], now_ms: u64) -> Result<IngestReport, Error> {
+    let mut report = IngestReport::default();
+    let mut dedupe = tx.open_table(DEDUPE)?;
+    let mut stored = tx.open_table(EVENTS)?;
+    let mut statuses = tx.open_table(STATUSES)?;
+    let mut deliveries = tx.open_table(DELIVERIES)?;
+    let mut outbox = tx.open_table(OUTBOX)?;
+    let mut by_listener = tx.open_table(LISTENER_DELIVERIES)?;
+    let routes = tx.open_table(LISTENER_ROUTES)?;
+    let listeners = tx.open_table(LISTENERS)?;
+    for event in events {
+        if dedupe.get(event.dedupe_key.as_str())?.is_some() {
+            report.duplicates += 1;
+            continue;
+        }
+        let event_id = next_id(tx, "next_event")?;
+        stored.insert(
+            event_id,
+            (event.kind.as_str(), event.waba_id.as_str(), event.phone_number_id.as_str(), now_ms, event.body.as_slice()),
+        )?;
+        dedupe.insert(event.dedupe_key.as_str(), event_id)?;
+        if let Some(status) = &event.status {
+            statuses.insert((status.message_id.as_str(), event_id), enc(status).as_slice())?;
+        }
+        report.accepted += 1;
+        let waba = event.waba_id.as_str();
+        let kind = event.kind.as_str();
+        for row in routes.range((waba, kind, "")..)? {
+            let (key, _) = row?;
+            let (w, k, listener_id) = key.value();
+            if w != waba || k != kind {
+                break;
+            }
+            let Some(raw) = listeners.get(listener_id)? else { continue };
+            let listener: Listener = dec(raw.value(), "listener")?;
+            if listener.stopped_reason.is_some() {
+                continue;
+            }
+            let delivery_id = next_id(tx, "next_delivery")?;
+            let delivery = Delivery {
+                id: delivery_id,
+                webhook_id: new_id("msg"),
+                listener_id: listener.id.clone(),
+                event_id,
+                state: DeliveryState::Pending,
+                attempts: 0,
+                next_attempt_at: Some(now_ms),
+                last_attempt_at: None,
+                last_status_code: None,
+                last_error: None,
+                created_at: now_ms,
+            };
+            deliveries.insert(delivery_id, enc(&delivery).as_slice())?;
+            outbox.insert((now_ms, delivery_id), ())?;
+            by_listener.insert((listener.id.as_str(), delivery_id), ())?;
+            report.deliveries += 1;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,100 @@
+//! Flow webhooks (listeners), their routing index and their deliveries.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::codec::{dec, enc};
+use super::tables::{DELIVERIES, LISTENERS, LISTENER_DELIVERIES, LISTENER_ROUTES, OUTBOX};
+use super::Store;
+use crate::domain::model::{Delivery, DeliveryState, Listener};
+use crate::error::Error;
+
+impl Store {
+    pub async fn insert_listener(&self, listener: Listener) -> Result<(), Error> {
+        self.write(move |tx| {
+            tx.open_table(LISTENERS)?.insert(listener.id.as_str(), enc(&listener).as_slice())?;
+            tx.open_table(LISTENER_ROUTES)?
+                .insert((listener.waba_id.as_str(), listener.event.as_str(), listener.id.as_str()), ())?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn listener(&self, id: &str) -> Result<Option<Listener>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(LISTENERS)?;
+            let v = t.get(id)?;
+            v.map(|v| dec(v.value(), "listener")).transpose()
+        })
+    }
+
+    pub fn listeners(&self) -> Result<Vec<Listener>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(LISTENERS)?;
+            let mut out = Vec::new();
+            for row in t.iter()? {
+                out.push(dec(row?.1.value(), "listener")?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Stops a listener: no new deliveries, pending ones cancelled.
+    pub async fn delete_listener(&self, id: String) -> Result<bool, Error> {
+        self.write(move |tx| {
+            let listener: Option<Listener> = {
+                let t = tx.open_table(LISTENERS)?;
+                let v = t.get(id.as_str())?;
+                v.map(|v| dec(v.value(), "listener")).transpose()?
+            };
+            match listener {
+                Some(l) => remove_listener(tx, &l).map(|_| true),
+                None => Ok(false),
+            }
+        })
+        .await
+    }
+
+    /// The newest `limit` deliveries of a listener, newest first.
+    pub fn deliveries_of(&self, listener_id: &str, limit: usize) -> Result<Vec<Delivery>, Error> {
+        self.read(|tx| {
+            let index = tx.open_table(LISTENER_DELIVERIES)?;
+            let deliveries = tx.open_table(DELIVERIES)?;
+            let mut out = Vec::new();
+            for row in index.range((listener_id, 0)..=(listener_id, u64::MAX))?.rev() {
+                if out.len() >= limit {
+                    break;
+                }
+                let (key, _) = row?;
+                if let Some(v) = deliveries.get(key.value().1)? {
+                    out.push(dec(v.value(), "delivery")?);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+pub(super) fn remove_listener(tx: &WriteTransaction, listener: &Listener) -> Result<(), Error> {
+    tx.open_table(LISTENERS)?.remove(listener.id.as_str())?;
+    tx.open_table(LISTENER_ROUTES)?
+        .remove((listener.waba_id.as_str(), listener.event.as_str(), listener.id.as_str()))?;
+    let mut index = tx.open_table(LISTENER_DELIVERIES)?;
+    let mut deliveries = tx.open_table(DELIVERIES)?;
+    let mut outbox = tx.open_table(OUTBOX)?;
+    let lid = listener.id.as_str();
+    let ids: Vec<u64> = index
+        .range((lid, 0)..=(lid, u64::MAX))?
+        .map(|row| row.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for id in ids {
+        index.remove((lid, id))?;
+        let removed = deliveries.remove(id)?;
+        if let Some(v) = removed {
+            let d: Delivery = dec(v.value(), "delivery")?;
+            if let (DeliveryState::Pending, Some(due)) = (d.state, d.next_attempt_at) {
+                outbox.remove((due, id))?;
+            }
+        }
+    }
+    Ok(())
+}

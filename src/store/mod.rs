@@ -1,0 +1,105 @@
+//! The redb database: every table and every transaction live here.
+
+mod accounts;
+mod codec;
+mod events;
+mod listeners;
+mod migrate;
+mod outbox;
+mod settings;
+mod tables;
+mod writer;
+
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
+
+use crate::error::Error;
+
+pub use events::IngestReport;
+pub use outbox::{Due, Outcome};
+
+/// A handle on the database. Cheap to clone; all writes go through one writer thread.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    writer: mpsc::Sender<writer::Msg>,
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Store {
+    /// Opens (or creates) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, Error> {
+        let db = Database::builder().create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                Error::Startup(format!("{} is already open in another process", path.display()))
+            }
+            other => Error::Startup(format!("cannot open database {}: {other}", path.display())),
+        })?;
+        migrate::run(&db)?;
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel();
+        let writer_db = db.clone();
+        let thread = std::thread::Builder::new()
+            .name("wabridge-writer".into())
+            .spawn(move || writer::run(writer_db, rx))
+            .map_err(|e| Error::Startup(format!("cannot start the database writer: {e}")))?;
+        Ok(Store { db, writer: tx, thread: Arc::new(Mutex::new(Some(thread))) })
+    }
+
+    /// Runs `f` in a durable write transaction, possibly sharing the commit with
+    /// other writers. `f` may run more than once, so it must not consume its captures.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnMut(&WriteTransaction) -> Result<T, Error> + Send + 'static,
+    {
+        let (job, answer) = writer::job(f);
+        self.writer
+            .send(writer::Msg::Job(job))
+            .map_err(|_| Error::Storage("the database is closed".into()))?;
+        answer.await.map_err(|_| Error::Storage("the database writer stopped".into()))?
+    }
+
+    /// A short read-only look; never hold it across an await.
+    pub fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, Error>) -> Result<T, Error> {
+        let tx = self.db.begin_read()?;
+        f(&tx)
+    }
+
+    /// Lets queued writes finish, then stops the writer. Later writes fail.
+    pub fn close(&self) {
+        let _ = self.writer.send(writer::Msg::Stop);
+        let handle = self.thread.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Takes the next value of a named counter inside a write transaction.
+fn next_id(tx: &WriteTransaction, counter: &str) -> Result<u64, Error> {
+    let mut meta = tx.open_table(tables::META)?;
+    let next = meta.get(counter)?.map(|v| v.value()).unwrap_or(0) + 1;
+    meta.insert(counter, next)?;
+    Ok(next)
+}
+
+macro_rules! storage_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self { Error::Storage(e.to_string()) }
+        }
+    )*};
+}
+
+storage_errors!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);

@@ -1,0 +1,151 @@
+//! The delivery queue. Only the delivery worker takes from it; each outcome is
+//! recorded in one transaction (remove the row, update the delivery, maybe requeue).
+
+use std::collections::HashSet;
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::codec::{dec, enc};
+use super::tables::{DELIVERIES, EVENTS, LISTENERS, OUTBOX};
+use super::Store;
+use crate::domain::delivery::Next;
+use crate::domain::model::{Delivery, DeliveryState, Listener};
+use crate::error::Error;
+
+/// A delivery whose time has come, with what the sender needs.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub delivery: Delivery,
+    /// `None` when the listener was removed after the event was queued.
+    pub listener: Option<Listener>,
+    pub body: Vec<u8>,
+}
+
+/// What happened to one attempt, to be recorded.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub delivery_id: u64,
+    pub at_ms: u64,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub next: Next,
+}
+
+impl Store {
+    /// Up to `limit` deliveries due by `now_ms`, skipping those already in flight.
+    pub fn due(&self, now_ms: u64, limit: usize, in_flight: &HashSet<u64>) -> Result<Vec<Due>, Error> {
+        self.read(|tx| {
+            let outbox = tx.open_table(OUTBOX)?;
+            let deliveries = tx.open_table(DELIVERIES)?;
+            let listeners = tx.open_table(LISTENERS)?;
+            let events = tx.open_table(EVENTS)?;
+            let mut out = Vec::new();
+            for row in outbox.range((0, 0)..=(now_ms, u64::MAX))? {
+                if out.len() >= limit {
+                    break;
+                }
+                let id = row?.0.value().1;
+                if in_flight.contains(&id) {
+                    continue;
+                }
+                let Some(raw) = deliveries.get(id)? else { continue };
+                let delivery: Delivery = dec(raw.value(), "delivery")?;
+                let listener = match listeners.get(delivery.listener_id.as_str())? {
+                    Some(v) => Some(dec(v.value(), "listener")?),
+                    None => None,
+                };
+                let body = events.get(delivery.event_id)?.map(|v| v.value().4.to_vec()).unwrap_or_default();
+                out.push(Due { delivery, listener, body });
+            }
+            Ok(out)
+        })
+    }
+
+    /// When the earliest queued delivery falls due.
+    pub fn next_due_at(&self) -> Result<Option<u64>, Error> {
+        self.read(|tx| {
+            let outbox = tx.open_table(OUTBOX)?;
+            let first = outbox.first()?;
+            Ok(first.map(|(k, _)| k.value().0))
+        })
+    }
+
+    pub async fn record_outcome(&self, outcome: Outcome) -> Result<(), Error> {
+        self.write(move |tx| record(tx, &outcome)).await
+    }
+
+    /// Queues a failed (or cancelled) delivery again, keeping its `webhook-id`.
+    pub async fn redeliver(&self, delivery_id: u64, now_ms: u64) -> Result<Delivery, Error> {
+        self.write(move |tx| {
+            let mut deliveries = tx.open_table(DELIVERIES)?;
+            let mut d: Delivery = match deliveries.get(delivery_id)? {
+                Some(v) => dec(v.value(), "delivery")?,
+                None => return Err(Error::NotFound("delivery")),
+            };
+            if d.state == DeliveryState::Pending {
+                return Ok(d);
+            }
+            d.state = DeliveryState::Pending;
+            d.attempts = 0;
+            d.next_attempt_at = Some(now_ms);
+            deliveries.insert(delivery_id, enc(&d).as_slice())?;
+            tx.open_table(OUTBOX)?.insert((now_ms, delivery_id), ())?;
+            Ok(d)
+        })
+        .await
+    }
+
+    pub fn delivery(&self, id: u64) -> Result<Option<Delivery>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(DELIVERIES)?;
+            let v = t.get(id)?;
+            v.map(|v| dec(v.value(), "delivery")).transpose()
+        })
+    }
+}
+
+fn record(tx: &WriteTransaction, outcome: &Outcome) -> Result<(), Error> {
+    let mut deliveries = tx.open_table(DELIVERIES)?;
+    let mut outbox = tx.open_table(OUTBOX)?;
+    let Some(raw) = deliveries.get(outcome.delivery_id)? else {
+        // The listener and its deliveries were removed while this attempt was in flight.
+        return Ok(());
+    };
+    let mut d: Delivery = dec(raw.value(), "delivery")?;
+    drop(raw);
+    if let Some(due) = d.next_attempt_at {
+        outbox.remove((due, d.id))?;
+    }
+    d.attempts += 1;
+    d.last_attempt_at = Some(outcome.at_ms);
+    d.last_status_code = outcome.status_code;
+    d.last_error = outcome.error.clone();
+    d.next_attempt_at = None;
+    match &outcome.next {
+        Next::Done => d.state = DeliveryState::Succeeded,
+        Next::RetryAt(at) => {
+            d.next_attempt_at = Some(*at);
+            outbox.insert((*at, d.id), ())?;
+        }
+        Next::GiveUp => d.state = DeliveryState::Failed,
+        Next::StopListener => {
+            d.state = DeliveryState::Failed;
+            stop_listener(tx, &d.listener_id, "the receiver answered 410 Gone")?;
+        }
+    }
+    deliveries.insert(d.id, enc(&d).as_slice())?;
+    Ok(())
+}
+
+fn stop_listener(tx: &WriteTransaction, id: &str, reason: &str) -> Result<(), Error> {
+    let mut listeners = tx.open_table(LISTENERS)?;
+    let found: Option<Listener> = match listeners.get(id)? {
+        Some(v) => Some(dec(v.value(), "listener")?),
+        None => None,
+    };
+    if let Some(mut l) = found {
+        l.stopped_reason = Some(reason.to_string());
+        listeners.insert(id, enc(&l).as_slice())?;
+    }
+    Ok(())
+}

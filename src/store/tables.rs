@@ -1,0 +1,33 @@
+//! Every table of the database, and the schema version they make up.
+
+use redb::TableDefinition;
+
+/// Bumped by every change to a table's key or value layout; see `migrate`.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Counters and the schema version.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Admin settings and the admin token hash, as JSON by key.
+pub const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
+/// account id → Account JSON.
+pub const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+/// SHA-256 of an API key → account id.
+pub const API_KEYS: TableDefinition<&str, &str> = TableDefinition::new("api_keys");
+/// listener id → Listener JSON.
+pub const LISTENERS: TableDefinition<&str, &[u8]> = TableDefinition::new("listeners");
+/// (WABA id, event kind, listener id): how an event finds its listeners.
+pub const LISTENER_ROUTES: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("listener_routes");
+/// event id → (kind, WABA id, phone number id, received at ms, outbound body).
+pub const EVENTS: TableDefinition<u64, (&str, &str, &str, u64, &[u8])> = TableDefinition::new("events");
+/// Meta's identity of an event → event id, so a redelivery is recognised.
+pub const DEDUPE: TableDefinition<&str, u64> = TableDefinition::new("dedupe");
+/// delivery id → Delivery JSON.
+pub const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
+/// (due at ms, delivery id): the queue the delivery workers take from.
+pub const OUTBOX: TableDefinition<(u64, u64), ()> = TableDefinition::new("outbox");
+/// (listener id, delivery id): a listener's deliveries, newest last.
+pub const LISTENER_DELIVERIES: TableDefinition<(&str, u64), ()> = TableDefinition::new("listener_deliveries");
+/// (message id, event id) → StatusRecord JSON: the message-status history.
+pub const STATUSES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("statuses");
+/// id → QuarantineItem JSON: signed bodies we could not use.
+pub const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
