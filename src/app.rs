@@ -37,7 +37,13 @@ pub fn serve(args: ServeArgs) -> Result<(), Error> {
 
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // journald and files get plain text; a terminal gets colours.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 async fn run(args: ServeArgs) -> Result<(), Error> {
@@ -48,24 +54,40 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         None
     } else {
         let files = match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => tls::TlsFiles { cert: cert.clone(), key: key.clone() },
-            _ => tls::self_signed(&args.data_dir, url::Url::parse(&args.public_url).ok().as_ref().and_then(|u| u.host_str()))?,
+            (Some(cert), Some(key)) => tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => tls::self_signed(
+                &args.data_dir,
+                url::Url::parse(&args.public_url)
+                    .ok()
+                    .as_ref()
+                    .and_then(|u| u.host_str()),
+            )?,
         };
         Some(tls::acceptor(&files)?)
     };
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| Error::Startup(format!("cannot listen on {}: {e}", args.listen)))?;
-    let bound = listener.local_addr().map_err(|e| Error::Startup(e.to_string()))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::Startup(e.to_string()))?;
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
-    let guard = UrlGuard { allow: args.webhook_allow_net.clone() };
+    let guard = UrlGuard {
+        allow: args.webhook_allow_net.clone(),
+    };
     let state = Arc::new(AppState {
         settings: RwLock::new(store.settings()?),
         store: store.clone(),
         admin_token_hash,
-        graph: Graph::new(GraphConfig { base_url: args.graph_url.clone(), version: args.graph_version.clone() }),
+        graph: Graph::new(GraphConfig {
+            base_url: args.graph_url.clone(),
+            version: args.graph_version.clone(),
+        }),
         guard: guard.clone(),
         public_url: args.public_url.clone(),
         max_body_bytes: args.max_body_bytes,
@@ -76,7 +98,9 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     let dispatcher = Dispatcher {
         store: store.clone(),
         sender: Arc::new(Sender::new(args.delivery_timeout, guard)),
-        policy: RetryPolicy { schedule: args.retry_schedule.clone() },
+        policy: RetryPolicy {
+            schedule: args.retry_schedule.clone(),
+        },
         concurrency: usize::from(args.delivery_concurrency),
         wake,
         metrics,
@@ -103,7 +127,10 @@ fn announce(line: &str) {
 
 async fn signals(shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot listen for SIGTERM/SIGINT");
         return;
     };
@@ -123,21 +150,28 @@ fn lock_data_dir(dir: &Path) -> Result<File, Error> {
         .create(dir)
         .map_err(|e| Error::Startup(format!("cannot create data dir {}: {e}", dir.display())))?;
     let path = dir.join("wabridge.lock");
-    let file = File::create(&path).map_err(|e| Error::Startup(format!("cannot create {}: {e}", path.display())))?;
+    let file = File::create(&path)
+        .map_err(|e| Error::Startup(format!("cannot create {}: {e}", path.display())))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(fs::TryLockError::WouldBlock) => Err(Error::Startup(format!(
             "data dir {} is in use by another wabridge process",
             dir.display()
         ))),
-        Err(fs::TryLockError::Error(e)) => Err(Error::Startup(format!("cannot lock {}: {e}", path.display()))),
+        Err(fs::TryLockError::Error(e)) => Err(Error::Startup(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
     }
 }
 
 /// `WABRIDGE_ADMIN_TOKEN` wins; without it a stored hash is kept; on a first
 /// start a token is generated and printed once. Only the hash is stored.
 async fn admin_token(store: &Store) -> Result<String, Error> {
-    if let Some(token) = std::env::var("WABRIDGE_ADMIN_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
+    if let Some(token) = std::env::var("WABRIDGE_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
         let hash = token_hash(token.trim());
         if store.admin_token_hash()?.as_deref() != Some(hash.as_str()) {
             store.set_admin_token_hash(hash.clone()).await?;

@@ -22,11 +22,21 @@ pub struct ServeArgs {
     pub public_url: String,
 
     /// PEM certificate chain to serve instead of the generated self-signed one.
-    #[arg(long, env = "WABRIDGE_TLS_CERT", requires = "tls_key", conflicts_with = "no_tls")]
+    #[arg(
+        long,
+        env = "WABRIDGE_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "no_tls"
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// PEM private key matching --tls-cert.
-    #[arg(long, env = "WABRIDGE_TLS_KEY", requires = "tls_cert", conflicts_with = "no_tls")]
+    #[arg(
+        long,
+        env = "WABRIDGE_TLS_KEY",
+        requires = "tls_cert",
+        conflicts_with = "no_tls"
+    )]
     pub tls_key: Option<PathBuf>,
 
     /// Serve plain HTTP (behind a reverse proxy that terminates TLS).
@@ -102,7 +112,10 @@ mod tests {
 
     #[test]
     fn public_url_loses_its_trailing_slash() {
-        assert_eq!(parse_public_url("https://gw.example.com/").unwrap(), "https://gw.example.com");
+        assert_eq!(
+            parse_public_url("https://gw.example.com/").unwrap(),
+            "https://gw.example.com"
+        );
     }
 
     #[test]

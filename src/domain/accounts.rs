@@ -3,7 +3,10 @@
 use crate::error::Error;
 use crate::meta::DebugToken;
 
-pub const REQUIRED_SCOPES: [&str; 2] = ["whatsapp_business_messaging", "whatsapp_business_management"];
+pub const REQUIRED_SCOPES: [&str; 2] = [
+    "whatsapp_business_messaging",
+    "whatsapp_business_management",
+];
 
 /// The connector guide's causes and fixes for a token without WhatsApp scopes.
 pub const MISSING_SCOPES_HINT: &str = "Typical causes: (1) the permissions were declined during login: reconnect and approve them; \
@@ -29,7 +32,10 @@ pub fn grant_from(token: &DebugToken, requested_wabas: &[String]) -> Result<Gran
             .and_then(|e| e.get("message"))
             .and_then(|m| m.as_str())
             .unwrap_or("Meta says the token is not valid");
-        return Err(Error::invalid("accessToken", format!("{why}; issue a new token")));
+        return Err(Error::invalid(
+            "accessToken",
+            format!("{why}; issue a new token"),
+        ));
     }
     let missing: Vec<String> = REQUIRED_SCOPES
         .iter()

@@ -11,7 +11,11 @@ pub enum Attempt {
     /// 410: the receiver asks us to stop sending to this listener.
     Gone,
     /// Anything else: non-2xx, timeout, refused, guard refusal.
-    Failed { status: Option<u16>, error: String, retry_after: Option<Duration> },
+    Failed {
+        status: Option<u16>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,11 +70,17 @@ mod tests {
     use super::*;
 
     fn policy() -> RetryPolicy {
-        RetryPolicy { schedule: vec![Duration::from_secs(5), Duration::from_secs(300)] }
+        RetryPolicy {
+            schedule: vec![Duration::from_secs(5), Duration::from_secs(300)],
+        }
     }
 
     fn failed(retry_after: Option<Duration>) -> Attempt {
-        Attempt::Failed { status: Some(500), error: "boom".into(), retry_after }
+        Attempt::Failed {
+            status: Some(500),
+            error: "boom".into(),
+            retry_after,
+        }
     }
 
     #[test]
@@ -78,29 +88,50 @@ mod tests {
         let p = policy();
         assert_eq!(p.next(&failed(None), 1, 0, 0.5), Next::RetryAt(5_000));
         assert_eq!(p.next(&failed(None), 1, 0, 0.0), Next::RetryAt(4_000));
-        assert_eq!(p.next(&failed(None), 2, 1_000, 1.0), Next::RetryAt(1_000 + 360_000));
+        assert_eq!(
+            p.next(&failed(None), 2, 1_000, 1.0),
+            Next::RetryAt(1_000 + 360_000)
+        );
         assert_eq!(p.next(&failed(None), 3, 0, 0.5), Next::GiveUp);
     }
 
     #[test]
     fn retry_after_is_honoured_within_bounds() {
         let p = policy();
-        assert_eq!(p.next(&failed(Some(Duration::from_secs(60))), 1, 0, 0.5), Next::RetryAt(60_000));
-        assert_eq!(p.next(&failed(Some(Duration::ZERO)), 1, 0, 0.5), Next::RetryAt(1_000));
-        assert_eq!(p.next(&failed(Some(Duration::from_secs(10 * 86400))), 1, 0, 0.5), Next::RetryAt(86_400_000));
+        assert_eq!(
+            p.next(&failed(Some(Duration::from_secs(60))), 1, 0, 0.5),
+            Next::RetryAt(60_000)
+        );
+        assert_eq!(
+            p.next(&failed(Some(Duration::ZERO)), 1, 0, 0.5),
+            Next::RetryAt(1_000)
+        );
+        assert_eq!(
+            p.next(&failed(Some(Duration::from_secs(10 * 86400))), 1, 0, 0.5),
+            Next::RetryAt(86_400_000)
+        );
     }
 
     #[test]
     fn success_and_gone() {
-        assert_eq!(policy().next(&Attempt::Delivered { status: 204 }, 1, 0, 0.0), Next::Done);
+        assert_eq!(
+            policy().next(&Attempt::Delivered { status: 204 }, 1, 0, 0.0),
+            Next::Done
+        );
         assert_eq!(policy().next(&Attempt::Gone, 1, 0, 0.0), Next::StopListener);
     }
 
     #[test]
     fn parses_retry_after() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784111777);
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", now),
             Some(Duration::from_secs(60))

@@ -9,28 +9,40 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 /// Checks `sha256=<hex>` against HMAC-SHA256(body, app secret), in constant time.
-pub fn verify_meta(body: &[u8], header: Option<&str>, app_secret: &str) -> Result<(), &'static str> {
+pub fn verify_meta(
+    body: &[u8],
+    header: Option<&str>,
+    app_secret: &str,
+) -> Result<(), &'static str> {
     let header = header.ok_or("missing X-Hub-Signature-256 header")?;
     let hex_sig = header
         .trim()
         .strip_prefix("sha256=")
         .ok_or("X-Hub-Signature-256 must look like sha256=<hex>")?;
     let expected = decode_hex(hex_sig).ok_or("X-Hub-Signature-256 is not hex")?;
-    let mut mac = HmacSha256::new_from_slice(app_secret.as_bytes()).map_err(|_| "unusable app secret")?;
+    let mut mac =
+        HmacSha256::new_from_slice(app_secret.as_bytes()).map_err(|_| "unusable app secret")?;
     mac.update(body);
     // verify_slice compares in constant time.
-    mac.verify_slice(&expected).map_err(|_| "X-Hub-Signature-256 does not match the body and the app secret")
+    mac.verify_slice(&expected)
+        .map_err(|_| "X-Hub-Signature-256 does not match the body and the app secret")
 }
 
 /// What Meta would send for this body: used by tests, the simulator and benchmarks.
 pub fn sign_meta(body: &[u8], app_secret: &str) -> String {
-    let mut mac = HmacSha256::new_from_slice(app_secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac =
+        HmacSha256::new_from_slice(app_secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(body);
     format!("sha256={}", super::ids::hex(&mac.finalize().into_bytes()))
 }
 
 /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` where the secret is `whsec_<base64 key>`.
-pub fn standard_webhooks_signature(secret: &str, webhook_id: &str, timestamp: u64, body: &[u8]) -> Result<String, &'static str> {
+pub fn standard_webhooks_signature(
+    secret: &str,
+    webhook_id: &str,
+    timestamp: u64,
+    body: &[u8],
+) -> Result<String, &'static str> {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
         .map_err(|_| "listener secret is not base64")?;
@@ -40,16 +52,22 @@ pub fn standard_webhooks_signature(secret: &str, webhook_id: &str, timestamp: u6
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
         .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
         .collect()
 }
 

@@ -17,7 +17,11 @@ fn rank(status: &str) -> u8 {
 /// Orders the history by Meta's timestamp, then by how far along each status is.
 pub fn ordered(mut history: Vec<StatusRecord>) -> Vec<StatusRecord> {
     history.sort_by_key(|r| {
-        let ts = r.timestamp.as_deref().and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        let ts = r
+            .timestamp
+            .as_deref()
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0);
         (ts, rank(&r.status), r.received_at)
     });
     history
@@ -50,7 +54,11 @@ mod tests {
 
     #[test]
     fn out_of_order_statuses_are_put_in_order() {
-        let h = ordered(vec![rec("read", "3"), rec("sent", "1"), rec("delivered", "3")]);
+        let h = ordered(vec![
+            rec("read", "3"),
+            rec("sent", "1"),
+            rec("delivered", "3"),
+        ]);
         let names: Vec<_> = h.iter().map(|r| r.status.as_str()).collect();
         assert_eq!(names, ["sent", "delivered", "read"]);
         assert_eq!(current(&h).unwrap().status, "read");

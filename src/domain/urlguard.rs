@@ -28,7 +28,8 @@ impl UrlGuard {
 
 /// Syntax of a listener URL: http(s), a host, no credentials.
 pub fn parse_listener_url(raw: &str) -> Result<Url, Error> {
-    let url = Url::parse(raw).map_err(|e| Error::invalid("url", format!("not a valid URL: {e}")))?;
+    let url =
+        Url::parse(raw).map_err(|e| Error::invalid("url", format!("not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::invalid("url", "must start with http:// or https://"));
     }
@@ -36,7 +37,10 @@ pub fn parse_listener_url(raw: &str) -> Result<Url, Error> {
         return Err(Error::invalid("url", "must name a host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::invalid("url", "must not carry a user name or password; authenticate with the webhook signature"));
+        return Err(Error::invalid(
+            "url",
+            "must not carry a user name or password; authenticate with the webhook signature",
+        ));
     }
     Ok(url)
 }
@@ -98,9 +102,25 @@ mod tests {
     #[test]
     fn private_and_special_addresses_are_not_global() {
         for s in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
-            "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fd00::1", "fe80::1",
-            "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "2001:db8::1", "ff02::1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2001:db8::1",
+            "ff02::1",
         ] {
             assert!(!is_global(ip(s)), "{s} must not count as global");
         }
@@ -108,14 +128,22 @@ mod tests {
 
     #[test]
     fn public_addresses_are_global() {
-        for s in ["8.8.8.8", "172.32.0.1", "157.240.1.1", "2a03:2880::1", "::ffff:8.8.8.8"] {
+        for s in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "157.240.1.1",
+            "2a03:2880::1",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_global(ip(s)), "{s} is global");
         }
     }
 
     #[test]
     fn the_allow_list_opens_a_network() {
-        let guard = UrlGuard { allow: vec!["127.0.0.0/8".parse().unwrap()] };
+        let guard = UrlGuard {
+            allow: vec!["127.0.0.0/8".parse().unwrap()],
+        };
         assert!(guard.permits(ip("127.0.0.1")));
         assert!(!guard.permits(ip("10.0.0.1")));
     }

@@ -13,10 +13,17 @@ pub struct Unusable(pub String);
 
 /// Parses a verified webhook body. `now_secs` stands in for a missing timestamp.
 pub fn parse(body: &[u8], received_at_ms: u64) -> Result<Vec<InboundEvent>, Unusable> {
-    let root: Value = serde_json::from_slice(body).map_err(|e| Unusable(format!("not valid JSON: {e}")))?;
-    let object = root.get("object").and_then(Value::as_str).unwrap_or_default();
+    let root: Value =
+        serde_json::from_slice(body).map_err(|e| Unusable(format!("not valid JSON: {e}")))?;
+    let object = root
+        .get("object")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if object != "whatsapp_business_account" {
-        return Err(Unusable(format!("object is {:?}, not \"whatsapp_business_account\"", object)));
+        return Err(Unusable(format!(
+            "object is {:?}, not \"whatsapp_business_account\"",
+            object
+        )));
     }
     let entries = root
         .get("entry")
@@ -24,8 +31,14 @@ pub fn parse(body: &[u8], received_at_ms: u64) -> Result<Vec<InboundEvent>, Unus
         .ok_or_else(|| Unusable("no entry[] array".into()))?;
     let mut events = Vec::new();
     for entry in entries {
-        let waba_id = id_string(entry.get("id")).ok_or_else(|| Unusable("an entry has no id (WABA ID)".into()))?;
-        for change in entry.get("changes").and_then(Value::as_array).into_iter().flatten() {
+        let waba_id = id_string(entry.get("id"))
+            .ok_or_else(|| Unusable("an entry has no id (WABA ID)".into()))?;
+        for change in entry
+            .get("changes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(value) = change.get("value") {
                 parse_change(&waba_id, value, received_at_ms, &mut events)?;
             }
@@ -34,17 +47,33 @@ pub fn parse(body: &[u8], received_at_ms: u64) -> Result<Vec<InboundEvent>, Unus
     Ok(events)
 }
 
-fn parse_change(waba_id: &str, value: &Value, received_at_ms: u64, out: &mut Vec<InboundEvent>) -> Result<(), Unusable> {
+fn parse_change(
+    waba_id: &str,
+    value: &Value,
+    received_at_ms: u64,
+    out: &mut Vec<InboundEvent>,
+) -> Result<(), Unusable> {
     let messages = value.get("messages").and_then(Value::as_array);
     let statuses = value.get("statuses").and_then(Value::as_array);
     if messages.is_none() && statuses.is_none() {
         // Other fields (template updates, account alerts) have no listeners yet.
         return Ok(());
     }
-    let phone_number_id = id_string(value.pointer("/metadata/phone_number_id"))
-        .ok_or_else(|| Unusable("a change has messages or statuses but no metadata.phone_number_id".into()))?;
-    let contacts: &[Value] = value.get("contacts").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-    let ctx = Ctx { waba_id, phone_number_id: &phone_number_id, contacts, received_at_ms };
+    let phone_number_id =
+        id_string(value.pointer("/metadata/phone_number_id")).ok_or_else(|| {
+            Unusable("a change has messages or statuses but no metadata.phone_number_id".into())
+        })?;
+    let contacts: &[Value] = value
+        .get("contacts")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let ctx = Ctx {
+        waba_id,
+        phone_number_id: &phone_number_id,
+        contacts,
+        received_at_ms,
+    };
     for message in messages.into_iter().flatten() {
         out.push(ctx.message_event(message));
     }
@@ -68,15 +97,39 @@ impl Ctx<'_> {
         let contact = self.contact_for(from.as_deref(), from_user_id.as_deref());
         let mut data = message.as_object().cloned().unwrap_or_default();
         self.tag(&mut data);
-        put(&mut data, "waId", contact.and_then(|c| str_field(c, "wa_id")).or(from));
-        put(&mut data, "userId", contact.and_then(|c| str_field(c, "user_id")).or(from_user_id));
+        put(
+            &mut data,
+            "waId",
+            contact.and_then(|c| str_field(c, "wa_id")).or(from),
+        );
+        put(
+            &mut data,
+            "userId",
+            contact
+                .and_then(|c| str_field(c, "user_id"))
+                .or(from_user_id),
+        );
         put(
             &mut data,
             "parentUserId",
-            contact.and_then(|c| str_field(c, "parent_user_id")).or_else(|| str_field(message, "from_parent_user_id")),
+            contact
+                .and_then(|c| str_field(c, "parent_user_id"))
+                .or_else(|| str_field(message, "from_parent_user_id")),
         );
-        put(&mut data, "name", contact.and_then(|c| c.pointer("/profile/name")).and_then(as_string));
-        put(&mut data, "username", contact.and_then(|c| c.pointer("/profile/username")).and_then(as_string));
+        put(
+            &mut data,
+            "name",
+            contact
+                .and_then(|c| c.pointer("/profile/name"))
+                .and_then(as_string),
+        );
+        put(
+            &mut data,
+            "username",
+            contact
+                .and_then(|c| c.pointer("/profile/username"))
+                .and_then(as_string),
+        );
         let key = match str_field(message, "id") {
             Some(id) => format!("m:{id}"),
             None => format!("m#{}", content_hash(message)),
@@ -88,9 +141,12 @@ impl Ctx<'_> {
         let id = str_field(status, "id").unwrap_or_default();
         let state = str_field(status, "status").unwrap_or_else(|| "unknown".into());
         let recipient_id = str_field(status, "recipient_id");
-        let contact = self.contact_for(recipient_id.as_deref(), str_field(status, "recipient_user_id").as_deref());
-        let recipient_user_id =
-            str_field(status, "recipient_user_id").or_else(|| contact.and_then(|c| str_field(c, "user_id")));
+        let contact = self.contact_for(
+            recipient_id.as_deref(),
+            str_field(status, "recipient_user_id").as_deref(),
+        );
+        let recipient_user_id = str_field(status, "recipient_user_id")
+            .or_else(|| contact.and_then(|c| str_field(c, "user_id")));
         let record = StatusRecord {
             message_id: id.clone(),
             status: state.clone(),
@@ -111,16 +167,27 @@ impl Ctx<'_> {
         put(
             &mut data,
             "recipientParentUserId",
-            str_field(status, "recipient_parent_user_id").or_else(|| contact.and_then(|c| str_field(c, "parent_user_id"))),
+            str_field(status, "recipient_parent_user_id")
+                .or_else(|| contact.and_then(|c| str_field(c, "parent_user_id"))),
         );
         data.insert("status".into(), json!(state));
-        for (from, to) in [("timestamp", "timestamp"), ("conversation", "conversation"), ("pricing", "pricing"), ("errors", "errors"), ("biz_opaque_callback_data", "bizOpaqueCallbackData")] {
+        for (from, to) in [
+            ("timestamp", "timestamp"),
+            ("conversation", "conversation"),
+            ("pricing", "pricing"),
+            ("errors", "errors"),
+            ("biz_opaque_callback_data", "bizOpaqueCallbackData"),
+        ] {
             if let Some(v) = status.get(from) {
                 data.insert(to.into(), v.clone());
             }
         }
         self.tag(&mut data);
-        let key = if id.is_empty() { format!("s#{}", content_hash(status)) } else { format!("s:{id}:{state}") };
+        let key = if id.is_empty() {
+            format!("s#{}", content_hash(status))
+        } else {
+            format!("s:{id}:{state}")
+        };
         self.event(EventKind::Statuses, key, status, data, Some(record))
     }
 
@@ -129,7 +196,14 @@ impl Ctx<'_> {
         data.insert("phoneNumberId".into(), json!(self.phone_number_id));
     }
 
-    fn event(&self, kind: EventKind, dedupe_key: String, raw: &Value, data: Map<String, Value>, status: Option<StatusRecord>) -> InboundEvent {
+    fn event(
+        &self,
+        kind: EventKind,
+        dedupe_key: String,
+        raw: &Value,
+        data: Map<String, Value>,
+        status: Option<StatusRecord>,
+    ) -> InboundEvent {
         let secs = str_field(raw, "timestamp")
             .and_then(|t| t.parse::<u64>().ok())
             .unwrap_or(self.received_at_ms / 1000);
@@ -154,7 +228,14 @@ impl Ctx<'_> {
             (wa_id.is_some() && str_field(c, "wa_id").as_deref() == wa_id)
                 || (user_id.is_some() && str_field(c, "user_id").as_deref() == user_id)
         };
-        self.contacts.iter().find(matches).or(if self.contacts.len() == 1 { self.contacts.first() } else { None })
+        self.contacts
+            .iter()
+            .find(matches)
+            .or(if self.contacts.len() == 1 {
+                self.contacts.first()
+            } else {
+                None
+            })
     }
 }
 
@@ -209,7 +290,10 @@ mod tests {
         let events = parse(&b, 0).unwrap();
         assert_eq!(events.len(), 1);
         let e = &events[0];
-        assert_eq!((e.kind, e.waba_id.as_str(), e.phone_number_id.as_str()), (EventKind::Messages, "WABA1", "PN1"));
+        assert_eq!(
+            (e.kind, e.waba_id.as_str(), e.phone_number_id.as_str()),
+            (EventKind::Messages, "WABA1", "PN1")
+        );
         assert_eq!(e.dedupe_key, "m:wamid.A");
         let envelope: Value = serde_json::from_slice(&e.body).unwrap();
         assert_eq!(envelope["type"], "whatsapp.message.received");
@@ -261,14 +345,20 @@ mod tests {
         assert!(parse(b"not json", 0).is_err());
         assert!(parse(br#"{"object":"page","entry":[]}"#, 0).is_err());
         assert!(parse(br#"{"object":"whatsapp_business_account"}"#, 0).is_err());
-        assert!(parse(br#"{"object":"whatsapp_business_account","entry":[{"changes":[]}]}"#, 0).is_err());
+        assert!(parse(
+            br#"{"object":"whatsapp_business_account","entry":[{"changes":[]}]}"#,
+            0
+        )
+        .is_err());
         let no_phone = body(json!([{"value": {"messages": [{"id": "x"}]}}]));
         assert!(parse(&no_phone, 0).is_err());
     }
 
     #[test]
     fn other_fields_yield_no_events() {
-        let b = body(json!([{"field": "message_template_status_update", "value": {"event": "APPROVED"}}]));
+        let b = body(
+            json!([{"field": "message_template_status_update", "value": {"event": "APPROVED"}}]),
+        );
         assert!(parse(&b, 0).unwrap().is_empty());
     }
 }

@@ -13,8 +13,16 @@ pub const API_BODY_LIMIT: usize = 1024 * 1024;
 pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, Error> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(Error::TooLarge { limit }),
-        Err(e) => Err(Error::invalid("body", format!("could not read the request body: {e}"))),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(Error::TooLarge { limit })
+        }
+        Err(e) => Err(Error::invalid(
+            "body",
+            format!("could not read the request body: {e}"),
+        )),
     }
 }
 
@@ -23,5 +31,6 @@ pub async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Error> 
     if bytes.is_empty() {
         return Err(Error::invalid("body", "expected a JSON object"));
     }
-    serde_json::from_slice(&bytes).map_err(|e| Error::invalid("body", format!("not the expected JSON: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::invalid("body", format!("not the expected JSON: {e}")))
 }

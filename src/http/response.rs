@@ -29,7 +29,8 @@ pub fn empty(status: StatusCode) -> Resp {
 pub fn with_type(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
@@ -62,7 +63,8 @@ pub fn error(err: &Error) -> Resp {
     }
     let mut resp = json(status, &body);
     if status == StatusCode::UNAUTHORIZED && matches!(err, Error::Unauthorized) {
-        resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        resp.headers_mut()
+            .insert("www-authenticate", HeaderValue::from_static("Bearer"));
     }
     resp
 }

@@ -56,13 +56,18 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
         method = %method,
         path = %path,
         status = resp.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
+        ms = %format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
         "request"
     );
     resp
 }
 
-async fn route(state: Arc<AppState>, req: Request<Incoming>, method: &Method, path: &str) -> Result<Resp, Error> {
+async fn route(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    method: &Method,
+    path: &str,
+) -> Result<Resp, Error> {
     let decoded: Vec<String> = path
         .trim_matches('/')
         .split('/')
@@ -73,25 +78,37 @@ async fn route(state: Arc<AppState>, req: Request<Incoming>, method: &Method, pa
     match (method, seg.as_slice()) {
         (&Method::GET, ["healthz"]) => ops::healthz(s),
         (&Method::GET, ["metrics"]) => Ok(ops::metrics(s)),
-        (&Method::GET, ["plugins", "appmixer", "whatsapp", "events"]) => Ok(webhook::verify(s, &req)),
-        (&Method::POST, ["plugins", "appmixer", "whatsapp", "events"]) => webhook::receive(s, req).await,
+        (&Method::GET, ["plugins", "appmixer", "whatsapp", "events"]) => {
+            Ok(webhook::verify(s, &req))
+        }
+        (&Method::POST, ["plugins", "appmixer", "whatsapp", "events"]) => {
+            webhook::receive(s, req).await
+        }
 
         (&Method::GET, ["api", "v1", "admin", "config"]) => admin::get_config(s, req),
         (&Method::PUT, ["api", "v1", "admin", "config"]) => admin::put_config(s, req).await,
         (&Method::GET, ["api", "v1", "admin", "accounts"]) => admin::list_accounts(s, req),
         (&Method::POST, ["api", "v1", "admin", "accounts"]) => admin::add_account(s, req).await,
-        (&Method::DELETE, ["api", "v1", "admin", "accounts", id]) => admin::delete_account(s, req, id).await,
+        (&Method::DELETE, ["api", "v1", "admin", "accounts", id]) => {
+            admin::delete_account(s, req, id).await
+        }
 
         (&Method::GET, ["api", "v1", "me"]) => flow::me(s, req),
         (&Method::GET, ["api", "v1", "listeners"]) => flow::list_listeners(s, req),
         (&Method::POST, ["api", "v1", "listeners"]) => flow::create_listener(s, req).await,
         (&Method::GET, ["api", "v1", "listeners", id]) => flow::get_listener(s, req, id),
-        (&Method::DELETE, ["api", "v1", "listeners", id]) => flow::delete_listener(s, req, id).await,
-        (&Method::GET, ["api", "v1", "listeners", id, "deliveries"]) => flow::list_deliveries(s, req, id),
+        (&Method::DELETE, ["api", "v1", "listeners", id]) => {
+            flow::delete_listener(s, req, id).await
+        }
+        (&Method::GET, ["api", "v1", "listeners", id, "deliveries"]) => {
+            flow::list_deliveries(s, req, id)
+        }
         (&Method::POST, ["api", "v1", "listeners", id, "deliveries", delivery, "redeliver"]) => {
             flow::redeliver(s, req, id, delivery).await
         }
-        (&Method::POST, ["api", "v1", "listeners", id, "redeliver-failed"]) => flow::redeliver_failed(s, req, id).await,
+        (&Method::POST, ["api", "v1", "listeners", id, "redeliver-failed"]) => {
+            flow::redeliver_failed(s, req, id).await
+        }
         (&Method::GET, ["api", "v1", "messages", id]) => flow::message_status(s, req, id),
         _ => Ok(response::json(
             StatusCode::NOT_FOUND,

@@ -20,7 +20,10 @@ pub struct TlsFiles {
 
 /// The generated certificate's files in the data dir, created when missing.
 pub fn self_signed(data_dir: &Path, public_host: Option<&str>) -> Result<TlsFiles, Error> {
-    let files = TlsFiles { cert: data_dir.join("tls-cert.pem"), key: data_dir.join("tls-key.pem") };
+    let files = TlsFiles {
+        cert: data_dir.join("tls-cert.pem"),
+        key: data_dir.join("tls-key.pem"),
+    };
     if files.cert.exists() && files.key.exists() {
         return Ok(files);
     }
@@ -45,18 +48,31 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .mode(0o600)
         .open(path)
         .map_err(|e| Error::Startup(format!("cannot write {}: {e}", path.display())))?;
-    f.write_all(bytes).map_err(|e| Error::Startup(format!("cannot write {}: {e}", path.display())))
+    f.write_all(bytes)
+        .map_err(|e| Error::Startup(format!("cannot write {}: {e}", path.display())))
 }
 
 pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, Error> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| Error::Startup(format!("cannot read certificate {}: {e}", files.cert.display())))?;
+        .map_err(|e| {
+            Error::Startup(format!(
+                "cannot read certificate {}: {e}",
+                files.cert.display()
+            ))
+        })?;
     if certs.is_empty() {
-        return Err(Error::Startup(format!("no certificate found in {}", files.cert.display())));
+        return Err(Error::Startup(format!(
+            "no certificate found in {}",
+            files.cert.display()
+        )));
     }
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .map_err(|e| Error::Startup(format!("cannot read private key {}: {e}", files.key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
+        Error::Startup(format!(
+            "cannot read private key {}: {e}",
+            files.key.display()
+        ))
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

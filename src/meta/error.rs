@@ -33,13 +33,19 @@ impl MetaError {
                     .unwrap_or("no message")
                     .to_string(),
                 error_type: e.get("type").and_then(|t| t.as_str()).map(str::to_string),
-                fbtrace_id: e.get("fbtrace_id").and_then(|t| t.as_str()).map(str::to_string),
+                fbtrace_id: e
+                    .get("fbtrace_id")
+                    .and_then(|t| t.as_str())
+                    .map(str::to_string),
             },
             None => MetaError {
                 http_status,
                 code: 0,
                 subcode: None,
-                message: format!("unexpected answer: {}", body.chars().take(200).collect::<String>()),
+                message: format!(
+                    "unexpected answer: {}",
+                    body.chars().take(200).collect::<String>()
+                ),
                 error_type: None,
                 fbtrace_id: None,
             },

@@ -62,11 +62,21 @@ impl Graph {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}/{}/{}", self.config.base_url, self.config.version, path.trim_start_matches('/'))
+        format!(
+            "{}/{}/{}",
+            self.config.base_url,
+            self.config.version,
+            path.trim_start_matches('/')
+        )
     }
 
     /// `GET /debug_token` with the app token `clientId|clientSecret`.
-    pub fn debug_token(&self, input_token: &str, app_id: &str, app_secret: &str) -> Result<DebugToken, Error> {
+    pub fn debug_token(
+        &self,
+        input_token: &str,
+        app_id: &str,
+        app_secret: &str,
+    ) -> Result<DebugToken, Error> {
         let app_token = format!("{app_id}|{app_secret}");
         let resp = self
             .agent
@@ -76,12 +86,21 @@ impl Graph {
             .call();
         let body = read(resp)?;
         let data = body.get("data").cloned().unwrap_or(Value::Null);
-        serde_json::from_value(data).map_err(|e| Error::MetaUnreachable(format!("unexpected /debug_token answer: {e}")))
+        serde_json::from_value(data)
+            .map_err(|e| Error::MetaUnreachable(format!("unexpected /debug_token answer: {e}")))
     }
 
     /// A GET on behalf of an account.
-    pub fn get(&self, path: &str, token: &AccountToken<'_>, query: &[(&str, &str)]) -> Result<Value, Error> {
-        let mut req = self.agent.get(self.url(path)).header("authorization", &format!("Bearer {}", token.token));
+    pub fn get(
+        &self,
+        path: &str,
+        token: &AccountToken<'_>,
+        query: &[(&str, &str)],
+    ) -> Result<Value, Error> {
+        let mut req = self
+            .agent
+            .get(self.url(path))
+            .header("authorization", &format!("Bearer {}", token.token));
         for (k, v) in query {
             req = req.query(k, v);
         }
@@ -92,8 +111,16 @@ impl Graph {
     }
 
     /// A JSON POST on behalf of an account.
-    pub fn post_json(&self, path: &str, token: &AccountToken<'_>, body: &Value) -> Result<Value, Error> {
-        let mut req = self.agent.post(self.url(path)).header("authorization", &format!("Bearer {}", token.token));
+    pub fn post_json(
+        &self,
+        path: &str,
+        token: &AccountToken<'_>,
+        body: &Value,
+    ) -> Result<Value, Error> {
+        let mut req = self
+            .agent
+            .post(self.url(path))
+            .header("authorization", &format!("Bearer {}", token.token));
         if let Some(proof) = token.proof() {
             req = req.query("appsecret_proof", &proof);
         }
@@ -136,16 +163,26 @@ fn read(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<V
     serde_json::from_str(&text).map_err(|_| Error::Meta(MetaError::from_body(status, &text)))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn appsecret_proof_is_hmac_of_token() {
-        let t = AccountToken { token: "abc", app_secret: Some("secret") };
+        let t = AccountToken {
+            token: "abc",
+            app_secret: Some("secret"),
+        };
         // echo -n abc | openssl dgst -sha256 -hmac secret
-        assert_eq!(t.proof().unwrap(), "9946dad4e00e913fc8be8e5d3f7e110a4a9e832f83fb09c345285d78638d8a0e");
-        assert!(AccountToken { token: "abc", app_secret: None }.proof().is_none());
+        assert_eq!(
+            t.proof().unwrap(),
+            "9946dad4e00e913fc8be8e5d3f7e110a4a9e832f83fb09c345285d78638d8a0e"
+        );
+        assert!(AccountToken {
+            token: "abc",
+            app_secret: None
+        }
+        .proof()
+        .is_none());
     }
 }

@@ -11,8 +11,10 @@ use crate::error::Error;
 impl Store {
     pub async fn insert_account(&self, account: Account) -> Result<(), Error> {
         self.write(move |tx| {
-            tx.open_table(ACCOUNTS)?.insert(account.id.as_str(), enc(&account).as_slice())?;
-            tx.open_table(API_KEYS)?.insert(account.api_key_hash.as_str(), account.id.as_str())?;
+            tx.open_table(ACCOUNTS)?
+                .insert(account.id.as_str(), enc(&account).as_slice())?;
+            tx.open_table(API_KEYS)?
+                .insert(account.api_key_hash.as_str(), account.id.as_str())?;
             Ok(())
         })
         .await
@@ -59,11 +61,14 @@ impl Store {
                 let v = t.get(id.as_str())?;
                 v.map(|v| dec(v.value(), "account")).transpose()?
             };
-            let Some(account) = account else { return Ok(false) };
+            let Some(account) = account else {
+                return Ok(false);
+            };
             for listener in listeners_of(tx, &account.id)? {
                 super::listeners::remove_listener(tx, &listener)?;
             }
-            tx.open_table(API_KEYS)?.remove(account.api_key_hash.as_str())?;
+            tx.open_table(API_KEYS)?
+                .remove(account.api_key_hash.as_str())?;
             tx.open_table(ACCOUNTS)?.remove(account.id.as_str())?;
             Ok(true)
         })

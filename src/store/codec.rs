@@ -11,5 +11,6 @@ pub fn enc<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 pub fn dec<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Error> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Storage(format!("unreadable {what} record: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Storage(format!("unreadable {what} record: {e}")))
 }

@@ -8,7 +8,9 @@ use super::codec::{dec, enc};
 use super::tables::*;
 use super::{next_id, Store};
 use crate::domain::ids::new_id;
-use crate::domain::model::{Delivery, DeliveryState, InboundEvent, Listener, QuarantineItem, StatusRecord};
+use crate::domain::model::{
+    Delivery, DeliveryState, InboundEvent, Listener, QuarantineItem, StatusRecord,
+};
 use crate::error::Error;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -22,11 +24,20 @@ pub struct IngestReport {
 impl Store {
     /// Stores a verified webhook's events and queues one delivery per matching listener.
     /// Returns once the transaction is durable.
-    pub async fn ingest(&self, events: Vec<InboundEvent>, now_ms: u64) -> Result<IngestReport, Error> {
+    pub async fn ingest(
+        &self,
+        events: Vec<InboundEvent>,
+        now_ms: u64,
+    ) -> Result<IngestReport, Error> {
         self.write(move |tx| ingest(tx, &events, now_ms)).await
     }
 
-    pub async fn quarantine(&self, reason: String, body: Vec<u8>, now_ms: u64) -> Result<u64, Error> {
+    pub async fn quarantine(
+        &self,
+        reason: String,
+        body: Vec<u8>,
+        now_ms: u64,
+    ) -> Result<u64, Error> {
         self.write(move |tx| {
             let id = next_id(tx, "next_quarantine")?;
             let item = QuarantineItem {
@@ -35,7 +46,8 @@ impl Store {
                 reason: reason.clone(),
                 body: String::from_utf8_lossy(&body).into_owned(),
             };
-            tx.open_table(QUARANTINE)?.insert(id, enc(&item).as_slice())?;
+            tx.open_table(QUARANTINE)?
+                .insert(id, enc(&item).as_slice())?;
             Ok(id)
         })
         .await
@@ -65,7 +77,11 @@ impl Store {
     }
 }
 
-fn ingest(tx: &WriteTransaction, events: &[InboundEvent], now_ms: u64) -> Result<IngestReport, Error> {
+fn ingest(
+    tx: &WriteTransaction,
+    events: &[InboundEvent],
+    now_ms: u64,
+) -> Result<IngestReport, Error> {
     let mut report = IngestReport::default();
     let mut dedupe = tx.open_table(DEDUPE)?;
     let mut stored = tx.open_table(EVENTS)?;
@@ -83,11 +99,20 @@ fn ingest(tx: &WriteTransaction, events: &[InboundEvent], now_ms: u64) -> Result
         let event_id = next_id(tx, "next_event")?;
         stored.insert(
             event_id,
-            (event.kind.as_str(), event.waba_id.as_str(), event.phone_number_id.as_str(), now_ms, event.body.as_slice()),
+            (
+                event.kind.as_str(),
+                event.waba_id.as_str(),
+                event.phone_number_id.as_str(),
+                now_ms,
+                event.body.as_slice(),
+            ),
         )?;
         dedupe.insert(event.dedupe_key.as_str(), event_id)?;
         if let Some(status) = &event.status {
-            statuses.insert((status.message_id.as_str(), event_id), enc(status).as_slice())?;
+            statuses.insert(
+                (status.message_id.as_str(), event_id),
+                enc(status).as_slice(),
+            )?;
         }
         report.accepted += 1;
         let waba = event.waba_id.as_str();
@@ -98,7 +123,9 @@ fn ingest(tx: &WriteTransaction, events: &[InboundEvent], now_ms: u64) -> Result
             if w != waba || k != kind {
                 break;
             }
-            let Some(raw) = listeners.get(listener_id)? else { continue };
+            let Some(raw) = listeners.get(listener_id)? else {
+                continue;
+            };
             let listener: Listener = dec(raw.value(), "listener")?;
             if listener.stopped_reason.is_some() {
                 continue;

@@ -11,9 +11,16 @@ use crate::error::Error;
 impl Store {
     pub async fn insert_listener(&self, listener: Listener) -> Result<(), Error> {
         self.write(move |tx| {
-            tx.open_table(LISTENERS)?.insert(listener.id.as_str(), enc(&listener).as_slice())?;
-            tx.open_table(LISTENER_ROUTES)?
-                .insert((listener.waba_id.as_str(), listener.event.as_str(), listener.id.as_str()), ())?;
+            tx.open_table(LISTENERS)?
+                .insert(listener.id.as_str(), enc(&listener).as_slice())?;
+            tx.open_table(LISTENER_ROUTES)?.insert(
+                (
+                    listener.waba_id.as_str(),
+                    listener.event.as_str(),
+                    listener.id.as_str(),
+                ),
+                (),
+            )?;
             Ok(())
         })
         .await
@@ -60,7 +67,10 @@ impl Store {
             let index = tx.open_table(LISTENER_DELIVERIES)?;
             let deliveries = tx.open_table(DELIVERIES)?;
             let mut out = Vec::new();
-            for row in index.range((listener_id, 0)..=(listener_id, u64::MAX))?.rev() {
+            for row in index
+                .range((listener_id, 0)..=(listener_id, u64::MAX))?
+                .rev()
+            {
                 if out.len() >= limit {
                     break;
                 }
@@ -76,8 +86,11 @@ impl Store {
 
 pub(super) fn remove_listener(tx: &WriteTransaction, listener: &Listener) -> Result<(), Error> {
     tx.open_table(LISTENERS)?.remove(listener.id.as_str())?;
-    tx.open_table(LISTENER_ROUTES)?
-        .remove((listener.waba_id.as_str(), listener.event.as_str(), listener.id.as_str()))?;
+    tx.open_table(LISTENER_ROUTES)?.remove((
+        listener.waba_id.as_str(),
+        listener.event.as_str(),
+        listener.id.as_str(),
+    ))?;
     let mut index = tx.open_table(LISTENER_DELIVERIES)?;
     let mut deliveries = tx.open_table(DELIVERIES)?;
     let mut outbox = tx.open_table(OUTBOX)?;

@@ -33,9 +33,10 @@ impl Store {
     /// Opens (or creates) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, Error> {
         let db = Database::builder().create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                Error::Startup(format!("{} is already open in another process", path.display()))
-            }
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Startup(format!(
+                "{} is already open in another process",
+                path.display()
+            )),
             other => Error::Startup(format!("cannot open database {}: {other}", path.display())),
         })?;
         migrate::run(&db)?;
@@ -46,7 +47,11 @@ impl Store {
             .name("wabridge-writer".into())
             .spawn(move || writer::run(writer_db, rx))
             .map_err(|e| Error::Startup(format!("cannot start the database writer: {e}")))?;
-        Ok(Store { db, writer: tx, thread: Arc::new(Mutex::new(Some(thread))) })
+        Ok(Store {
+            db,
+            writer: tx,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
     }
 
     /// Runs `f` in a durable write transaction, possibly sharing the commit with
@@ -60,11 +65,16 @@ impl Store {
         self.writer
             .send(writer::Msg::Job(job))
             .map_err(|_| Error::Storage("the database is closed".into()))?;
-        answer.await.map_err(|_| Error::Storage("the database writer stopped".into()))?
+        answer
+            .await
+            .map_err(|_| Error::Storage("the database writer stopped".into()))?
     }
 
     /// A short read-only look; never hold it across an await.
-    pub fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, Error>) -> Result<T, Error> {
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let tx = self.db.begin_read()?;
         f(&tx)
     }

@@ -33,7 +33,12 @@ pub struct Outcome {
 
 impl Store {
     /// Up to `limit` deliveries due by `now_ms`, skipping those already in flight.
-    pub fn due(&self, now_ms: u64, limit: usize, in_flight: &HashSet<u64>) -> Result<Vec<Due>, Error> {
+    pub fn due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        in_flight: &HashSet<u64>,
+    ) -> Result<Vec<Due>, Error> {
         self.read(|tx| {
             let outbox = tx.open_table(OUTBOX)?;
             let deliveries = tx.open_table(DELIVERIES)?;
@@ -48,14 +53,23 @@ impl Store {
                 if in_flight.contains(&id) {
                     continue;
                 }
-                let Some(raw) = deliveries.get(id)? else { continue };
+                let Some(raw) = deliveries.get(id)? else {
+                    continue;
+                };
                 let delivery: Delivery = dec(raw.value(), "delivery")?;
                 let listener = match listeners.get(delivery.listener_id.as_str())? {
                     Some(v) => Some(dec(v.value(), "listener")?),
                     None => None,
                 };
-                let body = events.get(delivery.event_id)?.map(|v| v.value().4.to_vec()).unwrap_or_default();
-                out.push(Due { delivery, listener, body });
+                let body = events
+                    .get(delivery.event_id)?
+                    .map(|v| v.value().4.to_vec())
+                    .unwrap_or_default();
+                out.push(Due {
+                    delivery,
+                    listener,
+                    body,
+                });
             }
             Ok(out)
         })

@@ -14,13 +14,16 @@ impl Store {
         self.read(|tx| {
             let t = tx.open_table(SETTINGS)?;
             let v = t.get(APP)?;
-            v.map(|v| dec(v.value(), "settings")).transpose().map(Option::unwrap_or_default)
+            v.map(|v| dec(v.value(), "settings"))
+                .transpose()
+                .map(Option::unwrap_or_default)
         })
     }
 
     pub async fn put_settings(&self, settings: Settings) -> Result<(), Error> {
         self.write(move |tx| {
-            tx.open_table(SETTINGS)?.insert(APP, enc(&settings).as_slice())?;
+            tx.open_table(SETTINGS)?
+                .insert(APP, enc(&settings).as_slice())?;
             Ok(())
         })
         .await
@@ -36,7 +39,8 @@ impl Store {
 
     pub async fn set_admin_token_hash(&self, hash: String) -> Result<(), Error> {
         self.write(move |tx| {
-            tx.open_table(SETTINGS)?.insert(ADMIN_TOKEN_HASH, hash.as_bytes())?;
+            tx.open_table(SETTINGS)?
+                .insert(ADMIN_TOKEN_HASH, hash.as_bytes())?;
             Ok(())
         })
         .await

@@ -16,9 +16,11 @@ pub const API_KEYS: TableDefinition<&str, &str> = TableDefinition::new("api_keys
 /// listener id → Listener JSON.
 pub const LISTENERS: TableDefinition<&str, &[u8]> = TableDefinition::new("listeners");
 /// (WABA id, event kind, listener id): how an event finds its listeners.
-pub const LISTENER_ROUTES: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("listener_routes");
+pub const LISTENER_ROUTES: TableDefinition<(&str, &str, &str), ()> =
+    TableDefinition::new("listener_routes");
 /// event id → (kind, WABA id, phone number id, received at ms, outbound body).
-pub const EVENTS: TableDefinition<u64, (&str, &str, &str, u64, &[u8])> = TableDefinition::new("events");
+pub const EVENTS: TableDefinition<u64, (&str, &str, &str, u64, &[u8])> =
+    TableDefinition::new("events");
 /// Meta's identity of an event → event id, so a redelivery is recognised.
 pub const DEDUPE: TableDefinition<&str, u64> = TableDefinition::new("dedupe");
 /// delivery id → Delivery JSON.
@@ -26,7 +28,8 @@ pub const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("delive
 /// (due at ms, delivery id): the queue the delivery workers take from.
 pub const OUTBOX: TableDefinition<(u64, u64), ()> = TableDefinition::new("outbox");
 /// (listener id, delivery id): a listener's deliveries, newest last.
-pub const LISTENER_DELIVERIES: TableDefinition<(&str, u64), ()> = TableDefinition::new("listener_deliveries");
+pub const LISTENER_DELIVERIES: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("listener_deliveries");
 /// (message id, event id) → StatusRecord JSON: the message-status history.
 pub const STATUSES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("statuses");
 /// id → QuarantineItem JSON: signed bodies we could not use.

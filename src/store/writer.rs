@@ -59,7 +59,14 @@ where
     F: FnMut(&WriteTransaction) -> Result<T, Error> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
-    (Box::new(TypedJob { f, out: None, reply: Some(tx) }), rx)
+    (
+        Box::new(TypedJob {
+            f,
+            out: None,
+            reply: Some(tx),
+        }),
+        rx,
+    )
 }
 
 pub(crate) fn run(db: Arc<Database>, rx: mpsc::Receiver<Msg>) {

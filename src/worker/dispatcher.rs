@@ -55,7 +55,11 @@ impl Dispatcher {
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             let free = permits.available_permits();
-            let due = if free == 0 { Vec::new() } else { shared.take_due(free) };
+            let due = if free == 0 {
+                Vec::new()
+            } else {
+                shared.take_due(free)
+            };
             if due.is_empty() {
                 let wait = shared.idle_wait();
                 tokio::select! {
@@ -66,14 +70,18 @@ impl Dispatcher {
                 continue;
             }
             for item in due {
-                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
                 let shared = shared.clone();
                 tasks.spawn(async move { shared.attempt(item, permit).await });
             }
         }
-        if tokio::time::timeout(self.drain_timeout, async { while tasks.join_next().await.is_some() {} })
-            .await
-            .is_err()
+        if tokio::time::timeout(self.drain_timeout, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
         {
             tracing::warn!("deliveries still in flight at shutdown will be retried after restart");
         }
@@ -112,31 +120,55 @@ impl Shared {
         let attempt = match &due.listener {
             Some(l) if l.stopped_reason.is_none() => {
                 let sender = self.sender.clone();
-                let (url, secret, webhook_id) = (l.url.clone(), l.secret.clone(), delivery.webhook_id.clone());
+                let (url, secret, webhook_id) =
+                    (l.url.clone(), l.secret.clone(), delivery.webhook_id.clone());
                 Metrics::add(&self.metrics.delivery_attempts_total, 1);
                 tokio::task::spawn_blocking(move || sender.send(&url, &secret, &webhook_id, &body))
                     .await
-                    .unwrap_or_else(|e| Attempt::Failed { status: None, error: format!("sender crashed: {e}"), retry_after: None })
+                    .unwrap_or_else(|e| Attempt::Failed {
+                        status: None,
+                        error: format!("sender crashed: {e}"),
+                        retry_after: None,
+                    })
             }
             Some(l) => Attempt::Failed {
                 status: None,
-                error: format!("listener stopped: {}", l.stopped_reason.clone().unwrap_or_default()),
+                error: format!(
+                    "listener stopped: {}",
+                    l.stopped_reason.clone().unwrap_or_default()
+                ),
                 retry_after: None,
             },
-            None => Attempt::Failed { status: None, error: "listener removed".into(), retry_after: None },
+            None => Attempt::Failed {
+                status: None,
+                error: "listener removed".into(),
+                retry_after: None,
+            },
         };
         let now = now_ms();
         let next = match &due.listener {
-            Some(l) if l.stopped_reason.is_none() => self.policy.next(&attempt, delivery.attempts + 1, now, random_unit()),
+            Some(l) if l.stopped_reason.is_none() => {
+                self.policy
+                    .next(&attempt, delivery.attempts + 1, now, random_unit())
+            }
             _ => Next::GiveUp,
         };
         self.log(&due, &attempt, &next);
         let (status_code, error) = match &attempt {
             Attempt::Delivered { status } => (Some(*status), None),
-            Attempt::Gone => (Some(410), Some("410 Gone: the receiver asked to stop".to_string())),
+            Attempt::Gone => (
+                Some(410),
+                Some("410 Gone: the receiver asked to stop".to_string()),
+            ),
             Attempt::Failed { status, error, .. } => (*status, Some(error.clone())),
         };
-        let outcome = Outcome { delivery_id: delivery.id, at_ms: now, status_code, error, next };
+        let outcome = Outcome {
+            delivery_id: delivery.id,
+            at_ms: now,
+            status_code,
+            error,
+            next,
+        };
         if let Err(e) = self.store.record_outcome(outcome).await {
             // The row is still in the outbox: it will be attempted again.
             tracing::error!(delivery = delivery.id, error = %e, "cannot record a delivery outcome");

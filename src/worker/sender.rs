@@ -28,14 +28,22 @@ impl Sender {
             .max_redirects(0)
             .user_agent(concat!("wabridge/", env!("CARGO_PKG_VERSION")))
             .build();
-        let resolver = GuardedResolver { inner: DefaultResolver::default(), guard };
-        Sender { agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver) }
+        let resolver = GuardedResolver {
+            inner: DefaultResolver::default(),
+            guard,
+        };
+        Sender {
+            agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver),
+        }
     }
 
     /// Blocking: run it on the blocking pool.
     pub fn send(&self, url: &str, secret: &str, webhook_id: &str, body: &[u8]) -> Attempt {
         let now = SystemTime::now();
-        let ts = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let ts = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let signature = match standard_webhooks_signature(secret, webhook_id, ts, body) {
             Ok(s) => s,
             Err(e) => return failed(None, e.to_string()),
@@ -59,13 +67,21 @@ impl Sender {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, now));
         // Reading the answer lets the connection go back to the pool.
-        let text = resp.body_mut().with_config().limit(64 * 1024).read_to_string().unwrap_or_default();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
         match status {
             200..=299 => Attempt::Delivered { status },
             410 => Attempt::Gone,
             _ => Attempt::Failed {
                 status: Some(status),
-                error: format!("HTTP {status}: {}", text.chars().take(ERROR_BODY_CHARS).collect::<String>()),
+                error: format!(
+                    "HTTP {status}: {}",
+                    text.chars().take(ERROR_BODY_CHARS).collect::<String>()
+                ),
                 retry_after,
             },
         }
@@ -73,7 +89,11 @@ impl Sender {
 }
 
 fn failed(status: Option<u16>, error: String) -> Attempt {
-    Attempt::Failed { status, error, retry_after: None }
+    Attempt::Failed {
+        status,
+        error,
+        retry_after: None,
+    }
 }
 
 fn describe(e: &ureq::Error) -> String {
@@ -93,16 +113,27 @@ struct GuardedResolver {
 }
 
 impl Resolver for GuardedResolver {
-    fn resolve(&self, uri: &Uri, config: &Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let found = self.inner.resolve(uri, config, timeout)?;
         let mut allowed = self.empty();
         for addr in found.iter().filter(|a| self.guard.permits(a.ip())) {
             allowed.push(*addr);
         }
         if allowed.is_empty() {
-            let first = found.first().map(|a| a.ip().to_string()).unwrap_or_default();
+            let first = found
+                .first()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default();
             let msg = format!("refused by the URL guard: {first} is not a public address (see --webhook-allow-net)");
-            return Err(ureq::Error::Io(io::Error::new(io::ErrorKind::PermissionDenied, msg)));
+            return Err(ureq::Error::Io(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                msg,
+            )));
         }
         Ok(allowed)
     }

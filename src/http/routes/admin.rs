@@ -90,7 +90,10 @@ fn apply(s: &mut Settings, c: ConfigChange) -> Result<(), Error> {
 fn digits(field: &str, v: String, what: &str) -> Result<String, Error> {
     let v = v.trim().to_string();
     if v.len() > 64 || !v.chars().all(|c| c.is_ascii_digit()) {
-        return Err(Error::invalid(field, format!("must be {what}: digits only")));
+        return Err(Error::invalid(
+            field,
+            format!("must be {what}: digits only"),
+        ));
     }
     Ok(v)
 }
@@ -98,7 +101,10 @@ fn digits(field: &str, v: String, what: &str) -> Result<String, Error> {
 fn printable(field: &str, v: String) -> Result<String, Error> {
     let v = v.trim().to_string();
     if v.len() > 256 || !v.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(Error::invalid(field, "must be at most 256 printable ASCII characters without spaces"));
+        return Err(Error::invalid(
+            field,
+            "must be at most 256 printable ASCII characters without spaces",
+        ));
     }
     Ok(v)
 }
@@ -129,8 +135,16 @@ impl From<&Account> for AccountView {
 
 pub fn list_accounts(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
     require_admin(state, &req.into_parts().0)?;
-    let accounts: Vec<AccountView> = state.store.accounts()?.iter().map(AccountView::from).collect();
-    Ok(response::json(StatusCode::OK, &json!({"accounts": accounts})))
+    let accounts: Vec<AccountView> = state
+        .store
+        .accounts()?
+        .iter()
+        .map(AccountView::from)
+        .collect();
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({"accounts": accounts}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -148,23 +162,39 @@ pub async fn add_account(state: &AppState, req: Request<Incoming>) -> Result<Res
     let new: NewAccount = read_json(body).await?;
     let token = new.access_token.trim().to_string();
     if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(Error::invalid("accessToken", "paste the whole access token (a System User token or a user token)"));
+        return Err(Error::invalid(
+            "accessToken",
+            "paste the whole access token (a System User token or a user token)",
+        ));
     }
     for id in &new.waba_ids {
         digits("wabaIds", id.clone(), "WhatsApp Business Account IDs")?;
     }
     let settings = state.settings();
     if settings.client_id.is_empty() || settings.client_secret.is_empty() {
-        return Err(Error::NotConfigured("clientId and clientSecret are needed to check a token with Meta"));
+        return Err(Error::NotConfigured(
+            "clientId and clientSecret are needed to check a token with Meta",
+        ));
     }
     let graph = state.graph.clone();
-    let name = new.name.clone().map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    let name = new
+        .name
+        .clone()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
     let (debug, fetched_name) = blocking(move || {
         let debug = graph.debug_token(&token, &settings.client_id, &settings.client_secret)?;
         let fetched = match name {
             Some(n) => Some(n),
             None => graph
-                .get("me", &AccountToken { token: &token, app_secret: Some(&settings.client_secret) }, &[("fields", "name")])
+                .get(
+                    "me",
+                    &AccountToken {
+                        token: &token,
+                        app_secret: Some(&settings.client_secret),
+                    },
+                    &[("fields", "name")],
+                )
                 .ok()
                 .and_then(|me| me.get("name").and_then(|n| n.as_str()).map(str::to_string)),
         };
@@ -191,7 +221,11 @@ pub async fn add_account(state: &AppState, req: Request<Incoming>) -> Result<Res
     Ok(response::json(StatusCode::CREATED, &view))
 }
 
-pub async fn delete_account(state: &AppState, req: Request<Incoming>, id: &str) -> Result<Resp, Error> {
+pub async fn delete_account(
+    state: &AppState,
+    req: Request<Incoming>,
+    id: &str,
+) -> Result<Resp, Error> {
     require_admin(state, &req.into_parts().0)?;
     if state.store.delete_account(id.to_string()).await? {
         tracing::info!(account = %id, "account removed");
@@ -202,7 +236,9 @@ pub async fn delete_account(state: &AppState, req: Request<Incoming>, id: &str) 
 }
 
 /// Runs Graph calls (blocking ureq) off the async workers.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::MetaUnreachable(format!("the Graph call did not finish: {e}")))?

@@ -94,7 +94,11 @@ pub async fn create_listener(state: &AppState, req: Request<Incoming>) -> Result
 /// The URL must parse and every address its host resolves to must pass the guard.
 async fn check_target(guard: &UrlGuard, raw: &str) -> Result<String, Error> {
     let url = parse_listener_url(raw)?;
-    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_string();
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_string();
     let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
@@ -118,12 +122,20 @@ async fn subscribe(state: &AppState, account: &Account, waba_id: &str) -> Result
     let token = account.access_token.clone();
     let path = format!("{waba_id}/subscribed_apps");
     blocking(move || {
-        let auth = AccountToken { token: &token, app_secret: Some(&settings.client_secret) };
+        let auth = AccountToken {
+            token: &token,
+            app_secret: Some(&settings.client_secret),
+        };
         if let Ok(current) = graph.get(&path, &auth, &[]) {
             let ours = |app: &Value| {
-                app.pointer("/whatsapp_business_api_data/id").and_then(Value::as_str) == Some(settings.client_id.as_str())
+                app.pointer("/whatsapp_business_api_data/id")
+                    .and_then(Value::as_str)
+                    == Some(settings.client_id.as_str())
             };
-            let listed = current.get("data").and_then(Value::as_array).is_some_and(|apps| apps.iter().any(ours));
+            let listed = current
+                .get("data")
+                .and_then(Value::as_array)
+                .is_some_and(|apps| apps.iter().any(ours));
             if listed && !settings.client_id.is_empty() {
                 return Ok(json!({"subscribed": true, "alreadySubscribed": true}));
             }
@@ -159,7 +171,11 @@ pub fn get_listener(state: &AppState, req: Request<Incoming>, id: &str) -> Resul
     Ok(response::json(StatusCode::OK, &listener_view(&l, true)))
 }
 
-pub async fn delete_listener(state: &AppState, req: Request<Incoming>, id: &str) -> Result<Resp, Error> {
+pub async fn delete_listener(
+    state: &AppState,
+    req: Request<Incoming>,
+    id: &str,
+) -> Result<Resp, Error> {
     let account = require_account(state, &req.into_parts().0)?;
     own_listener(state, &account, id)?;
     state.store.delete_listener(id.to_string()).await?;
@@ -204,7 +220,11 @@ pub fn list_deliveries(state: &AppState, req: Request<Incoming>, id: &str) -> Re
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
             "limit" => {
-                limit = v.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| Error::invalid("limit", "must be a number from 1 to 1000"))?
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| Error::invalid("limit", "must be a number from 1 to 1000"))?
             }
             "state" => {
                 wanted = Some(serde_json::from_value(json!(v)).map_err(|_| {
@@ -225,7 +245,12 @@ pub fn list_deliveries(state: &AppState, req: Request<Incoming>, id: &str) -> Re
     Ok(response::json(StatusCode::OK, &json!({"deliveries": list})))
 }
 
-pub async fn redeliver(state: &AppState, req: Request<Incoming>, id: &str, delivery: &str) -> Result<Resp, Error> {
+pub async fn redeliver(
+    state: &AppState,
+    req: Request<Incoming>,
+    id: &str,
+    delivery: &str,
+) -> Result<Resp, Error> {
     let account = require_account(state, &req.into_parts().0)?;
     own_listener(state, &account, id)?;
     let delivery_id: u64 = delivery.parse().map_err(|_| Error::NotFound("delivery"))?;
@@ -238,7 +263,11 @@ pub async fn redeliver(state: &AppState, req: Request<Incoming>, id: &str, deliv
     Ok(response::json(StatusCode::ACCEPTED, &delivery_view(&d)))
 }
 
-pub async fn redeliver_failed(state: &AppState, req: Request<Incoming>, id: &str) -> Result<Resp, Error> {
+pub async fn redeliver_failed(
+    state: &AppState,
+    req: Request<Incoming>,
+    id: &str,
+) -> Result<Resp, Error> {
     let account = require_account(state, &req.into_parts().0)?;
     own_listener(state, &account, id)?;
     let failed: Vec<u64> = state
@@ -253,7 +282,10 @@ pub async fn redeliver_failed(state: &AppState, req: Request<Incoming>, id: &str
         state.store.redeliver(*delivery_id, now).await?;
     }
     state.wake.notify_one();
-    Ok(response::json(StatusCode::ACCEPTED, &json!({"redelivering": failed.len()})))
+    Ok(response::json(
+        StatusCode::ACCEPTED,
+        &json!({"redelivering": failed.len()}),
+    ))
 }
 
 #[derive(Serialize)]
@@ -273,7 +305,11 @@ struct StatusStep {
 fn step(r: &StatusRecord) -> StatusStep {
     StatusStep {
         status: r.status.clone(),
-        timestamp: r.timestamp.as_deref().and_then(|t| t.parse().ok()).map(crate::domain::time::rfc3339_secs),
+        timestamp: r
+            .timestamp
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .map(crate::domain::time::rfc3339_secs),
         received_at: rfc3339_ms(r.received_at),
         errors: r.errors.clone().map(with_hints),
         conversation: r.conversation.clone(),
@@ -285,7 +321,11 @@ fn step(r: &StatusRecord) -> StatusStep {
 fn with_hints(mut errors: Value) -> Value {
     for e in errors.as_array_mut().into_iter().flatten() {
         let code = e.get("code").and_then(Value::as_i64).unwrap_or(0);
-        let message = e.get("message").or_else(|| e.get("title")).and_then(Value::as_str).unwrap_or_default();
+        let message = e
+            .get("message")
+            .or_else(|| e.get("title"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if let (Some(hint), Some(obj)) = (hint_for(code, message), e.as_object_mut()) {
             obj.insert("hint".into(), json!(hint));
         }

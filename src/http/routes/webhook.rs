@@ -30,7 +30,9 @@ pub fn verify(state: &AppState, req: &Request<Incoming>) -> Resp {
     }
     let expected = state.settings().verify_token;
     let token_ok = !expected.is_empty()
-        && token.as_deref().is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes()));
+        && token
+            .as_deref()
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes()));
     match (mode.as_deref(), challenge) {
         (Some("subscribe"), Some(challenge)) if token_ok => {
             tracing::info!("Meta's webhook verification succeeded");
@@ -38,7 +40,10 @@ pub fn verify(state: &AppState, req: &Request<Incoming>) -> Resp {
         }
         _ => {
             tracing::warn!(token_matched = token_ok, "webhook verification refused");
-            response::text(StatusCode::FORBIDDEN, "verification failed: hub.verify_token does not match the configured verifyToken")
+            response::text(
+                StatusCode::FORBIDDEN,
+                "verification failed: hub.verify_token does not match the configured verifyToken",
+            )
         }
     }
 }
@@ -48,10 +53,16 @@ pub async fn receive(state: &AppState, req: Request<Incoming>) -> Result<Resp, E
     Metrics::add(&state.metrics.webhooks_received_total, 1);
     let secret = state.settings().client_secret;
     if secret.is_empty() {
-        return Err(Error::NotConfigured("no clientSecret is configured yet, so events cannot be verified; Meta retries later"));
+        return Err(Error::NotConfigured(
+            "no clientSecret is configured yet, so events cannot be verified; Meta retries later",
+        ));
     }
     let (parts, body) = req.into_parts();
-    let signature = parts.headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let signature = parts
+        .headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = read_limited(body, state.max_body_bytes).await?;
     if let Err(why) = verify_meta(&body, signature.as_deref(), &secret) {
         Metrics::add(&state.metrics.webhook_signature_failures_total, 1);
@@ -62,7 +73,10 @@ pub async fn receive(state: &AppState, req: Request<Incoming>) -> Result<Resp, E
         Ok(events) => {
             let report = state.store.ingest(events, now).await?;
             Metrics::add(&state.metrics.events_accepted_total, report.accepted as u64);
-            Metrics::add(&state.metrics.events_duplicate_total, report.duplicates as u64);
+            Metrics::add(
+                &state.metrics.events_duplicate_total,
+                report.duplicates as u64,
+            );
             if report.deliveries > 0 {
                 state.wake.notify_one();
             }
@@ -70,9 +84,15 @@ pub async fn receive(state: &AppState, req: Request<Incoming>) -> Result<Resp, E
         }
         Err(webhook::Unusable(reason)) => {
             tracing::warn!(%reason, "signed webhook body quarantined");
-            let id = state.store.quarantine(reason.clone(), body.to_vec(), now).await?;
+            let id = state
+                .store
+                .quarantine(reason.clone(), body.to_vec(), now)
+                .await?;
             Metrics::add(&state.metrics.webhooks_quarantined_total, 1);
-            Ok(response::json(StatusCode::OK, &json!({"quarantined": id, "reason": reason})))
+            Ok(response::json(
+                StatusCode::OK,
+                &json!({"quarantined": id, "reason": reason}),
+            ))
         }
     }
 }

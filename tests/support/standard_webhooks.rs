@@ -1,0 +1,50 @@
+//! Checks delivered webhooks with the Standard Webhooks reference library (Python).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+
+use super::server::Recorded;
+
+/// Panics unless every delivery verifies with `secret` in the `standardwebhooks` library.
+pub fn assert_verified(deliveries: &[Recorded], secret: &str) {
+    let items: Vec<_> = deliveries
+        .iter()
+        .map(|d| {
+            json!({
+                "secret": secret,
+                "headers": {
+                    "webhook-id": d.header("webhook-id").unwrap_or_default(),
+                    "webhook-timestamp": d.header("webhook-timestamp").unwrap_or_default(),
+                    "webhook-signature": d.header("webhook-signature").unwrap_or_default(),
+                },
+                "body": String::from_utf8(d.body.clone()).expect("delivery body is UTF-8"),
+            })
+        })
+        .collect();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/verify_standard_webhooks.py"
+    );
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is needed to verify Standard Webhooks signatures");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&items).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "standardwebhooks refused a delivery: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
