@@ -21,7 +21,7 @@ use crate::http::{server, tls, AppState};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::worker::{Dispatcher, Sender};
+use crate::worker::{Dispatcher, Janitor, Sender};
 
 /// The crate version and, when built from a git checkout, the commit (see build.rs).
 pub const VERSION: &str = env!("WABRIDGE_VERSION");
@@ -107,12 +107,15 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         drain_timeout: args.delivery_timeout + Duration::from_secs(2),
     };
     let workers = tokio::spawn(dispatcher.run(shutdown.clone()));
+    let janitor = Janitor { store: store.clone(), retention: args.retention };
+    let janitor = tokio::spawn(janitor.run(shutdown.clone()));
     tokio::spawn(signals(shutdown.clone()));
 
     announce(&format!("listening on {}://{bound}", args.scheme()));
     tracing::info!(public_url = %args.public_url, webhook = %format!("{}/plugins/appmixer/whatsapp/events", args.public_url), "wabridge {VERSION} ready");
     server::serve(listener, tls, state, shutdown.clone()).await;
     let _ = workers.await;
+    let _ = janitor.await;
     store.close();
     tracing::info!("stopped cleanly");
     Ok(())

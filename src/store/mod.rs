@@ -3,6 +3,7 @@
 mod accounts;
 mod codec;
 mod events;
+mod janitor;
 mod listeners;
 mod migrate;
 mod outbox;
