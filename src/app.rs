@@ -32,7 +32,10 @@ pub fn serve(args: ServeArgs) -> Result<(), Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Startup(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(run(args))
+    let result = runtime.block_on(run(args));
+    // A delivery attempt still blocked in the network must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
 }
 
 fn init_logging() {
