@@ -18,7 +18,25 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version are answers, not errors.
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            return ExitCode::from(2);
+        }
+        Err(err) => {
+            // One line, as the contract promises, instead of clap's usage block.
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!("wabridge: {} (see `wabridge --help`)", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
     match cli.command {
         Command::Serve(args) => match wabridge::app::serve(args) {
             Ok(()) => ExitCode::SUCCESS,
