@@ -25,15 +25,26 @@ fn main() -> ExitCode {
             let _ = err.print();
             return ExitCode::SUCCESS;
         }
-        Err(err) if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        Err(err)
+            if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
             let _ = err.print();
             return ExitCode::from(2);
         }
         Err(err) => {
             // One line, as the contract promises, instead of clap's usage block.
+            // Its first paragraph, joined: a missing argument is named on the next line.
             let text = err.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            eprintln!("wabridge: {} (see `wabridge --help`)", first.trim_start_matches("error: "));
+            let first: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect();
+            let first = first.join(" ");
+            eprintln!(
+                "wabridge: {} (see `wabridge --help`)",
+                first.trim_start_matches("error: ")
+            );
             return ExitCode::from(2);
         }
     };
