@@ -52,7 +52,6 @@ fn init_logging() {
 async fn run(args: ServeArgs) -> Result<(), Error> {
     let _lock = lock_data_dir(&args.data_dir)?;
     let store = Store::open(&args.data_dir.join("wabridge.redb"))?;
-    let admin_token_hash = admin_token(&store).await?;
     let tls = if args.no_tls {
         None
     } else {
@@ -77,6 +76,9 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Startup(e.to_string()))?;
+    // After the certificate and the port: a generated token is shown only once,
+    // so a start that fails on those must not use up its showing.
+    let admin_token_hash = admin_token(&store).await?;
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
@@ -110,7 +112,10 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         drain_timeout: args.delivery_timeout + Duration::from_secs(2),
     };
     let workers = tokio::spawn(dispatcher.run(shutdown.clone()));
-    let janitor = Janitor { store: store.clone(), retention: args.retention };
+    let janitor = Janitor {
+        store: store.clone(),
+        retention: args.retention,
+    };
     let janitor = tokio::spawn(janitor.run(shutdown.clone()));
     tokio::spawn(signals(shutdown.clone()));
 
