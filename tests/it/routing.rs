@@ -438,3 +438,35 @@ fn a_new_status_of_a_known_message_is_delivered_but_a_repeated_one_is_not() {
         pairs(&[(id, "delivered"), (id, "read"), (id, "sent")])
     );
 }
+
+#[test]
+fn parallel_redeliveries_and_a_repeat_inside_one_body_are_delivered_once() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let (_, key) = gw.add_account(&meta, "token-a", &[WABA_A]);
+    let f = flow(&gw, &key, WABA_A, "messages");
+    // Meta lists the same message twice in one body, then redelivers the body
+    // on several connections at once.
+    let body = payloads::notification(&[(
+        WABA_A,
+        vec![payloads::messages_value(
+            PHONE_A,
+            vec![payloads::contact("420777123456", "Jana")],
+            vec![
+                payloads::text("wamid.PAR-1", "420777123456", "in parallel"),
+                payloads::text("wamid.PAR-1", "420777123456", "in parallel"),
+            ],
+        )],
+    )]);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                let (status, answer) = gw.post_webhook(&body);
+                assert_eq!(status, 200, "{answer}");
+            });
+        }
+    });
+    let got = f.receiver.wait_for_exactly(1, WAIT, GRACE);
+    assert_eq!(seen(&got), pairs(&[("wamid.PAR-1", "in parallel")]));
+}
