@@ -2,6 +2,7 @@
 
 mod accounts;
 mod codec;
+mod connect;
 mod events;
 mod listeners;
 mod migrate;
@@ -18,6 +19,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 
 use crate::error::Error;
 
+pub use connect::Connected;
 pub use events::IngestReport;
 pub use outbox::{Due, Outcome};
 
