@@ -3,4 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod connect;
+mod signup_page;
 mod smoke;
+mod tokens;
