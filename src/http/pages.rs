@@ -102,6 +102,20 @@ pub struct Failure {
     pub steps: Vec<String>,
 }
 
+impl Failure {
+    /// A failure without Meta's error, missing permissions or steps; add them with `..`.
+    pub fn new(status: StatusCode, title: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            title: title.into(),
+            message: message.into(),
+            missing: Vec::new(),
+            meta: None,
+            steps: Vec::new(),
+        }
+    }
+}
+
 pub fn failed(f: &Failure) -> Resp {
     let nonce = new_nonce();
     let page = Failed {

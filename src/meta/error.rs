@@ -81,6 +81,8 @@ pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
 fn login_hint(code: i64, message: &str) -> Option<&'static str> {
     Some(if message.contains("pin mismatch") {
         "The PIN does not match the number's two-step verification PIN. Reset it in WhatsApp Manager → phone number → Two-step verification PIN, then register again."
+    } else if message.contains("onboard customers") {
+        "The business portfolio that owns the Meta App has not passed Business Verification, or the app lacks Advanced Access for the whatsapp_* permissions. The administrator completes both in Meta Business Manager and App Review (connector guide §1.3.1, §1.7)."
     } else if message.contains("invalid scopes") {
         "The Meta App may only request the whatsapp_* permissions. wabridge asks for whatsapp_business_messaging and whatsapp_business_management only; check the app's Facebook Login for Business configuration and try again."
     } else if code == 191

@@ -168,3 +168,126 @@ fn all_accounts(tx: &WriteTransaction) -> Result<Vec<Account>, Error> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::AccountStatus;
+
+    fn account(id: &str, user: &str, waba: &str) -> Account {
+        Account {
+            id: id.into(),
+            name: "Shop".into(),
+            waba_ids: vec![waba.into()],
+            business_account_id: Some(waba.into()),
+            access_token: format!("token-{id}"),
+            token_expires_at: None,
+            meta_user_id: Some(user.into()),
+            api_key_hash: format!("key-{id}"),
+            created_at: 1,
+            status: AccountStatus::Ok,
+            status_reason: None,
+            token_checked_at: None,
+        }
+    }
+
+    fn link(expires_at: u64) -> ConnectLink {
+        ConnectLink {
+            id: "lnk_1".into(),
+            created_at: 0,
+            expires_at,
+            used_at: None,
+            account_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_link_connects_one_account_and_a_reconnect_updates_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        store
+            .insert_connect_link("L1".into(), link(1_000))
+            .await
+            .unwrap();
+        store
+            .insert_connect_link("L2".into(), link(1_000))
+            .await
+            .unwrap();
+
+        let first = store
+            .save_connection(Some("L1".into()), account("a", "u1", "W1"), 10)
+            .await
+            .unwrap();
+        assert!(first.created);
+        let spent = store.connect_link("L1").unwrap().unwrap();
+        assert_eq!(
+            (spent.used_at, spent.account_id.as_deref()),
+            (Some(10), Some("a"))
+        );
+        let again = store
+            .save_connection(Some("L1".into()), account("b", "u2", "W2"), 11)
+            .await;
+        assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
+
+        let reconnect = store
+            .save_connection(Some("L2".into()), account("c", "u1", "W1"), 12)
+            .await
+            .unwrap();
+        assert!(!reconnect.created);
+        assert_eq!(reconnect.account.id, "a");
+        assert_eq!(reconnect.account.access_token, "token-c");
+        assert_eq!(store.accounts().unwrap().len(), 1);
+        assert_eq!(
+            store
+                .connect_link("L2")
+                .unwrap()
+                .unwrap()
+                .account_id
+                .as_deref(),
+            Some("a")
+        );
+        assert!(
+            store.account_by_key_hash("key-c").unwrap().is_none(),
+            "no second key"
+        );
+        assert!(store.account_by_key_hash("key-a").unwrap().is_some());
+        store.close();
+    }
+
+    #[tokio::test]
+    async fn a_state_is_taken_once_and_leftovers_are_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let login = PendingLogin {
+            flow: crate::domain::model::ConnectFlow::OAuth,
+            link_hash: None,
+            expires_at: 100,
+        };
+        store
+            .insert_pending_login("S1".into(), login.clone())
+            .await
+            .unwrap();
+        store
+            .insert_pending_login("S2".into(), login)
+            .await
+            .unwrap();
+        store
+            .insert_connect_link("L1".into(), link(100))
+            .await
+            .unwrap();
+        assert!(store
+            .take_pending_login("S1".into())
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .take_pending_login("S1".into())
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(store.purge_connect_leftovers(100).await.unwrap(), 2);
+        assert!(store.pending_login("S2").unwrap().is_none());
+        assert!(store.connect_link("L1").unwrap().is_none());
+        store.close();
+    }
+}

@@ -21,7 +21,7 @@ use crate::http::body::read_form;
 use crate::http::pages::{self, Action, Failure, SignupConfig, Success};
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
-use crate::meta::{AccountToken, Graph, MetaError};
+use crate::meta::{hint_for, AccountToken, Graph, MetaError};
 use crate::store::Connected;
 
 pub const SIGNUP_PATH: &str = "/plugins/appmixer/whatsapp/signup";
@@ -177,14 +177,12 @@ pub async fn callback(state: &AppState, req: Request<Incoming>) -> Result<Resp, 
     }
     let Some(code) = params.get("code") else {
         return Ok(pages::failed(&Failure {
-            status: StatusCode::BAD_REQUEST,
-            title: "Meta sent no login code".into(),
-            message:
-                "The login came back without an authorization code, so there is nothing to connect."
-                    .into(),
-            missing: Vec::new(),
-            meta: None,
             steps: vec!["Open the connect link you were given again and finish the login.".into()],
+            ..Failure::new(
+                StatusCode::BAD_REQUEST,
+                "Meta sent no login code",
+                "The login came back without an authorization code, so there is nothing to connect.",
+            )
         }));
     };
     if let Some(hash) = &login.link_hash {
@@ -212,15 +210,14 @@ async fn login_error(
     description: Option<&str>,
 ) -> Result<Resp, Error> {
     if error != "access_denied" {
+        let said = description.unwrap_or(error);
         return Ok(pages::failed(&Failure {
-            status: StatusCode::BAD_REQUEST,
-            title: "The login did not finish".into(),
-            message: format!("Meta reported: {}", description.unwrap_or(error)),
-            missing: Vec::new(),
-            meta: None,
-            steps: vec![
-                "Open the connect link you were given again to start a fresh login.".into(),
-            ],
+            steps: hint_for(0, said).into_iter().map(str::to_string).collect(),
+            ..Failure::new(
+                StatusCode::BAD_REQUEST,
+                "The login did not finish",
+                format!("Meta reported: {said}"),
+            )
         }));
     }
     let settings = state.settings();
@@ -397,53 +394,69 @@ fn success(state: &AppState, connected: &Connected, api_key: &str) -> Resp {
 
 /// The page for an error on the way: Meta's own words and the guide's advice.
 fn failure_from(err: &Error) -> Failure {
-    let (status, title, message, missing, meta) = match err {
-        Error::MissingScopes(missing) => (
-            StatusCode::BAD_REQUEST,
-            "WhatsApp permissions missing",
-            "The connected Facebook account did not grant the WhatsApp permissions, so nothing was connected: a token without them could not send or receive a single message.".to_string(),
-            missing.clone(),
-            None,
+    let hints = || err.hint().into_iter().collect();
+    match err {
+        Error::MissingScopes(missing) => Failure {
+            missing: missing.clone(),
+            steps: MISSING_SCOPES_FIXES.map(String::from).to_vec(),
+            ..Failure::new(
+                StatusCode::BAD_REQUEST,
+                "WhatsApp permissions missing",
+                "The connected Facebook account did not grant the WhatsApp permissions, so nothing \
+                 was connected: a token without them could not send or receive a single message.",
+            )
+        },
+        Error::Meta(e) => Failure {
+            meta: Some(e.clone()),
+            steps: hints(),
+            ..Failure::new(
+                StatusCode::BAD_GATEWAY,
+                "Meta refused the login",
+                "Meta answered with an error while the login was being finished.",
+            )
+        },
+        Error::Conflict(m) => Failure::new(
+            StatusCode::GONE,
+            "This connect link can no longer be used",
+            m.as_str(),
         ),
-        Error::Meta(e) => (
+        Error::MetaUnreachable(_) => Failure {
+            steps: hints(),
+            ..Failure::new(
+                StatusCode::BAD_GATEWAY,
+                "Meta could not be reached",
+                err.to_string(),
+            )
+        },
+        Error::Invalid { message, .. } => Failure::new(
             StatusCode::BAD_GATEWAY,
-            "Meta refused the login",
-            "Meta answered with an error while the login was being finished.".to_string(),
-            Vec::new(),
-            Some(e.clone()),
+            "Meta issued an unusable token",
+            message.as_str(),
         ),
-        Error::Conflict(m) => (StatusCode::GONE, "This connect link was already used", m.clone(), Vec::new(), None),
-        Error::MetaUnreachable(_) => (StatusCode::BAD_GATEWAY, "Meta could not be reached", err.to_string(), Vec::new(), None),
-        Error::Invalid { message, .. } => (StatusCode::BAD_GATEWAY, "Meta issued an unusable token", message.clone(), Vec::new(), None),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "The gateway could not finish the connection", err.to_string(), Vec::new(), None),
-    };
-    let steps = match err {
-        Error::MissingScopes(_) => MISSING_SCOPES_FIXES.iter().map(|s| s.to_string()).collect(),
-        _ => err.hint().into_iter().collect(),
-    };
-    Failure {
-        status,
-        title: title.into(),
-        message,
-        missing,
-        meta,
-        steps,
+        _ => Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The gateway could not finish the connection",
+            err.to_string(),
+        ),
     }
 }
 
 fn no_waba(discovery_error: Option<MetaError>) -> Failure {
+    let steps = [
+        "With Meta's signup wizard: pick, or create, a WhatsApp Business Account and phone number before finishing.",
+        "With the consent screen: select your WhatsApp Business Account when the asset picker appears. If it says “No WhatsApp Business Accounts available”, your Facebook account does not own or co-manage one: ask its owner for access.",
+        "No WABA yet? Create one in Meta Business Manager → Settings → Accounts → WhatsApp Accounts → Add, add and verify a phone number, then open the connect link again.",
+        "The administrator can also connect the account with a System User token and its WABA IDs (POST /api/v1/admin/accounts).",
+    ];
     Failure {
-        status: StatusCode::BAD_REQUEST,
-        title: "No WhatsApp Business Account found".into(),
-        message: "The login worked and carries the WhatsApp permissions, but Meta shows no WhatsApp Business Account (WABA) for it, so there is nothing to connect.".into(),
-        missing: Vec::new(),
-        steps: vec![
-            "With Meta's signup wizard: pick, or create, a WhatsApp Business Account and phone number before finishing.".into(),
-            "With the consent screen: select your WhatsApp Business Account when the asset picker appears. If it says “No WhatsApp Business Accounts available”, your Facebook account does not own or co-manage one: ask its owner for access.".into(),
-            "No WABA yet? Create one in Meta Business Manager → Settings → Accounts → WhatsApp Accounts → Add, add and verify a phone number, then open the connect link again.".into(),
-            "The administrator can also connect the account with a System User token and its WABA IDs (POST /api/v1/admin/accounts).".into(),
-        ],
         meta: discovery_error,
+        steps: steps.map(String::from).to_vec(),
+        ..Failure::new(
+            StatusCode::BAD_REQUEST,
+            "No WhatsApp Business Account found",
+            "The login worked and carries the WhatsApp permissions, but Meta shows no WhatsApp \
+             Business Account (WABA) for it, so there is nothing to connect.",
+        )
     }
 }
 
