@@ -21,7 +21,7 @@ use crate::http::{server, tls, AppState};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::worker::{Dispatcher, Janitor, Sender};
+use crate::worker::{Dispatcher, Janitor, Sender, TokenKeeper};
 
 /// The crate version and, when built from a git checkout, the commit (see build.rs).
 pub const VERSION: &str = env!("WABRIDGE_VERSION");
@@ -95,6 +95,9 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         }),
         guard: guard.clone(),
         public_url: args.public_url.clone(),
+        facebook_url: args.facebook_url.clone(),
+        graph_version: args.graph_version.clone(),
+        connect_state_ttl: args.connect_state_ttl,
         max_body_bytes: args.max_body_bytes,
         wake: wake.clone(),
         metrics: metrics.clone(),
@@ -117,6 +120,12 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         retention: args.retention,
     };
     let janitor = tokio::spawn(janitor.run(shutdown.clone()));
+    let keeper = TokenKeeper {
+        store: store.clone(),
+        graph: state.graph.clone(),
+        interval: args.token_check_interval,
+    };
+    let keeper = tokio::spawn(keeper.run(shutdown.clone()));
     tokio::spawn(signals(shutdown.clone()));
 
     announce(&format!("listening on {}://{bound}", args.scheme()));
@@ -124,6 +133,8 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     server::serve(listener, tls, state, shutdown.clone()).await;
     let _ = workers.await;
     let _ = janitor.await;
+    // A check waiting on Meta is not worth holding the exit for; it is redone next start.
+    let _ = tokio::time::timeout(Duration::from_secs(5), keeper).await;
     store.close();
     tracing::info!("stopped cleanly");
     Ok(())

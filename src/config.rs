@@ -81,6 +81,16 @@ pub struct ServeArgs {
     /// are kept. At least 7 days, because Meta redelivers webhooks for up to a week.
     #[arg(long, env = "WABRIDGE_RETENTION", default_value = "30d", value_parser = parse_retention)]
     pub retention: Duration,
+
+    /// How often connected accounts' Meta tokens are checked and, when they
+    /// expire within 10 days, refreshed.
+    #[arg(long, env = "WABRIDGE_TOKEN_CHECK_INTERVAL", default_value = "6h", value_parser = parse_positive_duration)]
+    pub token_check_interval: Duration,
+
+    /// How long a customer may take from opening a connect link to finishing
+    /// Meta's login (the signup wizard may include verifying a phone number).
+    #[arg(long, env = "WABRIDGE_CONNECT_STATE_TTL", default_value = "30m", value_parser = parse_positive_duration)]
+    pub connect_state_ttl: Duration,
 }
 
 impl ServeArgs {
@@ -108,6 +118,14 @@ fn parse_base_url(raw: &str) -> Result<String, String> {
         return Err("must be an http:// or https:// URL with a host".into());
     }
     Ok(raw.trim_end_matches('/').to_string())
+}
+
+fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(raw) {
+        Ok(d) if d.is_zero() => Err("must be longer than zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_public_url(raw: &str) -> Result<String, String> {

@@ -14,6 +14,14 @@ pub const MISSING_SCOPES_HINT: &str = "Typical causes: (1) the permissions were 
 (3) the app is Live with standard access and the user has no role on it: ask the admin about App Review or app roles; \
 (4) the Meta account has no WhatsApp Business Account: create one in Business Manager → Accounts → WhatsApp Accounts, then reconnect.";
 
+/// The same causes and fixes as steps, for the page a failed login shows.
+pub const MISSING_SCOPES_FIXES: [&str; 4] = [
+    "The permissions were declined during login: open the connect link again and approve whatsapp_business_messaging and whatsapp_business_management.",
+    "Meta silently reused an older, stale grant (a Business Integration): remove it at facebook.com → Settings & privacy → Settings → Business integrations, then open the connect link again for a completely fresh grant.",
+    "The Meta App is Live with standard access only and your Facebook account has no role on it: ask the gateway's administrator about App Review or an app role.",
+    "Your Meta account has no WhatsApp Business Account: create one in Meta Business Manager → Settings → Accounts → WhatsApp Accounts → Add, add and verify a phone number, then open the connect link again.",
+];
+
 /// What a valid token grants us.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grant {

@@ -31,6 +31,63 @@ pub struct Account {
     pub meta_user_id: Option<String>,
     pub api_key_hash: String,
     pub created_at: u64,
+    /// Whether the token still works, as the token keeper last saw it.
+    /// Accounts stored before this field existed read as `ok`.
+    #[serde(default)]
+    pub status: AccountStatus,
+    /// Why the account needs a reconnect: Meta's error, in words a person can act on.
+    #[serde(default)]
+    pub status_reason: Option<String>,
+    /// Unix ms of the last health check or refresh of the token.
+    #[serde(default)]
+    pub token_checked_at: Option<u64>,
+}
+
+/// `needs_reconnect` means Meta refused the token: only a fresh login helps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    #[default]
+    Ok,
+    NeedsReconnect,
+}
+
+/// Which login a customer goes through (connector guide §1.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectFlow {
+    /// Meta's signup wizard through the JS SDK; chosen when `esConfigId` is set.
+    EmbeddedSignup,
+    /// Meta's OAuth dialog with a redirect back to the callback.
+    OAuth,
+}
+
+/// A single-use link the admin hands to a customer (`/connect?link=`).
+/// Stored under the SHA-256 of the link's secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectLink {
+    pub id: String,
+    pub created_at: u64,
+    /// Unix ms.
+    pub expires_at: u64,
+    /// Set when a login through this link connected an account.
+    #[serde(default)]
+    pub used_at: Option<u64>,
+    #[serde(default)]
+    pub account_id: Option<String>,
+}
+
+/// A login in progress: what an OAuth `state` stands for. Stored under the
+/// SHA-256 of the state and removed the first time the callback sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingLogin {
+    pub flow: ConnectFlow,
+    /// Hash of the connect link the login started from; `None` when the admin started it.
+    pub link_hash: Option<String>,
+    /// Unix ms.
+    pub expires_at: u64,
 }
 
 /// The two kinds of events a flow can listen to.

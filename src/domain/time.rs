@@ -9,6 +9,10 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+pub fn now_secs() -> u64 {
+    now_ms() / 1000
+}
+
 pub fn rfc3339_ms(ms: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }

@@ -34,3 +34,22 @@ pub async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Error> 
     serde_json::from_slice(&bytes)
         .map_err(|e| Error::invalid("body", format!("not the expected JSON: {e}")))
 }
+
+/// Like `read_json`, but an empty body means "all defaults".
+pub async fn read_optional_json<T: DeserializeOwned + Default>(body: Incoming) -> Result<T, Error> {
+    let bytes = read_limited(body, API_BODY_LIMIT).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::invalid("body", format!("not the expected JSON: {e}")))
+}
+
+/// `application/x-www-form-urlencoded` pairs, e.g. the Embedded Signup page's form.
+pub async fn read_form(body: Incoming) -> Result<Vec<(String, String)>, Error> {
+    let bytes = read_limited(body, FORM_BODY_LIMIT).await?;
+    Ok(url::form_urlencoded::parse(&bytes).into_owned().collect())
+}
+
+/// A login form carries a code, a state and two ids: a few hundred bytes.
+const FORM_BODY_LIMIT: usize = 16 * 1024;

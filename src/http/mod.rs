@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod pages;
 mod response;
 mod router;
 mod routes;

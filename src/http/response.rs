@@ -34,6 +34,30 @@ pub fn with_type(status: StatusCode, content_type: &'static str, body: impl Into
     r
 }
 
+/// Headers for anything a browser shows during a login: nothing cached (pages
+/// carry API keys and states), no Referer leaking `state` or `code` to the next
+/// site, no framing, no MIME sniffing.
+pub fn browser_headers(headers: &mut hyper::HeaderMap) {
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("referrer-policy", "no-referrer"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+/// 303 See Other to `location`, with the browser headers.
+pub fn redirect(location: &str) -> Result<Resp, Error> {
+    let value = HeaderValue::from_str(location)
+        .map_err(|_| Error::Storage(format!("cannot redirect to {location:?}")))?;
+    let mut r = empty(StatusCode::SEE_OTHER);
+    r.headers_mut().insert(hyper::header::LOCATION, value);
+    browser_headers(r.headers_mut());
+    Ok(r)
+}
+
 pub fn status_of(err: &Error) -> StatusCode {
     match err {
         Error::Invalid { .. } => StatusCode::BAD_REQUEST,

@@ -1,7 +1,7 @@
 //! `match (method, path)` routing, one log line per request.
 
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -9,7 +9,7 @@ use percent_encoding::percent_decode_str;
 use tokio::sync::Notify;
 
 use super::response::{self, Resp};
-use super::routes::{admin, flow, ops, webhook};
+use super::routes::{admin, flow, oauth, ops, webhook};
 use crate::domain::model::Settings;
 use crate::domain::urlguard::UrlGuard;
 use crate::error::Error;
@@ -26,6 +26,12 @@ pub struct AppState {
     pub graph: Graph,
     pub guard: UrlGuard,
     pub public_url: String,
+    /// Host of Meta's OAuth dialog (`--facebook-url`).
+    pub facebook_url: String,
+    /// Graph API version, also used for the dialog and the JS SDK.
+    pub graph_version: String,
+    /// How long a login's `state` stays usable.
+    pub connect_state_ttl: Duration,
     pub max_body_bytes: usize,
     /// Wakes the delivery dispatcher when new deliveries are queued.
     pub wake: Arc<Notify>,
@@ -84,6 +90,11 @@ async fn route(
         (&Method::POST, ["plugins", "appmixer", "whatsapp", "events"]) => {
             webhook::receive(s, req).await
         }
+        (&Method::GET, ["plugins", "appmixer", "whatsapp", "signup"]) => oauth::signup(s, req),
+        (&Method::GET, ["connect"]) => oauth::connect(s, req).await,
+        (&Method::GET | &Method::POST, ["auth", "whatsapp", "callback"]) => {
+            oauth::callback(s, req).await
+        }
 
         (&Method::GET, ["api", "v1", "admin", "config"]) => admin::get_config(s, req),
         (&Method::PUT, ["api", "v1", "admin", "config"]) => admin::put_config(s, req).await,
@@ -93,6 +104,9 @@ async fn route(
             admin::delete_account(s, req, id).await
         }
         (&Method::GET, ["api", "v1", "admin", "quarantine"]) => admin::list_quarantine(s, req),
+        (&Method::POST, ["api", "v1", "admin", "connect-links"]) => {
+            admin::create_connect_link(s, req).await
+        }
 
         (&Method::GET, ["api", "v1", "me"]) => flow::me(s, req),
         (&Method::GET, ["api", "v1", "listeners"]) => flow::list_listeners(s, req),

@@ -61,8 +61,8 @@ impl MetaError {
 /// The connector guide's advice for the error codes our users meet most; also
 /// used for the `errors[]` of a failed status.
 pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
-    if message.to_ascii_lowercase().contains("pin mismatch") {
-        return Some("The PIN does not match the number's two-step verification PIN. Reset it in WhatsApp Manager → phone number → Two-step verification PIN, then register again.");
+    if let Some(hint) = login_hint(code, &message.to_ascii_lowercase()) {
+        return Some(hint);
     }
     Some(match code {
         190 => "The account's Meta token expired or was revoked. Reconnect the account (a fresh login issues a new token).",
@@ -73,6 +73,27 @@ pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
         200 | 10 => "The token lacks a permission. Reconnect and approve whatsapp_business_messaging and whatsapp_business_management.",
         100 => "Meta refused a parameter. Check the IDs (WABA, phone number) belong to this account.",
         _ => return None,
+    })
+}
+
+/// Errors of the login and the code exchange, recognised by their text because
+/// Meta reuses codes 100 and 191 for many of them.
+fn login_hint(code: i64, message: &str) -> Option<&'static str> {
+    Some(if message.contains("pin mismatch") {
+        "The PIN does not match the number's two-step verification PIN. Reset it in WhatsApp Manager → phone number → Two-step verification PIN, then register again."
+    } else if message.contains("onboard customers") {
+        "The business portfolio that owns the Meta App has not passed Business Verification, or the app lacks Advanced Access for the whatsapp_* permissions. The administrator completes both in Meta Business Manager and App Review (connector guide §1.3.1, §1.7)."
+    } else if message.contains("invalid scopes") {
+        "The Meta App may only request the whatsapp_* permissions. wabridge asks for whatsapp_business_messaging and whatsapp_business_management only; check the app's Facebook Login for Business configuration and try again."
+    } else if code == 191
+        || message.contains("redirect_uri")
+        || message.contains("domain of this url")
+    {
+        "Meta does not accept this gateway's callback. In the Meta App add <public-url>/auth/whatsapp/callback to Facebook Login for Business → Settings → Valid OAuth Redirect URIs and the gateway's domain to App settings → Basic → App Domains (connector guide §1.3)."
+    } else if message.contains("authorization code") || message.contains("verification code") {
+        "The login code expired or was already used. Open the connect link again to start a fresh login."
+    } else {
+        return None;
     })
 }
 
@@ -90,6 +111,22 @@ mod tests {
         assert_eq!(e.subcode, Some(2494102));
         assert_eq!(e.fbtrace_id.as_deref(), Some("AbC"));
         assert!(e.hint().unwrap().contains("ensure-registered"));
+    }
+
+    #[test]
+    fn login_errors_get_the_guides_advice() {
+        let used = hint_for(100, "This authorization code has been used.").unwrap();
+        assert!(used.contains("connect link"));
+        let redirect = hint_for(
+            100,
+            "Error validating verification code. Please make sure your redirect_uri is identical",
+        )
+        .unwrap();
+        assert!(redirect.contains("Valid OAuth Redirect URIs"));
+        assert!(hint_for(100, "Invalid Scopes: business_management")
+            .unwrap()
+            .contains("whatsapp_"));
+        assert!(hint_for(100, "Invalid parameter").unwrap().contains("IDs"));
     }
 
     #[test]

@@ -43,6 +43,15 @@ pub struct DebugToken {
     pub error: Option<Value>,
 }
 
+/// What `/oauth/access_token` issues.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IssuedToken {
+    pub access_token: String,
+    /// Seconds; absent for tokens that do not expire.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct GranularScope {
     pub scope: String,
@@ -88,6 +97,47 @@ impl Graph {
         let data = body.get("data").cloned().unwrap_or(Value::Null);
         serde_json::from_value(data)
             .map_err(|e| Error::MetaUnreachable(format!("unexpected /debug_token answer: {e}")))
+    }
+
+    /// Trades an OAuth `code` for a token. A code from the OAuth dialog is bound
+    /// to its `redirect_uri`, which must be repeated; a code from the JS SDK
+    /// (Embedded Signup) has none, and Meta refuses one if sent.
+    pub fn exchange_code(
+        &self,
+        app_id: &str,
+        app_secret: &str,
+        code: &str,
+        redirect_uri: Option<&str>,
+    ) -> Result<IssuedToken, Error> {
+        let mut req = self
+            .agent
+            .get(self.url("oauth/access_token"))
+            .query("client_id", app_id)
+            .query("client_secret", app_secret)
+            .query("code", code);
+        if let Some(uri) = redirect_uri {
+            req = req.query("redirect_uri", uri);
+        }
+        issued(read(req.call())?)
+    }
+
+    /// `grant_type=fb_exchange_token`: a token for a long-lived one (≈60 days),
+    /// and a long-lived one for a fresh long-lived one.
+    pub fn exchange_long_lived(
+        &self,
+        app_id: &str,
+        app_secret: &str,
+        token: &str,
+    ) -> Result<IssuedToken, Error> {
+        let resp = self
+            .agent
+            .get(self.url("oauth/access_token"))
+            .query("grant_type", "fb_exchange_token")
+            .query("client_id", app_id)
+            .query("client_secret", app_secret)
+            .query("fb_exchange_token", token)
+            .call();
+        issued(read(resp)?)
     }
 
     /// A GET on behalf of an account.
@@ -146,6 +196,11 @@ impl AccountToken<'_> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn issued(body: Value) -> Result<IssuedToken, Error> {
+    serde_json::from_value(body)
+        .map_err(|e| Error::MetaUnreachable(format!("unexpected /oauth/access_token answer: {e}")))
 }
 
 fn read(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value, Error> {

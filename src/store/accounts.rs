@@ -53,6 +53,30 @@ impl Store {
         })
     }
 
+    /// Changes an account in one transaction: `change` sees the stored account and
+    /// says whether to write it back (false leaves it as it is). `None` when the
+    /// account is gone.
+    pub async fn update_account<F>(&self, id: String, change: F) -> Result<Option<Account>, Error>
+    where
+        F: Fn(&mut Account) -> bool + Send + 'static,
+    {
+        self.write(move |tx| {
+            let mut t = tx.open_table(ACCOUNTS)?;
+            let stored: Option<Account> = {
+                let v = t.get(id.as_str())?;
+                v.map(|v| dec(v.value(), "account")).transpose()?
+            };
+            let Some(mut account) = stored else {
+                return Ok(None);
+            };
+            if change(&mut account) {
+                t.insert(account.id.as_str(), enc(&account).as_slice())?;
+            }
+            Ok(Some(account))
+        })
+        .await
+    }
+
     /// Removes an account with its key and its listeners (their pending deliveries are cancelled).
     pub async fn delete_account(&self, id: String) -> Result<bool, Error> {
         self.write(move |tx| {

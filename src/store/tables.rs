@@ -3,7 +3,7 @@
 use redb::TableDefinition;
 
 /// Bumped by every change to a table's key or value layout; see `migrate`.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -34,3 +34,7 @@ pub const LISTENER_DELIVERIES: TableDefinition<(&str, u64), ()> =
 pub const STATUSES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("statuses");
 /// id → QuarantineItem JSON: signed bodies we could not use.
 pub const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
+/// SHA-256 of a connect link's secret → ConnectLink JSON. (Since version 2.)
+pub const CONNECT_LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("connect_links");
+/// SHA-256 of an OAuth `state` → PendingLogin JSON. (Since version 2.)
+pub const PENDING_LOGINS: TableDefinition<&str, &[u8]> = TableDefinition::new("pending_logins");

@@ -1,10 +1,13 @@
-//! Background work: delivery (take due outbox rows, POST them to flow webhooks,
-//! record the outcome) and retention.
+//! Background work. Delivery: take due outbox rows, POST them to flow webhooks,
+//! record the outcome. Tokens: keep connected accounts' Meta tokens alive.
+//! Retention: remove what is older than the retention period.
 
 mod dispatcher;
 mod janitor;
 mod sender;
+mod tokens;
 
 pub use dispatcher::Dispatcher;
 pub use janitor::Janitor;
 pub use sender::Sender;
+pub use tokens::TokenKeeper;

@@ -5,8 +5,11 @@ mod support;
 
 mod api;
 mod cli;
+mod connect;
 mod crash;
 mod delivery;
 mod routing;
+mod signup_page;
 mod smoke;
+mod tokens;
 mod webhook;

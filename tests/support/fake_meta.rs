@@ -1,8 +1,10 @@
 //! A fake of Meta's Graph API on loopback: `/debug_token`, `/me`,
+//! `/me/businesses`, `/oauth/access_token` (codes and `fb_exchange_token`),
 //! `/{waba}/subscribed_apps`, and scripted answers for anything else.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
@@ -21,6 +23,32 @@ struct State {
     scripted: HashMap<(String, String), VecDeque<Reply>>,
     /// WABA → app ids subscribed.
     subscribed: HashMap<String, Vec<String>>,
+    /// OAuth code → what it is exchanged for; a code works once.
+    codes: HashMap<String, Code>,
+    /// Meta users whose tokens were invalidated (password changed, app removed…).
+    revoked_users: HashSet<String>,
+    /// The answer of `/me/businesses`.
+    businesses: Option<Value>,
+    /// How many long-lived tokens were issued: names them apart.
+    exchanges: u64,
+}
+
+#[derive(Clone)]
+struct Code {
+    token: String,
+    /// The dialog's redirect_uri the exchange must repeat; `None` for JS SDK
+    /// (Embedded Signup) codes, whose exchange must carry none.
+    redirect_uri: Option<String>,
+}
+
+/// Lifetime of the long-lived tokens `fb_exchange_token` issues.
+pub const LONG_LIVED_SECS: u64 = 60 * 24 * 3600;
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 pub struct FakeMeta {
@@ -64,6 +92,65 @@ impl FakeMeta {
                 "user_id": format!("user-{token}")
             }),
         );
+    }
+
+    /// A user's token as a login issues it: both WhatsApp scopes, `target_ids`
+    /// naming `wabas` (empty for plain OAuth), expiring in `expires_in` seconds
+    /// (`None`: never, like Embedded Signup's System User tokens).
+    pub fn add_user_token(&self, token: &str, user: &str, wabas: &[&str], expires_in: Option<u64>) {
+        let granular: Vec<Value> = if wabas.is_empty() {
+            Vec::new()
+        } else {
+            vec![
+                json!({"scope": "whatsapp_business_messaging", "target_ids": wabas}),
+                json!({"scope": "whatsapp_business_management", "target_ids": wabas}),
+            ]
+        };
+        self.add_token_data(
+            token,
+            json!({
+                "app_id": APP_ID,
+                "type": "USER",
+                "application": "Test App",
+                "is_valid": true,
+                "expires_at": expires_in.map(|s| now_secs() + s).unwrap_or(0),
+                "scopes": ["whatsapp_business_messaging", "whatsapp_business_management", "public_profile"],
+                "granular_scopes": granular,
+                "user_id": user
+            }),
+        );
+    }
+
+    /// The next exchange of `code` yields `token`. `redirect_uri` as the dialog had it
+    /// (plain OAuth), or `None` for a JS SDK code.
+    pub fn issue_code(&self, code: &str, token: &str, redirect_uri: Option<&str>) {
+        self.state.lock().unwrap().codes.insert(
+            code.to_string(),
+            Code {
+                token: token.to_string(),
+                redirect_uri: redirect_uri.map(str::to_string),
+            },
+        );
+    }
+
+    /// What `/me/businesses` lists: WABAs the user's business owns and manages for clients.
+    pub fn set_businesses(&self, owned: &[&str], client: &[&str]) {
+        let list = |ids: &[&str]| json!({"data": ids.iter().map(|id| json!({"id": id, "name": format!("WABA {id}")})).collect::<Vec<_>>()});
+        self.state.lock().unwrap().businesses = Some(json!({"data": [{
+            "id": "biz-1",
+            "name": "Test Business",
+            "owned_whatsapp_business_accounts": list(owned),
+            "client_whatsapp_business_accounts": list(client),
+        }]}));
+    }
+
+    /// Every token of this user stops working, as after a password change: error 190.
+    pub fn revoke_user(&self, user: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .revoked_users
+            .insert(user.to_string());
     }
 
     /// Any `/debug_token` data for a token (e.g. one without the WhatsApp scopes).
@@ -122,6 +209,83 @@ fn meta_error(status: u16, code: i64, message: &str) -> Reply {
     )
 }
 
+fn meta_error_sub(code: i64, subcode: i64, message: &str) -> Reply {
+    Reply::json(
+        400,
+        json!({"error": {"message": message, "type": "OAuthException", "code": code, "error_subcode": subcode, "fbtrace_id": "FAKEtrace"}}),
+    )
+}
+
+impl State {
+    fn user_of(&self, token: &str) -> Option<String> {
+        self.tokens
+            .get(token)?
+            .get("user_id")?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    fn revoked(&self, token: &str) -> bool {
+        self.user_of(token)
+            .is_some_and(|u| self.revoked_users.contains(&u))
+    }
+
+    fn debug_data(&self, token: &str) -> Value {
+        match self.tokens.get(token) {
+            Some(_) if self.revoked(token) => json!({
+                "app_id": APP_ID, "is_valid": false, "scopes": [],
+                "error": {"code": 190, "subcode": 460, "message": "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons."}
+            }),
+            Some(data) => data.clone(),
+            None => {
+                json!({"is_valid": false, "error": {"code": 190, "message": "Invalid OAuth access token."}, "scopes": []})
+            }
+        }
+    }
+}
+
+/// `/oauth/access_token`: a code (once, with the right redirect_uri) or `fb_exchange_token`.
+fn access_token(st: &mut State, req: &Recorded) -> Reply {
+    if req.query_param("client_id").as_deref() != Some(APP_ID)
+        || req.query_param("client_secret").as_deref() != Some(APP_SECRET)
+    {
+        return meta_error(400, 1, "Error validating client secret.");
+    }
+    if req.query_param("grant_type").as_deref() == Some("fb_exchange_token") {
+        return long_lived(
+            st,
+            &req.query_param("fb_exchange_token").unwrap_or_default(),
+        );
+    }
+    let code = req.query_param("code").unwrap_or_default();
+    let Some(grant) = st.codes.remove(&code) else {
+        return meta_error_sub(100, 36009, "This authorization code has been used.");
+    };
+    if req.query_param("redirect_uri") != grant.redirect_uri {
+        return meta_error_sub(100, 36008, "Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request");
+    }
+    Reply::json(
+        200,
+        json!({"access_token": grant.token, "token_type": "bearer", "expires_in": 5400}),
+    )
+}
+
+fn long_lived(st: &mut State, token: &str) -> Reply {
+    if !st.tokens.contains_key(token) || st.revoked(token) {
+        return meta_error_sub(190, 460, "Error validating access token: The session has been invalidated because the user changed their password.");
+    }
+    st.exchanges += 1;
+    let base = token.split(".ll").next().unwrap_or(token);
+    let fresh = format!("{base}.ll{}", st.exchanges);
+    let mut data = st.tokens[token].clone();
+    data["expires_at"] = json!(now_secs() + LONG_LIVED_SECS);
+    st.tokens.insert(fresh.clone(), data);
+    Reply::json(
+        200,
+        json!({"access_token": fresh, "token_type": "bearer", "expires_in": LONG_LIVED_SECS}),
+    )
+}
+
 fn answer(st: &mut State, req: &Recorded) -> Reply {
     let path = strip_version(&req.path).to_string();
     if let Some(reply) = st
@@ -143,15 +307,14 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
                 );
             }
             let token = req.query_param("input_token").unwrap_or_default();
-            match st.tokens.get(&token) {
-                Some(data) => Reply::json(200, json!({"data": data})),
-                None => Reply::json(
-                    200,
-                    json!({"data": {"is_valid": false, "error": {"code": 190, "message": "Invalid OAuth access token."}, "scopes": []}}),
-                ),
-            }
+            Reply::json(200, json!({"data": st.debug_data(&token)}))
         }
+        ("GET", ["oauth", "access_token"]) => access_token(st, req),
         ("GET", ["me"]) => Reply::json(200, json!({"id": "user-1", "name": "Test Business"})),
+        ("GET", ["me", "businesses"]) => Reply::json(
+            200,
+            st.businesses.clone().unwrap_or_else(|| json!({"data": []})),
+        ),
         ("GET", [waba, "subscribed_apps"]) => {
             let apps = st.subscribed.get(*waba).cloned().unwrap_or_default();
             let data: Vec<Value> = apps

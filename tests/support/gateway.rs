@@ -12,6 +12,8 @@ use super::fake_meta::{FakeMeta, APP_ID, APP_SECRET};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 pub const VERIFY_TOKEN: &str = "verify-me-please";
+/// `--public-url` of every test gateway: the base of the URLs it shows and redirects to.
+pub const PUBLIC_URL: &str = "https://gateway.test";
 
 pub struct Options {
     /// Serve HTTPS with the generated certificate instead of `--no-tls`.
@@ -79,7 +81,7 @@ impl Gateway {
             "--listen".into(),
             "127.0.0.1:0".into(),
             "--public-url".into(),
-            "https://gateway.test".into(),
+            PUBLIC_URL.into(),
             "--graph-url".into(),
             meta.url(),
             "--facebook-url".into(),
@@ -192,6 +194,39 @@ impl Gateway {
             .status();
         wait_timeout(&mut child, Duration::from_secs(30))
             .expect("wabridge did not exit after SIGTERM")
+    }
+
+    /// Stops the gateway, lets `edit` work on its data dir (e.g. open the database
+    /// as an older or damaged install would have left it), then starts it again.
+    pub fn offline(&mut self, edit: impl FnOnce(&Path)) {
+        self.kill9();
+        edit(&self.data_dir());
+        self.spawn();
+    }
+
+    /// A URL the gateway showed (under `--public-url`) as one this test can reach.
+    pub fn local(&self, public: &str) -> String {
+        match public.strip_prefix(PUBLIC_URL) {
+            Some(path) => self.url(path),
+            None => panic!("{public} is not under {PUBLIC_URL}"),
+        }
+    }
+
+    /// Sets the Embedded Signup configuration ID (plain OAuth when empty).
+    pub fn set_es_config(&self, config_id: &str) {
+        let (status, body) = self.admin(
+            "PUT",
+            "/api/v1/admin/config",
+            Some(&json!({"esConfigId": config_id})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Mints a connect link; returns its URL (under `--public-url`).
+    pub fn connect_link(&self) -> String {
+        let (status, body) = self.admin("POST", "/api/v1/admin/connect-links", None);
+        assert_eq!(status, 201, "{body}");
+        body["url"].as_str().unwrap().to_string()
     }
 
     /// Starts again on the same data dir and flags (a new port).

@@ -5,13 +5,16 @@ use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use std::time::Duration;
+
 use crate::domain::accounts::grant_from;
+use crate::domain::connect::{expiry, LINK_TTL_DEFAULT_HOURS, LINK_TTL_MAX_HOURS};
 use crate::domain::ids::{new_id, new_token, token_hash};
-use crate::domain::model::{Account, Settings};
-use crate::domain::time::now_ms;
+use crate::domain::model::{Account, AccountStatus, ConnectLink, Settings};
+use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::error::Error;
 use crate::http::auth::require_admin;
-use crate::http::body::read_json;
+use crate::http::body::{read_json, read_optional_json};
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::meta::AccountToken;
@@ -117,6 +120,9 @@ pub struct AccountView {
     pub waba_ids: Vec<String>,
     pub business_account_id: Option<String>,
     pub token_expires_at: Option<String>,
+    /// `ok`, or `needs_reconnect` when Meta refused the token.
+    pub status: AccountStatus,
+    pub status_reason: Option<String>,
     pub created_at: String,
 }
 
@@ -128,6 +134,8 @@ impl From<&Account> for AccountView {
             waba_ids: a.waba_ids.clone(),
             business_account_id: a.business_account_id.clone(),
             token_expires_at: a.token_expires_at.map(crate::domain::time::rfc3339_secs),
+            status: a.status,
+            status_reason: a.status_reason.clone(),
             created_at: crate::domain::time::rfc3339_ms(a.created_at),
         }
     }
@@ -213,6 +221,9 @@ pub async fn add_account(state: &AppState, req: Request<Incoming>) -> Result<Res
         meta_user_id: grant.user_id,
         api_key_hash: token_hash(&api_key),
         created_at: now_ms(),
+        status: AccountStatus::Ok,
+        status_reason: None,
+        token_checked_at: Some(now_ms()),
     };
     state.store.insert_account(account.clone()).await?;
     tracing::info!(account = %account.id, wabas = account.waba_ids.len(), "account added");
@@ -272,6 +283,51 @@ pub fn list_quarantine(state: &AppState, req: Request<Incoming>) -> Result<Resp,
     Ok(response::json(
         StatusCode::OK,
         &json!({"quarantine": items}),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewConnectLink {
+    expires_in_hours: Option<u64>,
+}
+
+/// `POST /api/v1/admin/connect-links`: a single-use link for one customer. Only
+/// its hash is stored; it is spent when a login through it connects an account
+/// (not when the login starts, so a customer who cancelled can try again).
+pub async fn create_connect_link(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
+    let (parts, body) = req.into_parts();
+    require_admin(state, &parts)?;
+    let new: NewConnectLink = read_optional_json(body).await?;
+    let hours = new.expires_in_hours.unwrap_or(LINK_TTL_DEFAULT_HOURS);
+    if !(1..=LINK_TTL_MAX_HOURS).contains(&hours) {
+        return Err(Error::invalid(
+            "expiresInHours",
+            format!("must be between 1 and {LINK_TTL_MAX_HOURS} (30 days)"),
+        ));
+    }
+    let secret = new_token("wbl");
+    let now = now_ms();
+    let link = ConnectLink {
+        id: new_id("lnk"),
+        created_at: now,
+        expires_at: expiry(now, Duration::from_secs(hours * 3600)),
+        used_at: None,
+        account_id: None,
+    };
+    state
+        .store
+        .insert_connect_link(token_hash(&secret), link.clone())
+        .await?;
+    tracing::info!(link = %link.id, hours, "connect link created");
+    Ok(response::json(
+        StatusCode::CREATED,
+        &json!({
+            "id": link.id,
+            // The secret is base64url: nothing in it needs escaping in a query.
+            "url": format!("{}/connect?link={secret}", state.public_url),
+            "expiresAt": rfc3339_ms(link.expires_at),
+        }),
     ))
 }
 

@@ -2,5 +2,6 @@
 
 pub mod admin;
 pub mod flow;
+pub mod oauth;
 pub mod ops;
 pub mod webhook;

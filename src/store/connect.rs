@@ -1,0 +1,293 @@
+//! Connect links, logins in progress, and the one transaction that finishes a
+//! connection: spend the link, create or update the account.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::codec::{dec, enc};
+use super::tables::{ACCOUNTS, API_KEYS, CONNECT_LINKS, PENDING_LOGINS};
+use super::Store;
+use crate::domain::connect::{check_link, reconnect_target, reconnected, Unusable};
+use crate::domain::model::{Account, ConnectLink, PendingLogin};
+use crate::error::Error;
+
+/// What saving a connection did.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    pub account: Account,
+    /// False when the login reconnected an existing account.
+    pub created: bool,
+}
+
+impl Store {
+    pub async fn insert_connect_link(&self, hash: String, link: ConnectLink) -> Result<(), Error> {
+        self.write(move |tx| {
+            tx.open_table(CONNECT_LINKS)?
+                .insert(hash.as_str(), enc(&link).as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn connect_link(&self, hash: &str) -> Result<Option<ConnectLink>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(CONNECT_LINKS)?;
+            let v = t.get(hash)?;
+            v.map(|v| dec(v.value(), "connect link")).transpose()
+        })
+    }
+
+    pub async fn insert_pending_login(
+        &self,
+        hash: String,
+        login: PendingLogin,
+    ) -> Result<(), Error> {
+        self.write(move |tx| {
+            tx.open_table(PENDING_LOGINS)?
+                .insert(hash.as_str(), enc(&login).as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A look without spending it (the signup page checks the state it is given).
+    pub fn pending_login(&self, hash: &str) -> Result<Option<PendingLogin>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(PENDING_LOGINS)?;
+            let v = t.get(hash)?;
+            v.map(|v| dec(v.value(), "pending login")).transpose()
+        })
+    }
+
+    /// Removes and returns the login in one transaction, so a `state` works once
+    /// however many requests race with it.
+    pub async fn take_pending_login(&self, hash: String) -> Result<Option<PendingLogin>, Error> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(PENDING_LOGINS)?;
+            let removed = t.remove(hash.as_str())?;
+            removed.map(|v| dec(v.value(), "pending login")).transpose()
+        })
+        .await
+    }
+
+    /// Spends the connect link (when there is one) and stores the account, in
+    /// one transaction: a link connects one account, even when two logins
+    /// through it finish at once. A login by the same Meta user on a WABA an
+    /// account already has updates that account (see `domain::connect`).
+    pub async fn save_connection(
+        &self,
+        link_hash: Option<String>,
+        fresh: Account,
+        now_ms: u64,
+    ) -> Result<Connected, Error> {
+        self.write(move |tx| {
+            let accounts = all_accounts(tx)?;
+            let target =
+                reconnect_target(&accounts, fresh.meta_user_id.as_deref(), &fresh.waba_ids);
+            let connected = match target {
+                Some(existing) => Connected {
+                    account: reconnected(existing, &fresh),
+                    created: false,
+                },
+                None => Connected {
+                    account: fresh.clone(),
+                    created: true,
+                },
+            };
+            let account = &connected.account;
+            // Spent first: when the link is no longer usable nothing else is written.
+            if let Some(hash) = &link_hash {
+                spend_link(tx, hash, &account.id, now_ms)?;
+            }
+            if connected.created {
+                tx.open_table(API_KEYS)?
+                    .insert(account.api_key_hash.as_str(), account.id.as_str())?;
+            }
+            tx.open_table(ACCOUNTS)?
+                .insert(account.id.as_str(), enc(account).as_slice())?;
+            Ok(connected)
+        })
+        .await
+    }
+
+    /// Forgets logins whose state expired and links that can no longer be used;
+    /// returns how many rows went.
+    pub async fn purge_connect_leftovers(&self, now_ms: u64) -> Result<u64, Error> {
+        self.write(move |tx| {
+            let mut gone = 0u64;
+            tx.open_table(PENDING_LOGINS)?.retain(|_, v| {
+                let keep = dec::<PendingLogin>(v, "pending login")
+                    .map(|l| l.expires_at > now_ms)
+                    .unwrap_or(false);
+                gone += u64::from(!keep);
+                keep
+            })?;
+            tx.open_table(CONNECT_LINKS)?.retain(|_, v| {
+                let keep = dec::<ConnectLink>(v, "connect link")
+                    .map(|l| check_link(Some(&l), now_ms).is_ok())
+                    .unwrap_or(false);
+                gone += u64::from(!keep);
+                keep
+            })?;
+            Ok(gone)
+        })
+        .await
+    }
+}
+
+const LINK_USED: &str = "this connect link was already used to connect an account";
+const LINK_GONE: &str = "this connect link has expired or was removed";
+
+fn spend_link(
+    tx: &WriteTransaction,
+    hash: &str,
+    account_id: &str,
+    now_ms: u64,
+) -> Result<(), Error> {
+    let mut t = tx.open_table(CONNECT_LINKS)?;
+    let link: Option<ConnectLink> = {
+        let v = t.get(hash)?;
+        v.map(|v| dec(v.value(), "connect link")).transpose()?
+    };
+    let mut link = match (check_link(link.as_ref(), now_ms), link) {
+        (Ok(()), Some(link)) => link,
+        (Err(Unusable::Used), _) => return Err(Error::Conflict(LINK_USED.into())),
+        _ => return Err(Error::Conflict(LINK_GONE.into())),
+    };
+    link.used_at = Some(now_ms);
+    link.account_id = Some(account_id.to_string());
+    t.insert(hash, enc(&link).as_slice())?;
+    Ok(())
+}
+
+fn all_accounts(tx: &WriteTransaction) -> Result<Vec<Account>, Error> {
+    let t = tx.open_table(ACCOUNTS)?;
+    let mut out = Vec::new();
+    for row in t.iter()? {
+        let (_, v) = row?;
+        out.push(dec(v.value(), "account")?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::AccountStatus;
+
+    fn account(id: &str, user: &str, waba: &str) -> Account {
+        Account {
+            id: id.into(),
+            name: "Shop".into(),
+            waba_ids: vec![waba.into()],
+            business_account_id: Some(waba.into()),
+            access_token: format!("token-{id}"),
+            token_expires_at: None,
+            meta_user_id: Some(user.into()),
+            api_key_hash: format!("key-{id}"),
+            created_at: 1,
+            status: AccountStatus::Ok,
+            status_reason: None,
+            token_checked_at: None,
+        }
+    }
+
+    fn link(expires_at: u64) -> ConnectLink {
+        ConnectLink {
+            id: "lnk_1".into(),
+            created_at: 0,
+            expires_at,
+            used_at: None,
+            account_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_link_connects_one_account_and_a_reconnect_updates_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        store
+            .insert_connect_link("L1".into(), link(1_000))
+            .await
+            .unwrap();
+        store
+            .insert_connect_link("L2".into(), link(1_000))
+            .await
+            .unwrap();
+
+        let first = store
+            .save_connection(Some("L1".into()), account("a", "u1", "W1"), 10)
+            .await
+            .unwrap();
+        assert!(first.created);
+        let spent = store.connect_link("L1").unwrap().unwrap();
+        assert_eq!(
+            (spent.used_at, spent.account_id.as_deref()),
+            (Some(10), Some("a"))
+        );
+        let again = store
+            .save_connection(Some("L1".into()), account("b", "u2", "W2"), 11)
+            .await;
+        assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
+
+        let reconnect = store
+            .save_connection(Some("L2".into()), account("c", "u1", "W1"), 12)
+            .await
+            .unwrap();
+        assert!(!reconnect.created);
+        assert_eq!(reconnect.account.id, "a");
+        assert_eq!(reconnect.account.access_token, "token-c");
+        assert_eq!(store.accounts().unwrap().len(), 1);
+        assert_eq!(
+            store
+                .connect_link("L2")
+                .unwrap()
+                .unwrap()
+                .account_id
+                .as_deref(),
+            Some("a")
+        );
+        assert!(
+            store.account_by_key_hash("key-c").unwrap().is_none(),
+            "no second key"
+        );
+        assert!(store.account_by_key_hash("key-a").unwrap().is_some());
+        store.close();
+    }
+
+    #[tokio::test]
+    async fn a_state_is_taken_once_and_leftovers_are_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let login = PendingLogin {
+            flow: crate::domain::model::ConnectFlow::OAuth,
+            link_hash: None,
+            expires_at: 100,
+        };
+        store
+            .insert_pending_login("S1".into(), login.clone())
+            .await
+            .unwrap();
+        store
+            .insert_pending_login("S2".into(), login)
+            .await
+            .unwrap();
+        store
+            .insert_connect_link("L1".into(), link(100))
+            .await
+            .unwrap();
+        assert!(store
+            .take_pending_login("S1".into())
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .take_pending_login("S1".into())
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(store.purge_connect_leftovers(100).await.unwrap(), 2);
+        assert!(store.pending_login("S2").unwrap().is_none());
+        assert!(store.connect_link("L1").unwrap().is_none());
+        store.close();
+    }
+}
