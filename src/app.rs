@@ -17,11 +17,12 @@ use crate::domain::delivery::RetryPolicy;
 use crate::domain::ids::{new_token, token_hash};
 use crate::domain::urlguard::UrlGuard;
 use crate::error::Error;
-use crate::http::{server, tls, AppState};
+use crate::domain::webhook_health::WebhookWatch;
+use crate::http::{server, tls, AppState, Backoffice, LoginThrottle, Sessions};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::worker::{Dispatcher, Janitor, Sender};
+use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender};
 
 /// The crate version and, when built from a git checkout, the commit (see build.rs).
 pub const VERSION: &str = env!("WABRIDGE_VERSION");
@@ -77,6 +78,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
+    let watch = Arc::new(WebhookWatch::new(store.webhook_facts()?));
     let guard = UrlGuard {
         allow: args.webhook_allow_net.clone(),
     };
@@ -93,6 +95,11 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         max_body_bytes: args.max_body_bytes,
         wake: wake.clone(),
         metrics: metrics.clone(),
+        watch: watch.clone(),
+        backoffice: Backoffice {
+            sessions: Sessions::new(args.admin_idle_timeout),
+            throttle: LoginThrottle::default(),
+        },
     });
     let shutdown = CancellationToken::new();
     let dispatcher = Dispatcher {
@@ -109,6 +116,11 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     let workers = tokio::spawn(dispatcher.run(shutdown.clone()));
     let janitor = Janitor { store: store.clone(), retention: args.retention };
     let janitor = tokio::spawn(janitor.run(shutdown.clone()));
+    let facts = FactsFlusher {
+        store: store.clone(),
+        watch,
+    };
+    let facts = tokio::spawn(facts.run(shutdown.clone()));
     tokio::spawn(signals(shutdown.clone()));
 
     announce(&format!("listening on {}://{bound}", args.scheme()));
@@ -116,6 +128,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     server::serve(listener, tls, state, shutdown.clone()).await;
     let _ = workers.await;
     let _ = janitor.await;
+    let _ = facts.await;
     store.close();
     tracing::info!("stopped cleanly");
     Ok(())

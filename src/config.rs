@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// are kept. At least 7 days, because Meta redelivers webhooks for up to a week.
     #[arg(long, env = "WABRIDGE_RETENTION", default_value = "30d", value_parser = parse_retention)]
     pub retention: Duration,
+
+    /// A backoffice session ends after this long without a request.
+    #[arg(long, env = "WABRIDGE_ADMIN_IDLE_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub admin_idle_timeout: Duration,
 }
 
 impl ServeArgs {

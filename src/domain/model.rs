@@ -31,6 +31,21 @@ pub struct Account {
     pub meta_user_id: Option<String>,
     pub api_key_hash: String,
     pub created_at: u64,
+    /// Whether the account still works with Meta; set when a call shows its token is dead.
+    #[serde(default)]
+    pub status: AccountStatus,
+    /// Why the account needs a reconnect, in words the admin can act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+}
+
+/// An account's health as the admin sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    #[default]
+    Ok,
+    NeedsReconnect,
 }
 
 /// The two kinds of events a flow can listen to.
@@ -80,6 +95,9 @@ pub struct Listener {
     /// Set when deliveries stop: the receiver answered 410 Gone.
     #[serde(default)]
     pub stopped_reason: Option<String>,
+    /// Paused by the admin: new events are not queued for it (queued ones still go out).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// An event parsed from Meta's webhook, ready to store and fan out.

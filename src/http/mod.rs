@@ -6,7 +6,9 @@ mod body;
 mod response;
 mod router;
 mod routes;
+mod session;
 pub mod server;
 pub mod tls;
 
-pub use router::AppState;
+pub use router::{AppState, Backoffice};
+pub use session::{LoginThrottle, Sessions};

@@ -24,9 +24,24 @@ pub fn run(db: &Database) -> Result<(), Error> {
         Some(v) if v > SCHEMA_VERSION => Err(Error::Startup(format!(
             "the database has schema version {v}, written by a newer wabridge (this one knows {SCHEMA_VERSION}); run the newer version or restore a backup"
         ))),
-        // Versions below the current one get their steps here as the schema grows.
+        Some(1) => {
+            drop(tx);
+            from_1_to_2(db)
+        }
         Some(v) => Err(Error::Startup(format!("no migration from schema version {v}"))),
     }
+}
+
+/// Version 2 adds the status indexes (by recipient, awaiting delivery) and
+/// connect links; the indexes are built from the history already stored.
+fn from_1_to_2(db: &Database) -> Result<(), Error> {
+    let tx = db.begin_write()?;
+    tx.open_table(CONNECT_LINKS)?;
+    super::messages::backfill(&tx)?;
+    tx.open_table(META)?.insert("schema_version", 2)?;
+    tx.commit()?;
+    tracing::info!("database migrated to schema version 2");
+    Ok(())
 }
 
 fn create_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
@@ -42,5 +57,8 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     tx.open_table(LISTENER_DELIVERIES)?;
     tx.open_table(STATUSES)?;
     tx.open_table(QUARANTINE)?;
+    tx.open_table(STATUS_RECIPIENTS)?;
+    tx.open_table(AWAITING_DELIVERY)?;
+    tx.open_table(CONNECT_LINKS)?;
     Ok(())
 }

@@ -5,6 +5,8 @@ mod codec;
 mod events;
 mod janitor;
 mod listeners;
+mod messages;
+mod connect_links;
 mod migrate;
 mod outbox;
 mod settings;
@@ -19,7 +21,8 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 
 use crate::error::Error;
 
-pub use events::IngestReport;
+pub use events::{IngestReport, RecentEvent};
+pub use messages::Awaiting;
 pub use outbox::{Due, Outcome};
 
 /// A handle on the database. Cheap to clone; all writes go through one writer thread.

@@ -3,7 +3,7 @@
 use redb::TableDefinition;
 
 /// Bumped by every change to a table's key or value layout; see `migrate`.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -34,3 +34,14 @@ pub const LISTENER_DELIVERIES: TableDefinition<(&str, u64), ()> =
 pub const STATUSES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("statuses");
 /// id → QuarantineItem JSON: signed bodies we could not use.
 pub const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
+/// (recipient phone number or BSUID, message id) → the newest status event id:
+/// finds the messages sent to a person. Since schema version 2.
+pub const STATUS_RECIPIENTS: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("status_recipients");
+/// (ms when `sent` arrived, message id) → its event id, for messages that got
+/// `sent` and nothing after it yet: the silent drops of the 24-hour window.
+/// Since schema version 2.
+pub const AWAITING_DELIVERY: TableDefinition<(u64, &str), u64> =
+    TableDefinition::new("awaiting_delivery");
+/// SHA-256 of a connect-link token → expiry (unix ms). Since schema version 2.
+pub const CONNECT_LINKS: TableDefinition<&str, u64> = TableDefinition::new("connect_links");

@@ -2,9 +2,11 @@
 //! record the outcome) and retention.
 
 mod dispatcher;
+mod facts;
 mod janitor;
 mod sender;
 
 pub use dispatcher::Dispatcher;
+pub use facts::FactsFlusher;
 pub use janitor::Janitor;
 pub use sender::Sender;
