@@ -25,8 +25,10 @@ pub struct EventRow {
     pub who: String,
     /// The text of a message, its type otherwise; the status of a status event.
     pub summary: String,
-    /// For status events: the timeline page of the message.
+    /// For status events: the message, its timeline page, and the status's colour.
+    pub message_id: String,
     pub message_link: Option<String>,
+    pub status_pill: &'static str,
 }
 
 pub struct QuarantineRow {
@@ -77,6 +79,7 @@ fn event_row(e: &RecentEvent, now: u64) -> EventRow {
         .and_then(|v| v.get("data").cloned())
         .unwrap_or(Value::Null);
     let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or_default();
+    let message_id = s("id").to_string();
     let (who, summary, message_link) = if e.kind == "statuses" {
         let who = first_of(&[s("recipientId"), s("recipientUserId")]);
         let link = utf8_percent_encode(s("id"), NON_ALPHANUMERIC).to_string();
@@ -95,7 +98,9 @@ fn event_row(e: &RecentEvent, now: u64) -> EventRow {
         phone_number_id: e.phone_number_id.clone(),
         at: stamp(e.received_at, now),
         who,
+        status_pill: super::messages::pill(&summary),
         summary,
+        message_id,
         message_link,
     }
 }

@@ -120,7 +120,7 @@ fn link(id: &str) -> String {
     utf8_percent_encode(id, NON_ALPHANUMERIC).to_string()
 }
 
-fn pill(status: &str) -> &'static str {
+pub(super) fn pill(status: &str) -> &'static str {
     match status {
         "delivered" | "read" | "played" => "ok",
         "sent" => "warn",

@@ -235,7 +235,10 @@ fn failures_item(f: &WebhookFacts, now: u64) -> CheckItem {
         item(
             if count >= 10 { "bad" } else { "warn" },
             T,
-            format!("{count} webhook POSTs were refused. Likely cause: {cause}.{last}"),
+            format!(
+                "{count} webhook {} refused. Likely cause: {cause}.{last}",
+                if count == 1 { "POST was" } else { "POSTs were" }
+            ),
         )
     };
     let hourly = f.hourly_last_24h(now);
