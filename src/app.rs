@@ -16,8 +16,8 @@ use crate::config::ServeArgs;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::ids::{new_token, token_hash};
 use crate::domain::urlguard::UrlGuard;
-use crate::error::Error;
 use crate::domain::webhook_health::WebhookWatch;
+use crate::error::Error;
 use crate::http::{server, tls, AppState, Backoffice, LoginThrottle, Sessions};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
@@ -114,7 +114,10 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         drain_timeout: args.delivery_timeout + Duration::from_secs(2),
     };
     let workers = tokio::spawn(dispatcher.run(shutdown.clone()));
-    let janitor = Janitor { store: store.clone(), retention: args.retention };
+    let janitor = Janitor {
+        store: store.clone(),
+        retention: args.retention,
+    };
     let janitor = tokio::spawn(janitor.run(shutdown.clone()));
     let facts = FactsFlusher {
         store: store.clone(),

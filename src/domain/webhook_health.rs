@@ -136,10 +136,7 @@ impl WebhookWatch {
     }
 
     pub fn snapshot(&self) -> WebhookFacts {
-        self.inner
-            .lock()
-            .map(|g| g.0.clone())
-            .unwrap_or_default()
+        self.inner.lock().map(|g| g.0.clone()).unwrap_or_default()
     }
 
     /// The facts if they changed since the last call, clearing the flag.
@@ -177,7 +174,10 @@ mod tests {
         let hourly = f.hourly_last_24h(t0 + 5 * HOUR_MS);
         assert_eq!(hourly.len(), 24);
         assert_eq!((hourly[18], hourly[23]), (2, 1));
-        assert_eq!(f.last_failure, Some((t0 + 5 * HOUR_MS, FailureKind::Missing)));
+        assert_eq!(
+            f.last_failure,
+            Some((t0 + 5 * HOUR_MS, FailureKind::Missing))
+        );
     }
 
     #[test]

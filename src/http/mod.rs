@@ -6,8 +6,8 @@ mod body;
 mod response;
 mod router;
 mod routes;
-mod session;
 pub mod server;
+mod session;
 pub mod tls;
 
 pub use router::{AppState, Backoffice};

@@ -251,7 +251,10 @@ mod tests {
         let s = Sessions::new(Duration::from_secs(60));
         let a = s.login(None, 0);
         assert!(s.get(&a.id, 50_000).is_some());
-        assert!(s.get(&a.id, 100_000).is_some(), "seen at 50 s, so alive at 100 s");
+        assert!(
+            s.get(&a.id, 100_000).is_some(),
+            "seen at 50 s, so alive at 100 s"
+        );
         assert!(s.get(&a.id, 170_000).is_none());
         assert!(s.get(&a.id, 100_001).is_none(), "removed once expired");
     }

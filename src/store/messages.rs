@@ -98,7 +98,10 @@ impl Indexes<'_> {
         };
         for (_, r) in rows {
             let message = r.message_id.as_str();
-            for who in [&r.recipient_id, &r.recipient_user_id].into_iter().flatten() {
+            for who in [&r.recipient_id, &r.recipient_user_id]
+                .into_iter()
+                .flatten()
+            {
                 self.recipients.insert((who.as_str(), message), *newest)?;
             }
         }
@@ -114,7 +117,7 @@ impl Indexes<'_> {
 }
 
 impl Store {
-    /// Messages sent to a phone number or BSUID, newest first: (message id, event id).
+    /// Ids of the messages sent to a phone number or BSUID, newest first.
     pub fn messages_to(&self, recipient: &str, limit: usize) -> Result<Vec<String>, Error> {
         self.read(|tx| {
             let t = tx.open_table(STATUS_RECIPIENTS)?;
@@ -127,7 +130,7 @@ impl Store {
                 }
                 found.push((event.value(), message.to_string()));
             }
-            found.sort_by(|a, b| b.0.cmp(&a.0));
+            found.sort_by_key(|(event, _)| std::cmp::Reverse(*event));
             Ok(found.into_iter().take(limit).map(|(_, m)| m).collect())
         })
     }
@@ -259,7 +262,10 @@ mod tests {
             .await
             .unwrap();
         let ids = |v: Vec<Awaiting>| v.into_iter().map(|a| a.message_id).collect::<Vec<_>>();
-        assert_eq!(ids(store.awaiting_delivery(10_000, 10).unwrap()), ["m2", "m1"]);
+        assert_eq!(
+            ids(store.awaiting_delivery(10_000, 10).unwrap()),
+            ["m2", "m1"]
+        );
         assert_eq!(ids(store.awaiting_delivery(1_500, 10).unwrap()), ["m1"]);
 
         store

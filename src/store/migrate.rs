@@ -62,3 +62,72 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     tx.open_table(CONNECT_LINKS)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::{EventKind, InboundEvent, StatusRecord};
+    use crate::store::Store;
+
+    fn status(message: &str, status: &str, at: u64) -> InboundEvent {
+        InboundEvent {
+            kind: EventKind::Statuses,
+            waba_id: "W".into(),
+            phone_number_id: "P".into(),
+            dedupe_key: format!("s:{message}:{status}"),
+            body: b"{}".to_vec(),
+            status: Some(StatusRecord {
+                message_id: message.into(),
+                status: status.into(),
+                timestamp: None,
+                recipient_id: Some("420111".into()),
+                recipient_user_id: None,
+                errors: None,
+                conversation: None,
+                pricing: None,
+                waba_id: "W".into(),
+                phone_number_id: "P".into(),
+                received_at: at,
+            }),
+        }
+    }
+
+    /// Turns a current database back into what version 1 had: no indexes, no links.
+    fn downgrade_to_1(path: &std::path::Path) {
+        let db = Database::builder().create(path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.delete_table(STATUS_RECIPIENTS).unwrap();
+        tx.delete_table(AWAITING_DELIVERY).unwrap();
+        tx.delete_table(CONNECT_LINKS).unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert("schema_version", 1)
+            .unwrap();
+        tx.commit().unwrap();
+    }
+
+    #[tokio::test]
+    async fn version_1_gets_its_status_indexes_built_from_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let store = Store::open(&path).unwrap();
+        for (m, s, at) in [("m1", "sent", 1), ("m1", "delivered", 2), ("m2", "sent", 3)] {
+            store.ingest(vec![status(m, s, at)], at).await.unwrap();
+        }
+        store.close();
+        drop(store);
+        downgrade_to_1(&path);
+
+        let store = Store::open(&path).unwrap();
+        let waiting: Vec<_> = store
+            .awaiting_delivery(10, 10)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.message_id)
+            .collect();
+        assert_eq!(waiting, ["m2"]);
+        assert_eq!(store.messages_to("420111", 10).unwrap(), ["m2", "m1"]);
+        assert_eq!(store.open_connect_links(0).unwrap(), 0);
+        store.close();
+    }
+}

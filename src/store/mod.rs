@@ -2,11 +2,11 @@
 
 mod accounts;
 mod codec;
+mod connect_links;
 mod events;
 mod janitor;
 mod listeners;
 mod messages;
-mod connect_links;
 mod migrate;
 mod outbox;
 mod settings;

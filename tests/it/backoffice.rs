@@ -29,18 +29,34 @@ fn login_renews_a_strict_http_only_session_cookie() {
     assert_eq!(form.status, 200);
     let anonymous = form.set_cookies()[0].to_string();
     assert!(anonymous.starts_with("wabridge_admin="), "{anonymous}");
-    assert!(anonymous.contains("; Path=/; HttpOnly; SameSite=Strict"), "{anonymous}");
-    assert!(!anonymous.contains("Secure"), "plain HTTP: browsers drop Secure cookies");
-    let id = anonymous.split(';').next().unwrap().trim_start_matches("wabridge_admin=");
+    assert!(
+        anonymous.contains("; Path=/; HttpOnly; SameSite=Strict"),
+        "{anonymous}"
+    );
+    assert!(
+        !anonymous.contains("Secure"),
+        "plain HTTP: browsers drop Secure cookies"
+    );
+    let id = anonymous
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("wabridge_admin=");
     assert_eq!(id.len(), 22, "128 bits in base64url");
     let csp = form.header("content-security-policy").unwrap();
-    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert_eq!(form.header("x-frame-options"), Some("DENY"));
     assert_eq!(form.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(form.header("cache-control"), Some("no-store"));
 
     let old = b.cookie.clone();
-    let done = b.post("/admin/login", &[("csrf", &form.csrf()), ("secret", ADMIN_TOKEN)]);
+    let done = b.post(
+        "/admin/login",
+        &[("csrf", &form.csrf()), ("secret", ADMIN_TOKEN)],
+    );
     assert_eq!((done.status, done.location()), (303, Some("/admin/setup")));
     assert_ne!(b.cookie, old, "a new session id at login");
     assert_eq!(b.get("/admin/setup").status, 200);
@@ -70,8 +86,14 @@ fn over_https_the_cookie_is_secure_and_host_prefixed() {
     let form = b.get("/admin/login");
     let cookie = form.set_cookies()[0];
     assert!(cookie.starts_with("__Host-wabridge_admin="), "{cookie}");
-    assert!(cookie.ends_with("; Path=/; HttpOnly; SameSite=Strict; Secure"), "{cookie}");
-    let done = b.post("/admin/login", &[("csrf", &form.csrf()), ("secret", ADMIN_TOKEN)]);
+    assert!(
+        cookie.ends_with("; Path=/; HttpOnly; SameSite=Strict; Secure"),
+        "{cookie}"
+    );
+    let done = b.post(
+        "/admin/login",
+        &[("csrf", &form.csrf()), ("secret", ADMIN_TOKEN)],
+    );
     assert_eq!(done.status, 303);
     assert!(done.set_cookies()[0].starts_with("__Host-wabridge_admin="));
     assert_eq!(b.get("/admin/accounts").status, 200);
@@ -91,7 +113,10 @@ fn a_form_without_our_origin_or_token_is_refused() {
     assert!(refused.body.contains("another site"));
     let no_origin = b.post_from(None, "/admin/setup", &evil);
     assert_eq!(no_origin.status, 403);
-    let bad_token = b.post("/admin/setup", &[("csrf", "not-the-token"), ("clientId", "666")]);
+    let bad_token = b.post(
+        "/admin/setup",
+        &[("csrf", "not-the-token"), ("clientId", "666")],
+    );
     assert_eq!(bad_token.status, 403);
     assert!(bad_token.body.contains("security token"));
 
@@ -109,7 +134,10 @@ fn a_form_without_our_origin_or_token_is_refused() {
     assert_eq!((ok.status, ok.location()), (303, Some("/admin/setup")));
     let (_, config) = gw.admin("GET", "/api/v1/admin/config", None);
     assert_eq!(config["clientId"], "777");
-    assert_eq!(config["clientSecretSet"], true, "an empty secret field keeps the secret");
+    assert_eq!(
+        config["clientSecretSet"], true,
+        "an empty secret field keeps the secret"
+    );
 }
 
 #[test]
@@ -119,14 +147,24 @@ fn five_failed_logins_lock_the_address_out() {
     let mut b = Browser::new(&gw);
     for _ in 0..5 {
         let form = b.get("/admin/login");
-        let resp = b.post("/admin/login", &[("csrf", &form.csrf()), ("secret", "guess")]);
+        let resp = b.post(
+            "/admin/login",
+            &[("csrf", &form.csrf()), ("secret", "guess")],
+        );
         assert_eq!(resp.status, 401);
         assert!(resp.body.contains("neither the admin token"));
     }
     let form = b.get("/admin/login");
-    let resp = b.post("/admin/login", &[("csrf", &form.csrf()), ("secret", ADMIN_TOKEN)]);
+    let resp = b.post(
+        "/admin/login",
+        &[("csrf", &form.csrf()), ("secret", ADMIN_TOKEN)],
+    );
     assert_eq!(resp.status, 429, "even the right token waits");
-    assert!(resp.body.contains("Too many failed logins"), "{}", resp.body);
+    assert!(
+        resp.body.contains("Too many failed logins"),
+        "{}",
+        resp.body
+    );
 }
 
 #[test]
@@ -138,8 +176,15 @@ fn what_whatsapp_users_write_is_shown_as_text() {
         "111",
         vec![payloads::messages_value(
             "PN1",
-            vec![payloads::contact("420777123456", "<b onmouseover=alert(1)>Eve</b>")],
-            vec![payloads::text("wamid.x", "420777123456", "<script>alert(1)</script>")],
+            vec![payloads::contact(
+                "420777123456",
+                "<b onmouseover=alert(1)>Eve</b>",
+            )],
+            vec![payloads::text(
+                "wamid.x",
+                "420777123456",
+                "<script>alert(1)</script>",
+            )],
         )],
     )]);
     assert_eq!(gw.post_webhook(&body).0, 200);
@@ -150,9 +195,18 @@ fn what_whatsapp_users_write_is_shown_as_text() {
     let page = b.get("/admin/events");
     assert_eq!(page.status, 200);
     // askama escapes < and > as numeric character references.
-    assert!(page.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{}", page.body);
-    assert!(page.body.contains("&#60;b onmouseover=alert(1)&#62;Eve&#60;/b&#62;"));
-    assert!(page.body.contains("&#60;script&#62;alert(2)&#60;/script&#62;"));
+    assert!(
+        page.body
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("&#60;b onmouseover=alert(1)&#62;Eve&#60;/b&#62;"));
+    assert!(page
+        .body
+        .contains("&#60;script&#62;alert(2)&#60;/script&#62;"));
     assert!(!page.body.contains("<script>alert"));
     assert!(!page.body.contains("<b onmouseover"));
 }
@@ -165,22 +219,43 @@ fn the_admin_password_is_set_from_the_ui_and_logs_in() {
     let csrf = b.csrf();
     let short = b.post(
         "/admin/password",
-        &[("csrf", &csrf), ("current", ADMIN_TOKEN), ("password", "short"), ("confirm", "short")],
+        &[
+            ("csrf", &csrf),
+            ("current", ADMIN_TOKEN),
+            ("password", "short"),
+            ("confirm", "short"),
+        ],
     );
     assert_eq!(short.status, 303);
-    assert!(b.get("/admin/setup").body.contains("at least 12 characters"));
+    assert!(b
+        .get("/admin/setup")
+        .body
+        .contains("at least 12 characters"));
 
     let pw = "a long enough passphrase";
     let wrong_current = b.post(
         "/admin/password",
-        &[("csrf", &csrf), ("current", "nope"), ("password", pw), ("confirm", pw)],
+        &[
+            ("csrf", &csrf),
+            ("current", "nope"),
+            ("password", pw),
+            ("confirm", pw),
+        ],
     );
     assert_eq!(wrong_current.status, 303);
-    assert!(b.get("/admin/setup").body.contains("not the admin token or the current password"));
+    assert!(b
+        .get("/admin/setup")
+        .body
+        .contains("not the admin token or the current password"));
 
     b.post(
         "/admin/password",
-        &[("csrf", &csrf), ("current", ADMIN_TOKEN), ("password", pw), ("confirm", pw)],
+        &[
+            ("csrf", &csrf),
+            ("current", ADMIN_TOKEN),
+            ("password", pw),
+            ("confirm", pw),
+        ],
     );
     assert!(b.get("/admin/setup").body.contains("Admin password set"));
 
@@ -215,15 +290,26 @@ fn errors_are_pages_not_raw_500s() {
     let mut b = logged_in(&gw);
     let missing = b.get("/admin/listeners/lst_nope");
     assert_eq!(missing.status, 404);
-    assert!(missing.header("content-type").unwrap().starts_with("text/html"));
+    assert!(missing
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
     assert!(missing.body.contains("listener not found"));
 
     // Adding an account before the App Secret is set: the page says what to do.
     let csrf = b.csrf();
     let resp = b.post("/admin/accounts", &[("csrf", &csrf), ("accessToken", "t")]);
-    assert_eq!((resp.status, resp.location()), (303, Some("/admin/accounts")));
+    assert_eq!(
+        (resp.status, resp.location()),
+        (303, Some("/admin/accounts"))
+    );
     let page = b.get("/admin/accounts");
-    assert!(page.body.contains("Enter the App ID and App Secret on the Setup page"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("Enter the App ID and App Secret on the Setup page"),
+        "{}",
+        page.body
+    );
 }
 
 #[test]
@@ -237,7 +323,10 @@ fn the_checklist_remembers_the_handshake_across_a_restart() {
     );
     assert_eq!(gw.request("GET", &url, None, None).0, 200);
     let mut b = logged_in(&gw);
-    assert!(b.get("/admin/setup/checklist").body.contains("the verify token matched"));
+    assert!(b
+        .get("/admin/setup/checklist")
+        .body
+        .contains("the verify token matched"));
     // The facts are flushed every 5 s; a clean stop flushes them too.
     assert!(gw.terminate().success());
     gw.restart();
@@ -271,7 +360,10 @@ fn an_admin_sets_up_wabridge_in_a_browser() {
         .env("META_TOKEN", "token-browser")
         .env("WABA_ID", "111")
         .env("RECEIVER_URL", receiver.url(""))
-        .env("OUTPUT_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/output"))
+        .env(
+            "OUTPUT_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/output"),
+        )
         .output()
         .expect("node is needed for the browser test: run scripts/test");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -281,5 +373,9 @@ fn an_admin_sets_up_wabridge_in_a_browser() {
         "browser journey failed\n--- node stdout\n{stdout}\n--- node stderr\n{stderr}\n--- gateway log\n{}",
         gw.log()
     );
-    assert_eq!(receiver.delivered().len(), 1, "the redelivered event arrived once");
+    assert_eq!(
+        receiver.delivered().len(),
+        1,
+        "the redelivered event arrived once"
+    );
 }

@@ -121,10 +121,7 @@ impl Browser {
         page.csrf()
     }
 
-    fn finish(
-        &mut self,
-        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Page {
+    fn finish(&mut self, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Page {
         let mut resp = resp.expect("backoffice request failed");
         let headers: Vec<(String, String)> = resp
             .headers()

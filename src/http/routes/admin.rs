@@ -166,7 +166,8 @@ pub async fn add_account(state: &AppState, req: Request<Incoming>) -> Result<Res
     let (parts, body) = req.into_parts();
     require_admin(state, &parts)?;
     let new: NewAccount = read_json(body).await?;
-    let (account, api_key) = connect_account(state, &new.access_token, new.name, new.waba_ids).await?;
+    let (account, api_key) =
+        connect_account(state, &new.access_token, new.name, new.waba_ids).await?;
     let mut view = serde_json::to_value(AccountView::from(&account)).unwrap_or_default();
     view["apiKey"] = json!(api_key);
     Ok(response::json(StatusCode::CREATED, &view))

@@ -99,7 +99,8 @@ pub async fn add(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
         .map(str::to_string)
         .collect();
     let name = Some(form.get("name").to_string());
-    let (account, api_key) = connect_account(cx.state, form.get("accessToken"), name, wabas).await?;
+    let (account, api_key) =
+        connect_account(cx.state, form.get("accessToken"), name, wabas).await?;
     let wabas = if account.waba_ids.is_empty() {
         "no WABA yet".to_string()
     } else {
@@ -116,7 +117,11 @@ pub async fn add(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
 }
 
 pub async fn rotate_key(cx: &Ctx<'_>, id: &str) -> Result<Done, Error> {
-    let account = cx.state.store.account(id)?.ok_or(Error::NotFound("account"))?;
+    let account = cx
+        .state
+        .store
+        .account(id)?
+        .ok_or(Error::NotFound("account"))?;
     let api_key = new_token("wbk");
     if !cx
         .state
@@ -138,7 +143,11 @@ pub async fn rotate_key(cx: &Ctx<'_>, id: &str) -> Result<Done, Error> {
 }
 
 pub async fn remove(cx: &Ctx<'_>, id: &str) -> Result<Done, Error> {
-    let account = cx.state.store.account(id)?.ok_or(Error::NotFound("account"))?;
+    let account = cx
+        .state
+        .store
+        .account(id)?
+        .ok_or(Error::NotFound("account"))?;
     if !cx.state.store.delete_account(id.to_string()).await? {
         return Err(Error::NotFound("account"));
     }

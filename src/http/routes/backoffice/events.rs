@@ -115,7 +115,10 @@ fn first_of(values: &[&str]) -> String {
 
 /// The text a user wrote (shortened), or what kind of message it was.
 fn message_summary(data: &Value) -> String {
-    let kind = data.get("type").and_then(Value::as_str).unwrap_or("message");
+    let kind = data
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("message");
     let text = data
         .pointer("/text/body")
         .or_else(|| data.pointer(&format!("/{kind}/caption")))
@@ -136,7 +139,10 @@ mod tests {
 
     #[test]
     fn a_message_shows_its_text_or_its_kind() {
-        assert_eq!(message_summary(&json!({"type": "text", "text": {"body": "hi"}})), "hi");
+        assert_eq!(
+            message_summary(&json!({"type": "text", "text": {"body": "hi"}})),
+            "hi"
+        );
         assert_eq!(
             message_summary(&json!({"type": "image", "image": {"caption": "look"}})),
             "look"
@@ -144,7 +150,9 @@ mod tests {
         assert_eq!(message_summary(&json!({"type": "location"})), "[location]");
         let long = "x".repeat(500);
         assert_eq!(
-            message_summary(&json!({"type": "text", "text": {"body": long}})).chars().count(),
+            message_summary(&json!({"type": "text", "text": {"body": long}}))
+                .chars()
+                .count(),
             TEXT_PREVIEW + 1
         );
     }

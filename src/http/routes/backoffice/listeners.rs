@@ -77,7 +77,11 @@ pub fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
 }
 
 pub fn detail(cx: &Ctx<'_>, id: &str) -> Result<Resp, Error> {
-    let l = cx.state.store.listener(id)?.ok_or(Error::NotFound("listener"))?;
+    let l = cx
+        .state
+        .store
+        .listener(id)?
+        .ok_or(Error::NotFound("listener"))?;
     let recent = cx.state.store.deliveries_of(id, RECENT)?;
     let page = ListenerPage {
         chrome: cx.chrome("listeners"),
@@ -114,7 +118,10 @@ fn listener_row(l: &Listener, names: &HashMap<String, String>, recent: &[Deliver
     };
     ListenerRow {
         id: l.id.clone(),
-        account: names.get(&l.account_id).cloned().unwrap_or_else(|| l.account_id.clone()),
+        account: names
+            .get(&l.account_id)
+            .cloned()
+            .unwrap_or_else(|| l.account_id.clone()),
         waba_id: l.waba_id.clone(),
         kind: l.event.as_str(),
         url: l.url.clone(),
@@ -150,7 +157,10 @@ fn delivery_row(d: &Delivery, now: u64) -> DeliveryRow {
         attempts: d.attempts,
         next_attempt: d.next_attempt_at.map(|t| stamp(t, now)),
         last_attempt: d.last_attempt_at.map(|t| stamp(t, now)),
-        status_code: d.last_status_code.map(|c| c.to_string()).unwrap_or_default(),
+        status_code: d
+            .last_status_code
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
         error: d.last_error.clone().unwrap_or_default(),
         created: stamp(d.created_at, now),
         redeliverable: matches!(d.state, DeliveryState::Failed | DeliveryState::Cancelled),
@@ -203,6 +213,8 @@ pub async fn redeliver(cx: &Ctx<'_>, id: &str, delivery: &str) -> Result<Done, E
     cx.state.wake.notify_one();
     Ok(Done::to(
         format!("/admin/listeners/{id}"),
-        Flash::ok(format!("Delivery {delivery_id} queued again (same webhook-id).")),
+        Flash::ok(format!(
+            "Delivery {delivery_id} queued again (same webhook-id)."
+        )),
     ))
 }

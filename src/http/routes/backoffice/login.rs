@@ -65,7 +65,13 @@ pub async fn submit(state: &AppState, web: &Web, req: Request<Incoming>, now: u6
         );
     }
     let Some(anon) = web.session.clone() else {
-        return form(state, web, now, StatusCode::FORBIDDEN, "The login page had expired. Please try again.");
+        return form(
+            state,
+            web,
+            now,
+            StatusCode::FORBIDDEN,
+            "The login page had expired. Please try again.",
+        );
     };
     let fields = match read_limited(req.into_body(), FORM_LIMIT).await {
         Ok(bytes) => Form::parse(&bytes),

@@ -152,7 +152,11 @@ fn rows(cx: &Ctx<'_>, ids: Vec<String>) -> Result<Vec<MessageRow>, Error> {
 fn recipient(history: &[StatusRecord]) -> String {
     history
         .iter()
-        .find_map(|r| r.recipient_id.clone().or_else(|| r.recipient_user_id.clone()))
+        .find_map(|r| {
+            r.recipient_id
+                .clone()
+                .or_else(|| r.recipient_user_id.clone())
+        })
         .unwrap_or_default()
 }
 
@@ -188,7 +192,11 @@ fn step(r: &StatusRecord, now: u64) -> Step {
         .pricing
         .as_ref()
         .and_then(|p| p.get("category"))
-        .or_else(|| r.conversation.as_ref().and_then(|c| c.pointer("/origin/type")))
+        .or_else(|| {
+            r.conversation
+                .as_ref()
+                .and_then(|c| c.pointer("/origin/type"))
+        })
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
@@ -221,7 +229,11 @@ fn step_error(e: &Value) -> StepError {
         _ => detail.to_string(),
     };
     StepError {
-        code: if code == 0 { String::new() } else { code.to_string() },
+        code: if code == 0 {
+            String::new()
+        } else {
+            code.to_string()
+        },
         hint: hint_for(code, &message).unwrap_or_default().to_string(),
         message,
     }
@@ -243,7 +255,9 @@ mod tests {
         let e = step_error(&json!({"code": 131047, "title": "Re-engagement message",
             "error_data": {"details": "Message failed to send because more than 24 hours have passed"}}));
         assert_eq!(e.code, "131047");
-        assert!(e.message.starts_with("Re-engagement message: Message failed"));
+        assert!(e
+            .message
+            .starts_with("Re-engagement message: Message failed"));
         assert!(e.hint.contains("24 hours"));
     }
 }

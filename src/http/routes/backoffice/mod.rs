@@ -61,11 +61,7 @@ impl Ctx<'_> {
         Chrome {
             nav,
             csrf: self.session.csrf.clone(),
-            flash: self
-                .state
-                .backoffice
-                .sessions
-                .take_flash(&self.session.id),
+            flash: self.state.backoffice.sessions.take_flash(&self.session.id),
             version: crate::app::VERSION,
         }
     }

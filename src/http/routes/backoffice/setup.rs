@@ -185,7 +185,14 @@ fn handshake_item(s: &Settings, f: &WebhookFacts, now: u64) -> CheckItem {
     };
     let when = stamp(h.at_ms, now);
     if h.token_matched {
-        item("ok", T, format!("Received {} ({}); the verify token matched.", when.ago, when.full))
+        item(
+            "ok",
+            T,
+            format!(
+                "Received {} ({}); the verify token matched.",
+                when.ago, when.full
+            ),
+        )
     } else {
         item(
             "bad",
@@ -202,7 +209,11 @@ fn signed_event_item(s: &Settings, f: &WebhookFacts, now: u64) -> CheckItem {
     const T: &str = "Signed events from Meta";
     if let Some(at) = f.last_signed_event_ms {
         let when = stamp(at, now);
-        return item("ok", T, format!("Last signed event received {} ({}).", when.ago, when.full));
+        return item(
+            "ok",
+            T,
+            format!("Last signed event received {} ({}).", when.ago, when.full),
+        );
     }
     if let (Some(at), true) = (f.last_unconfigured_ms, s.client_secret.is_empty()) {
         return item(

@@ -82,7 +82,8 @@ fn in_future(ms: u64) -> String {
 pub fn user_message(e: &Error) -> String {
     if matches!(e, Error::Storage(_) | Error::Startup(_)) {
         tracing::error!(error = %e, "backoffice action failed");
-        return "wabridge could not read or write its database; the server log has the details.".into();
+        return "wabridge could not read or write its database; the server log has the details."
+            .into();
     }
     match e.hint() {
         // The API hint for NotConfigured names the JSON API; the page has the form.

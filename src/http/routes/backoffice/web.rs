@@ -35,9 +35,9 @@ impl Web {
         let host = header(req, HOST).map(str::to_ascii_lowercase);
         let public = url::Url::parse(&state.public_url).ok();
         let public_origin = public.as_ref().map(|u| u.origin().ascii_serialization());
-        let via_public = public.as_ref().is_some_and(|u| {
-            u.scheme() == "https" && host.as_deref() == Some(&authority(u))
-        });
+        let via_public = public
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https" && host.as_deref() == Some(&authority(u)));
         let secure = tls || via_public;
         let mut origins: Vec<String> = public_origin.into_iter().collect();
         if let Some(h) = &host {
