@@ -34,9 +34,10 @@ pub struct Account {
     /// Whether the account still works with Meta; set when a call shows its token is dead.
     #[serde(default)]
     pub status: AccountStatus,
-    /// Why the account needs a reconnect, in words the admin can act on.
+    /// Why the account needs a reconnect: a sentence, or Meta's error
+    /// (`{code, message, fbtrace_id}`) as it refused the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_reason: Option<String>,
+    pub status_reason: Option<Value>,
 }
 
 /// An account's health as the admin sees it.

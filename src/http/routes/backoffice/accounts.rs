@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use hyper::StatusCode;
+use serde_json::Value;
 
 use super::views::{stamp, utc, Chrome};
 use super::{html, Ctx, Done, Form};
@@ -73,8 +74,8 @@ fn row(a: &Account, listeners: usize, now: u64) -> AccountRow {
         Some(at) => ("ok", utc(at)),
     };
     let needs_reconnect = a.status == AccountStatus::NeedsReconnect || expiry_state == "bad";
-    let status_reason = match (&a.status_reason, expiry_state) {
-        (Some(r), _) => r.clone(),
+    let status_reason = match (a.status_reason.as_ref().map(reason_text), expiry_state) {
+        (Some(r), _) => r,
         (None, "bad") => "The Meta token expired: the customer must reconnect.".into(),
         _ => String::new(),
     };
@@ -88,6 +89,29 @@ fn row(a: &Account, listeners: usize, now: u64) -> AccountRow {
         status_reason,
         listeners,
     }
+}
+
+/// A reason as a sentence: Meta's error reads "Meta error 190: … (fbtrace_id …)".
+fn reason_text(reason: &Value) -> String {
+    if let Some(text) = reason.as_str() {
+        return text.to_string();
+    }
+    let field = |k: &str| {
+        reason.get(k).filter(|v| !v.is_null()).map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
+    let mut out = match (field("code"), field("message")) {
+        (Some(code), Some(message)) => format!("Meta error {code}: {message}"),
+        (None, Some(message)) => message,
+        (Some(code), None) => format!("Meta error {code}"),
+        (None, None) => reason.to_string(),
+    };
+    if let Some(trace) = field("fbtrace_id") {
+        out.push_str(&format!(" (fbtrace_id {trace})"));
+    }
+    out
 }
 
 pub async fn add(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
@@ -176,4 +200,19 @@ pub async fn mint_link(cx: &Ctx<'_>) -> Result<Done, Error> {
         ))
         .with_secret(url),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_reason_reads_as_a_sentence() {
+        assert_eq!(reason_text(&json!("Token revoked")), "Token revoked");
+        assert_eq!(
+            reason_text(&json!({"code": 190, "message": "Session expired", "fbtrace_id": "Ab1"})),
+            "Meta error 190: Session expired (fbtrace_id Ab1)"
+        );
+    }
 }
