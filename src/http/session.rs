@@ -122,8 +122,9 @@ impl Sessions {
         }
     }
 
-    /// The live session with this id, its idle clock reset; expired ones are removed.
-    pub fn get(&self, id: &str, now_ms: u64) -> Option<SessionInfo> {
+    /// The live session with this id; expired ones are removed. `touch` resets its
+    /// idle clock: a request the admin made, not one a page makes by itself.
+    pub fn get(&self, id: &str, now_ms: u64, touch: bool) -> Option<SessionInfo> {
         let key = token_hash(id);
         let mut map = self.map.lock().ok()?;
         let s = map.get_mut(&key)?;
@@ -131,7 +132,9 @@ impl Sessions {
             map.remove(&key);
             return None;
         }
-        s.last_seen_ms = now_ms;
+        if touch {
+            s.last_seen_ms = now_ms;
+        }
         Some(SessionInfo {
             id: id.to_string(),
             csrf: s.csrf.clone(),
@@ -238,25 +241,36 @@ mod tests {
         let s = Sessions::new(Duration::from_secs(60));
         let anon = s.start_anonymous(0);
         assert_eq!(URL_SAFE_NO_PAD.decode(&anon.id).unwrap().len(), 16);
-        assert!(!s.get(&anon.id, 1).unwrap().admin);
+        assert!(!s.get(&anon.id, 1, true).unwrap().admin);
         let admin = s.login(Some(&anon.id), 2);
         assert_ne!(admin.id, anon.id);
         assert_ne!(admin.csrf, anon.csrf);
-        assert!(s.get(&anon.id, 3).is_none(), "the old id is dead");
-        assert!(s.get(&admin.id, 3).unwrap().admin);
+        assert!(s.get(&anon.id, 3, true).is_none(), "the old id is dead");
+        assert!(s.get(&admin.id, 3, true).unwrap().admin);
     }
 
     #[test]
     fn an_idle_session_expires_and_activity_keeps_it() {
         let s = Sessions::new(Duration::from_secs(60));
         let a = s.login(None, 0);
-        assert!(s.get(&a.id, 50_000).is_some());
+        assert!(s.get(&a.id, 50_000, true).is_some());
         assert!(
-            s.get(&a.id, 100_000).is_some(),
+            s.get(&a.id, 100_000, true).is_some(),
             "seen at 50 s, so alive at 100 s"
         );
-        assert!(s.get(&a.id, 170_000).is_none());
-        assert!(s.get(&a.id, 100_001).is_none(), "removed once expired");
+        assert!(s.get(&a.id, 170_000, true).is_none());
+        assert!(
+            s.get(&a.id, 100_001, true).is_none(),
+            "removed once expired"
+        );
+    }
+
+    #[test]
+    fn requests_a_page_makes_by_itself_do_not_keep_it_alive() {
+        let s = Sessions::new(Duration::from_secs(60));
+        let a = s.login(None, 0);
+        assert!(s.get(&a.id, 50_000, false).is_some());
+        assert!(s.get(&a.id, 61_000, false).is_none());
     }
 
     #[test]
@@ -264,9 +278,12 @@ mod tests {
         let s = Sessions::new(Duration::from_secs(24 * 3600));
         let a = s.login(None, 0);
         for hour in 1..=12 {
-            assert!(s.get(&a.id, hour * 3_600_000).is_some(), "hour {hour}");
+            assert!(
+                s.get(&a.id, hour * 3_600_000, true).is_some(),
+                "hour {hour}"
+            );
         }
-        assert!(s.get(&a.id, 13 * 3_600_000).is_none());
+        assert!(s.get(&a.id, 13 * 3_600_000, true).is_none());
     }
 
     #[test]

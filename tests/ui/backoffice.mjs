@@ -227,7 +227,7 @@ try {
   check((await page.locator('#deliveries-table').textContent()).includes('500'), 'the response code');
   await shot('listener-failed');
   await page.click('text=Redeliver all failed (1)');
-  check((await flash().textContent()).includes('1 failed deliveries queued again'), 'redelivery queued');
+  check((await flash().textContent()).includes('1 failed delivery queued again'), 'redelivery queued');
   await reloadUntil('the redelivery to succeed', async () => await page.locator('#deliveries-table .pill', { hasText: 'succeeded' }).count() === 1);
   await shot('listener-redelivered');
   await phoneShot('listener', `/admin/listeners/${listener}`);

@@ -196,7 +196,10 @@ pub async fn act(cx: &Ctx<'_>, id: &str, action: &str) -> Result<Done, Error> {
                 store.redeliver(*d, cx.now).await?;
             }
             cx.state.wake.notify_one();
-            Flash::ok(format!("{} failed deliveries queued again.", failed.len()))
+            Flash::ok(match failed.len() {
+                1 => "1 failed delivery queued again.".to_string(),
+                n => format!("{n} failed deliveries queued again."),
+            })
         }
         _ => return Err(Error::NotFound("action")),
     };

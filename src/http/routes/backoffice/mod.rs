@@ -101,7 +101,8 @@ impl Done {
 
 async fn route(state: &AppState, req: Request<Incoming>, rest: &[&str]) -> Resp {
     let now = now_ms();
-    let web = Web::of(state, &req, now);
+    // The checklist refreshes itself; that must not keep an idle session alive.
+    let web = Web::of(state, &req, now, rest != ["setup", "checklist"]);
     let method = req.method().clone();
     match (&method, rest) {
         (&Method::GET, ["login"]) => return login::page(state, &web, now),

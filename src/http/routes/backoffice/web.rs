@@ -29,7 +29,8 @@ pub(super) struct Web {
 }
 
 impl Web {
-    pub fn of(state: &AppState, req: &Request<Incoming>, now: u64) -> Web {
+    /// `touch`: whether this request counts as the admin's activity (see `Sessions::get`).
+    pub fn of(state: &AppState, req: &Request<Incoming>, now: u64, touch: bool) -> Web {
         let conn = req.extensions().get::<ConnInfo>().copied();
         let tls = conn.is_some_and(|c| c.tls);
         let host = header(req, HOST).map(str::to_ascii_lowercase);
@@ -44,7 +45,7 @@ impl Web {
             origins.push(format!("{}://{h}", if tls { "https" } else { "http" }));
         }
         let session = cookie(req, if secure { SECURE_COOKIE } else { PLAIN_COOKIE })
-            .and_then(|id| state.backoffice.sessions.get(&id, now));
+            .and_then(|id| state.backoffice.sessions.get(&id, now, touch));
         Web {
             secure,
             peer: client_ip(req, conn),
