@@ -16,12 +16,13 @@ use crate::config::ServeArgs;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::ids::{new_token, token_hash};
 use crate::domain::urlguard::UrlGuard;
+use crate::domain::webhook_health::WebhookWatch;
 use crate::error::Error;
-use crate::http::{server, tls, AppState};
+use crate::http::{server, tls, AppState, Backoffice, LoginThrottle, Sessions};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::worker::{Dispatcher, Janitor, Sender, TokenKeeper};
+use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper};
 
 /// The crate version and, when built from a git checkout, the commit (see build.rs).
 pub const VERSION: &str = env!("WABRIDGE_VERSION");
@@ -82,6 +83,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
+    let watch = Arc::new(WebhookWatch::new(store.webhook_facts()?));
     let guard = UrlGuard {
         allow: args.webhook_allow_net.clone(),
     };
@@ -101,6 +103,11 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         max_body_bytes: args.max_body_bytes,
         wake: wake.clone(),
         metrics: metrics.clone(),
+        watch: watch.clone(),
+        backoffice: Backoffice {
+            sessions: Sessions::new(args.admin_idle_timeout),
+            throttle: LoginThrottle::default(),
+        },
     });
     let shutdown = CancellationToken::new();
     let dispatcher = Dispatcher {
@@ -126,18 +133,37 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         interval: args.token_check_interval,
     };
     let keeper = tokio::spawn(keeper.run(shutdown.clone()));
+    let facts = FactsFlusher {
+        store: store.clone(),
+        watch,
+    };
+    let facts = tokio::spawn(facts.run(shutdown.clone()));
     tokio::spawn(signals(shutdown.clone()));
 
     announce(&format!("listening on {}://{bound}", args.scheme()));
     tracing::info!(public_url = %args.public_url, webhook = %format!("{}/plugins/appmixer/whatsapp/events", args.public_url), "wabridge {VERSION} ready");
     server::serve(listener, tls, state, shutdown.clone()).await;
+    // Every background task watches `shutdown`; each gets a bounded time to finish
+    // before the store closes. The dispatcher bounds itself (`drain_timeout`).
     let _ = workers.await;
-    let _ = janitor.await;
-    // A check waiting on Meta is not worth holding the exit for; it is redone next start.
-    let _ = tokio::time::timeout(Duration::from_secs(5), keeper).await;
+    tokio::join!(
+        // Stops between two batches; a batch is one short write.
+        finish("janitor", janitor, Duration::from_secs(10)),
+        // A check waiting on Meta is not worth holding the exit for; it is redone next start.
+        finish("token keeper", keeper, Duration::from_secs(5)),
+        // Its last flush is one small write: what the webhook saw survives the restart.
+        finish("checklist saver", facts, Duration::from_secs(5)),
+    );
     store.close();
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Waits up to `bound` for a background task that was told to stop.
+async fn finish(name: &str, task: tokio::task::JoinHandle<()>, bound: Duration) {
+    if tokio::time::timeout(bound, task).await.is_err() {
+        tracing::warn!(task = name, "did not stop in time; leaving it behind");
+    }
 }
 
 /// A line on stdout for people and scripts (tests read the bound port from it).

@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// Meta's login (the signup wizard may include verifying a phone number).
     #[arg(long, env = "WABRIDGE_CONNECT_STATE_TTL", default_value = "30m", value_parser = parse_positive_duration)]
     pub connect_state_ttl: Duration,
+
+    /// A backoffice session ends after this long without a request.
+    #[arg(long, env = "WABRIDGE_ADMIN_IDLE_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub admin_idle_timeout: Duration,
 }
 
 impl ServeArgs {

@@ -137,6 +137,9 @@ pub struct Listener {
     /// Set when deliveries stop: the receiver answered 410 Gone.
     #[serde(default)]
     pub stopped_reason: Option<String>,
+    /// Paused by the admin: new events are not queued for it (queued ones still go out).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// An event parsed from Meta's webhook, ready to store and fan out.

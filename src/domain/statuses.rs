@@ -14,6 +14,12 @@ fn rank(status: &str) -> u8 {
     }
 }
 
+/// True for a status that ends the wait after `sent`: the message reached the
+/// phone, or Meta said it never will.
+pub fn settles(status: &str) -> bool {
+    rank(status) >= 2
+}
+
 /// Orders the history by Meta's timestamp, then by how far along each status is.
 pub fn ordered(mut history: Vec<StatusRecord>) -> Vec<StatusRecord> {
     history.sort_by_key(|r| {

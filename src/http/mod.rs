@@ -8,6 +8,8 @@ mod response;
 mod router;
 mod routes;
 pub mod server;
+mod session;
 pub mod tls;
 
-pub use router::AppState;
+pub use router::{AppState, Backoffice};
+pub use session::{LoginThrottle, Sessions};

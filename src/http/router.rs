@@ -9,9 +9,11 @@ use percent_encoding::percent_decode_str;
 use tokio::sync::Notify;
 
 use super::response::{self, Resp};
-use super::routes::{admin, flow, oauth, ops, webhook};
+use super::routes::{admin, backoffice, flow, oauth, ops, webhook};
+use super::session::{LoginThrottle, Sessions};
 use crate::domain::model::Settings;
 use crate::domain::urlguard::UrlGuard;
+use crate::domain::webhook_health::WebhookWatch;
 use crate::error::Error;
 use crate::meta::Graph;
 use crate::metrics::Metrics;
@@ -36,6 +38,15 @@ pub struct AppState {
     /// Wakes the delivery dispatcher when new deliveries are queued.
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// What the webhook has seen, for the setup checklist.
+    pub watch: Arc<WebhookWatch>,
+    /// The browser backoffice's sessions and login throttle.
+    pub backoffice: Backoffice,
+}
+
+pub struct Backoffice {
+    pub sessions: Sessions,
+    pub throttle: LoginThrottle,
 }
 
 impl AppState {
@@ -82,6 +93,7 @@ async fn route(
     let seg: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let s = &state;
     match (method, seg.as_slice()) {
+        (_, ["admin", rest @ ..]) => Ok(backoffice::handle(s, req, rest).await),
         (&Method::GET, ["healthz"]) => ops::healthz(s),
         (&Method::GET, ["metrics"]) => Ok(ops::metrics(s)),
         (&Method::GET, ["plugins", "appmixer", "whatsapp", "events"]) => {

@@ -2,6 +2,7 @@
 //! graceful shutdown that lets requests in flight finish.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,14 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long requests in flight may take to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Who is on the other end of a request's connection; handlers find it in the
+/// request's extensions (login throttling, the session cookie's `Secure`).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -54,6 +63,10 @@ pub async fn serve(
         let state = state.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let info = ConnInfo {
+            peer,
+            tls: tls.is_some(),
+        };
         tokio::spawn(async move {
             let io: Box<dyn Io> = match tls {
                 None => Box::new(stream),
@@ -68,7 +81,8 @@ pub async fn serve(
                     }
                 }
             };
-            let service = service_fn(move |req| {
+            let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(info);
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(state, req).await) }
             });

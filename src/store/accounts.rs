@@ -77,6 +77,27 @@ impl Store {
         .await
     }
 
+    /// Replaces an account's API key: the old one stops working in the same commit.
+    pub async fn rotate_api_key(&self, id: String, new_hash: String) -> Result<bool, Error> {
+        self.write(move |tx| {
+            let mut accounts = tx.open_table(ACCOUNTS)?;
+            let found: Option<Account> = match accounts.get(id.as_str())? {
+                Some(v) => Some(dec(v.value(), "account")?),
+                None => None,
+            };
+            let Some(mut account) = found else {
+                return Ok(false);
+            };
+            let mut keys = tx.open_table(API_KEYS)?;
+            keys.remove(account.api_key_hash.as_str())?;
+            keys.insert(new_hash.as_str(), account.id.as_str())?;
+            account.api_key_hash = new_hash.clone();
+            accounts.insert(account.id.as_str(), enc(&account).as_slice())?;
+            Ok(true)
+        })
+        .await
+    }
+
     /// Removes an account with its key and its listeners (their pending deliveries are cancelled).
     pub async fn delete_account(&self, id: String) -> Result<bool, Error> {
         self.write(move |tx| {

@@ -36,6 +36,19 @@ impl Store {
         })
     }
 
+    /// How many links could still connect an account at `now_ms` (not used, not expired).
+    pub fn open_connect_links(&self, now_ms: u64) -> Result<usize, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(CONNECT_LINKS)?;
+            let mut open = 0;
+            for row in t.iter()? {
+                let link: ConnectLink = dec(row?.1.value(), "connect link")?;
+                open += usize::from(check_link(Some(&link), now_ms).is_ok());
+            }
+            Ok(open)
+        })
+    }
+
     pub async fn insert_pending_login(
         &self,
         hash: String,
@@ -214,10 +227,21 @@ mod tests {
             .await
             .unwrap();
 
+        assert_eq!(store.open_connect_links(10).unwrap(), 2);
         let first = store
             .save_connection(Some("L1".into()), account("a", "u1", "W1"), 10)
             .await
             .unwrap();
+        assert_eq!(
+            store.open_connect_links(10).unwrap(),
+            1,
+            "a spent link is not open"
+        );
+        assert_eq!(
+            store.open_connect_links(1_000).unwrap(),
+            0,
+            "nor an expired one"
+        );
         assert!(first.created);
         let spent = store.connect_link("L1").unwrap().unwrap();
         assert_eq!(

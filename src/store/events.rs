@@ -21,7 +21,40 @@ pub struct IngestReport {
     pub deliveries: usize,
 }
 
+/// A stored inbound event, as the admin's event list shows it.
+#[derive(Debug, Clone)]
+pub struct RecentEvent {
+    pub id: u64,
+    pub kind: String,
+    pub waba_id: String,
+    pub phone_number_id: String,
+    pub received_at: u64,
+    /// The outbound webhook body.
+    pub body: Vec<u8>,
+}
+
 impl Store {
+    /// The newest `limit` events, newest first.
+    pub fn recent_events(&self, limit: usize) -> Result<Vec<RecentEvent>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(EVENTS)?;
+            let mut out = Vec::new();
+            for row in t.iter()?.rev().take(limit) {
+                let (id, v) = row?;
+                let (kind, waba, phone, at, body) = v.value();
+                out.push(RecentEvent {
+                    id: id.value(),
+                    kind: kind.to_string(),
+                    waba_id: waba.to_string(),
+                    phone_number_id: phone.to_string(),
+                    received_at: at,
+                    body: body.to_vec(),
+                });
+            }
+            Ok(out)
+        })
+    }
+
     /// Stores a verified webhook's events and queues one delivery per matching listener.
     /// Returns once the transaction is durable.
     pub async fn ingest(
@@ -91,6 +124,7 @@ fn ingest(
     let mut by_listener = tx.open_table(LISTENER_DELIVERIES)?;
     let routes = tx.open_table(LISTENER_ROUTES)?;
     let listeners = tx.open_table(LISTENERS)?;
+    let mut indexes = super::messages::Indexes::open(tx)?;
     for event in events {
         if dedupe.get(event.dedupe_key.as_str())?.is_some() {
             report.duplicates += 1;
@@ -109,6 +143,7 @@ fn ingest(
         )?;
         dedupe.insert(event.dedupe_key.as_str(), event_id)?;
         if let Some(status) = &event.status {
+            indexes.add(&statuses, status, event_id)?;
             statuses.insert(
                 (status.message_id.as_str(), event_id),
                 enc(status).as_slice(),
@@ -127,7 +162,7 @@ fn ingest(
                 continue;
             };
             let listener: Listener = dec(raw.value(), "listener")?;
-            if listener.stopped_reason.is_some() {
+            if listener.stopped_reason.is_some() || listener.paused {
                 continue;
             }
             let delivery_id = next_id(tx, "next_delivery")?;

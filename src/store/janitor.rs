@@ -120,6 +120,16 @@ impl Store {
         .await
     }
 
+    /// Removes one batch of the status indexes' rows older than the retention.
+    pub async fn prune_status_indexes(
+        &self,
+        threshold: u64,
+        cutoff_ms: u64,
+    ) -> Result<usize, Error> {
+        Ok(self.prune_recipients(threshold, BATCH).await?
+            + self.prune_awaiting(cutoff_ms, BATCH).await?)
+    }
+
     /// Removes one batch of quarantined bodies received before `cutoff_ms`.
     pub async fn prune_quarantine(&self, cutoff_ms: u64) -> Result<usize, Error> {
         let ids: Vec<u64> = self.read(|tx| {

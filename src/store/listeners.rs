@@ -45,6 +45,24 @@ impl Store {
         })
     }
 
+    /// Pauses (no new events are queued for it) or resumes a listener.
+    pub async fn set_listener_paused(&self, id: String, paused: bool) -> Result<bool, Error> {
+        self.write(move |tx| {
+            let mut t = tx.open_table(LISTENERS)?;
+            let found: Option<Listener> = match t.get(id.as_str())? {
+                Some(v) => Some(dec(v.value(), "listener")?),
+                None => None,
+            };
+            let Some(mut listener) = found else {
+                return Ok(false);
+            };
+            listener.paused = paused;
+            t.insert(id.as_str(), enc(&listener).as_slice())?;
+            Ok(true)
+        })
+        .await
+    }
+
     /// Stops a listener: no new deliveries, pending ones cancelled.
     pub async fn delete_listener(&self, id: String) -> Result<bool, Error> {
         self.write(move |tx| {

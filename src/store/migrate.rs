@@ -40,6 +40,9 @@ fn step(db: &Database, from: u64) -> Result<(), Error> {
             tx.open_table(CONNECT_LINKS)?;
             tx.open_table(PENDING_LOGINS)?;
         }
+        // 3: the status indexes (by recipient, awaiting delivery), built from the
+        // history already stored.
+        2 => super::messages::backfill(&tx)?,
         v => {
             return Err(Error::Startup(format!(
                 "no migration from schema version {v}"
@@ -67,12 +70,16 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     tx.open_table(QUARANTINE)?;
     tx.open_table(CONNECT_LINKS)?;
     tx.open_table(PENDING_LOGINS)?;
+    tx.open_table(STATUS_RECIPIENTS)?;
+    tx.open_table(AWAITING_DELIVERY)?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::model::{ConnectLink, EventKind, InboundEvent, StatusRecord};
+    use crate::store::Store;
     use redb::ReadableDatabase;
 
     #[test]
@@ -91,6 +98,9 @@ mod tests {
         let read = db.begin_read().unwrap();
         assert!(read.open_table(CONNECT_LINKS).is_ok());
         assert!(read.open_table(PENDING_LOGINS).is_ok());
+        // The later step ran too, on a history that was not there.
+        assert!(read.open_table(STATUS_RECIPIENTS).is_ok());
+        assert!(read.open_table(AWAITING_DELIVERY).is_ok());
         let version = read
             .open_table(META)
             .unwrap()
@@ -99,5 +109,93 @@ mod tests {
             .unwrap()
             .value();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    fn status(message: &str, status: &str, at: u64) -> InboundEvent {
+        InboundEvent {
+            kind: EventKind::Statuses,
+            waba_id: "W".into(),
+            phone_number_id: "P".into(),
+            dedupe_key: format!("s:{message}:{status}"),
+            body: b"{}".to_vec(),
+            status: Some(StatusRecord {
+                message_id: message.into(),
+                status: status.into(),
+                timestamp: None,
+                recipient_id: Some("420111".into()),
+                recipient_user_id: None,
+                errors: None,
+                conversation: None,
+                pricing: None,
+                waba_id: "W".into(),
+                phone_number_id: "P".into(),
+                received_at: at,
+            }),
+        }
+    }
+
+    /// Turns a current database back into what `version` had: at 2 (the build with
+    /// customer connections) no status indexes; at 1 no connect tables either.
+    fn downgrade_to(path: &std::path::Path, version: u64) {
+        let db = Database::builder().create(path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.delete_table(STATUS_RECIPIENTS).unwrap();
+        tx.delete_table(AWAITING_DELIVERY).unwrap();
+        if version < 2 {
+            tx.delete_table(CONNECT_LINKS).unwrap();
+            tx.delete_table(PENDING_LOGINS).unwrap();
+        }
+        tx.open_table(META)
+            .unwrap()
+            .insert("schema_version", version)
+            .unwrap();
+        tx.commit().unwrap();
+    }
+
+    /// A database at `version` with a status history (and, from version 2 on, an
+    /// open connect link) opens at the current version with its indexes built.
+    async fn status_indexes_are_built_from_the_history_at(version: u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let store = Store::open(&path).unwrap();
+        for (m, s, at) in [("m1", "sent", 1), ("m1", "delivered", 2), ("m2", "sent", 3)] {
+            store.ingest(vec![status(m, s, at)], at).await.unwrap();
+        }
+        let link = ConnectLink {
+            id: "lnk_1".into(),
+            created_at: 0,
+            expires_at: 1_000,
+            used_at: None,
+            account_id: None,
+        };
+        store.insert_connect_link("L1".into(), link).await.unwrap();
+        store.close();
+        drop(store);
+        downgrade_to(&path, version);
+
+        let store = Store::open(&path).unwrap();
+        let waiting: Vec<_> = store
+            .awaiting_delivery(10, 10)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.message_id)
+            .collect();
+        assert_eq!(waiting, ["m2"]);
+        assert_eq!(store.messages_to("420111", 10).unwrap(), ["m2", "m1"]);
+        // Version 2 had the link, and keeps it; version 1 gets the empty tables.
+        let links = usize::from(version >= 2);
+        assert_eq!(store.open_connect_links(0).unwrap(), links);
+        assert_eq!(store.connect_link("L1").unwrap().is_some(), version >= 2);
+        store.close();
+    }
+
+    #[tokio::test]
+    async fn version_2_gets_its_status_indexes_built_from_the_history() {
+        status_indexes_are_built_from_the_history_at(2).await;
+    }
+
+    #[tokio::test]
+    async fn version_1_takes_both_steps_in_order() {
+        status_indexes_are_built_from_the_history_at(1).await;
     }
 }

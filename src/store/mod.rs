@@ -6,6 +6,7 @@ mod connect;
 mod events;
 mod janitor;
 mod listeners;
+mod messages;
 mod migrate;
 mod outbox;
 mod settings;
@@ -21,7 +22,8 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use crate::error::Error;
 
 pub use connect::Connected;
-pub use events::IngestReport;
+pub use events::{IngestReport, RecentEvent};
+pub use messages::Awaiting;
 pub use outbox::{Due, Outcome};
 
 /// A handle on the database. Cheap to clone; all writes go through one writer thread.

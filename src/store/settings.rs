@@ -4,10 +4,13 @@ use super::codec::{dec, enc};
 use super::tables::SETTINGS;
 use super::Store;
 use crate::domain::model::Settings;
+use crate::domain::webhook_health::WebhookFacts;
 use crate::error::Error;
 
 const APP: &str = "app";
 const ADMIN_TOKEN_HASH: &str = "admin_token_hash";
+const ADMIN_PASSWORD_HASH: &str = "admin_password_hash";
+const WEBHOOK_FACTS: &str = "webhook_facts";
 
 impl Store {
     pub fn settings(&self) -> Result<Settings, Error> {
@@ -41,6 +44,44 @@ impl Store {
         self.write(move |tx| {
             tx.open_table(SETTINGS)?
                 .insert(ADMIN_TOKEN_HASH, hash.as_bytes())?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The admin password's Argon2id PHC string, once the admin has set one.
+    pub fn admin_password_hash(&self) -> Result<Option<String>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(SETTINGS)?;
+            let v = t.get(ADMIN_PASSWORD_HASH)?;
+            Ok(v.map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+        })
+    }
+
+    pub async fn set_admin_password_hash(&self, phc: String) -> Result<(), Error> {
+        self.write(move |tx| {
+            tx.open_table(SETTINGS)?
+                .insert(ADMIN_PASSWORD_HASH, phc.as_bytes())?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// What the webhook has seen (for the setup checklist); empty on a new install.
+    pub fn webhook_facts(&self) -> Result<WebhookFacts, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(SETTINGS)?;
+            let v = t.get(WEBHOOK_FACTS)?;
+            v.map(|v| dec(v.value(), "webhook facts"))
+                .transpose()
+                .map(Option::unwrap_or_default)
+        })
+    }
+
+    pub async fn put_webhook_facts(&self, facts: WebhookFacts) -> Result<(), Error> {
+        self.write(move |tx| {
+            tx.open_table(SETTINGS)?
+                .insert(WEBHOOK_FACTS, enc(&facts).as_slice())?;
             Ok(())
         })
         .await

@@ -3,7 +3,7 @@
 use redb::TableDefinition;
 
 /// Bumped by every change to a table's key or value layout; see `migrate`.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -38,3 +38,12 @@ pub const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quaran
 pub const CONNECT_LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("connect_links");
 /// SHA-256 of an OAuth `state` → PendingLogin JSON. (Since version 2.)
 pub const PENDING_LOGINS: TableDefinition<&str, &[u8]> = TableDefinition::new("pending_logins");
+/// (recipient phone number or BSUID, message id) → the newest status event id:
+/// finds the messages sent to a person. (Since version 3.)
+pub const STATUS_RECIPIENTS: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("status_recipients");
+/// (ms when `sent` arrived, message id) → its event id, for messages that got
+/// `sent` and nothing after it yet: the silent drops of the 24-hour window.
+/// (Since version 3.)
+pub const AWAITING_DELIVERY: TableDefinition<(u64, &str), u64> =
+    TableDefinition::new("awaiting_delivery");

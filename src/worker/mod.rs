@@ -3,11 +3,13 @@
 //! Retention: remove what is older than the retention period.
 
 mod dispatcher;
+mod facts;
 mod janitor;
 mod sender;
 mod tokens;
 
 pub use dispatcher::Dispatcher;
+pub use facts::FactsFlusher;
 pub use janitor::Janitor;
 pub use sender::Sender;
 pub use tokens::TokenKeeper;

@@ -4,6 +4,7 @@
 mod support;
 
 mod api;
+mod backoffice;
 mod cli;
 mod connect;
 mod crash;

@@ -1,5 +1,6 @@
 //! What a browser does during a login, by hand: requests that do not follow
 //! redirects, the Location and query of a redirect, the fields of a page's form.
+//! (`admin_browser` keeps a backoffice session.)
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -3,6 +3,7 @@
 //! Meta-shaped webhook bodies.
 #![allow(dead_code)]
 
+pub mod admin_browser;
 pub mod browser;
 pub mod fake_meta;
 pub mod gateway;

@@ -50,19 +50,25 @@ pub fn get_config(state: &AppState, req: Request<Incoming>) -> Result<Resp, Erro
     Ok(response::json(StatusCode::OK, &config_view(state)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ConfigChange {
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    es_config_id: Option<String>,
-    verify_token: Option<String>,
+pub struct ConfigChange {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub es_config_id: Option<String>,
+    pub verify_token: Option<String>,
 }
 
 pub async fn put_config(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
     let (parts, body) = req.into_parts();
     require_admin(state, &parts)?;
     let change: ConfigChange = read_json(body).await?;
+    save_config(state, change).await?;
+    Ok(response::json(StatusCode::OK, &config_view(state)))
+}
+
+/// Validates and stores a settings change, then makes it the one in force.
+pub async fn save_config(state: &AppState, change: ConfigChange) -> Result<(), Error> {
     let mut next = state.settings();
     apply(&mut next, change)?;
     state.store.put_settings(next.clone()).await?;
@@ -70,7 +76,7 @@ pub async fn put_config(state: &AppState, req: Request<Incoming>) -> Result<Resp
         *current = next;
     }
     tracing::info!("admin settings changed");
-    Ok(response::json(StatusCode::OK, &config_view(state)))
+    Ok(())
 }
 
 fn apply(s: &mut Settings, c: ConfigChange) -> Result<(), Error> {
@@ -168,14 +174,29 @@ pub async fn add_account(state: &AppState, req: Request<Incoming>) -> Result<Res
     let (parts, body) = req.into_parts();
     require_admin(state, &parts)?;
     let new: NewAccount = read_json(body).await?;
-    let token = new.access_token.trim().to_string();
+    let (account, api_key) =
+        connect_account(state, &new.access_token, new.name, new.waba_ids).await?;
+    let mut view = serde_json::to_value(AccountView::from(&account)).unwrap_or_default();
+    view["apiKey"] = json!(api_key);
+    Ok(response::json(StatusCode::CREATED, &view))
+}
+
+/// Checks a pasted token with Meta's `/debug_token` and stores the account.
+/// Returns it with its API key, which is not stored and so shown only this once.
+pub async fn connect_account(
+    state: &AppState,
+    access_token: &str,
+    name: Option<String>,
+    waba_ids: Vec<String>,
+) -> Result<(Account, String), Error> {
+    let token = access_token.trim().to_string();
     if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
         return Err(Error::invalid(
             "accessToken",
             "paste the whole access token (a System User token or a user token)",
         ));
     }
-    for id in &new.waba_ids {
+    for id in &waba_ids {
         digits("wabaIds", id.clone(), "WhatsApp Business Account IDs")?;
     }
     let settings = state.settings();
@@ -185,12 +206,10 @@ pub async fn add_account(state: &AppState, req: Request<Incoming>) -> Result<Res
         ));
     }
     let graph = state.graph.clone();
-    let name = new
-        .name
-        .clone()
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty());
+    let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    let checked_token = token.clone();
     let (debug, fetched_name) = blocking(move || {
+        let token = checked_token;
         let debug = graph.debug_token(&token, &settings.client_id, &settings.client_secret)?;
         let fetched = match name {
             Some(n) => Some(n),
@@ -209,14 +228,14 @@ pub async fn add_account(state: &AppState, req: Request<Incoming>) -> Result<Res
         Ok((debug, fetched))
     })
     .await?;
-    let grant = grant_from(&debug, &new.waba_ids)?;
+    let grant = grant_from(&debug, &waba_ids)?;
     let api_key = new_token("wbk");
     let account = Account {
         id: new_id("acc"),
         name: fetched_name.unwrap_or_else(|| "WhatsApp account".into()),
         business_account_id: grant.waba_ids.first().cloned(),
         waba_ids: grant.waba_ids,
-        access_token: new.access_token.trim().to_string(),
+        access_token: token,
         token_expires_at: grant.expires_at,
         meta_user_id: grant.user_id,
         api_key_hash: token_hash(&api_key),
@@ -227,9 +246,7 @@ pub async fn add_account(state: &AppState, req: Request<Incoming>) -> Result<Res
     };
     state.store.insert_account(account.clone()).await?;
     tracing::info!(account = %account.id, wabas = account.waba_ids.len(), "account added");
-    let mut view = serde_json::to_value(AccountView::from(&account)).unwrap_or_default();
-    view["apiKey"] = json!(api_key);
-    Ok(response::json(StatusCode::CREATED, &view))
+    Ok((account, api_key))
 }
 
 pub async fn delete_account(

@@ -83,6 +83,7 @@ pub async fn create_listener(state: &AppState, req: Request<Incoming>) -> Result
         secret: new_webhook_secret(),
         created_at: now_ms(),
         stopped_reason: None,
+        paused: false,
     };
     state.store.insert_listener(listener.clone()).await?;
     tracing::info!(listener = %listener.id, account = %account.id, waba = %listener.waba_id, event = event.as_str(), "listener registered");

@@ -8,6 +8,7 @@ use crate::domain::ids::constant_time_eq;
 use crate::domain::signature::verify_meta;
 use crate::domain::time::now_ms;
 use crate::domain::webhook;
+use crate::domain::webhook_health::FailureKind;
 use crate::error::Error;
 use crate::http::body::read_limited;
 use crate::http::response::{self, Resp};
@@ -33,6 +34,11 @@ pub fn verify(state: &AppState, req: &Request<Incoming>) -> Resp {
         && token
             .as_deref()
             .is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes()));
+    if mode.as_deref() == Some("subscribe") {
+        state
+            .watch
+            .update(|f| f.record_handshake(now_ms(), token_ok));
+    }
     match (mode.as_deref(), challenge) {
         (Some("subscribe"), Some(challenge)) if token_ok => {
             tracing::info!("Meta's webhook verification succeeded");
@@ -53,6 +59,7 @@ pub async fn receive(state: &AppState, req: Request<Incoming>) -> Result<Resp, E
     Metrics::add(&state.metrics.webhooks_received_total, 1);
     let secret = state.settings().client_secret;
     if secret.is_empty() {
+        state.watch.update(|f| f.record_unconfigured(now_ms()));
         return Err(Error::NotConfigured(
             "no clientSecret is configured yet, so events cannot be verified; Meta retries later",
         ));
@@ -64,11 +71,17 @@ pub async fn receive(state: &AppState, req: Request<Incoming>) -> Result<Resp, E
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let body = read_limited(body, state.max_body_bytes).await?;
+    let now = now_ms();
     if let Err(why) = verify_meta(&body, signature.as_deref(), &secret) {
         Metrics::add(&state.metrics.webhook_signature_failures_total, 1);
+        let kind = match signature {
+            None => FailureKind::Missing,
+            Some(_) => FailureKind::Mismatch,
+        };
+        state.watch.update(|f| f.record_bad_signature(now, kind));
         return Err(Error::BadSignature(why));
     }
-    let now = now_ms();
+    state.watch.update(|f| f.record_signed_event(now));
     match webhook::parse(&body, now) {
         Ok(events) => {
             let report = state.store.ingest(events, now).await?;

@@ -1,0 +1,235 @@
+//! The Accounts page: connected accounts and their health, adding one from a
+//! pasted token, connect links for customers, API key rotation, removal.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use askama::Template;
+use hyper::StatusCode;
+
+use super::views::{stamp, utc, Chrome};
+use super::{html, Ctx, Done, Form};
+use crate::domain::connect::{expiry, LINK_TTL_DEFAULT_HOURS};
+use crate::domain::ids::{new_id, new_token, token_hash};
+use crate::domain::model::{Account, AccountStatus, ConnectLink};
+use crate::error::Error;
+use crate::http::response::Resp;
+use crate::http::routes::admin::connect_account;
+use crate::http::session::Flash;
+
+/// A token that ends sooner than this gets an amber warning.
+const EXPIRY_WARNING_MS: u64 = 7 * 24 * 3600 * 1000;
+
+pub struct AccountRow {
+    pub id: String,
+    pub name: String,
+    pub waba_ids: Vec<String>,
+    /// ok, warn or bad.
+    pub expiry_state: &'static str,
+    pub expiry: String,
+    pub needs_reconnect: bool,
+    pub status_reason: String,
+    pub listeners: usize,
+}
+
+#[derive(Template)]
+#[template(path = "admin/accounts.html")]
+struct AccountsPage {
+    chrome: Chrome,
+    accounts: Vec<AccountRow>,
+    open_links: usize,
+    configured: bool,
+}
+
+pub fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
+    let mut listeners: HashMap<String, usize> = HashMap::new();
+    for l in cx.state.store.listeners()? {
+        *listeners.entry(l.account_id).or_default() += 1;
+    }
+    let accounts = cx
+        .state
+        .store
+        .accounts()?
+        .iter()
+        .map(|a| row(a, listeners.get(&a.id).copied().unwrap_or(0), cx.now))
+        .collect();
+    let s = cx.state.settings();
+    let page = AccountsPage {
+        chrome: cx.chrome("accounts"),
+        accounts,
+        open_links: cx.state.store.open_connect_links(cx.now)?,
+        configured: !s.client_id.is_empty() && !s.client_secret.is_empty(),
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+fn row(a: &Account, listeners: usize, now: u64) -> AccountRow {
+    let (expiry_state, expiry) = match a.token_expires_at.map(|s| s * 1000) {
+        None => ("ok", "Never (System User token)".to_string()),
+        Some(at) if at <= now => ("bad", format!("Expired {}", stamp(at, now).ago)),
+        Some(at) if at - now < EXPIRY_WARNING_MS => {
+            ("warn", format!("{} ({})", utc(at), stamp(at, now).ago))
+        }
+        Some(at) => ("ok", utc(at)),
+    };
+    let needs_reconnect = a.status == AccountStatus::NeedsReconnect || expiry_state == "bad";
+    // The token keeper's reason is already a sentence with Meta's code, message and fbtrace_id.
+    let status_reason = match (a.status_reason.clone(), expiry_state) {
+        (Some(r), _) => r,
+        (None, "bad") => "The Meta token expired: the customer must reconnect.".into(),
+        _ => String::new(),
+    };
+    AccountRow {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        waba_ids: a.waba_ids.clone(),
+        expiry_state,
+        expiry,
+        needs_reconnect,
+        status_reason,
+        listeners,
+    }
+}
+
+pub async fn add(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
+    let wabas: Vec<String> = form
+        .get("wabaIds")
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let name = Some(form.get("name").to_string());
+    let (account, api_key) =
+        connect_account(cx.state, form.get("accessToken"), name, wabas).await?;
+    let wabas = if account.waba_ids.is_empty() {
+        "no WABA yet".to_string()
+    } else {
+        account.waba_ids.join(", ")
+    };
+    Ok(Done::to(
+        "/admin/accounts",
+        Flash::ok(format!(
+            "Account \"{}\" added ({wabas}). Its API key is shown this once: copy it into the flow tool now.",
+            account.name
+        ))
+        .with_secret(api_key),
+    ))
+}
+
+pub async fn rotate_key(cx: &Ctx<'_>, id: &str) -> Result<Done, Error> {
+    let account = cx
+        .state
+        .store
+        .account(id)?
+        .ok_or(Error::NotFound("account"))?;
+    let api_key = new_token("wbk");
+    if !cx
+        .state
+        .store
+        .rotate_api_key(id.to_string(), token_hash(&api_key))
+        .await?
+    {
+        return Err(Error::NotFound("account"));
+    }
+    tracing::info!(account = %id, "API key rotated from the backoffice");
+    Ok(Done::to(
+        "/admin/accounts",
+        Flash::ok(format!(
+            "New API key for \"{}\". The old key no longer works. Copy this one now: it is shown only once.",
+            account.name
+        ))
+        .with_secret(api_key),
+    ))
+}
+
+pub async fn remove(cx: &Ctx<'_>, id: &str) -> Result<Done, Error> {
+    let account = cx
+        .state
+        .store
+        .account(id)?
+        .ok_or(Error::NotFound("account"))?;
+    if !cx.state.store.delete_account(id.to_string()).await? {
+        return Err(Error::NotFound("account"));
+    }
+    tracing::info!(account = %id, "account removed from the backoffice");
+    Ok(Done::to(
+        "/admin/accounts",
+        Flash::ok(format!(
+            "Account \"{}\" removed, with its API key and listeners.",
+            account.name
+        )),
+    ))
+}
+
+/// Mints a one-time `/connect?link=` URL for a customer (see docs/connect.md).
+pub async fn mint_link(cx: &Ctx<'_>) -> Result<Done, Error> {
+    let secret = new_token("wbl");
+    let link = ConnectLink {
+        id: new_id("lnk"),
+        created_at: cx.now,
+        expires_at: expiry(cx.now, Duration::from_secs(LINK_TTL_DEFAULT_HOURS * 3600)),
+        used_at: None,
+        account_id: None,
+    };
+    cx.state
+        .store
+        .insert_connect_link(token_hash(&secret), link.clone())
+        .await?;
+    tracing::info!(link = %link.id, "connect link created from the backoffice");
+    let url = format!("{}/connect?link={secret}", cx.state.public_url);
+    Ok(Done::to(
+        "/admin/accounts",
+        Flash::ok(format!(
+            "Connect link created. Send it to your customer: it works once, until {}.",
+            utc(link.expires_at)
+        ))
+        .with_secret(url),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(expires_at: Option<u64>, status: AccountStatus, reason: Option<&str>) -> Account {
+        Account {
+            id: "acc_1".into(),
+            name: "Shop".into(),
+            waba_ids: vec!["W1".into()],
+            business_account_id: Some("W1".into()),
+            access_token: "t".into(),
+            token_expires_at: expires_at,
+            meta_user_id: None,
+            api_key_hash: "h".into(),
+            created_at: 0,
+            status,
+            status_reason: reason.map(str::to_string),
+            token_checked_at: None,
+        }
+    }
+
+    #[test]
+    fn the_token_keepers_reason_is_shown_as_it_wrote_it() {
+        let reason = "Meta error 190: Session expired (fbtrace_id Ab1). Reconnect the account through a new connect link.";
+        let r = row(
+            &account(None, AccountStatus::NeedsReconnect, Some(reason)),
+            0,
+            1_000,
+        );
+        assert!(r.needs_reconnect);
+        assert_eq!(r.status_reason, reason);
+
+        let expired = row(&account(Some(1), AccountStatus::Ok, None), 0, 5_000);
+        assert!(expired.needs_reconnect);
+        assert_eq!(expired.expiry_state, "bad");
+        assert_eq!(
+            expired.status_reason,
+            "The Meta token expired: the customer must reconnect."
+        );
+
+        let fine = row(&account(None, AccountStatus::Ok, None), 0, 1_000);
+        assert!(!fine.needs_reconnect);
+        assert!(fine.status_reason.is_empty());
+    }
+}

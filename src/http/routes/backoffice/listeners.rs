@@ -1,0 +1,223 @@
+//! Listeners and their deliveries: success rate, last error, redelivery, pause.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use hyper::StatusCode;
+
+use super::views::{stamp, Chrome, Stamp};
+use super::{html, Ctx, Done};
+use crate::domain::model::{Delivery, DeliveryState, Listener};
+use crate::error::Error;
+use crate::http::response::Resp;
+use crate::http::session::Flash;
+
+/// How many recent deliveries the success rate and the detail page look at.
+const RECENT: usize = 200;
+
+pub struct ListenerRow {
+    pub id: String,
+    pub account: String,
+    pub waba_id: String,
+    pub kind: &'static str,
+    pub url: String,
+    /// active, paused or stopped.
+    pub state: &'static str,
+    pub stopped_reason: String,
+    /// "98 %" or "–" before the first finished delivery.
+    pub rate: String,
+    /// ok, warn, bad or muted.
+    pub rate_state: &'static str,
+    pub last_error: String,
+    pub failed: usize,
+}
+
+pub struct DeliveryRow {
+    pub id: u64,
+    pub webhook_id: String,
+    pub state: &'static str,
+    pub pill: &'static str,
+    pub attempts: u32,
+    pub next_attempt: Option<Stamp>,
+    pub last_attempt: Option<Stamp>,
+    pub status_code: String,
+    pub error: String,
+    pub created: Stamp,
+    pub redeliverable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/listeners.html")]
+struct ListenersPage {
+    chrome: Chrome,
+    listeners: Vec<ListenerRow>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/listener.html")]
+struct ListenerPage {
+    chrome: Chrome,
+    listener: ListenerRow,
+    deliveries: Vec<DeliveryRow>,
+}
+
+pub fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
+    let names = account_names(cx)?;
+    let mut listeners = Vec::new();
+    for l in cx.state.store.listeners()? {
+        let recent = cx.state.store.deliveries_of(&l.id, RECENT)?;
+        listeners.push(listener_row(&l, &names, &recent));
+    }
+    listeners.sort_by(|a, b| (&a.account, &a.waba_id).cmp(&(&b.account, &b.waba_id)));
+    let page = ListenersPage {
+        chrome: cx.chrome("listeners"),
+        listeners,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+pub fn detail(cx: &Ctx<'_>, id: &str) -> Result<Resp, Error> {
+    let l = cx
+        .state
+        .store
+        .listener(id)?
+        .ok_or(Error::NotFound("listener"))?;
+    let recent = cx.state.store.deliveries_of(id, RECENT)?;
+    let page = ListenerPage {
+        chrome: cx.chrome("listeners"),
+        listener: listener_row(&l, &account_names(cx)?, &recent),
+        deliveries: recent.iter().map(|d| delivery_row(d, cx.now)).collect(),
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+fn account_names(cx: &Ctx<'_>) -> Result<HashMap<String, String>, Error> {
+    Ok(cx
+        .state
+        .store
+        .accounts()?
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect())
+}
+
+fn listener_row(l: &Listener, names: &HashMap<String, String>, recent: &[Delivery]) -> ListenerRow {
+    let done = |s| recent.iter().filter(|d| d.state == s).count();
+    let (ok, failed) = (done(DeliveryState::Succeeded), done(DeliveryState::Failed));
+    let (rate, rate_state) = match ok + failed {
+        0 => ("–".to_string(), "muted"),
+        n => {
+            let pct = ok * 100 / n;
+            let state = match pct {
+                95.. => "ok",
+                70.. => "warn",
+                _ => "bad",
+            };
+            (format!("{pct} %"), state)
+        }
+    };
+    ListenerRow {
+        id: l.id.clone(),
+        account: names
+            .get(&l.account_id)
+            .cloned()
+            .unwrap_or_else(|| l.account_id.clone()),
+        waba_id: l.waba_id.clone(),
+        kind: l.event.as_str(),
+        url: l.url.clone(),
+        state: match (&l.stopped_reason, l.paused) {
+            (Some(_), _) => "stopped",
+            (None, true) => "paused",
+            (None, false) => "active",
+        },
+        stopped_reason: l.stopped_reason.clone().unwrap_or_default(),
+        rate,
+        rate_state,
+        last_error: recent
+            .iter()
+            .find_map(|d| d.last_error.clone())
+            .unwrap_or_default(),
+        failed,
+    }
+}
+
+fn delivery_row(d: &Delivery, now: u64) -> DeliveryRow {
+    let (state, pill) = match d.state {
+        DeliveryState::Pending if d.attempts > 0 => ("retrying", "warn"),
+        DeliveryState::Pending => ("pending", "muted"),
+        DeliveryState::Succeeded => ("succeeded", "ok"),
+        DeliveryState::Failed => ("failed", "bad"),
+        DeliveryState::Cancelled => ("cancelled", "muted"),
+    };
+    DeliveryRow {
+        id: d.id,
+        webhook_id: d.webhook_id.clone(),
+        state,
+        pill,
+        attempts: d.attempts,
+        next_attempt: d.next_attempt_at.map(|t| stamp(t, now)),
+        last_attempt: d.last_attempt_at.map(|t| stamp(t, now)),
+        status_code: d
+            .last_status_code
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        error: d.last_error.clone().unwrap_or_default(),
+        created: stamp(d.created_at, now),
+        redeliverable: matches!(d.state, DeliveryState::Failed | DeliveryState::Cancelled),
+    }
+}
+
+/// pause, resume or redeliver-failed.
+pub async fn act(cx: &Ctx<'_>, id: &str, action: &str) -> Result<Done, Error> {
+    let back = format!("/admin/listeners/{id}");
+    let store = &cx.state.store;
+    let flash = match action {
+        "pause" | "resume" => {
+            let paused = action == "pause";
+            if !store.set_listener_paused(id.to_string(), paused).await? {
+                return Err(Error::NotFound("listener"));
+            }
+            tracing::info!(listener = %id, paused, "listener paused or resumed from the backoffice");
+            Flash::ok(if paused {
+                "Listener paused: new events are not queued for it until you resume it."
+            } else {
+                "Listener resumed: new events are queued for it again."
+            })
+        }
+        "redeliver-failed" => {
+            store.listener(id)?.ok_or(Error::NotFound("listener"))?;
+            let failed: Vec<u64> = store
+                .deliveries_of(id, usize::MAX)?
+                .iter()
+                .filter(|d| d.state == DeliveryState::Failed)
+                .map(|d| d.id)
+                .collect();
+            for d in &failed {
+                store.redeliver(*d, cx.now).await?;
+            }
+            cx.state.wake.notify_one();
+            Flash::ok(match failed.len() {
+                1 => "1 failed delivery queued again.".to_string(),
+                n => format!("{n} failed deliveries queued again."),
+            })
+        }
+        _ => return Err(Error::NotFound("action")),
+    };
+    Ok(Done::to(back, flash))
+}
+
+pub async fn redeliver(cx: &Ctx<'_>, id: &str, delivery: &str) -> Result<Done, Error> {
+    let delivery_id: u64 = delivery.parse().map_err(|_| Error::NotFound("delivery"))?;
+    match cx.state.store.delivery(delivery_id)? {
+        Some(d) if d.listener_id == id => {}
+        _ => return Err(Error::NotFound("delivery")),
+    }
+    cx.state.store.redeliver(delivery_id, cx.now).await?;
+    cx.state.wake.notify_one();
+    Ok(Done::to(
+        format!("/admin/listeners/{id}"),
+        Flash::ok(format!(
+            "Delivery {delivery_id} queued again (same webhook-id)."
+        )),
+    ))
+}

@@ -1,0 +1,127 @@
+//! Logging in with the admin token or the admin password, and out.
+
+use askama::Template;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+
+use super::web::Web;
+use super::{html, redirect, views, Ctx, Form, FORM_LIMIT, HOME};
+use crate::domain::ids::{constant_time_eq, token_hash};
+use crate::domain::password;
+use crate::http::body::read_limited;
+use crate::http::response::Resp;
+use crate::http::routes::admin::blocking;
+use crate::http::session::FAILURE_WINDOW;
+use crate::http::AppState;
+
+#[derive(Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage<'a> {
+    csrf: &'a str,
+    error: &'a str,
+}
+
+/// The login form, in an anonymous session so that it carries a CSRF token.
+pub fn page(state: &AppState, web: &Web, now: u64) -> Resp {
+    if web.session.as_ref().is_some_and(|s| s.admin) {
+        return redirect(HOME);
+    }
+    form(state, web, now, StatusCode::OK, "")
+}
+
+fn form(state: &AppState, web: &Web, now: u64, status: StatusCode, error: &str) -> Resp {
+    let session = match &web.session {
+        Some(s) => s.clone(),
+        None => state.backoffice.sessions.start_anonymous(now),
+    };
+    let mut resp = html(
+        status,
+        &LoginPage {
+            csrf: &session.csrf,
+            error,
+        },
+    );
+    if web.session.is_none() {
+        web.set_session_cookie(&mut resp, &session.id);
+    }
+    resp
+}
+
+pub async fn submit(state: &AppState, web: &Web, req: Request<Incoming>, now: u64) -> Resp {
+    let throttle = &state.backoffice.throttle;
+    if let Some(secs) = throttle.locked_for(web.peer, now) {
+        let minutes = secs.div_ceil(60);
+        tracing::warn!(client = %web.peer, "backoffice login refused: too many failures");
+        return form(
+            state,
+            web,
+            now,
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many failed logins from your address. Try again in {minutes} min (at most {} failures per {} min).",
+                crate::http::session::MAX_FAILURES,
+                FAILURE_WINDOW.as_secs() / 60
+            ),
+        );
+    }
+    let Some(anon) = web.session.clone() else {
+        return form(
+            state,
+            web,
+            now,
+            StatusCode::FORBIDDEN,
+            "The login page had expired. Please try again.",
+        );
+    };
+    let fields = match read_limited(req.into_body(), FORM_LIMIT).await {
+        Ok(bytes) => Form::parse(&bytes),
+        Err(e) => return views::notice(StatusCode::BAD_REQUEST, "Form refused", &e.to_string()),
+    };
+    if let Err(why) = web.check_csrf(&anon, fields.get("csrf")) {
+        return views::csrf_refused(why);
+    }
+    if !credential_ok(state, fields.get("secret")).await {
+        throttle.failed(web.peer, now);
+        tracing::warn!(client = %web.peer, "backoffice login failed");
+        return form(
+            state,
+            web,
+            now,
+            StatusCode::UNAUTHORIZED,
+            "That is neither the admin token nor the admin password.",
+        );
+    }
+    throttle.succeeded(web.peer);
+    let session = state.backoffice.sessions.login(Some(&anon.id), now);
+    tracing::info!(client = %web.peer, "backoffice login");
+    let mut resp = redirect(HOME);
+    web.set_session_cookie(&mut resp, &session.id);
+    resp
+}
+
+/// The admin token (compared by hash, in constant time) or the Argon2id password.
+async fn credential_ok(state: &AppState, secret: &str) -> bool {
+    if secret.trim().is_empty() {
+        return false;
+    }
+    if constant_time_eq(
+        token_hash(secret.trim()).as_bytes(),
+        state.admin_token_hash.as_bytes(),
+    ) {
+        return true;
+    }
+    let Ok(Some(phc)) = state.store.admin_password_hash() else {
+        return false;
+    };
+    let secret = secret.to_string();
+    blocking(move || Ok(password::verify(&secret, &phc)))
+        .await
+        .unwrap_or(false)
+}
+
+pub fn logout(cx: &Ctx<'_>, web: &Web) -> Resp {
+    cx.state.backoffice.sessions.end(&cx.session.id);
+    let mut resp = redirect("/admin/login");
+    web.clear_session_cookie(&mut resp);
+    resp
+}

@@ -1,0 +1,237 @@
+//! The backoffice: the admin's browser UI at `/admin`, rendered on the server with
+//! askama. Every page needs an admin session; every POST needs the session's CSRF
+//! token and an Origin (or Referer) of this gateway; every answer carries a strict
+//! Content-Security-Policy (no inline script: the little JS there is lives in
+//! `static/admin/`). Errors become a page or a message on a page, never a raw 500.
+
+mod accounts;
+mod assets;
+mod events;
+mod listeners;
+mod login;
+mod messages;
+mod setup;
+mod views;
+mod web;
+
+use std::collections::HashMap;
+
+use askama::Template;
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue, CACHE_CONTROL, LOCATION};
+use hyper::{Method, Request, StatusCode};
+
+use crate::domain::time::now_ms;
+use crate::error::Error;
+use crate::http::body::read_limited;
+use crate::http::response::{self, Resp};
+use crate::http::session::{Flash, SessionInfo};
+use crate::http::AppState;
+use views::Chrome;
+use web::Web;
+
+/// Forms are a few fields; a pasted token is the largest.
+const FORM_LIMIT: usize = 64 * 1024;
+
+const SETUP: &str = "/admin/setup";
+const ACCOUNTS: &str = "/admin/accounts";
+const LISTENERS: &str = "/admin/listeners";
+/// Where `/admin` lands after login.
+const HOME: &str = SETUP;
+
+pub async fn handle(state: &AppState, req: Request<Incoming>, rest: &[&str]) -> Resp {
+    let mut resp = match (req.method(), rest) {
+        (&Method::GET, ["static", file]) => assets::serve(file, req.headers()),
+        _ => route(state, req, rest).await,
+    };
+    harden(resp.headers_mut());
+    resp
+}
+
+/// One request's view of the backoffice: who is asking, and when.
+pub(super) struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub session: SessionInfo,
+    pub now: u64,
+}
+
+impl Ctx<'_> {
+    /// What every page's layout needs; takes the flash message, so it shows once.
+    pub fn chrome(&self, nav: &'static str) -> Chrome {
+        Chrome {
+            nav,
+            csrf: self.session.csrf.clone(),
+            flash: self.state.backoffice.sessions.take_flash(&self.session.id),
+            version: crate::app::VERSION,
+        }
+    }
+}
+
+/// A form's fields; a missing field reads as empty.
+pub(super) struct Form(HashMap<String, String>);
+
+impl Form {
+    fn parse(bytes: &[u8]) -> Form {
+        Form(
+            url::form_urlencoded::parse(bytes)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map(String::as_str).unwrap_or_default()
+    }
+}
+
+/// What a successful form leads to: a page, and a message on it.
+pub(super) struct Done {
+    pub to: String,
+    pub flash: Flash,
+}
+
+impl Done {
+    pub fn to(to: impl Into<String>, flash: Flash) -> Done {
+        Done {
+            to: to.into(),
+            flash,
+        }
+    }
+}
+
+async fn route(state: &AppState, req: Request<Incoming>, rest: &[&str]) -> Resp {
+    let now = now_ms();
+    // The checklist refreshes itself; that must not keep an idle session alive.
+    let web = Web::of(state, &req, now, rest != ["setup", "checklist"]);
+    let method = req.method().clone();
+    match (&method, rest) {
+        (&Method::GET, ["login"]) => return login::page(state, &web, now),
+        (&Method::POST, ["login"]) => return login::submit(state, &web, req, now).await,
+        _ => {}
+    }
+    let Some(session) = web.session.clone().filter(|s| s.admin) else {
+        return match method {
+            Method::GET => redirect("/admin/login"),
+            _ => views::notice(
+                StatusCode::FORBIDDEN,
+                "Your session has ended",
+                "You were logged out (after a while without activity, or because wabridge restarted). Log in again and repeat the action.",
+            ),
+        };
+    };
+    let cx = Ctx {
+        state,
+        session,
+        now,
+    };
+    match method {
+        Method::GET => {
+            let query = req.uri().query().unwrap_or_default().to_string();
+            get(&cx, rest, &Form::parse(query.as_bytes()))
+                .await
+                .unwrap_or_else(|e| views::error_page(&cx, &e))
+        }
+        Method::POST => post(&cx, &web, req, rest).await,
+        _ => views::notice(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Not here",
+            "This address only answers GET and POST.",
+        ),
+    }
+}
+
+async fn get(cx: &Ctx<'_>, rest: &[&str], query: &Form) -> Result<Resp, Error> {
+    match rest {
+        [] => Ok(redirect(HOME)),
+        ["setup"] => setup::page(cx),
+        ["setup", "checklist"] => setup::checklist(cx),
+        ["accounts"] => accounts::page(cx),
+        ["listeners"] => listeners::page(cx),
+        ["listeners", id] => listeners::detail(cx, id),
+        ["messages"] => messages::page(cx, query),
+        ["messages", id] => messages::timeline(cx, id),
+        ["events"] => events::page(cx),
+        _ => Err(Error::NotFound("page")),
+    }
+}
+
+async fn post(cx: &Ctx<'_>, web: &Web, req: Request<Incoming>, rest: &[&str]) -> Resp {
+    let form = match read_limited(req.into_body(), FORM_LIMIT).await {
+        Ok(bytes) => Form::parse(&bytes),
+        Err(e) => return views::notice(StatusCode::BAD_REQUEST, "Form refused", &e.to_string()),
+    };
+    if let Err(why) = web.check_csrf(&cx.session, form.get("csrf")) {
+        return views::csrf_refused(why);
+    }
+    let (back, result) = match rest {
+        ["logout"] => return login::logout(cx, web),
+        ["setup"] => (SETUP, setup::save(cx, &form).await),
+        ["password"] => (SETUP, setup::set_password(cx, &form).await),
+        ["accounts"] => (ACCOUNTS, accounts::add(cx, &form).await),
+        ["accounts", id, "rotate-key"] => (ACCOUNTS, accounts::rotate_key(cx, id).await),
+        ["accounts", id, "remove"] => (ACCOUNTS, accounts::remove(cx, id).await),
+        ["connect-links"] => (ACCOUNTS, accounts::mint_link(cx).await),
+        ["listeners", id, action] => (LISTENERS, listeners::act(cx, id, action).await),
+        ["listeners", id, "deliveries", d, "redeliver"] => {
+            (LISTENERS, listeners::redeliver(cx, id, d).await)
+        }
+        _ => return views::error_page(cx, &Error::NotFound("action")),
+    };
+    // A listener's forms return to its page, also when they fail.
+    let back = match rest {
+        ["listeners", id, ..] if cx.state.store.listener(id).ok().flatten().is_some() => {
+            format!("{LISTENERS}/{id}")
+        }
+        _ => back.to_string(),
+    };
+    let done = result.unwrap_or_else(|e| Done::to(back, views::error_flash(&e)));
+    cx.state
+        .backoffice
+        .sessions
+        .set_flash(&cx.session.id, done.flash);
+    redirect(&done.to)
+}
+
+/// 303 See Other: after a POST the browser GETs the page (no resubmit on reload).
+pub(super) fn redirect(to: &str) -> Resp {
+    let mut resp = response::empty(StatusCode::SEE_OTHER);
+    if let Ok(v) = HeaderValue::from_str(to) {
+        resp.headers_mut().insert(LOCATION, v);
+    }
+    resp
+}
+
+pub(super) fn html<T: Template>(status: StatusCode, page: &T) -> Resp {
+    match page.render() {
+        Ok(body) => response::with_type(status, "text/html; charset=utf-8", body),
+        Err(e) => {
+            tracing::error!(error = %e, "backoffice template failed");
+            response::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "This page could not be drawn; the server log has the details.",
+            )
+        }
+    }
+}
+
+/// Headers every backoffice answer carries.
+fn harden(h: &mut HeaderMap) {
+    let fixed = [
+        (
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ];
+    for (name, value) in fixed {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    if !h.contains_key(CACHE_CONTROL) {
+        // Pages can show a one-time API key or connect link: keep them out of caches.
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}

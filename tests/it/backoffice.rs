@@ -1,0 +1,381 @@
+//! The backoffice at /admin: its security properties over plain HTTP, and the
+//! admin's whole journey in headless Chromium (tests/ui/backoffice.mjs).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::admin_browser::Browser;
+use crate::support::fake_meta::{FakeMeta, APP_ID, APP_SECRET};
+use crate::support::gateway::{Gateway, Options, ADMIN_TOKEN};
+use crate::support::payloads;
+use crate::support::receiver::Receiver;
+use crate::support::server::Reply;
+
+fn logged_in(gw: &Gateway) -> Browser {
+    let mut b = Browser::new(gw);
+    let resp = b.login(ADMIN_TOKEN);
+    assert_eq!(resp.status, 303, "{}", resp.body);
+    b
+}
+
+#[test]
+fn login_renews_a_strict_http_only_session_cookie() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    let mut b = Browser::new(&gw);
+
+    let form = b.get("/admin/login");
+    assert_eq!(form.status, 200);
+    let anonymous = form.set_cookies()[0].to_string();
+    assert!(anonymous.starts_with("wabridge_admin="), "{anonymous}");
+    assert!(
+        anonymous.contains("; Path=/; HttpOnly; SameSite=Strict"),
+        "{anonymous}"
+    );
+    assert!(
+        !anonymous.contains("Secure"),
+        "plain HTTP: browsers drop Secure cookies"
+    );
+    let id = anonymous
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("wabridge_admin=");
+    assert_eq!(id.len(), 22, "128 bits in base64url");
+    let csp = form.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(form.header("x-frame-options"), Some("DENY"));
+    assert_eq!(form.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(form.header("cache-control"), Some("no-store"));
+
+    let old = b.cookie.clone();
+    let done = b.post(
+        "/admin/login",
+        &[("csrf", &form.csrf()), ("secret", ADMIN_TOKEN)],
+    );
+    assert_eq!((done.status, done.location()), (303, Some("/admin/setup")));
+    assert_ne!(b.cookie, old, "a new session id at login");
+    assert_eq!(b.get("/admin/setup").status, 200);
+
+    let mut stale = Browser::new(&gw);
+    stale.cookie = old;
+    let page = stale.get("/admin/setup");
+    assert_eq!((page.status, page.location()), (303, Some("/admin/login")));
+
+    let csrf = b.csrf();
+    let out = b.post("/admin/logout", &[("csrf", &csrf)]);
+    assert_eq!(out.location(), Some("/admin/login"));
+    assert!(out.set_cookies()[0].contains("Max-Age=0"));
+}
+
+#[test]
+fn over_https_the_cookie_is_secure_and_host_prefixed() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start_with(
+        &meta,
+        Options {
+            tls: true,
+            ..Options::default()
+        },
+    );
+    let mut b = Browser::new(&gw);
+    let form = b.get("/admin/login");
+    let cookie = form.set_cookies()[0];
+    assert!(cookie.starts_with("__Host-wabridge_admin="), "{cookie}");
+    assert!(
+        cookie.ends_with("; Path=/; HttpOnly; SameSite=Strict; Secure"),
+        "{cookie}"
+    );
+    let done = b.post(
+        "/admin/login",
+        &[("csrf", &form.csrf()), ("secret", ADMIN_TOKEN)],
+    );
+    assert_eq!(done.status, 303);
+    assert!(done.set_cookies()[0].starts_with("__Host-wabridge_admin="));
+    assert_eq!(b.get("/admin/accounts").status, 200);
+}
+
+#[test]
+fn a_form_without_our_origin_or_token_is_refused() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let mut b = logged_in(&gw);
+    let csrf = b.csrf();
+    let evil = [("csrf", csrf.as_str()), ("clientId", "666")];
+    let refused = b.post_from(Some("https://evil.example"), "/admin/setup", &evil);
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("Request refused"), "{}", refused.body);
+    assert!(refused.body.contains("another site"));
+    let no_origin = b.post_from(None, "/admin/setup", &evil);
+    assert_eq!(no_origin.status, 403);
+    let bad_token = b.post(
+        "/admin/setup",
+        &[("csrf", "not-the-token"), ("clientId", "666")],
+    );
+    assert_eq!(bad_token.status, 403);
+    assert!(bad_token.body.contains("security token"));
+
+    let (_, config) = gw.admin("GET", "/api/v1/admin/config", None);
+    assert_eq!(config["clientId"], APP_ID, "nothing changed");
+
+    let mut stranger = Browser::new(&gw);
+    let no_session = stranger.post("/admin/setup", &evil);
+    assert_eq!(no_session.status, 403);
+
+    let ok = b.post(
+        "/admin/setup",
+        &[("csrf", &csrf), ("clientId", "777"), ("verifyToken", "vt")],
+    );
+    assert_eq!((ok.status, ok.location()), (303, Some("/admin/setup")));
+    let (_, config) = gw.admin("GET", "/api/v1/admin/config", None);
+    assert_eq!(config["clientId"], "777");
+    assert_eq!(
+        config["clientSecretSet"], true,
+        "an empty secret field keeps the secret"
+    );
+}
+
+#[test]
+fn five_failed_logins_lock_the_address_out() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    let mut b = Browser::new(&gw);
+    for _ in 0..5 {
+        let form = b.get("/admin/login");
+        let resp = b.post(
+            "/admin/login",
+            &[("csrf", &form.csrf()), ("secret", "guess")],
+        );
+        assert_eq!(resp.status, 401);
+        assert!(resp.body.contains("neither the admin token"));
+    }
+    let form = b.get("/admin/login");
+    let resp = b.post(
+        "/admin/login",
+        &[("csrf", &form.csrf()), ("secret", ADMIN_TOKEN)],
+    );
+    assert_eq!(resp.status, 429, "even the right token waits");
+    assert!(
+        resp.body.contains("Too many failed logins"),
+        "{}",
+        resp.body
+    );
+}
+
+#[test]
+fn what_whatsapp_users_write_is_shown_as_text() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let body = payloads::notification(&[(
+        "111",
+        vec![payloads::messages_value(
+            "PN1",
+            vec![payloads::contact(
+                "420777123456",
+                "<b onmouseover=alert(1)>Eve</b>",
+            )],
+            vec![payloads::text(
+                "wamid.x",
+                "420777123456",
+                "<script>alert(1)</script>",
+            )],
+        )],
+    )]);
+    assert_eq!(gw.post_webhook(&body).0, 200);
+    let quarantined = br#"{"object":"page","note":"<script>alert(2)</script>"}"#;
+    assert_eq!(gw.post_webhook(quarantined).0, 200);
+
+    let mut b = logged_in(&gw);
+    let page = b.get("/admin/events");
+    assert_eq!(page.status, 200);
+    // askama escapes < and > as numeric character references.
+    assert!(
+        page.body
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("&#60;b onmouseover=alert(1)&#62;Eve&#60;/b&#62;"));
+    assert!(page
+        .body
+        .contains("&#60;script&#62;alert(2)&#60;/script&#62;"));
+    assert!(!page.body.contains("<script>alert"));
+    assert!(!page.body.contains("<b onmouseover"));
+}
+
+#[test]
+fn the_admin_password_is_set_from_the_ui_and_logs_in() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    let mut b = logged_in(&gw);
+    let csrf = b.csrf();
+    let short = b.post(
+        "/admin/password",
+        &[
+            ("csrf", &csrf),
+            ("current", ADMIN_TOKEN),
+            ("password", "short"),
+            ("confirm", "short"),
+        ],
+    );
+    assert_eq!(short.status, 303);
+    assert!(b
+        .get("/admin/setup")
+        .body
+        .contains("at least 12 characters"));
+
+    let pw = "a long enough passphrase";
+    let wrong_current = b.post(
+        "/admin/password",
+        &[
+            ("csrf", &csrf),
+            ("current", "nope"),
+            ("password", pw),
+            ("confirm", pw),
+        ],
+    );
+    assert_eq!(wrong_current.status, 303);
+    assert!(b
+        .get("/admin/setup")
+        .body
+        .contains("not the admin token or the current password"));
+
+    b.post(
+        "/admin/password",
+        &[
+            ("csrf", &csrf),
+            ("current", ADMIN_TOKEN),
+            ("password", pw),
+            ("confirm", pw),
+        ],
+    );
+    assert!(b.get("/admin/setup").body.contains("Admin password set"));
+
+    let mut fresh = Browser::new(&gw);
+    let resp = fresh.login(pw);
+    assert_eq!((resp.status, resp.location()), (303, Some("/admin/setup")));
+    let mut token_still_works = Browser::new(&gw);
+    assert_eq!(token_still_works.login(ADMIN_TOKEN).status, 303);
+}
+
+#[test]
+fn an_idle_session_ends() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start_with(
+        &meta,
+        Options {
+            args: vec!["--admin-idle-timeout".into(), "2s".into()],
+            ..Options::default()
+        },
+    );
+    let mut b = logged_in(&gw);
+    assert_eq!(b.get("/admin/setup").status, 200);
+    std::thread::sleep(Duration::from_millis(2_600));
+    let page = b.get("/admin/setup");
+    assert_eq!((page.status, page.location()), (303, Some("/admin/login")));
+}
+
+#[test]
+fn errors_are_pages_not_raw_500s() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    let mut b = logged_in(&gw);
+    let missing = b.get("/admin/listeners/lst_nope");
+    assert_eq!(missing.status, 404);
+    assert!(missing
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(missing.body.contains("listener not found"));
+
+    // Adding an account before the App Secret is set: the page says what to do.
+    let csrf = b.csrf();
+    let resp = b.post("/admin/accounts", &[("csrf", &csrf), ("accessToken", "t")]);
+    assert_eq!(
+        (resp.status, resp.location()),
+        (303, Some("/admin/accounts"))
+    );
+    let page = b.get("/admin/accounts");
+    assert!(
+        page.body
+            .contains("Enter the App ID and App Secret on the Setup page"),
+        "{}",
+        page.body
+    );
+}
+
+#[test]
+fn the_checklist_remembers_the_handshake_across_a_restart() {
+    let meta = FakeMeta::start();
+    let mut gw = Gateway::start(&meta);
+    gw.configure();
+    let url = format!(
+        "/plugins/appmixer/whatsapp/events?hub.mode=subscribe&hub.verify_token={}&hub.challenge=42",
+        crate::support::gateway::VERIFY_TOKEN
+    );
+    assert_eq!(gw.request("GET", &url, None, None).0, 200);
+    let mut b = logged_in(&gw);
+    assert!(b
+        .get("/admin/setup/checklist")
+        .body
+        .contains("the verify token matched"));
+    // The facts are flushed every 5 s; a clean stop flushes them too.
+    assert!(gw.terminate().success());
+    gw.restart();
+    let mut b = logged_in(&gw);
+    let list = b.get("/admin/setup/checklist").body;
+    assert!(list.contains("the verify token matched"), "{list}");
+}
+
+/// The whole journey in a real browser. `scripts/test` installs Debian's
+/// chromium and playwright-core (tests/ui); without them this test fails and says so.
+#[test]
+fn an_admin_sets_up_wabridge_in_a_browser() {
+    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui");
+    assert!(
+        ui.join("node_modules/playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs chromium and playwright-core: run scripts/test (it installs both)"
+    );
+    let meta = FakeMeta::start();
+    meta.add_token("token-browser", &["111"]);
+    let gw = Gateway::start(&meta);
+    let receiver = Receiver::start();
+    // Every attempt of the first delivery fails (1 + 3 retries); the redelivery succeeds.
+    receiver.script((0..4).map(|_| Reply::status(500)));
+    let out = Command::new("node")
+        .arg(ui.join("backoffice.mjs"))
+        .current_dir(&ui)
+        .env("WABRIDGE_URL", &gw.base)
+        .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("APP_ID", APP_ID)
+        .env("APP_SECRET", APP_SECRET)
+        .env("META_TOKEN", "token-browser")
+        .env("WABA_ID", "111")
+        .env("RECEIVER_URL", receiver.url(""))
+        .env(
+            "OUTPUT_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/output"),
+        )
+        .output()
+        .expect("node is needed for the browser test: run scripts/test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser journey failed\n--- node stdout\n{stdout}\n--- node stderr\n{stderr}\n--- gateway log\n{}",
+        gw.log()
+    );
+    assert_eq!(
+        receiver.delivered().len(),
+        1,
+        "the redelivered event arrived once"
+    );
+}
