@@ -6,12 +6,49 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::accounts::REQUIRED_SCOPES;
+use super::ids::{new_id, new_token};
 use super::model::{Account, AccountStatus, ConnectLink, PendingLogin};
+use crate::error::Error;
 
 /// How long a connect link lasts when the admin does not say.
 pub const LINK_TTL_DEFAULT_HOURS: u64 = 7 * 24;
 /// Longest a connect link may last: it is a bearer secret in an e-mail or a chat.
 pub const LINK_TTL_MAX_HOURS: u64 = 30 * 24;
+
+/// A connect link just minted. `secret` goes to the customer, once: only its
+/// SHA-256 is stored.
+#[derive(Debug, Clone)]
+pub struct MintedLink {
+    pub secret: String,
+    pub link: ConnectLink,
+}
+
+/// A new link that lasts `expires_in_hours` (default 7 days; from 1 hour to 30 days).
+pub fn new_link(now_ms: u64, expires_in_hours: Option<u64>) -> Result<MintedLink, Error> {
+    let hours = expires_in_hours.unwrap_or(LINK_TTL_DEFAULT_HOURS);
+    if !(1..=LINK_TTL_MAX_HOURS).contains(&hours) {
+        return Err(Error::invalid(
+            "expiresInHours",
+            format!("must be between 1 and {LINK_TTL_MAX_HOURS} (30 days)"),
+        ));
+    }
+    Ok(MintedLink {
+        secret: new_token("wbl"),
+        link: ConnectLink {
+            id: new_id("lnk"),
+            created_at: now_ms,
+            expires_at: expiry(now_ms, Duration::from_secs(hours * 3600)),
+            used_at: None,
+            account_id: None,
+        },
+    })
+}
+
+/// The URL a customer opens. The secret is base64url: nothing in it needs
+/// escaping in a query.
+pub fn connect_url(public_url: &str, secret: &str) -> String {
+    format!("{public_url}/connect?link={secret}")
+}
 
 /// Why a connect link or a login `state` cannot be used (any more).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +229,29 @@ mod tests {
             status_reason: Some("expired".into()),
             token_checked_at: None,
         }
+    }
+
+    #[test]
+    fn a_new_link_lasts_a_week_unless_told_and_at_most_thirty_days() {
+        let week = new_link(1_000, None).unwrap();
+        assert!(week.secret.starts_with("wbl_") && week.link.id.starts_with("lnk_"));
+        assert_eq!(week.link.created_at, 1_000);
+        assert_eq!(week.link.expires_at, 1_000 + 7 * 24 * 3_600_000);
+        assert_eq!((week.link.used_at, week.link.account_id), (None, None));
+        let longest = new_link(0, Some(LINK_TTL_MAX_HOURS)).unwrap();
+        assert_eq!(longest.link.expires_at, 30 * 24 * 3_600_000);
+        for hours in [0, LINK_TTL_MAX_HOURS + 1] {
+            let refused = new_link(0, Some(hours));
+            assert!(
+                matches!(&refused, Err(Error::Invalid { field, .. }) if *field == "expiresInHours"),
+                "{hours}: {refused:?}"
+            );
+        }
+        assert_ne!(new_link(0, None).unwrap().secret, week.secret);
+        assert_eq!(
+            connect_url("https://gw.example", &week.secret),
+            format!("https://gw.example/connect?link={}", week.secret)
+        );
     }
 
     #[test]

@@ -6,7 +6,10 @@ use redb::{ReadableTable, WriteTransaction};
 use super::codec::{dec, enc};
 use super::tables::{ACCOUNTS, API_KEYS, CONNECT_LINKS, PENDING_LOGINS};
 use super::Store;
-use crate::domain::connect::{check_link, reconnect_target, reconnected, Unusable};
+use crate::domain::connect::{
+    check_link, new_link, reconnect_target, reconnected, MintedLink, Unusable,
+};
+use crate::domain::ids::token_hash;
 use crate::domain::model::{Account, ConnectLink, PendingLogin};
 use crate::error::Error;
 
@@ -19,6 +22,21 @@ pub struct Connected {
 }
 
 impl Store {
+    /// Mints a connect link that lasts `expires_in_hours` (see `domain::connect::new_link`)
+    /// and stores it under its hash: how the admin API and the backoffice both make
+    /// links. The secret in the answer is kept nowhere.
+    pub async fn mint_connect_link(
+        &self,
+        now_ms: u64,
+        expires_in_hours: Option<u64>,
+    ) -> Result<MintedLink, Error> {
+        let minted = new_link(now_ms, expires_in_hours)?;
+        self.insert_connect_link(token_hash(&minted.secret), minted.link.clone())
+            .await?;
+        tracing::info!(link = %minted.link.id, expires_at = minted.link.expires_at, "connect link created");
+        Ok(minted)
+    }
+
     pub async fn insert_connect_link(&self, hash: String, link: ConnectLink) -> Result<(), Error> {
         self.write(move |tx| {
             tx.open_table(CONNECT_LINKS)?

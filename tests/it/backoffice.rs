@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::admin_browser::Browser;
+use crate::support::browser;
 use crate::support::fake_meta::{FakeMeta, APP_ID, APP_SECRET};
 use crate::support::gateway::{Gateway, Options, ADMIN_TOKEN};
 use crate::support::payloads;
@@ -333,6 +334,40 @@ fn the_checklist_remembers_the_handshake_across_a_restart() {
     let mut b = logged_in(&gw);
     let list = b.get("/admin/setup/checklist").body;
     assert!(list.contains("the verify token matched"), "{list}");
+}
+
+#[test]
+fn a_connect_link_from_the_backoffice_is_one_the_connect_page_takes() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let mut b = logged_in(&gw);
+    let csrf = b.csrf();
+    let done = b.post("/admin/connect-links", &[("csrf", &csrf)]);
+    assert_eq!(
+        (done.status, done.location()),
+        (303, Some("/admin/accounts"))
+    );
+    let page = b.get("/admin/accounts");
+    let secret = page
+        .body
+        .split(r#"<code id="flash-secret" class="secret">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap_or_else(|| panic!("no link on the page:\n{}", page.body))
+        .to_string();
+    assert!(secret.contains("/connect?link=wbl_"), "{secret}");
+    // Links from the admin API live in the same place.
+    gw.connect_link();
+    assert!(b
+        .get("/admin/accounts")
+        .body
+        .contains("2 unused link(s) open"));
+
+    // /connect knows the backoffice's link: the browser goes on to Meta's login.
+    let to = browser::get(&gw.local(&secret)).location();
+    assert!(to.starts_with(&meta.url()), "{to}");
+    assert!(browser::query(&to, "state").is_some(), "{to}");
 }
 
 /// The whole journey in a real browser. `scripts/test` installs Debian's

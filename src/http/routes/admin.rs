@@ -5,12 +5,10 @@ use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use std::time::Duration;
-
 use crate::domain::accounts::grant_from;
-use crate::domain::connect::{expiry, LINK_TTL_DEFAULT_HOURS, LINK_TTL_MAX_HOURS};
+use crate::domain::connect::connect_url;
 use crate::domain::ids::{new_id, new_token, token_hash};
-use crate::domain::model::{Account, AccountStatus, ConnectLink, Settings};
+use crate::domain::model::{Account, AccountStatus, Settings};
 use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::error::Error;
 use crate::http::auth::require_admin;
@@ -316,34 +314,16 @@ pub async fn create_connect_link(state: &AppState, req: Request<Incoming>) -> Re
     let (parts, body) = req.into_parts();
     require_admin(state, &parts)?;
     let new: NewConnectLink = read_optional_json(body).await?;
-    let hours = new.expires_in_hours.unwrap_or(LINK_TTL_DEFAULT_HOURS);
-    if !(1..=LINK_TTL_MAX_HOURS).contains(&hours) {
-        return Err(Error::invalid(
-            "expiresInHours",
-            format!("must be between 1 and {LINK_TTL_MAX_HOURS} (30 days)"),
-        ));
-    }
-    let secret = new_token("wbl");
-    let now = now_ms();
-    let link = ConnectLink {
-        id: new_id("lnk"),
-        created_at: now,
-        expires_at: expiry(now, Duration::from_secs(hours * 3600)),
-        used_at: None,
-        account_id: None,
-    };
-    state
+    let minted = state
         .store
-        .insert_connect_link(token_hash(&secret), link.clone())
+        .mint_connect_link(now_ms(), new.expires_in_hours)
         .await?;
-    tracing::info!(link = %link.id, hours, "connect link created");
     Ok(response::json(
         StatusCode::CREATED,
         &json!({
-            "id": link.id,
-            // The secret is base64url: nothing in it needs escaping in a query.
-            "url": format!("{}/connect?link={secret}", state.public_url),
-            "expiresAt": rfc3339_ms(link.expires_at),
+            "id": minted.link.id,
+            "url": connect_url(&state.public_url, &minted.secret),
+            "expiresAt": rfc3339_ms(minted.link.expires_at),
         }),
     ))
 }

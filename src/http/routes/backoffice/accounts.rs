@@ -2,16 +2,15 @@
 //! pasted token, connect links for customers, API key rotation, removal.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use askama::Template;
 use hyper::StatusCode;
 
 use super::views::{stamp, utc, Chrome};
 use super::{html, Ctx, Done, Form};
-use crate::domain::connect::{expiry, LINK_TTL_DEFAULT_HOURS};
-use crate::domain::ids::{new_id, new_token, token_hash};
-use crate::domain::model::{Account, AccountStatus, ConnectLink};
+use crate::domain::connect::connect_url;
+use crate::domain::ids::{new_token, token_hash};
+use crate::domain::model::{Account, AccountStatus};
 use crate::error::Error;
 use crate::http::response::Resp;
 use crate::http::routes::admin::connect_account;
@@ -162,29 +161,17 @@ pub async fn remove(cx: &Ctx<'_>, id: &str) -> Result<Done, Error> {
     ))
 }
 
-/// Mints a one-time `/connect?link=` URL for a customer (see docs/connect.md).
+/// Mints a one-time `/connect?link=` URL for a customer, as the admin API does
+/// (see docs/connect.md), with the default lifetime.
 pub async fn mint_link(cx: &Ctx<'_>) -> Result<Done, Error> {
-    let secret = new_token("wbl");
-    let link = ConnectLink {
-        id: new_id("lnk"),
-        created_at: cx.now,
-        expires_at: expiry(cx.now, Duration::from_secs(LINK_TTL_DEFAULT_HOURS * 3600)),
-        used_at: None,
-        account_id: None,
-    };
-    cx.state
-        .store
-        .insert_connect_link(token_hash(&secret), link.clone())
-        .await?;
-    tracing::info!(link = %link.id, "connect link created from the backoffice");
-    let url = format!("{}/connect?link={secret}", cx.state.public_url);
+    let minted = cx.state.store.mint_connect_link(cx.now, None).await?;
     Ok(Done::to(
         "/admin/accounts",
         Flash::ok(format!(
             "Connect link created. Send it to your customer: it works once, until {}.",
-            utc(link.expires_at)
+            utc(minted.link.expires_at)
         ))
-        .with_secret(url),
+        .with_secret(connect_url(&cx.state.public_url, &minted.secret)),
     ))
 }
 
