@@ -4,9 +4,10 @@
 
 use serde_json::Value;
 
+use crate::support::admin_browser::Browser;
 use crate::support::browser::{self, Page};
 use crate::support::fake_meta::{now_secs, FakeMeta, APP_ID, LONG_LIVED_SECS};
-use crate::support::gateway::{Gateway, Options, PUBLIC_URL};
+use crate::support::gateway::{Gateway, Options, ADMIN_TOKEN, PUBLIC_URL};
 
 const CALLBACK: &str = "https://gateway.test/auth/whatsapp/callback";
 const ES_CONFIG: &str = "987654321";
@@ -375,6 +376,58 @@ fn connect_without_a_valid_link_shows_a_page_and_redirects_nowhere() {
     assert_eq!(body["error"]["field"], "expiresInHours");
     let (status, body) = gw.request("POST", "/api/v1/admin/connect-links", None, None);
     assert_eq!(status, 401, "{body}");
+}
+
+#[test]
+fn the_admin_connects_without_a_link_by_token_or_backoffice_session() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let dialog = format!("{}/v25.0/dialog/oauth?", meta.url());
+
+    // The admin token, as an API client sends it.
+    let by_token = browser::get_with_bearer(&gw.url("/connect"), ADMIN_TOKEN).location();
+    assert!(by_token.starts_with(&dialog), "{by_token}");
+    let wrong = browser::get_with_bearer(&gw.url("/connect"), "not-the-admin-token");
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+
+    // A backoffice session that has not logged in is nobody.
+    let mut visitor = Browser::new(&gw);
+    assert_eq!(visitor.get("/admin/login").status, 200);
+    assert!(visitor.cookie.is_some());
+    let refused = visitor.get("/connect");
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("This connect link is not valid"));
+
+    // The admin logged into the backoffice: the Accounts page links to /connect,
+    // which starts a login without a link.
+    let mut admin = Browser::new(&gw);
+    assert_eq!(admin.login(ADMIN_TOKEN).status, 303);
+    assert!(admin
+        .get("/admin/accounts")
+        .body
+        .contains(r#"href="/connect""#));
+    let start = admin.get("/connect");
+    assert_eq!(start.status, 303, "{}", start.body);
+    let to = start.location().unwrap().to_string();
+    assert!(to.starts_with(&dialog), "{to}");
+    let state = browser::query(&to, "state").unwrap();
+
+    // Meta sends the browser back: the account is connected, no link involved.
+    meta.add_user_token("admin-user-token", "meta-user-admin", &["W9"], Some(5400));
+    meta.issue_code("code-admin", "admin-user-token", Some(CALLBACK));
+    let page = oauth_callback(&gw, "code-admin", &state);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("WhatsApp is connected"), "{}", page.body);
+    let connected = accounts(&gw);
+    assert_eq!(connected.len(), 1);
+    assert_eq!(connected[0]["wabaIds"], serde_json::json!(["W9"]));
+
+    // Logged out, the same browser is nobody again.
+    let csrf = admin.csrf();
+    let out = admin.post("/admin/logout", &[("csrf", &csrf)]);
+    assert_eq!(out.status, 303);
+    assert_eq!(admin.get("/connect").status, 403);
 }
 
 #[test]

@@ -90,6 +90,16 @@ pub fn get(url: &str) -> Page {
     page(agent().get(url).call())
 }
 
+/// A GET with `Authorization: Bearer <token>`.
+pub fn get_with_bearer(url: &str, token: &str) -> Page {
+    page(
+        agent()
+            .get(url)
+            .header("authorization", format!("Bearer {token}"))
+            .call(),
+    )
+}
+
 /// A form POST, as the Embedded Signup page submits its form.
 pub fn post_form(url: &str, fields: &[(&str, &str)]) -> Page {
     page(agent().post(url).send_form(fields.iter().copied()))

@@ -7,6 +7,7 @@ use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 
 use super::admin::{blocking, CALLBACK_PATH};
+use super::backoffice;
 use crate::domain::accounts::{grant_from, MISSING_SCOPES_FIXES};
 use crate::domain::connect::{
     check_link, default_waba, expiry, oauth_dialog_url, signup_url, usable_login,
@@ -56,9 +57,11 @@ fn configured(s: &Settings) -> bool {
     !s.client_id.is_empty() && !s.client_secret.is_empty()
 }
 
-/// `GET /connect?link=`: a usable connect link (or the admin token) starts a
-/// login: Embedded Signup when `esConfigId` is set, plain OAuth otherwise.
+/// `GET /connect?link=`: a usable connect link (or the admin: the admin token,
+/// or a browser logged into the backoffice) starts a login: Embedded Signup when
+/// `esConfigId` is set, plain OAuth otherwise.
 pub async fn connect(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
+    let admin_session = backoffice::admin_session(state, &req, now_ms());
     let (parts, _) = req.into_parts();
     let link_hash = match Params::of_query(&parts).get("link") {
         Some(link) => {
@@ -68,7 +71,7 @@ pub async fn connect(state: &AppState, req: Request<Incoming>) -> Result<Resp, E
             }
             Some(hash)
         }
-        None if require_admin(state, &parts).is_ok() => None,
+        None if admin_session || require_admin(state, &parts).is_ok() => None,
         None => return Ok(link_refused(Unusable::Unknown)),
     };
     let settings = state.settings();

@@ -48,6 +48,15 @@ pub async fn handle(state: &AppState, req: Request<Incoming>, rest: &[&str]) -> 
     resp
 }
 
+/// Whether the request comes from an admin logged into the backoffice (their
+/// session cookie). `/connect` lets such an admin start a connection without a
+/// link (CONTRACT §2). Counts as the admin's activity.
+pub fn admin_session(state: &AppState, req: &Request<Incoming>, now: u64) -> bool {
+    Web::of(state, req, now, true)
+        .session
+        .is_some_and(|s| s.admin)
+}
+
 /// One request's view of the backoffice: who is asking, and when.
 pub(super) struct Ctx<'a> {
     pub state: &'a AppState,
