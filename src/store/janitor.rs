@@ -1,6 +1,7 @@
-//! Retention: old events, dedupe keys, status history, finished deliveries and
-//! quarantined bodies are removed in small batches. Each batch is found in a read
-//! transaction and removed in a short write, so ingest never waits long behind it.
+//! Retention: old events, dedupe keys, status history and its indexes, finished
+//! deliveries and quarantined bodies are removed in small batches. Each batch is
+//! found in a read transaction and removed in a short write, so ingest never
+//! waits long behind it.
 
 use std::collections::HashSet;
 
@@ -120,14 +121,55 @@ impl Store {
         .await
     }
 
-    /// Removes one batch of the status indexes' rows older than the retention.
-    pub async fn prune_status_indexes(
-        &self,
-        threshold: u64,
-        cutoff_ms: u64,
-    ) -> Result<usize, Error> {
-        Ok(self.prune_recipients(threshold, BATCH).await?
-            + self.prune_awaiting(cutoff_ms, BATCH).await?)
+    /// Removes one batch of recipient-index rows whose newest status is an event
+    /// older than `threshold`: their history went in `prune_statuses`.
+    pub async fn prune_status_recipients(&self, threshold: u64) -> Result<usize, Error> {
+        let keys: Vec<(String, String)> = self.read(|tx| {
+            let t = tx.open_table(STATUS_RECIPIENTS)?;
+            let mut out = Vec::new();
+            for row in t.iter()? {
+                let (k, v) = row?;
+                if v.value() < threshold {
+                    let (who, message) = k.value();
+                    out.push((who.to_string(), message.to_string()));
+                    if out.len() >= BATCH {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })?;
+        self.write_batch(keys, move |tx, (who, message): &(String, String)| {
+            let mut t = tx.open_table(STATUS_RECIPIENTS)?;
+            let key = (who.as_str(), message.as_str());
+            // A status that arrived since the read made the row recent again.
+            let stale = t.get(key)?.is_some_and(|v| v.value() < threshold);
+            if stale {
+                t.remove(key)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes one batch of awaiting-delivery rows whose `sent` arrived before `cutoff_ms`.
+    pub async fn prune_awaiting_delivery(&self, cutoff_ms: u64) -> Result<usize, Error> {
+        let keys: Vec<(u64, String)> = self.read(|tx| {
+            let t = tx.open_table(AWAITING_DELIVERY)?;
+            let mut out = Vec::new();
+            for row in t.range((0, "")..(cutoff_ms, ""))?.take(BATCH) {
+                let (key, _) = row?;
+                let (sent_at, message) = key.value();
+                out.push((sent_at, message.to_string()));
+            }
+            Ok(out)
+        })?;
+        self.write_batch(keys, |tx, (sent_at, message): &(u64, String)| {
+            tx.open_table(AWAITING_DELIVERY)?
+                .remove((*sent_at, message.as_str()))?;
+            Ok(())
+        })
+        .await
     }
 
     /// Removes one batch of quarantined bodies received before `cutoff_ms`.

@@ -155,61 +155,6 @@ impl Store {
             Ok(out)
         })
     }
-
-    /// Removes one batch of waiting entries older than `cutoff_ms` (retention).
-    pub async fn prune_awaiting(&self, cutoff_ms: u64, batch: usize) -> Result<usize, Error> {
-        let keys: Vec<(u64, String)> = self.read(|tx| {
-            let t = tx.open_table(AWAITING_DELIVERY)?;
-            t.range((0, "")..(cutoff_ms, ""))?
-                .take(batch)
-                .map(|r| r.map(|(k, _)| (k.value().0, k.value().1.to_string())))
-                .collect::<Result<_, _>>()
-                .map_err(Error::from)
-        })?;
-        let n = keys.len();
-        if n == 0 {
-            return Ok(0);
-        }
-        self.write(move |tx| {
-            let mut t = tx.open_table(AWAITING_DELIVERY)?;
-            for (at, message) in &keys {
-                t.remove((*at, message.as_str()))?;
-            }
-            Ok(n)
-        })
-        .await
-    }
-
-    /// Removes one batch of recipient entries whose newest status is older than `threshold`.
-    pub async fn prune_recipients(&self, threshold: u64, batch: usize) -> Result<usize, Error> {
-        let keys: Vec<(String, String)> = self.read(|tx| {
-            let t = tx.open_table(STATUS_RECIPIENTS)?;
-            let mut out = Vec::new();
-            for row in t.iter()? {
-                let (k, v) = row?;
-                if v.value() < threshold {
-                    let (who, message) = k.value();
-                    out.push((who.to_string(), message.to_string()));
-                    if out.len() >= batch {
-                        break;
-                    }
-                }
-            }
-            Ok(out)
-        })?;
-        let n = keys.len();
-        if n == 0 {
-            return Ok(0);
-        }
-        self.write(move |tx| {
-            let mut t = tx.open_table(STATUS_RECIPIENTS)?;
-            for (who, message) in &keys {
-                t.remove((who.as_str(), message.as_str()))?;
-            }
-            Ok(n)
-        })
-        .await
-    }
 }
 
 #[cfg(test)]
@@ -278,9 +223,9 @@ mod tests {
         assert_eq!(store.messages_to("US.420222", 10).unwrap(), ["m3"]);
         assert!(store.messages_to("4201", 10).unwrap().is_empty());
 
-        assert_eq!(store.prune_awaiting(2_500, 100).await.unwrap(), 1);
+        assert_eq!(store.prune_awaiting_delivery(2_500).await.unwrap(), 1);
         assert!(store.awaiting_delivery(10_000, 10).unwrap().is_empty());
-        assert_eq!(store.prune_recipients(3, 100).await.unwrap(), 2);
+        assert_eq!(store.prune_status_recipients(3).await.unwrap(), 2);
         assert_eq!(store.messages_to("420111", 10).unwrap(), ["m1"]);
         store.close();
     }
