@@ -269,7 +269,7 @@ fn signup_item(s: &Settings) -> CheckItem {
         item(
             "info",
             T,
-            "Plain OAuth in use: customers approve the WhatsApp permissions and type their WABA ID into components. Set the Embedded Signup configuration ID for Meta's guided wizard with WABA discovery.",
+            "Plain OAuth in use: customers approve the WhatsApp permissions on Meta's consent screen, and wabridge finds their WABAs through their businesses. Set the Embedded Signup configuration ID for Meta's guided wizard, in which they pick or create a WABA and phone number.",
         )
     } else {
         item(
