@@ -110,7 +110,10 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         drain_timeout: args.delivery_timeout + Duration::from_secs(2),
     };
     let workers = tokio::spawn(dispatcher.run(shutdown.clone()));
-    let janitor = Janitor { store: store.clone(), retention: args.retention };
+    let janitor = Janitor {
+        store: store.clone(),
+        retention: args.retention,
+    };
     let janitor = tokio::spawn(janitor.run(shutdown.clone()));
     tokio::spawn(signals(shutdown.clone()));
 

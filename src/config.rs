@@ -134,7 +134,10 @@ mod tests {
     #[test]
     fn retention_keeps_at_least_a_week() {
         assert!(parse_retention("6d").is_err());
-        assert_eq!(parse_retention("30d").unwrap(), Duration::from_secs(30 * 86400));
+        assert_eq!(
+            parse_retention("30d").unwrap(),
+            Duration::from_secs(30 * 86400)
+        );
     }
 
     #[test]

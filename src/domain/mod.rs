@@ -3,9 +3,13 @@
 pub mod accounts;
 pub mod delivery;
 pub mod ids;
+pub mod media;
 pub mod model;
+pub mod outbound;
+pub mod recipient;
 pub mod signature;
 pub mod statuses;
 pub mod time;
 pub mod urlguard;
 pub mod webhook;
+pub mod window;

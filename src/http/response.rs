@@ -34,6 +34,15 @@ pub fn with_type(status: StatusCode, content_type: &'static str, body: impl Into
     r
 }
 
+/// A body whose type is only known at run time (e.g. a media file's MIME type).
+pub fn with_dynamic_type(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Resp {
+    let mut r = with_type(status, "application/octet-stream", body);
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(CONTENT_TYPE, v);
+    }
+    r
+}
+
 pub fn status_of(err: &Error) -> StatusCode {
     match err {
         Error::Invalid { .. } => StatusCode::BAD_REQUEST,
@@ -42,7 +51,8 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::TooLarge { .. } | Error::TooLargeFor { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::WindowClosed(_) => StatusCode::CONFLICT,
         Error::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Meta(_) | Error::MetaUnreachable(_) => StatusCode::BAD_GATEWAY,
         Error::Storage(_) | Error::Startup(_) => StatusCode::INTERNAL_SERVER_ERROR,

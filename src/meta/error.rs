@@ -61,7 +61,7 @@ impl MetaError {
 /// The connector guide's advice for the error codes our users meet most; also
 /// used for the `errors[]` of a failed status.
 pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
-    if message.to_ascii_lowercase().contains("pin mismatch") {
+    if code == 133005 || message.to_ascii_lowercase().contains("pin mismatch") {
         return Some("The PIN does not match the number's two-step verification PIN. Reset it in WhatsApp Manager → phone number → Two-step verification PIN, then register again.");
     }
     Some(match code {
@@ -72,6 +72,12 @@ pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
         131047 => "More than 24 hours have passed since the recipient last wrote: the customer-service window is closed. Send an approved template instead.",
         200 | 10 => "The token lacks a permission. Reconnect and approve whatsapp_business_messaging and whatsapp_business_management.",
         100 => "Meta refused a parameter. Check the IDs (WABA, phone number) belong to this account.",
+        131026 => "Meta could not deliver to this recipient: the number may not be on WhatsApp, or the user has not accepted the latest terms. Check the number; use a template for first contact.",
+        131051 => "Meta does not support this message type. Check `type` and its object.",
+        131056 | 130429 | 80007 | 4 => "Too many messages too fast (to this recipient, or for this number or app). Slow down and retry later.",
+        132001 => "No approved template with this name and language exists. Check the name and the language code in WhatsApp Manager → Message Templates.",
+        133006 => "The phone number must be verified again before it can be registered. Verify it in WhatsApp Manager, then register.",
+        368 | 131031 => "Meta has restricted this account or number for a policy violation. Check WhatsApp Manager → Account quality.",
         _ => return None,
     })
 }
@@ -90,6 +96,21 @@ mod tests {
         assert_eq!(e.subcode, Some(2494102));
         assert_eq!(e.fbtrace_id.as_deref(), Some("AbC"));
         assert!(e.hint().unwrap().contains("ensure-registered"));
+    }
+
+    #[test]
+    fn the_guides_errors_have_hints() {
+        assert!(hint_for(133005, "Two step verification PIN Mismatch")
+            .unwrap()
+            .contains("PIN"));
+        assert!(hint_for(0, "Security PIN Mismatch: Wrong PIN used")
+            .unwrap()
+            .contains("PIN"));
+        assert!(hint_for(131030, "").unwrap().contains("verified list"));
+        assert!(hint_for(132000, "").unwrap().contains("components"));
+        assert!(hint_for(131047, "").unwrap().contains("template"));
+        assert!(hint_for(190, "").unwrap().contains("Reconnect"));
+        assert!(hint_for(1, "").is_none());
     }
 
     #[test]

@@ -88,7 +88,8 @@ impl Store {
             Ok(out)
         })?;
         self.write_batch(keys, |tx, (message, event): &(String, u64)| {
-            tx.open_table(STATUSES)?.remove((message.as_str(), *event))?;
+            tx.open_table(STATUSES)?
+                .remove((message.as_str(), *event))?;
             Ok(())
         })
         .await
@@ -112,7 +113,8 @@ impl Store {
         })?;
         self.write_batch(doomed, |tx, (id, listener): &(u64, String)| {
             tx.open_table(DELIVERIES)?.remove(*id)?;
-            tx.open_table(LISTENER_DELIVERIES)?.remove((listener.as_str(), *id))?;
+            tx.open_table(LISTENER_DELIVERIES)?
+                .remove((listener.as_str(), *id))?;
             Ok(())
         })
         .await
@@ -206,6 +208,8 @@ mod tests {
                 phone_number_id: "P".into(),
                 received_at: 0,
             }),
+            sender: None,
+            media_id: None,
         }
     }
 
@@ -213,7 +217,10 @@ mod tests {
     async fn old_rows_go_and_recent_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db.redb")).unwrap();
-        store.ingest(vec![event("old-1"), event("old-2")], 1_000).await.unwrap();
+        store
+            .ingest(vec![event("old-1"), event("old-2")], 1_000)
+            .await
+            .unwrap();
         store.ingest(vec![event("new-1")], 5_000).await.unwrap();
 
         let threshold = store.first_event_at_or_after(2_000).unwrap();
@@ -229,8 +236,14 @@ mod tests {
         let again = store.ingest(vec![event("new-1")], 6_000).await.unwrap();
         assert_eq!(again.duplicates, 1);
 
-        store.quarantine("old".into(), b"x".to_vec(), 1_000).await.unwrap();
-        store.quarantine("new".into(), b"y".to_vec(), 5_000).await.unwrap();
+        store
+            .quarantine("old".into(), b"x".to_vec(), 1_000)
+            .await
+            .unwrap();
+        store
+            .quarantine("new".into(), b"y".to_vec(), 5_000)
+            .await
+            .unwrap();
         assert_eq!(store.prune_quarantine(2_000).await.unwrap(), 1);
         let left = store.quarantined(10).unwrap();
         assert_eq!(left.len(), 1);

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod codec;
+mod directory;
 mod events;
 mod janitor;
 mod listeners;
@@ -19,6 +20,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 
 use crate::error::Error;
 
+pub use directory::MediaOrigin;
 pub use events::IngestReport;
 pub use outbox::{Due, Outcome};
 

@@ -1,9 +1,10 @@
 //! Every table of the database, and the schema version they make up.
 
-use redb::TableDefinition;
+use redb::{MultimapTableDefinition, TableDefinition};
 
 /// Bumped by every change to a table's key or value layout; see `migrate`.
-pub const SCHEMA_VERSION: u64 = 1;
+/// 2: windows, user_links, phone_numbers, media.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -34,3 +35,13 @@ pub const LISTENER_DELIVERIES: TableDefinition<(&str, u64), ()> =
 pub const STATUSES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("statuses");
 /// id → QuarantineItem JSON: signed bodies we could not use.
 pub const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
+/// (phone number id, user id) → when that user last wrote to that number (unix ms).
+/// A user id is a `wa_id` (phone digits), a BSUID or a parent BSUID.
+pub const WINDOWS: TableDefinition<(&str, &str), u64> = TableDefinition::new("windows");
+/// user id → the other ids Meta gave for the same person (phone ↔ BSUID).
+pub const USER_LINKS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("user_links");
+/// phone number id → its WABA id, learned from Meta and from signed webhooks.
+pub const PHONE_NUMBERS: TableDefinition<&str, &str> = TableDefinition::new("phone_numbers");
+/// media id of an inbound message → (WABA id, phone number id, received at ms).
+pub const MEDIA: TableDefinition<&str, (&str, &str, u64)> = TableDefinition::new("media");
