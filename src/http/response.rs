@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::Error;
+use crate::meta::MetaError;
 
 pub type Resp = Response<Full<Bytes>>;
 
@@ -54,8 +55,21 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::TooLarge { .. } | Error::TooLargeFor { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::WindowClosed(_) => StatusCode::CONFLICT,
         Error::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Meta(_) | Error::MetaUnreachable(_) => StatusCode::BAD_GATEWAY,
+        Error::Meta(e) => meta_status(e),
+        Error::MetaUnreachable(_) => StatusCode::BAD_GATEWAY,
         Error::Storage(_) | Error::Startup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Meta refusing a request is for the caller to fix (422) or to slow down for
+/// (429), never worth an automatic retry; only Meta failing is a bad gateway (502).
+fn meta_status(e: &MetaError) -> StatusCode {
+    if e.is_rate_limit() {
+        StatusCode::TOO_MANY_REQUESTS
+    } else if (400..500).contains(&e.http_status) {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::BAD_GATEWAY
     }
 }
 

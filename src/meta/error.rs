@@ -12,7 +12,8 @@ pub struct MetaError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none", rename = "type")]
     pub error_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Named as Meta names it, the id Meta's support asks for.
+    #[serde(skip_serializing_if = "Option::is_none", rename = "fbtrace_id")]
     pub fbtrace_id: Option<String>,
 }
 
@@ -52,6 +53,11 @@ impl MetaError {
         }
     }
 
+    /// Meta's throttling: per app, per number, per recipient pair, or spam limits.
+    pub fn is_rate_limit(&self) -> bool {
+        self.http_status == 429 || matches!(self.code, 4 | 613 | 80007 | 130429 | 131048 | 131056)
+    }
+
     /// The connector guide's advice for this error, where it has one.
     pub fn hint(&self) -> Option<&'static str> {
         hint_for(self.code, &self.message)
@@ -74,7 +80,7 @@ pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
         100 => "Meta refused a parameter. Check the IDs (WABA, phone number) belong to this account.",
         131026 => "Meta could not deliver to this recipient: the number may not be on WhatsApp, or the user has not accepted the latest terms. Check the number; use a template for first contact.",
         131051 => "Meta does not support this message type. Check `type` and its object.",
-        131056 | 130429 | 80007 | 4 => "Too many messages too fast (to this recipient, or for this number or app). Slow down and retry later.",
+        131056 | 131048 | 130429 | 80007 | 613 | 4 => "Too many messages too fast (to this recipient, or for this number or app). Slow down and retry later.",
         132001 => "No approved template with this name and language exists. Check the name and the language code in WhatsApp Manager → Message Templates.",
         133006 => "The phone number must be verified again before it can be registered. Verify it in WhatsApp Manager, then register.",
         368 | 131031 => "Meta has restricted this account or number for a policy violation. Check WhatsApp Manager → Account quality.",

@@ -3,6 +3,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod flow;
+mod openapi;
 mod routing;
 mod smoke;
 mod webhook;

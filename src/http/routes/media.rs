@@ -13,10 +13,13 @@ use super::admin::blocking;
 use crate::domain::media::{self, MediaKind, MAX_MEDIA_BYTES};
 use crate::error::Error;
 use crate::http::auth::require_account;
-use crate::http::body::read_limited;
+use crate::http::body::read_or_drain;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::meta::FilePart;
+
+/// How much of an oversized upload is read and discarded so the client gets its 413.
+const DRAIN_BYTES: usize = MAX_MEDIA_BYTES + 1024 * 1024;
 
 /// A file ready to forward.
 struct Upload {
@@ -86,7 +89,7 @@ async fn read_raw(
         ));
     }
     let (kind, mime) = media::kind_of(content_type)?;
-    let bytes = read_limited(body, kind.max_bytes())
+    let bytes = read_or_drain(body, kind.max_bytes(), DRAIN_BYTES)
         .await
         .map_err(|e| match e {
             Error::TooLarge { limit } => media::too_large(media::article(kind), limit),
@@ -108,7 +111,7 @@ async fn read_multipart(body: Incoming, content_type: &str) -> Result<Upload, Er
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| Error::invalid("content-type", "multipart/form-data needs a boundary"))?;
     let limits = multer::Constraints::new()
-        .size_limit(multer::SizeLimit::new().whole_stream((MAX_MEDIA_BYTES + 64 * 1024) as u64));
+        .size_limit(multer::SizeLimit::new().whole_stream(DRAIN_BYTES as u64));
     let mut form = multer::Multipart::with_constraints(body.into_data_stream(), boundary, limits);
     let mut declared: Option<String> = None;
     while let Some(mut field) = form.next_field().await.map_err(form_error)? {
@@ -122,11 +125,16 @@ async fn read_multipart(body: Incoming, content_type: &str) -> Result<Upload, Er
                     .unwrap_or_default();
                 let (kind, mime) = media::kind_of(&given)?;
                 let mut bytes = BytesMut::new();
+                let mut seen = 0usize;
+                // An oversized part is read on (the form's own limit bounds it) so the client gets its 413.
                 while let Some(chunk) = field.chunk().await.map_err(form_error)? {
-                    if bytes.len() + chunk.len() > kind.max_bytes() {
-                        return Err(media::too_large(media::article(kind), kind.max_bytes()));
+                    seen += chunk.len();
+                    if seen <= kind.max_bytes() {
+                        bytes.extend_from_slice(&chunk);
                     }
-                    bytes.extend_from_slice(&chunk);
+                }
+                if seen > kind.max_bytes() {
+                    return Err(media::too_large(media::article(kind), kind.max_bytes()));
                 }
                 return Ok(Upload {
                     mime,
@@ -227,7 +235,15 @@ pub async fn download(
     let call = Call::new(state, &account);
     let media_id = media_id.to_string();
     let (mime, file) = blocking(move || {
-        let info = call.get(&media_id, &[("phone_number_id", &phone)])?;
+        let info = call
+            .get(&media_id, &[("phone_number_id", &phone)])
+            .map_err(|e| match e {
+                // Meta's "object does not exist": an unknown or expired media id.
+                Error::Meta(m) if m.code == 100 => Error::NotFound(
+                    "media at Meta for this phone number (media ids expire after 30 days)",
+                ),
+                other => other,
+            })?;
         let url = info
             .get("url")
             .and_then(Value::as_str)
