@@ -39,7 +39,7 @@ impl Janitor {
         let cutoff = now_ms().saturating_sub(self.retention.as_millis() as u64);
         let threshold = self.store.first_event_at_or_after(cutoff)?;
         let mut total = 0;
-        for step in 0..5 {
+        for step in 0..6 {
             loop {
                 if shutdown.is_cancelled() {
                     return Ok(total);
@@ -49,7 +49,8 @@ impl Janitor {
                     1 => self.store.prune_statuses(threshold).await?,
                     2 => self.store.prune_dedupe(threshold).await?,
                     3 => self.store.prune_events(threshold).await?,
-                    _ => self.store.prune_quarantine(cutoff).await?,
+                    4 => self.store.prune_quarantine(cutoff).await?,
+                    _ => self.store.prune_directory(cutoff).await?,
                 };
                 if removed == 0 {
                     break;
