@@ -140,6 +140,7 @@ pub async fn paged(
                 .and_then(Value::as_str)
                 .map(str::to_string);
             if !more || after.is_none() || data.is_none_or(Vec::is_empty) {
+                items.truncate(paging.limit);
                 return Ok(Page {
                     items,
                     next_cursor: None,
