@@ -150,6 +150,14 @@ pub(super) fn learn_from(
             }
         }
     }
+    // A status names the recipient by phone and BSUID: the same person, so one window.
+    if let Some(status) = &event.status {
+        if let (Some(phone_id), Some(user_id)) = (&status.recipient_id, &status.recipient_user_id) {
+            let mut links = tx.open_multimap_table(USER_LINKS)?;
+            links.insert(phone_id.as_str(), user_id.as_str())?;
+            links.insert(user_id.as_str(), phone_id.as_str())?;
+        }
+    }
     if let Some(media_id) = &event.media_id {
         tx.open_table(MEDIA)?
             .insert(media_id.as_str(), (event.waba_id.as_str(), phone, now_ms))?;
@@ -212,6 +220,29 @@ mod tests {
                 waba_id: "W1".into(),
                 phone_number_id: "PN1".into()
             })
+        );
+        // A status linking a phone to a BSUID joins their windows.
+        let mut status = message("s:x", &[], 0);
+        status.kind = EventKind::Statuses;
+        status.sender = None;
+        status.media_id = None;
+        status.status = Some(crate::domain::model::StatusRecord {
+            message_id: "wamid.OUT".into(),
+            status: "sent".into(),
+            timestamp: None,
+            recipient_id: Some("420777999999".into()),
+            recipient_user_id: Some("CZ.1".into()),
+            errors: None,
+            conversation: None,
+            pricing: None,
+            waba_id: "W1".into(),
+            phone_number_id: "PN1".into(),
+            received_at: 7,
+        });
+        store.ingest(vec![status], 7).await.unwrap();
+        assert_eq!(
+            store.last_inbound("PN1", "420777999999").unwrap(),
+            Some(9_000)
         );
         // Retention: rows older than the cutoff go, newer ones stay.
         assert_eq!(store.prune_directory(6).await.unwrap(), 1);
