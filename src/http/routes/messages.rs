@@ -6,8 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::access::{self, own_phone_number};
-use crate::domain::model::Account;
-use crate::domain::outbound::{self, Outbound};
+use crate::domain::outbound;
 use crate::domain::recipient::{check_user_id, normalize_phone, Recipient};
 use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::window::{self, Window, WindowState};
@@ -52,7 +51,7 @@ pub async fn send(state: &AppState, req: Request<Incoming>, id: &str) -> Result<
             message.message_type
         )));
     }
-    let answer = deliver(state, &account, id, &message).await?;
+    let answer = access::post(state, &account, format!("{id}/messages"), message.body).await?;
     let mut view = json!({
         "messageId": answer.pointer("/messages/0/id"),
         "messageStatus": answer.pointer("/messages/0/message_status"),
@@ -75,21 +74,6 @@ fn state_name(state: WindowState) -> &'static str {
             "unknown (wabridge has not seen this recipient write to this number)"
         }
     }
-}
-
-async fn deliver(
-    state: &AppState,
-    account: &Account,
-    id: &str,
-    message: &Outbound,
-) -> Result<Value, Error> {
-    access::post(
-        state,
-        account,
-        format!("{id}/messages"),
-        message.body.clone(),
-    )
-    .await
 }
 
 fn strip_nulls(mut v: Value) -> Value {
