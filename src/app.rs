@@ -52,7 +52,6 @@ fn init_logging() {
 async fn run(args: ServeArgs) -> Result<(), Error> {
     let _lock = lock_data_dir(&args.data_dir)?;
     let store = Store::open(&args.data_dir.join("wabridge.redb"))?;
-    let admin_token_hash = admin_token(&store).await?;
     let tls = if args.no_tls {
         None
     } else {
@@ -77,6 +76,9 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Startup(e.to_string()))?;
+    // After the certificate and the port: a generated token is shown only once,
+    // so a start that fails on those must not use up its showing.
+    let admin_token_hash = admin_token(&store).await?;
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());

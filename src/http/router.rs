@@ -53,6 +53,7 @@ pub enum Route {
     ListAccounts,
     AddAccount,
     DeleteAccount,
+    ListQuarantine,
     Me,
     BusinessAccounts,
     PhoneNumbers,
@@ -101,6 +102,11 @@ pub const ROUTES: &[(Method, &str, Route)] = &[
         Method::DELETE,
         "/api/v1/admin/accounts/{accountId}",
         Route::DeleteAccount,
+    ),
+    (
+        Method::GET,
+        "/api/v1/admin/quarantine",
+        Route::ListQuarantine,
     ),
     (Method::GET, "/api/v1/me", Route::Me),
     (
@@ -320,6 +326,7 @@ async fn dispatch(
         Route::ListAccounts => admin::list_accounts(s, req),
         Route::AddAccount => admin::add_account(s, req).await,
         Route::DeleteAccount => admin::delete_account(s, req, p(0)).await,
+        Route::ListQuarantine => admin::list_quarantine(s, req),
         Route::Me => flow::me(s, req),
         Route::BusinessAccounts => numbers::business_accounts(s, req).await,
         Route::PhoneNumbers => numbers::phone_numbers(s, req, p(0)).await,

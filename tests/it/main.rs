@@ -3,6 +3,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api;
+mod cli;
+mod crash;
+mod delivery;
 mod flow;
 mod openapi;
 mod routing;
