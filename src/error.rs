@@ -30,6 +30,14 @@ pub enum Error {
     #[error("request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
 
+    /// A file over Meta's limit for its kind.
+    #[error("{what} may be at most {limit} bytes (Meta's limit)")]
+    TooLargeFor { what: String, limit: usize },
+
+    /// A free-form send refused because the 24-hour window is not open.
+    #[error("{0}")]
+    WindowClosed(String),
+
     /// The admin has not finished setup yet (e.g. no app secret).
     #[error("{0}")]
     NotConfigured(&'static str),
@@ -66,7 +74,8 @@ impl Error {
             Error::MissingScopes(_) => "missing_permissions",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
-            Error::TooLarge { .. } => "payload_too_large",
+            Error::TooLarge { .. } | Error::TooLargeFor { .. } => "payload_too_large",
+            Error::WindowClosed(_) => "window_closed",
             Error::NotConfigured(_) => "not_configured",
             Error::Meta(_) => "meta_error",
             Error::MetaUnreachable(_) => "meta_unreachable",
@@ -82,6 +91,7 @@ impl Error {
             Error::MissingScopes(_) => Some(crate::domain::accounts::MISSING_SCOPES_HINT.into()),
             Error::NotConfigured(_) => Some("set clientId and clientSecret with PUT /api/v1/admin/config (the Meta App's App ID and App Secret)".into()),
             Error::Meta(e) => e.hint().map(str::to_string),
+            Error::WindowClosed(_) => Some("send an approved template (type \"template\"), which Meta delivers at any time; once the user replies, free-form messages work for 24 hours".into()),
             Error::MetaUnreachable(_) => Some("check the server's outbound network and --graph-url".into()),
             _ => None,
         }

@@ -15,6 +15,9 @@ pub struct Settings {
     pub es_config_id: String,
     #[serde(default)]
     pub verify_token: String,
+    /// Refuse free-form sends outside the 24-hour window unless a request says otherwise.
+    #[serde(default)]
+    pub require_open_window: bool,
 }
 
 /// A connected WhatsApp business: its Meta token and the WABAs it may use.
@@ -154,6 +157,19 @@ pub struct InboundEvent {
     pub body: Vec<u8>,
     /// For status events: the row of the message's status history.
     pub status: Option<StatusRecord>,
+    /// For a user's message: who wrote, which opens their 24-hour window.
+    pub sender: Option<InboundSender>,
+    /// For an image, audio, video, document or sticker message: Meta's media id.
+    pub media_id: Option<String>,
+}
+
+/// The author of an inbound message, by every identifier Meta gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundSender {
+    /// `wa_id` (phone digits), BSUID and parent BSUID, as far as present.
+    pub ids: Vec<String>,
+    /// When the user wrote (unix ms, Meta's timestamp).
+    pub at_ms: u64,
 }
 
 /// One status Meta reported for a message we sent.

@@ -4,8 +4,9 @@
 use serde_json::{json, Map, Value};
 
 use super::ids::token_hash;
-use super::model::{EventKind, InboundEvent, StatusRecord};
+use super::model::{EventKind, InboundEvent, InboundSender, StatusRecord};
 use super::time::rfc3339_secs;
+use super::window::opens_window;
 
 /// Why a correctly signed body cannot be used; such a body goes to quarantine.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,7 +135,28 @@ impl Ctx<'_> {
             Some(id) => format!("m:{id}"),
             None => format!("m#{}", content_hash(message)),
         };
-        self.event(EventKind::Messages, key, message, data, None)
+        let sender = self.sender(message, &data);
+        let mut event = self.event(EventKind::Messages, key, message, data, None);
+        event.sender = sender;
+        event.media_id = media_id(message);
+        event
+    }
+
+    /// The author's identifiers, when this message opens their window.
+    fn sender(&self, message: &Value, data: &Map<String, Value>) -> Option<InboundSender> {
+        let message_type = str_field(message, "type").unwrap_or_default();
+        if !opens_window(&message_type) {
+            return None;
+        }
+        let ids: Vec<String> = ["waId", "userId", "parentUserId"]
+            .iter()
+            .filter_map(|k| data.get(*k).and_then(as_string))
+            .collect();
+        let at_ms = str_field(message, "timestamp")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(|secs| secs.saturating_mul(1000))
+            .unwrap_or(self.received_at_ms);
+        (!ids.is_empty()).then_some(InboundSender { ids, at_ms })
     }
 
     fn status_event(&self, status: &Value) -> InboundEvent {
@@ -219,6 +241,8 @@ impl Ctx<'_> {
             dedupe_key,
             body: serde_json::to_vec(&envelope).unwrap_or_default(),
             status,
+            sender: None,
+            media_id: None,
         }
     }
 
@@ -239,6 +263,18 @@ impl Ctx<'_> {
         };
         self.contacts.iter().find(matches)
     }
+}
+
+/// The id of the file an inbound media message carries.
+fn media_id(message: &Value) -> Option<String> {
+    let message_type = str_field(message, "type")?;
+    if !matches!(
+        message_type.as_str(),
+        "image" | "audio" | "video" | "document" | "sticker"
+    ) {
+        return None;
+    }
+    str_field(message.get(&message_type)?, "id")
 }
 
 /// Meta sends ids as strings, but a hand-written test body may use numbers.
@@ -306,6 +342,25 @@ mod tests {
         assert_eq!(d["userId"], "CZ.1");
         assert_eq!(d["name"], "Jana");
         assert_eq!(d["wabaId"], "WABA1");
+        let sender = e.sender.as_ref().unwrap();
+        assert_eq!(sender.ids, ["420777123456", "CZ.1"]);
+        assert_eq!(sender.at_ms, 1_700_000_000_000);
+        assert_eq!(e.media_id, None);
+    }
+
+    #[test]
+    fn media_ids_are_kept_and_system_notices_open_no_window() {
+        let b = body(json!([{"field": "messages", "value": {
+            "metadata": {"phone_number_id": "PN1"},
+            "messages": [
+                {"from": "420777123456", "id": "wamid.I", "timestamp": "1700000000", "type": "image", "image": {"id": "MEDIA1", "mime_type": "image/jpeg"}},
+                {"from": "420777123456", "id": "wamid.S", "timestamp": "1700000000", "type": "system", "system": {"body": "changed number"}}
+            ]
+        }}]));
+        let events = parse(&b, 0).unwrap();
+        assert_eq!(events[0].media_id.as_deref(), Some("MEDIA1"));
+        assert!(events[0].sender.is_some());
+        assert_eq!(events[1].sender, None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Reading request bodies with a size limit, and JSON with a readable error.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
@@ -24,6 +24,31 @@ pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, Error> 
             format!("could not read the request body: {e}"),
         )),
     }
+}
+
+/// Reads a body of at most `limit` bytes. A longer one is still read to its end
+/// (up to `drain` bytes in all) and thrown away, so that a client that sends the
+/// whole body before it listens sees the 413 instead of a reset connection.
+pub async fn read_or_drain(mut body: Incoming, limit: usize, drain: usize) -> Result<Bytes, Error> {
+    let mut kept = BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| Error::invalid("body", format!("could not read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        } else if seen > drain {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(Error::TooLarge { limit });
+    }
+    Ok(kept.freeze())
 }
 
 pub async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Error> {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::Error;
+use crate::meta::MetaError;
 
 pub type Resp = Response<Full<Bytes>>;
 
@@ -58,6 +59,15 @@ pub fn redirect(location: &str) -> Result<Resp, Error> {
     Ok(r)
 }
 
+/// A body whose type is only known at run time (e.g. a media file's MIME type).
+pub fn with_dynamic_type(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Resp {
+    let mut r = with_type(status, "application/octet-stream", body);
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(CONTENT_TYPE, v);
+    }
+    r
+}
+
 pub fn status_of(err: &Error) -> StatusCode {
     match err {
         Error::Invalid { .. } => StatusCode::BAD_REQUEST,
@@ -66,10 +76,24 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::TooLarge { .. } | Error::TooLargeFor { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::WindowClosed(_) => StatusCode::CONFLICT,
         Error::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Meta(_) | Error::MetaUnreachable(_) => StatusCode::BAD_GATEWAY,
+        Error::Meta(e) => meta_status(e),
+        Error::MetaUnreachable(_) => StatusCode::BAD_GATEWAY,
         Error::Storage(_) | Error::Startup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Meta refusing a request is for the caller to fix (422) or to slow down for
+/// (429), never worth an automatic retry; only Meta failing is a bad gateway (502).
+fn meta_status(e: &MetaError) -> StatusCode {
+    if e.is_rate_limit() {
+        StatusCode::TOO_MANY_REQUESTS
+    } else if (400..500).contains(&e.http_status) {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::BAD_GATEWAY
     }
 }
 

@@ -12,7 +12,8 @@ pub struct MetaError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none", rename = "type")]
     pub error_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Named as Meta names it, the id Meta's support asks for.
+    #[serde(skip_serializing_if = "Option::is_none", rename = "fbtrace_id")]
     pub fbtrace_id: Option<String>,
 }
 
@@ -52,6 +53,11 @@ impl MetaError {
         }
     }
 
+    /// Meta's throttling: per app, per number, per recipient pair, or spam limits.
+    pub fn is_rate_limit(&self) -> bool {
+        self.http_status == 429 || matches!(self.code, 4 | 613 | 80007 | 130429 | 131048 | 131056)
+    }
+
     /// The connector guide's advice for this error, where it has one.
     pub fn hint(&self) -> Option<&'static str> {
         hint_for(self.code, &self.message)
@@ -61,7 +67,11 @@ impl MetaError {
 /// The connector guide's advice for the error codes our users meet most; also
 /// used for the `errors[]` of a failed status.
 pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
-    if let Some(hint) = login_hint(code, &message.to_ascii_lowercase()) {
+    let lower = message.to_ascii_lowercase();
+    if code == 133005 || lower.contains("pin mismatch") {
+        return Some("The PIN does not match the number's two-step verification PIN. Reset it in WhatsApp Manager → phone number → Two-step verification PIN, then register again.");
+    }
+    if let Some(hint) = login_hint(code, &lower) {
         return Some(hint);
     }
     Some(match code {
@@ -72,6 +82,12 @@ pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
         131047 => "More than 24 hours have passed since the recipient last wrote: the customer-service window is closed. Send an approved template instead.",
         200 | 10 => "The token lacks a permission. Reconnect and approve whatsapp_business_messaging and whatsapp_business_management.",
         100 => "Meta refused a parameter. Check the IDs (WABA, phone number) belong to this account.",
+        131026 => "Meta could not deliver to this recipient: the number may not be on WhatsApp, or the user has not accepted the latest terms. Check the number; use a template for first contact.",
+        131051 => "Meta does not support this message type. Check `type` and its object.",
+        131056 | 131048 | 130429 | 80007 | 613 | 4 => "Too many messages too fast (to this recipient, or for this number or app). Slow down and retry later.",
+        132001 => "No approved template with this name and language exists. Check the name and the language code in WhatsApp Manager → Message Templates.",
+        133006 => "The phone number must be verified again before it can be registered. Verify it in WhatsApp Manager, then register.",
+        368 | 131031 => "Meta has restricted this account or number for a policy violation. Check WhatsApp Manager → Account quality.",
         _ => return None,
     })
 }
@@ -79,9 +95,7 @@ pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
 /// Errors of the login and the code exchange, recognised by their text because
 /// Meta reuses codes 100 and 191 for many of them.
 fn login_hint(code: i64, message: &str) -> Option<&'static str> {
-    Some(if message.contains("pin mismatch") {
-        "The PIN does not match the number's two-step verification PIN. Reset it in WhatsApp Manager → phone number → Two-step verification PIN, then register again."
-    } else if message.contains("onboard customers") {
+    Some(if message.contains("onboard customers") {
         "The business portfolio that owns the Meta App has not passed Business Verification, or the app lacks Advanced Access for the whatsapp_* permissions. The administrator completes both in Meta Business Manager and App Review (connector guide §1.3.1, §1.7)."
     } else if message.contains("invalid scopes") {
         "The Meta App may only request the whatsapp_* permissions. wabridge asks for whatsapp_business_messaging and whatsapp_business_management only; check the app's Facebook Login for Business configuration and try again."
@@ -127,6 +141,21 @@ mod tests {
             .unwrap()
             .contains("whatsapp_"));
         assert!(hint_for(100, "Invalid parameter").unwrap().contains("IDs"));
+    }
+
+    #[test]
+    fn the_guides_errors_have_hints() {
+        assert!(hint_for(133005, "Two step verification PIN Mismatch")
+            .unwrap()
+            .contains("PIN"));
+        assert!(hint_for(0, "Security PIN Mismatch: Wrong PIN used")
+            .unwrap()
+            .contains("PIN"));
+        assert!(hint_for(131030, "").unwrap().contains("verified list"));
+        assert!(hint_for(132000, "").unwrap().contains("components"));
+        assert!(hint_for(131047, "").unwrap().contains("template"));
+        assert!(hint_for(190, "").unwrap().contains("Reconnect"));
+        assert!(hint_for(1, "").is_none());
     }
 
     #[test]

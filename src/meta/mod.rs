@@ -4,4 +4,4 @@ mod error;
 mod graph;
 
 pub use error::{hint_for, MetaError};
-pub use graph::{AccountToken, DebugToken, Graph, GraphConfig, IssuedToken};
+pub use graph::{AccountToken, DebugToken, Download, FilePart, Graph, GraphConfig, IssuedToken};

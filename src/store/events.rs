@@ -150,6 +150,7 @@ fn ingest(
             )?;
         }
         report.accepted += 1;
+        super::directory::learn_from(tx, event, now_ms)?;
         let waba = event.waba_id.as_str();
         let kind = event.kind.as_str();
         for row in routes.range((waba, kind, "")..)? {

@@ -260,6 +260,8 @@ mod tests {
                 phone_number_id: "P".into(),
                 received_at: 0,
             }),
+            sender: None,
+            media_id: None,
         }
     }
 

@@ -182,6 +182,8 @@ mod tests {
                 phone_number_id: "P".into(),
                 received_at: at,
             }),
+            sender: None,
+            media_id: None,
         }
     }
 

@@ -43,6 +43,9 @@ fn step(db: &Database, from: u64) -> Result<(), Error> {
         // 3: the status indexes (by recipient, awaiting delivery), built from the
         // history already stored.
         2 => super::messages::backfill(&tx)?,
+        // 4: the window, the phone-number directory and inbound media start empty:
+        // until a user writes again their window is "unknown", never wrongly "open".
+        3 => create_v4_tables(&tx)?,
         v => {
             return Err(Error::Startup(format!(
                 "no migration from schema version {v}"
@@ -52,6 +55,14 @@ fn step(db: &Database, from: u64) -> Result<(), Error> {
     tx.open_table(META)?.insert("schema_version", from + 1)?;
     tx.commit()?;
     tracing::info!(from, to = from + 1, "database migrated");
+    Ok(())
+}
+
+fn create_v4_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
+    tx.open_table(WINDOWS)?;
+    tx.open_multimap_table(USER_LINKS)?;
+    tx.open_table(PHONE_NUMBERS)?;
+    tx.open_table(MEDIA)?;
     Ok(())
 }
 
@@ -72,15 +83,26 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     tx.open_table(PENDING_LOGINS)?;
     tx.open_table(STATUS_RECIPIENTS)?;
     tx.open_table(AWAITING_DELIVERY)?;
-    Ok(())
+    create_v4_tables(tx)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::{ConnectLink, EventKind, InboundEvent, StatusRecord};
+    use crate::domain::model::{ConnectLink, EventKind, InboundEvent, InboundSender, StatusRecord};
     use crate::store::Store;
     use redb::ReadableDatabase;
+
+    fn version_of(db: &Database) -> u64 {
+        db.begin_read()
+            .unwrap()
+            .open_table(META)
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .unwrap()
+            .value()
+    }
 
     #[test]
     fn a_version_1_database_gets_the_connect_tables() {
@@ -98,17 +120,51 @@ mod tests {
         let read = db.begin_read().unwrap();
         assert!(read.open_table(CONNECT_LINKS).is_ok());
         assert!(read.open_table(PENDING_LOGINS).is_ok());
-        // The later step ran too, on a history that was not there.
+        // The later steps ran too, on a history that was not there.
         assert!(read.open_table(STATUS_RECIPIENTS).is_ok());
         assert!(read.open_table(AWAITING_DELIVERY).is_ok());
-        let version = read
-            .open_table(META)
+        assert!(read.open_table(WINDOWS).is_ok());
+        drop(read);
+        assert_eq!(version_of(&db), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_3_database_gains_the_window_and_directory_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("v3.redb")).unwrap();
+        {
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 3)
+                .unwrap();
+            tx.open_table(EVENTS).unwrap();
+            tx.open_table(STATUS_RECIPIENTS).unwrap();
+            tx.open_table(AWAITING_DELIVERY).unwrap();
+            tx.commit().unwrap();
+        }
+        run(&db).unwrap();
+        assert_eq!(version_of(&db), 4);
+        let tx = db.begin_read().unwrap();
+        assert!(tx.open_table(WINDOWS).is_ok());
+        assert!(tx.open_multimap_table(USER_LINKS).is_ok());
+        assert!(tx.open_table(PHONE_NUMBERS).is_ok());
+        assert!(tx.open_table(MEDIA).is_ok());
+        drop(tx);
+        run(&db).unwrap();
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("v9.redb")).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
             .unwrap()
-            .get("schema_version")
-            .unwrap()
-            .unwrap()
-            .value();
-        assert_eq!(version, SCHEMA_VERSION);
+            .insert("schema_version", 99)
+            .unwrap();
+        tx.commit().unwrap();
+        assert!(matches!(run(&db), Err(Error::Startup(_))));
     }
 
     fn status(message: &str, status: &str, at: u64) -> InboundEvent {
@@ -131,16 +187,44 @@ mod tests {
                 phone_number_id: "P".into(),
                 received_at: at,
             }),
+            sender: None,
+            media_id: None,
         }
     }
 
-    /// Turns a current database back into what `version` had: at 2 (the build with
-    /// customer connections) no status indexes; at 1 no connect tables either.
+    /// The user 420111 writing to P at `at`, with an image.
+    fn inbound(key: &str, at: u64) -> InboundEvent {
+        InboundEvent {
+            kind: EventKind::Messages,
+            waba_id: "W".into(),
+            phone_number_id: "P".into(),
+            dedupe_key: format!("m:{key}"),
+            body: b"{}".to_vec(),
+            status: None,
+            sender: Some(InboundSender {
+                ids: vec!["420111".into()],
+                at_ms: at,
+            }),
+            media_id: Some(format!("media-{key}")),
+        }
+    }
+
+    /// Turns a current database back into what `version` had: at 3 (the build with
+    /// the backoffice) no window, phone-number or media tables; at 2 (the build
+    /// with customer connections) no status indexes either; at 1 no connect tables.
     fn downgrade_to(path: &std::path::Path, version: u64) {
         let db = Database::builder().create(path).unwrap();
         let tx = db.begin_write().unwrap();
-        tx.delete_table(STATUS_RECIPIENTS).unwrap();
-        tx.delete_table(AWAITING_DELIVERY).unwrap();
+        if version < 4 {
+            tx.delete_table(WINDOWS).unwrap();
+            tx.delete_multimap_table(USER_LINKS).unwrap();
+            tx.delete_table(PHONE_NUMBERS).unwrap();
+            tx.delete_table(MEDIA).unwrap();
+        }
+        if version < 3 {
+            tx.delete_table(STATUS_RECIPIENTS).unwrap();
+            tx.delete_table(AWAITING_DELIVERY).unwrap();
+        }
         if version < 2 {
             tx.delete_table(CONNECT_LINKS).unwrap();
             tx.delete_table(PENDING_LOGINS).unwrap();
@@ -152,15 +236,18 @@ mod tests {
         tx.commit().unwrap();
     }
 
-    /// A database at `version` with a status history (and, from version 2 on, an
-    /// open connect link) opens at the current version with its indexes built.
-    async fn status_indexes_are_built_from_the_history_at(version: u64) {
+    /// A database at `version` with a status history, an inbound message (and,
+    /// from version 2 on, an open connect link) opens at the current version: its
+    /// status indexes built from the history, what it had kept, the tables of
+    /// version 4 empty and working.
+    async fn reopen_at(version: u64) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.redb");
         let store = Store::open(&path).unwrap();
         for (m, s, at) in [("m1", "sent", 1), ("m1", "delivered", 2), ("m2", "sent", 3)] {
             store.ingest(vec![status(m, s, at)], at).await.unwrap();
         }
+        store.ingest(vec![inbound("1", 4)], 4).await.unwrap();
         let link = ConnectLink {
             id: "lnk_1".into(),
             created_at: 0,
@@ -186,16 +273,38 @@ mod tests {
         let links = usize::from(version >= 2);
         assert_eq!(store.open_connect_links(0).unwrap(), links);
         assert_eq!(store.connect_link("L1").unwrap().is_some(), version >= 2);
+        // Before version 4 nobody's window was recorded: "unknown", not open.
+        let known = version >= 4;
+        assert_eq!(store.last_inbound("P", "420111").unwrap().is_some(), known);
+        assert_eq!(store.phone_number_waba("P").unwrap().is_some(), known);
+        assert_eq!(store.media_origin("media-1").unwrap().is_some(), known);
+        // The new tables take what comes in next.
+        store.ingest(vec![inbound("2", 5)], 5).await.unwrap();
+        assert_eq!(store.last_inbound("P", "420111").unwrap(), Some(5));
+        assert_eq!(store.phone_number_waba("P").unwrap().as_deref(), Some("W"));
+        assert!(store.media_origin("media-2").unwrap().is_some());
         store.close();
+        drop(store);
+        assert_eq!(version_of(&Database::open(&path).unwrap()), SCHEMA_VERSION);
+    }
+
+    #[tokio::test]
+    async fn version_3_gets_the_window_and_directory_tables_and_keeps_the_rest() {
+        reopen_at(3).await;
     }
 
     #[tokio::test]
     async fn version_2_gets_its_status_indexes_built_from_the_history() {
-        status_indexes_are_built_from_the_history_at(2).await;
+        reopen_at(2).await;
     }
 
     #[tokio::test]
-    async fn version_1_takes_both_steps_in_order() {
-        status_indexes_are_built_from_the_history_at(1).await;
+    async fn version_1_takes_every_step_in_order_up_to_4() {
+        reopen_at(1).await;
+    }
+
+    #[tokio::test]
+    async fn the_current_version_opens_as_it_is() {
+        reopen_at(SCHEMA_VERSION).await;
     }
 }

@@ -3,6 +3,7 @@
 mod accounts;
 mod codec;
 mod connect;
+mod directory;
 mod events;
 mod janitor;
 mod listeners;
@@ -22,6 +23,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use crate::error::Error;
 
 pub use connect::Connected;
+pub use directory::MediaOrigin;
 pub use events::{IngestReport, RecentEvent};
 pub use messages::Awaiting;
 pub use outbox::{Due, Outcome};

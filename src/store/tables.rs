@@ -1,9 +1,11 @@
 //! Every table of the database, and the schema version they make up.
 
-use redb::TableDefinition;
+use redb::{MultimapTableDefinition, TableDefinition};
 
 /// Bumped by every change to a table's key or value layout; see `migrate`.
-pub const SCHEMA_VERSION: u64 = 3;
+/// 2: connect_links, pending_logins. 3: status_recipients, awaiting_delivery.
+/// 4: windows, user_links, phone_numbers, media.
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -47,3 +49,16 @@ pub const STATUS_RECIPIENTS: TableDefinition<(&str, &str), u64> =
 /// (Since version 3.)
 pub const AWAITING_DELIVERY: TableDefinition<(u64, &str), u64> =
     TableDefinition::new("awaiting_delivery");
+/// (phone number id, user id) → when that user last wrote to that number (unix ms).
+/// A user id is a `wa_id` (phone digits), a BSUID or a parent BSUID. (Since version 4.)
+pub const WINDOWS: TableDefinition<(&str, &str), u64> = TableDefinition::new("windows");
+/// user id → the other ids Meta gave for the same person (phone ↔ BSUID).
+/// (Since version 4.)
+pub const USER_LINKS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("user_links");
+/// phone number id → its WABA id, learned from Meta and from signed webhooks.
+/// (Since version 4.)
+pub const PHONE_NUMBERS: TableDefinition<&str, &str> = TableDefinition::new("phone_numbers");
+/// media id of an inbound message → (WABA id, phone number id, received at ms).
+/// (Since version 4.)
+pub const MEDIA: TableDefinition<&str, (&str, &str, u64)> = TableDefinition::new("media");

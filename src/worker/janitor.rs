@@ -39,7 +39,7 @@ impl Janitor {
         let cutoff = now_ms().saturating_sub(self.retention.as_millis() as u64);
         let threshold = self.store.first_event_at_or_after(cutoff)?;
         let mut total = 0;
-        for step in 0..7 {
+        for step in 0..8 {
             loop {
                 if shutdown.is_cancelled() {
                     return Ok(total);
@@ -51,7 +51,8 @@ impl Janitor {
                     3 => self.store.prune_events(threshold).await?,
                     4 => self.store.prune_status_recipients(threshold).await?,
                     5 => self.store.prune_awaiting_delivery(cutoff).await?,
-                    _ => self.store.prune_quarantine(cutoff).await?,
+                    6 => self.store.prune_quarantine(cutoff).await?,
+                    _ => self.store.prune_directory(cutoff).await?,
                 };
                 if removed == 0 {
                     break;

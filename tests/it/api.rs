@@ -401,7 +401,7 @@ fn a_waba_already_subscribed_to_the_app_is_not_subscribed_again() {
 }
 
 #[test]
-fn a_meta_error_while_subscribing_comes_back_as_502_and_no_listener_is_kept() {
+fn a_meta_refusal_while_subscribing_comes_back_as_422_and_no_listener_is_kept() {
     let t = two_customers();
     t.meta.script(
         "POST",
@@ -418,7 +418,8 @@ fn a_meta_error_while_subscribing_comes_back_as_502_and_no_listener_is_kept() {
         Some(&t.key_a),
         Some(&new_listener(WABA_A, "messages", &receiver.url("/hook"))),
     );
-    assert_eq!(status, 502, "{body}");
+    // Meta refused (HTTP 4xx): the caller's to fix, not a bad gateway (see http/response.rs).
+    assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "meta_error");
     assert_eq!(body["error"]["meta"]["code"], 200);
     assert!(
@@ -655,6 +656,7 @@ fn the_admin_config_shows_whether_the_app_secret_is_set_but_never_the_secret() {
             "verifyToken": VERIFY_TOKEN,
             "webhookUrl": "https://gateway.test/plugins/appmixer/whatsapp/events",
             "callbackUrl": "https://gateway.test/auth/whatsapp/callback",
+            "requireOpenWindow": false,
         })
     );
 

@@ -300,6 +300,35 @@ fn a_login_without_any_waba_connects_nothing() {
     assert!(accounts(&gw).is_empty());
 }
 
+/// Meta refusing the code exchange is Meta's refusal like any other: 422 with
+/// Meta's own words (a 502 would say Meta failed, and invite a retry).
+#[test]
+fn metas_refusal_of_the_login_is_a_422_page_with_metas_words() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let (_, state) = start(&gw);
+    // A code Meta did not issue, or one already used: Meta answers 400, code 100.
+    let page = oauth_callback(&gw, "code-used", &state);
+    assert_eq!(page.status, 422, "{}", page.body);
+    page.assert_browser_headers();
+    for needle in [
+        "Meta refused the login",
+        "<code>100</code>",
+        "<code>36009</code>",
+        "This authorization code has been used.",
+        "<code>FAKEtrace</code>",
+        "Open the connect link again",
+    ] {
+        assert!(
+            page.body.contains(needle),
+            "{needle} missing in:\n{}",
+            page.body
+        );
+    }
+    assert!(accounts(&gw).is_empty());
+}
+
 #[test]
 fn reconnecting_updates_the_account_and_keeps_its_key() {
     let meta = FakeMeta::start();

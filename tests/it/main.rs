@@ -9,6 +9,8 @@ mod cli;
 mod connect;
 mod crash;
 mod delivery;
+mod flow;
+mod openapi;
 mod routing;
 mod signup_page;
 mod smoke;

@@ -75,6 +75,7 @@ fn a_hostile_es_config_id_from_an_old_database_stays_data() {
             client_secret: APP_SECRET.into(),
             es_config_id: HOSTILE.into(),
             verify_token: "v".into(),
+            require_open_window: false,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

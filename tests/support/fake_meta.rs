@@ -1,6 +1,10 @@
 //! A fake of Meta's Graph API on loopback: `/debug_token`, `/me`,
 //! `/me/businesses`, `/oauth/access_token` (codes and `fb_exchange_token`),
-//! `/{waba}/subscribed_apps`, and scripted answers for anything else.
+//! `/{waba}/subscribed_apps`, WABAs with their phone numbers (registration
+//! included), message templates with paging, sending and marking read, media
+//! upload and download, the business profile — and scripted answers for
+//! anything, which win over the defaults. A token may only act on the WABAs
+//! it was granted, as with Meta.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -16,6 +20,7 @@ pub const APP_SECRET: &str = "test-app-secret";
 
 #[derive(Default)]
 struct State {
+    base: String,
     requests: Vec<Recorded>,
     /// input_token → the `data` of `/debug_token`.
     tokens: HashMap<String, Value>,
@@ -31,6 +36,17 @@ struct State {
     businesses: Option<Value>,
     /// How many long-lived tokens were issued: names them apart.
     exchanges: u64,
+    /// WABA → its phone numbers as Meta lists them.
+    numbers: HashMap<String, Vec<Value>>,
+    /// Phone numbers registered on the Cloud API.
+    registered: HashSet<String>,
+    /// WABA → its message templates.
+    templates: HashMap<String, Vec<Value>>,
+    /// media id → (MIME type, bytes).
+    media: HashMap<String, (String, Vec<u8>)>,
+    /// phone number id → business profile.
+    profiles: HashMap<String, Value>,
+    next_id: u64,
 }
 
 #[derive(Clone)]
@@ -58,7 +74,10 @@ pub struct FakeMeta {
 
 impl FakeMeta {
     pub fn start() -> FakeMeta {
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            next_id: 1000,
+            ..State::default()
+        }));
         let s = state.clone();
         let handler: Handler = Arc::new(move |req: &Recorded| {
             let mut st = s.lock().unwrap();
@@ -66,6 +85,7 @@ impl FakeMeta {
             answer(&mut st, req)
         });
         let server = TestServer::start("127.0.0.1:0".parse().unwrap(), handler).unwrap();
+        state.lock().unwrap().base = server.base_url();
         FakeMeta { server, state }
     }
 
@@ -162,6 +182,54 @@ impl FakeMeta {
             .insert(token.to_string(), data);
     }
 
+    /// A phone number in a WABA, registered on the Cloud API or not.
+    pub fn add_phone_number(&self, waba: &str, id: &str, display: &str, registered: bool) {
+        let mut st = self.state.lock().unwrap();
+        st.numbers.entry(waba.to_string()).or_default().push(json!({
+            "id": id,
+            "display_phone_number": display,
+            "verified_name": "Test Business",
+            "quality_rating": "GREEN",
+            "code_verification_status": "VERIFIED",
+        }));
+        if registered {
+            st.registered.insert(id.to_string());
+        }
+    }
+
+    /// `n` approved templates `template_0` … in a WABA.
+    pub fn add_templates(&self, waba: &str, n: usize) {
+        let mut st = self.state.lock().unwrap();
+        let list = st.templates.entry(waba.to_string()).or_default();
+        for i in 0..n {
+            list.push(json!({
+                "id": format!("tpl{i}"),
+                "name": format!("template_{i}"),
+                "language": "en_US",
+                "status": "APPROVED",
+                "category": "UTILITY",
+                "components": [{"type": "BODY", "text": "Hello {{1}}"}],
+            }));
+        }
+    }
+
+    /// A media file Meta holds (e.g. of an inbound message).
+    pub fn add_media(&self, id: &str, mime: &str, bytes: &[u8]) {
+        self.state
+            .lock()
+            .unwrap()
+            .media
+            .insert(id.to_string(), (mime.to_string(), bytes.to_vec()));
+    }
+
+    pub fn is_registered(&self, phone_number_id: &str) -> bool {
+        self.state
+            .lock()
+            .unwrap()
+            .registered
+            .contains(phone_number_id)
+    }
+
     /// The next call to `method path` (path without the version, e.g. `/123/messages`) gets `reply`.
     pub fn script(&self, method: &str, path: &str, reply: Reply) {
         self.state
@@ -195,6 +263,21 @@ impl FakeMeta {
             .filter(|r| r.method == method && strip_version(&r.path) == path)
             .collect()
     }
+
+    /// Requests other than the account checks (`/debug_token`, `/me`).
+    pub fn api_requests(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| !matches!(strip_version(&r.path), "/debug_token" | "/me"))
+            .collect()
+    }
+}
+
+pub fn meta_error(status: u16, code: i64, message: &str) -> Reply {
+    Reply::json(
+        status,
+        json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "FAKEtrace"}}),
+    )
 }
 
 fn strip_version(path: &str) -> &str {
@@ -202,11 +285,59 @@ fn strip_version(path: &str) -> &str {
         .unwrap_or(path)
 }
 
-fn meta_error(status: u16, code: i64, message: &str) -> Reply {
-    Reply::json(
-        status,
-        json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "FAKEtrace"}}),
-    )
+fn bearer(req: &Recorded) -> String {
+    req.header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl State {
+    /// The WABA an id belongs to: itself, or the WABA of a phone number.
+    fn owner(&self, id: &str) -> Option<String> {
+        if self.numbers.contains_key(id) || self.templates.contains_key(id) {
+            return Some(id.to_string());
+        }
+        self.numbers
+            .iter()
+            .find(|(_, list)| list.iter().any(|n| n["id"] == id))
+            .map(|(waba, _)| waba.clone())
+    }
+
+    /// Whether the request's token was granted the WABA that owns `id`.
+    fn allowed(&self, req: &Recorded, id: &str) -> bool {
+        let Some(waba) = self.owner(id) else {
+            return true;
+        };
+        let granted = self.tokens.get(&bearer(req)).and_then(|t| {
+            t["granular_scopes"][0]["target_ids"]
+                .as_array()
+                .map(|ids| ids.iter().any(|w| w == waba.as_str()))
+        });
+        granted == Some(true)
+    }
+
+    fn phone(&self, id: &str) -> Option<Value> {
+        let mut n = self
+            .numbers
+            .values()
+            .flatten()
+            .find(|n| n["id"] == id)?
+            .clone();
+        n["platform_type"] = json!(if self.registered.contains(id) {
+            "CLOUD_API"
+        } else {
+            "NOT_APPLICABLE"
+        });
+        n["status"] = json!("CONNECTED");
+        n["name_status"] = json!("APPROVED");
+        Some(n)
+    }
+
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        self.next_id.to_string()
+    }
 }
 
 fn meta_error_sub(code: i64, subcode: i64, message: &str) -> Reply {
@@ -296,19 +427,19 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
         return reply;
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (req.method.as_str(), segments.as_slice()) {
-        ("GET", ["debug_token"]) => {
-            if req.query_param("access_token").as_deref() != Some(&format!("{APP_ID}|{APP_SECRET}"))
-            {
-                return meta_error(
-                    400,
-                    190,
-                    "Invalid OAuth access token - Cannot parse access token",
-                );
-            }
-            let token = req.query_param("input_token").unwrap_or_default();
-            Reply::json(200, json!({"data": st.debug_data(&token)}))
+    if let Some(first) = segments.first() {
+        if !matches!(*first, "debug_token" | "me" | "oauth" | "media-file")
+            && !st.allowed(req, first)
+        {
+            return meta_error(
+                400,
+                100,
+                &format!("Unsupported request - object with ID '{first}' does not exist, cannot be loaded due to missing permissions"),
+            );
         }
+    }
+    match (req.method.as_str(), segments.as_slice()) {
+        ("GET", ["debug_token"]) => debug_token(st, req),
         ("GET", ["oauth", "access_token"]) => access_token(st, req),
         ("GET", ["me"]) => Reply::json(200, json!({"id": "user-1", "name": "Test Business"})),
         ("GET", ["me", "businesses"]) => Reply::json(
@@ -330,10 +461,156 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
                 .push(APP_ID.to_string());
             Reply::json(200, json!({"success": true}))
         }
+        ("GET", [waba, "phone_numbers"]) => {
+            let list: Vec<Value> = st
+                .numbers
+                .get(*waba)
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|n| st.phone(n["id"].as_str().unwrap_or_default()))
+                .collect();
+            page(req, &list)
+        }
+        ("GET", [waba, "message_templates"]) => {
+            let list = st.templates.get(*waba).cloned().unwrap_or_default();
+            page(req, &list)
+        }
+        ("POST", [phone, "register"]) => {
+            if req.json()["pin"] != "000000" {
+                return meta_error(400, 133005, "Two step verification PIN Mismatch");
+            }
+            st.registered.insert(phone.to_string());
+            Reply::json(200, json!({"success": true}))
+        }
+        ("POST", [phone, "deregister"]) => {
+            st.registered.remove(*phone);
+            Reply::json(200, json!({"success": true}))
+        }
+        ("POST", [_, "messages"]) => send(st, req),
+        ("POST", [_, "media"]) => {
+            let id = st.new_id();
+            st.media
+                .insert(id.clone(), ("uploaded".into(), req.body.clone()));
+            Reply::json(200, json!({"id": id}))
+        }
+        ("GET", [phone, "whatsapp_business_profile"]) => {
+            let profile = st.profiles.get(*phone).cloned().unwrap_or_else(|| {
+                json!({"about": "Hello", "address": "Prague", "description": "A test business",
+                       "email": "shop@example.com", "websites": ["https://shop.example.com"], "vertical": "RETAIL",
+                       "messaging_product": "whatsapp"})
+            });
+            Reply::json(200, json!({"data": [profile]}))
+        }
+        ("POST", [phone, "whatsapp_business_profile"]) => {
+            let mut change = req.json();
+            if let Some(c) = change.as_object_mut() {
+                c.remove("messaging_product");
+            }
+            st.profiles.insert(phone.to_string(), change);
+            Reply::json(200, json!({"success": true}))
+        }
+        ("GET", ["media-file", id]) => media_file(st, req, id),
+        ("GET", [id]) => object(st, id),
         _ => meta_error(
             400,
             100,
             &format!("Unsupported {} request to {}", req.method, path),
         ),
+    }
+}
+
+fn debug_token(st: &State, req: &Recorded) -> Reply {
+    if req.query_param("access_token").as_deref() != Some(&format!("{APP_ID}|{APP_SECRET}")) {
+        return meta_error(
+            400,
+            190,
+            "Invalid OAuth access token - Cannot parse access token",
+        );
+    }
+    let token = req.query_param("input_token").unwrap_or_default();
+    Reply::json(200, json!({"data": st.debug_data(&token)}))
+}
+
+/// A page of `list` as Meta pages: `limit`, `after` (an index here), `paging.next` while more remain.
+fn page(req: &Recorded, list: &[Value]) -> Reply {
+    let limit: usize = req
+        .query_param("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(25);
+    let start: usize = req
+        .query_param("after")
+        .and_then(|a| a.strip_prefix("cur").and_then(|n| n.parse().ok()))
+        .unwrap_or(0);
+    let end = (start + limit).min(list.len());
+    let data = list.get(start..end).unwrap_or_default();
+    let mut paging =
+        json!({"cursors": {"before": format!("cur{start}"), "after": format!("cur{end}")}});
+    if end < list.len() {
+        paging["next"] = json!(format!(
+            "https://graph.facebook.com/next?after=cur{end}&access_token=LEAK"
+        ));
+    }
+    Reply::json(200, json!({"data": data, "paging": paging}))
+}
+
+fn send(st: &mut State, req: &Recorded) -> Reply {
+    let body = req.json();
+    if body["messaging_product"] != "whatsapp" {
+        return meta_error(400, 100, "messaging_product is required");
+    }
+    if body["status"] == "read" {
+        return Reply::json(200, json!({"success": true}));
+    }
+    let id = format!("wamid.FAKE{}", st.new_id());
+    let contact = match (body["to"].as_str(), body["recipient"].as_str()) {
+        (Some(to), _) => json!({"input": to, "wa_id": to.trim_start_matches('+')}),
+        (None, Some(user)) => json!({"input": user, "user_id": user}),
+        _ => return meta_error(400, 100, "to or recipient is required"),
+    };
+    Reply::json(
+        200,
+        json!({"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": id, "message_status": "accepted"}]}),
+    )
+}
+
+/// `GET /{id}`: a WABA, a phone number, or a media file's metadata.
+fn object(st: &State, id: &str) -> Reply {
+    if let Some(n) = st.phone(id) {
+        return Reply::json(200, n);
+    }
+    if st.numbers.contains_key(id) || st.templates.contains_key(id) {
+        return Reply::json(
+            200,
+            json!({"id": id, "name": format!("WABA {id}"), "currency": "EUR", "timezone_id": "1", "message_template_namespace": "ns"}),
+        );
+    }
+    match st.media.get(id) {
+        Some((mime, bytes)) => Reply::json(
+            200,
+            json!({"messaging_product": "whatsapp", "id": id, "mime_type": mime, "file_size": bytes.len(),
+                   "sha256": "x", "url": format!("{}/media-file/{id}", st.base)}),
+        ),
+        None => meta_error(
+            400,
+            100,
+            &format!("Unsupported get request. Object with ID '{id}' does not exist"),
+        ),
+    }
+}
+
+/// The short-lived media URL: like Meta's, it needs the token.
+fn media_file(st: &State, req: &Recorded, id: &str) -> Reply {
+    if !st.tokens.contains_key(&bearer(req)) {
+        return Reply::status(401);
+    }
+    match st.media.get(id) {
+        Some((mime, bytes)) => Reply {
+            status: 200,
+            body: bytes.clone(),
+            headers: vec![("content-type".into(), mime.clone())],
+            delay: std::time::Duration::ZERO,
+        },
+        None => Reply::status(404),
     }
 }

@@ -29,6 +29,7 @@ struct ConfigView {
     verify_token: String,
     webhook_url: String,
     callback_url: String,
+    require_open_window: bool,
 }
 
 fn config_view(state: &AppState) -> ConfigView {
@@ -40,6 +41,7 @@ fn config_view(state: &AppState) -> ConfigView {
         verify_token: s.verify_token,
         webhook_url: format!("{}{EVENTS_PATH}", state.public_url),
         callback_url: format!("{}{CALLBACK_PATH}", state.public_url),
+        require_open_window: s.require_open_window,
     }
 }
 
@@ -55,6 +57,7 @@ pub struct ConfigChange {
     pub client_secret: Option<String>,
     pub es_config_id: Option<String>,
     pub verify_token: Option<String>,
+    pub require_open_window: Option<bool>,
 }
 
 pub async fn put_config(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
@@ -89,6 +92,9 @@ fn apply(s: &mut Settings, c: ConfigChange) -> Result<(), Error> {
     }
     if let Some(v) = c.verify_token {
         s.verify_token = printable("verifyToken", v)?;
+    }
+    if let Some(v) = c.require_open_window {
+        s.require_open_window = v;
     }
     Ok(())
 }

@@ -409,11 +409,13 @@ fn failure_from(err: &Error) -> Failure {
                  was connected: a token without them could not send or receive a single message.",
             )
         },
+        // Meta's refusal is 422 (429 when it throttles), only Meta failing is 502,
+        // as everywhere else.
         Error::Meta(e) => Failure {
             meta: Some(e.clone()),
             steps: hints(),
             ..Failure::new(
-                StatusCode::BAD_GATEWAY,
+                response::status_of(err),
                 "Meta refused the login",
                 "Meta answered with an error while the login was being finished.",
             )

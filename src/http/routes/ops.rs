@@ -16,6 +16,13 @@ pub fn healthz(state: &AppState) -> Result<Resp, Error> {
     ))
 }
 
+/// The OpenAPI 3 document of every route (checked against the router in its tests).
+pub const OPENAPI: &str = include_str!("../../../static/openapi.json");
+
+pub fn openapi() -> Resp {
+    response::with_type(StatusCode::OK, "application/json", OPENAPI)
+}
+
 pub fn metrics(state: &AppState) -> Resp {
     response::with_type(
         StatusCode::OK,

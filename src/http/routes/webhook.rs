@@ -57,21 +57,23 @@ pub fn verify(state: &AppState, req: &Request<Incoming>) -> Resp {
 /// `POST …/events`: verify, then store durably, then answer 200.
 pub async fn receive(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
     Metrics::add(&state.metrics.webhooks_received_total, 1);
-    let secret = state.settings().client_secret;
-    if secret.is_empty() {
-        state.watch.update(|f| f.record_unconfigured(now_ms()));
-        return Err(Error::NotConfigured(
-            "no clientSecret is configured yet, so events cannot be verified; Meta retries later",
-        ));
-    }
     let (parts, body) = req.into_parts();
     let signature = parts
         .headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    // Read before any refusal: an unread body makes hyper close the connection,
+    // and a client that reuses it fails its next request.
     let body = read_limited(body, state.max_body_bytes).await?;
     let now = now_ms();
+    let secret = state.settings().client_secret;
+    if secret.is_empty() {
+        state.watch.update(|f| f.record_unconfigured(now));
+        return Err(Error::NotConfigured(
+            "no clientSecret is configured yet, so events cannot be verified; Meta retries later",
+        ));
+    }
     if let Err(why) = verify_meta(&body, signature.as_deref(), &secret) {
         Metrics::add(&state.metrics.webhook_signature_failures_total, 1);
         let kind = match signature {

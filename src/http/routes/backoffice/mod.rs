@@ -39,13 +39,66 @@ const LISTENERS: &str = "/admin/listeners";
 /// Where `/admin` lands after login.
 const HOME: &str = SETUP;
 
-pub async fn handle(state: &AppState, req: Request<Incoming>, rest: &[&str]) -> Resp {
-    let mut resp = match (req.method(), rest) {
-        (&Method::GET, ["static", file]) => assets::serve(file, req.headers()),
-        _ => route(state, req, rest).await,
+/// A page or form of the backoffice; the router's table says which path and
+/// method lead to each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The CSS and JS (`{file}`), which need no session.
+    Asset,
+    Home,
+    Login,
+    SubmitLogin,
+    Logout,
+    Setup,
+    SaveSetup,
+    Checklist,
+    SetPassword,
+    Accounts,
+    AddAccount,
+    RotateKey,
+    RemoveAccount,
+    MintConnectLink,
+    Listeners,
+    Listener,
+    PauseListener,
+    ResumeListener,
+    RedeliverFailed,
+    Redeliver,
+    Messages,
+    Message,
+    Events,
+    /// A path under `/admin` that is none of the above.
+    Unknown,
+}
+
+/// Answers a backoffice request; `params` are the route's `{…}` values in order.
+pub async fn handle(
+    state: &AppState,
+    req: Request<Incoming>,
+    page: Page,
+    params: &[String],
+) -> Resp {
+    let mut resp = match page {
+        Page::Asset => assets::serve(param(params, 0), req.headers()),
+        _ => route(state, req, page, params).await,
     };
     harden(resp.headers_mut());
     resp
+}
+
+/// A backoffice path asked with a method it does not take.
+pub fn method_not_allowed() -> Resp {
+    let mut resp = views::notice(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Not here",
+        "This address only answers GET and POST.",
+    );
+    harden(resp.headers_mut());
+    resp
+}
+
+fn param(params: &[String], i: usize) -> &str {
+    params.get(i).map(String::as_str).unwrap_or_default()
 }
 
 /// Whether the request comes from an admin logged into the backoffice (their
@@ -108,14 +161,14 @@ impl Done {
     }
 }
 
-async fn route(state: &AppState, req: Request<Incoming>, rest: &[&str]) -> Resp {
+async fn route(state: &AppState, req: Request<Incoming>, page: Page, params: &[String]) -> Resp {
     let now = now_ms();
     // The checklist refreshes itself; that must not keep an idle session alive.
-    let web = Web::of(state, &req, now, rest != ["setup", "checklist"]);
+    let web = Web::of(state, &req, now, page != Page::Checklist);
     let method = req.method().clone();
-    match (&method, rest) {
-        (&Method::GET, ["login"]) => return login::page(state, &web, now),
-        (&Method::POST, ["login"]) => return login::submit(state, &web, req, now).await,
+    match page {
+        Page::Login => return login::page(state, &web, now),
+        Page::SubmitLogin => return login::submit(state, &web, req, now).await,
         _ => {}
     }
     let Some(session) = web.session.clone().filter(|s| s.admin) else {
@@ -136,11 +189,11 @@ async fn route(state: &AppState, req: Request<Incoming>, rest: &[&str]) -> Resp 
     match method {
         Method::GET => {
             let query = req.uri().query().unwrap_or_default().to_string();
-            get(&cx, rest, &Form::parse(query.as_bytes()))
+            get(&cx, page, params, &Form::parse(query.as_bytes()))
                 .await
                 .unwrap_or_else(|e| views::error_page(&cx, &e))
         }
-        Method::POST => post(&cx, &web, req, rest).await,
+        Method::POST => post(&cx, &web, req, page, params).await,
         _ => views::notice(
             StatusCode::METHOD_NOT_ALLOWED,
             "Not here",
@@ -149,22 +202,29 @@ async fn route(state: &AppState, req: Request<Incoming>, rest: &[&str]) -> Resp 
     }
 }
 
-async fn get(cx: &Ctx<'_>, rest: &[&str], query: &Form) -> Result<Resp, Error> {
-    match rest {
-        [] => Ok(redirect(HOME)),
-        ["setup"] => setup::page(cx),
-        ["setup", "checklist"] => setup::checklist(cx),
-        ["accounts"] => accounts::page(cx),
-        ["listeners"] => listeners::page(cx),
-        ["listeners", id] => listeners::detail(cx, id),
-        ["messages"] => messages::page(cx, query),
-        ["messages", id] => messages::timeline(cx, id),
-        ["events"] => events::page(cx),
+async fn get(cx: &Ctx<'_>, page: Page, params: &[String], query: &Form) -> Result<Resp, Error> {
+    let id = param(params, 0);
+    match page {
+        Page::Home => Ok(redirect(HOME)),
+        Page::Setup => setup::page(cx),
+        Page::Checklist => setup::checklist(cx),
+        Page::Accounts => accounts::page(cx),
+        Page::Listeners => listeners::page(cx),
+        Page::Listener => listeners::detail(cx, id),
+        Page::Messages => messages::page(cx, query),
+        Page::Message => messages::timeline(cx, id),
+        Page::Events => events::page(cx),
         _ => Err(Error::NotFound("page")),
     }
 }
 
-async fn post(cx: &Ctx<'_>, web: &Web, req: Request<Incoming>, rest: &[&str]) -> Resp {
+async fn post(
+    cx: &Ctx<'_>,
+    web: &Web,
+    req: Request<Incoming>,
+    page: Page,
+    params: &[String],
+) -> Resp {
     let form = match read_limited(req.into_body(), FORM_LIMIT).await {
         Ok(bytes) => Form::parse(&bytes),
         Err(e) => return views::notice(StatusCode::BAD_REQUEST, "Form refused", &e.to_string()),
@@ -172,26 +232,33 @@ async fn post(cx: &Ctx<'_>, web: &Web, req: Request<Incoming>, rest: &[&str]) ->
     if let Err(why) = web.check_csrf(&cx.session, form.get("csrf")) {
         return views::csrf_refused(why);
     }
-    let (back, result) = match rest {
-        ["logout"] => return login::logout(cx, web),
-        ["setup"] => (SETUP, setup::save(cx, &form).await),
-        ["password"] => (SETUP, setup::set_password(cx, &form).await),
-        ["accounts"] => (ACCOUNTS, accounts::add(cx, &form).await),
-        ["accounts", id, "rotate-key"] => (ACCOUNTS, accounts::rotate_key(cx, id).await),
-        ["accounts", id, "remove"] => (ACCOUNTS, accounts::remove(cx, id).await),
-        ["connect-links"] => (ACCOUNTS, accounts::mint_link(cx).await),
-        ["listeners", id, action] => (LISTENERS, listeners::act(cx, id, action).await),
-        ["listeners", id, "deliveries", d, "redeliver"] => {
-            (LISTENERS, listeners::redeliver(cx, id, d).await)
-        }
+    let id = param(params, 0);
+    let (back, result) = match page {
+        Page::Logout => return login::logout(cx, web),
+        Page::SaveSetup => (SETUP, setup::save(cx, &form).await),
+        Page::SetPassword => (SETUP, setup::set_password(cx, &form).await),
+        Page::AddAccount => (ACCOUNTS, accounts::add(cx, &form).await),
+        Page::RotateKey => (ACCOUNTS, accounts::rotate_key(cx, id).await),
+        Page::RemoveAccount => (ACCOUNTS, accounts::remove(cx, id).await),
+        Page::MintConnectLink => (ACCOUNTS, accounts::mint_link(cx).await),
+        Page::PauseListener => (LISTENERS, listeners::act(cx, id, "pause").await),
+        Page::ResumeListener => (LISTENERS, listeners::act(cx, id, "resume").await),
+        Page::RedeliverFailed => (LISTENERS, listeners::act(cx, id, "redeliver-failed").await),
+        Page::Redeliver => (
+            LISTENERS,
+            listeners::redeliver(cx, id, param(params, 1)).await,
+        ),
         _ => return views::error_page(cx, &Error::NotFound("action")),
     };
     // A listener's forms return to its page, also when they fail.
-    let back = match rest {
-        ["listeners", id, ..] if cx.state.store.listener(id).ok().flatten().is_some() => {
-            format!("{LISTENERS}/{id}")
-        }
-        _ => back.to_string(),
+    let listener_form = matches!(
+        page,
+        Page::PauseListener | Page::ResumeListener | Page::RedeliverFailed | Page::Redeliver
+    );
+    let back = if listener_form && cx.state.store.listener(id).ok().flatten().is_some() {
+        format!("{LISTENERS}/{id}")
+    } else {
+        back.to_string()
     };
     let done = result.unwrap_or_else(|e| Done::to(back, views::error_flash(&e)));
     cx.state

@@ -297,6 +297,8 @@ pub async fn save(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
         client_secret: (!secret.is_empty()).then(|| secret.to_string()),
         es_config_id: Some(form.get("esConfigId").to_string()),
         verify_token: Some(form.get("verifyToken").to_string()),
+        // Not on this form: PUT /api/v1/admin/config sets it.
+        require_open_window: None,
     };
     save_config(cx.state, change).await?;
     Ok(Done::to("/admin/setup", Flash::ok("Settings saved.")))
@@ -360,6 +362,7 @@ mod tests {
             client_secret: "s".into(),
             es_config_id: "2".into(),
             verify_token: "v".into(),
+            require_open_window: false,
         };
         let mut f = WebhookFacts::default();
         f.record_handshake(9_000_000, false);

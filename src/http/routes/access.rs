@@ -1,0 +1,229 @@
+//! What a key may touch, and Graph calls made with its account's token.
+//! A WABA is the account's when it is in `wabaIds`; a phone number is when it
+//! belongs to one of those WABAs, which is asked of Meta with the account's own
+//! token (listing the WABA's numbers) and then remembered. So Meta is never
+//! called with one account's token about another account's number.
+
+use serde_json::Value;
+
+use super::admin::blocking;
+use crate::domain::model::Account;
+use crate::error::Error;
+use crate::http::AppState;
+use crate::meta::{AccountToken, Graph};
+
+/// At most this many pages are followed in one listing, whatever Meta says.
+const MAX_PAGES: usize = 50;
+
+/// Meta's ids are digits; anything else never reaches a Graph URL.
+pub fn is_meta_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn own_waba(account: &Account, waba_id: &str) -> Result<(), Error> {
+    if account.waba_ids.iter().any(|w| w == waba_id) {
+        return Ok(());
+    }
+    Err(Error::Forbidden(format!(
+        "WABA {waba_id} is not one of this account's WhatsApp Business Accounts ({}); see GET /api/v1/business-accounts",
+        account.waba_ids.join(", ")
+    )))
+}
+
+/// The WABA of a phone number the account may use.
+pub async fn own_phone_number(
+    state: &AppState,
+    account: &Account,
+    phone_number_id: &str,
+) -> Result<String, Error> {
+    let refuse = || {
+        Error::Forbidden(format!(
+            "phone number {phone_number_id} does not belong to this account's WhatsApp Business Accounts ({}); use a phone number ID from GET /api/v1/business-accounts/{{wabaId}}/phone-numbers",
+            account.waba_ids.join(", ")
+        ))
+    };
+    if !is_meta_id(phone_number_id) {
+        return Err(refuse());
+    }
+    if let Some(waba) = state.store.phone_number_waba(phone_number_id)? {
+        return if account.waba_ids.contains(&waba) {
+            Ok(waba)
+        } else {
+            Err(refuse())
+        };
+    }
+    for waba in &account.waba_ids {
+        let numbers = phone_numbers(state, account, waba).await?;
+        if numbers
+            .iter()
+            .any(|n| n.get("id").and_then(Value::as_str) == Some(phone_number_id))
+        {
+            return Ok(waba.clone());
+        }
+    }
+    Err(refuse())
+}
+
+/// Every phone number of a WABA, as Meta lists them; the pairs are remembered.
+pub async fn phone_numbers(
+    state: &AppState,
+    account: &Account,
+    waba_id: &str,
+) -> Result<Vec<Value>, Error> {
+    if !is_meta_id(waba_id) {
+        return Err(Error::invalid("wabaId", "a WABA ID is a number"));
+    }
+    let fields = "id,display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,status,name_status,throughput";
+    let page = paged(
+        state,
+        account,
+        format!("{waba_id}/phone_numbers"),
+        vec![("fields".into(), fields.into())],
+        Paging {
+            limit: 1000,
+            after: None,
+        },
+    )
+    .await?;
+    let pairs = page
+        .items
+        .iter()
+        .filter_map(|n| n.get("id").and_then(Value::as_str))
+        .map(|id| (id.to_string(), waba_id.to_string()))
+        .collect();
+    state.store.remember_phone_numbers(pairs).await?;
+    Ok(page.items)
+}
+
+/// How much of a paged Graph listing to fetch.
+pub struct Paging {
+    pub limit: usize,
+    pub after: Option<String>,
+}
+
+pub struct Page {
+    pub items: Vec<Value>,
+    /// Set when the limit cut the listing short: where to continue.
+    pub next_cursor: Option<String>,
+}
+
+/// Follows Meta's cursors until the listing ends or `limit` items are in.
+/// Meta's `paging.next` URL is not fetched as such (it may carry a token);
+/// its presence only says that `cursors.after` leads further.
+pub async fn paged(
+    state: &AppState,
+    account: &Account,
+    path: String,
+    query: Vec<(String, String)>,
+    paging: Paging,
+) -> Result<Page, Error> {
+    let call = Call::new(state, account);
+    blocking(move || {
+        let mut items = Vec::new();
+        let mut after = paging.after;
+        for _ in 0..MAX_PAGES {
+            let want = (paging.limit - items.len()).min(100).to_string();
+            let mut q: Vec<(&str, &str)> = query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            q.push(("limit", &want));
+            if let Some(cursor) = &after {
+                q.push(("after", cursor));
+            }
+            let page = call.get(&path, &q)?;
+            let data = page.get("data").and_then(Value::as_array);
+            items.extend(data.into_iter().flatten().cloned());
+            let more = page.pointer("/paging/next").is_some();
+            after = page
+                .pointer("/paging/cursors/after")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if !more || after.is_none() || data.is_none_or(Vec::is_empty) {
+                items.truncate(paging.limit);
+                return Ok(Page {
+                    items,
+                    next_cursor: None,
+                });
+            }
+            if items.len() >= paging.limit {
+                items.truncate(paging.limit);
+                return Ok(Page {
+                    items,
+                    next_cursor: after,
+                });
+            }
+        }
+        Ok(Page {
+            items,
+            next_cursor: after,
+        })
+    })
+    .await
+}
+
+/// A Graph client bound to one account's token, to move onto the blocking pool.
+pub struct Call {
+    graph: Graph,
+    token: String,
+    app_secret: String,
+}
+
+impl Call {
+    pub fn new(state: &AppState, account: &Account) -> Call {
+        Call {
+            graph: state.graph.clone(),
+            token: account.access_token.clone(),
+            app_secret: state.settings().client_secret,
+        }
+    }
+
+    pub fn token(&self) -> AccountToken<'_> {
+        AccountToken {
+            token: &self.token,
+            app_secret: Some(&self.app_secret),
+        }
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn raw_token(&self) -> &str {
+        &self.token
+    }
+
+    pub fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, Error> {
+        self.graph.get(path, &self.token(), query)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, Error> {
+        self.graph.post_json(path, &self.token(), body)
+    }
+}
+
+/// One Graph GET on the blocking pool.
+pub async fn get(
+    state: &AppState,
+    account: &Account,
+    path: String,
+    query: Vec<(&'static str, String)>,
+) -> Result<Value, Error> {
+    let call = Call::new(state, account);
+    blocking(move || {
+        let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        call.get(&path, &q)
+    })
+    .await
+}
+
+/// One Graph JSON POST on the blocking pool.
+pub async fn post(
+    state: &AppState,
+    account: &Account,
+    path: String,
+    body: Value,
+) -> Result<Value, Error> {
+    let call = Call::new(state, account);
+    blocking(move || call.post(&path, &body)).await
+}

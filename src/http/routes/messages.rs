@@ -1,0 +1,157 @@
+//! Sending messages, marking them read, and the 24-hour window they depend on.
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::access::{self, own_phone_number};
+use crate::domain::outbound;
+use crate::domain::recipient::{check_user_id, normalize_phone, Recipient};
+use crate::domain::time::{now_ms, rfc3339_ms};
+use crate::domain::window::{self, Window, WindowState};
+use crate::error::Error;
+use crate::http::auth::require_account;
+use crate::http::body::{read_json, read_limited};
+use crate::http::response::{self, Resp};
+use crate::http::AppState;
+
+/// `?requireOpenWindow=true|false`, else the admin's default.
+fn strict_window(state: &AppState, query: Option<&str>) -> Result<bool, Error> {
+    let given = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "requireOpenWindow")
+        .map(|(_, v)| v.into_owned());
+    match given.as_deref() {
+        None => Ok(state.settings().require_open_window),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(Error::invalid("requireOpenWindow", "must be true or false")),
+    }
+}
+
+fn window_of(state: &AppState, phone_number_id: &str, who: &Recipient) -> Result<Window, Error> {
+    let last = state.store.last_inbound(phone_number_id, who.key())?;
+    Ok(window::window(last, now_ms()))
+}
+
+/// Send{Text,Image,…}Message: checks the message, the number and the window,
+/// then `POST /{phone-number-id}/messages`.
+pub async fn send(state: &AppState, req: Request<Incoming>, id: &str) -> Result<Resp, Error> {
+    let (parts, body) = req.into_parts();
+    let account = require_account(state, &parts)?;
+    let strict = strict_window(state, parts.uri.query())?;
+    let message = outbound::prepare(read_json(body).await?)?;
+    own_phone_number(state, &account, id).await?;
+    let window = window_of(state, id, &message.recipient)?;
+    let free_form = window::is_free_form(&message.message_type);
+    if free_form && strict && window.state != WindowState::Open {
+        return Err(Error::WindowClosed(format!(
+            "not sent: the 24-hour customer-service window with this recipient is {}, and Meta would silently drop a {} message (requireOpenWindow is on)",
+            state_name(window.state),
+            message.message_type
+        )));
+    }
+    let answer = access::post(state, &account, format!("{id}/messages"), message.body).await?;
+    let mut view = json!({
+        "messageId": answer.pointer("/messages/0/id"),
+        "messageStatus": answer.pointer("/messages/0/message_status"),
+        "waId": answer.pointer("/contacts/0/wa_id"),
+        "userId": answer.pointer("/contacts/0/user_id"),
+        "window": window.state,
+        "windowExpiresAt": window.expires_at.map(rfc3339_ms),
+    });
+    if let Some(warning) = window::warning(window.state).filter(|_| free_form) {
+        view["warning"] = json!(warning);
+    }
+    Ok(response::json(StatusCode::OK, &strip_nulls(view)))
+}
+
+fn state_name(state: WindowState) -> &'static str {
+    match state {
+        WindowState::Open => "open",
+        WindowState::Closed => "closed",
+        WindowState::Unknown => {
+            "unknown (wabridge has not seen this recipient write to this number)"
+        }
+    }
+}
+
+fn strip_nulls(mut v: Value) -> Value {
+    if let Some(map) = v.as_object_mut() {
+        map.retain(|k, v| !v.is_null() || k == "windowExpiresAt");
+    }
+    v
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReadRequest {
+    #[serde(default)]
+    typing_indicator: bool,
+}
+
+/// Marks an inbound message read (blue ticks), optionally showing "typing…"
+/// to the user until the reply is sent or 25 seconds pass.
+pub async fn mark_read(
+    state: &AppState,
+    req: Request<Incoming>,
+    id: &str,
+    message_id: &str,
+) -> Result<Resp, Error> {
+    let (parts, body) = req.into_parts();
+    let account = require_account(state, &parts)?;
+    let raw = read_limited(body, 4096).await?;
+    let request: ReadRequest = if raw.iter().all(u8::is_ascii_whitespace) {
+        ReadRequest::default()
+    } else {
+        serde_json::from_slice(&raw)
+            .map_err(|e| Error::invalid("body", format!("not the expected JSON: {e}")))?
+    };
+    if message_id.is_empty()
+        || message_id.len() > 512
+        || !message_id.chars().all(|c| c.is_ascii_graphic())
+    {
+        return Err(Error::invalid(
+            "messageId",
+            "must be the id (wamid…) of a message the user sent",
+        ));
+    }
+    let mut meta_body =
+        json!({"messaging_product": "whatsapp", "status": "read", "message_id": message_id});
+    if request.typing_indicator {
+        meta_body["typing_indicator"] = json!({"type": "text"});
+    }
+    own_phone_number(state, &account, id).await?;
+    let answer = access::post(state, &account, format!("{id}/messages"), meta_body).await?;
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({"success": answer.get("success").and_then(Value::as_bool).unwrap_or(false)}),
+    ))
+}
+
+/// The window with one user, by phone number (any common writing) or BSUID.
+pub async fn window(
+    state: &AppState,
+    req: Request<Incoming>,
+    id: &str,
+    user: &str,
+) -> Result<Resp, Error> {
+    let account = require_account(state, &req.into_parts().0)?;
+    let who = match check_user_id("user", user) {
+        Ok(bsuid) => Recipient::UserId(bsuid),
+        Err(_) => Recipient::Phone(normalize_phone("user", user)?),
+    };
+    own_phone_number(state, &account, id).await?;
+    let last = state.store.last_inbound(id, who.key())?;
+    let w = window::window(last, now_ms());
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({
+            "phoneNumberId": id,
+            "user": who.key(),
+            "window": w.state,
+            "windowExpiresAt": w.expires_at.map(rfc3339_ms),
+            "lastInboundAt": last.map(rfc3339_ms),
+        }),
+    ))
+}

@@ -1,0 +1,256 @@
+//! What wabridge learns about phone numbers, users and media: which WABA a
+//! phone number belongs to, when each user last wrote to each number (the
+//! 24-hour window), which ids name the same person, and whose inbound media
+//! a media id is.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::tables::{MEDIA, PHONE_NUMBERS, USER_LINKS, WINDOWS};
+use super::Store;
+use crate::domain::model::InboundEvent;
+use crate::error::Error;
+
+/// Where an inbound media file came in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaOrigin {
+    pub waba_id: String,
+    pub phone_number_id: String,
+}
+
+impl Store {
+    /// The WABA a phone number belongs to, if wabridge has learned it.
+    pub fn phone_number_waba(&self, phone_number_id: &str) -> Result<Option<String>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(PHONE_NUMBERS)?;
+            let v = t.get(phone_number_id)?;
+            Ok(v.map(|v| v.value().to_string()))
+        })
+    }
+
+    /// Records (phone number id, WABA id) pairs Meta listed.
+    pub async fn remember_phone_numbers(&self, pairs: Vec<(String, String)>) -> Result<(), Error> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        self.write(move |tx| {
+            let mut t = tx.open_table(PHONE_NUMBERS)?;
+            for (phone, waba) in &pairs {
+                t.insert(phone.as_str(), waba.as_str())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// When the user known as `user_id` (or by an id linked to it) last wrote
+    /// to this phone number, in unix ms.
+    pub fn last_inbound(&self, phone_number_id: &str, user_id: &str) -> Result<Option<u64>, Error> {
+        self.read(|tx| {
+            let windows = tx.open_table(WINDOWS)?;
+            let links = tx.open_multimap_table(USER_LINKS)?;
+            let mut ids = vec![user_id.to_string()];
+            for other in links.get(user_id)? {
+                ids.push(other?.value().to_string());
+            }
+            let mut last = None;
+            for id in &ids {
+                if let Some(at) = windows.get((phone_number_id, id.as_str()))? {
+                    last = last.max(Some(at.value()));
+                }
+            }
+            Ok(last)
+        })
+    }
+
+    pub fn media_origin(&self, media_id: &str) -> Result<Option<MediaOrigin>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(MEDIA)?;
+            let v = t.get(media_id)?;
+            Ok(v.map(|v| {
+                let (waba, phone, _) = v.value();
+                MediaOrigin {
+                    waba_id: waba.to_string(),
+                    phone_number_id: phone.to_string(),
+                }
+            }))
+        })
+    }
+}
+
+/// Rows looked at per pruning batch.
+const PRUNE_BATCH: usize = 2_000;
+
+impl Store {
+    /// Removes one batch of inbound-media rows and windows older than `cutoff_ms`
+    /// (a window that old is closed either way; media ids expire at Meta after 30 days).
+    pub async fn prune_directory(&self, cutoff_ms: u64) -> Result<usize, Error> {
+        let (media, windows) = self.read(|tx| {
+            let mut media = Vec::new();
+            for row in tx.open_table(MEDIA)?.iter()? {
+                let (k, v) = row?;
+                if v.value().2 < cutoff_ms {
+                    media.push(k.value().to_string());
+                    if media.len() >= PRUNE_BATCH {
+                        break;
+                    }
+                }
+            }
+            let mut windows = Vec::new();
+            for row in tx.open_table(WINDOWS)?.iter()? {
+                let (k, v) = row?;
+                if v.value() < cutoff_ms {
+                    let (phone, user) = k.value();
+                    windows.push((phone.to_string(), user.to_string()));
+                    if windows.len() >= PRUNE_BATCH {
+                        break;
+                    }
+                }
+            }
+            Ok((media, windows))
+        })?;
+        let n = media.len() + windows.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        self.write(move |tx| {
+            let mut t = tx.open_table(MEDIA)?;
+            for id in &media {
+                t.remove(id.as_str())?;
+            }
+            let mut t = tx.open_table(WINDOWS)?;
+            for (phone, user) in &windows {
+                t.remove((phone.as_str(), user.as_str()))?;
+            }
+            Ok(n)
+        })
+        .await
+    }
+}
+
+/// Part of the ingest transaction: what one new event teaches.
+pub(super) fn learn_from(
+    tx: &WriteTransaction,
+    event: &InboundEvent,
+    now_ms: u64,
+) -> Result<(), Error> {
+    let phone = event.phone_number_id.as_str();
+    tx.open_table(PHONE_NUMBERS)?
+        .insert(phone, event.waba_id.as_str())?;
+    if let Some(sender) = &event.sender {
+        let mut windows = tx.open_table(WINDOWS)?;
+        let mut links = tx.open_multimap_table(USER_LINKS)?;
+        for id in &sender.ids {
+            let known = windows.get((phone, id.as_str()))?.map(|v| v.value());
+            // Meta may deliver an older message late; the window follows the newest.
+            if known.is_none_or(|k| k < sender.at_ms) {
+                windows.insert((phone, id.as_str()), sender.at_ms)?;
+            }
+            for other in sender.ids.iter().filter(|o| *o != id) {
+                links.insert(id.as_str(), other.as_str())?;
+            }
+        }
+    }
+    // A status names the recipient by phone and BSUID: the same person, so one window.
+    if let Some(status) = &event.status {
+        if let (Some(phone_id), Some(user_id)) = (&status.recipient_id, &status.recipient_user_id) {
+            let mut links = tx.open_multimap_table(USER_LINKS)?;
+            links.insert(phone_id.as_str(), user_id.as_str())?;
+            links.insert(user_id.as_str(), phone_id.as_str())?;
+        }
+    }
+    if let Some(media_id) = &event.media_id {
+        tx.open_table(MEDIA)?
+            .insert(media_id.as_str(), (event.waba_id.as_str(), phone, now_ms))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::{EventKind, InboundSender};
+
+    fn message(key: &str, ids: &[&str], at_ms: u64) -> InboundEvent {
+        InboundEvent {
+            kind: EventKind::Messages,
+            waba_id: "W1".into(),
+            phone_number_id: "PN1".into(),
+            dedupe_key: key.into(),
+            body: b"{}".to_vec(),
+            status: None,
+            sender: Some(InboundSender {
+                ids: ids.iter().map(|s| s.to_string()).collect(),
+                at_ms,
+            }),
+            media_id: Some(format!("media-{key}")),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_user_is_found_by_phone_or_by_bsuid() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        store
+            .ingest(vec![message("m:1", &["420777123456", "CZ.1"], 1_000)], 5)
+            .await
+            .unwrap();
+        // Later the user writes with the BSUID only: the phone's window moves too.
+        store
+            .ingest(vec![message("m:2", &["CZ.1"], 9_000)], 6)
+            .await
+            .unwrap();
+        // And an older message delivered late moves nothing back.
+        store
+            .ingest(vec![message("m:3", &["420777123456"], 500)], 7)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.last_inbound("PN1", "420777123456").unwrap(),
+            Some(9_000)
+        );
+        assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), Some(9_000));
+        assert_eq!(store.last_inbound("PN2", "CZ.1").unwrap(), None);
+        assert_eq!(
+            store.phone_number_waba("PN1").unwrap().as_deref(),
+            Some("W1")
+        );
+        assert_eq!(
+            store.media_origin("media-m:1").unwrap(),
+            Some(MediaOrigin {
+                waba_id: "W1".into(),
+                phone_number_id: "PN1".into()
+            })
+        );
+        // A status linking a phone to a BSUID joins their windows.
+        let mut status = message("s:x", &[], 0);
+        status.kind = EventKind::Statuses;
+        status.sender = None;
+        status.media_id = None;
+        status.status = Some(crate::domain::model::StatusRecord {
+            message_id: "wamid.OUT".into(),
+            status: "sent".into(),
+            timestamp: None,
+            recipient_id: Some("420777999999".into()),
+            recipient_user_id: Some("CZ.1".into()),
+            errors: None,
+            conversation: None,
+            pricing: None,
+            waba_id: "W1".into(),
+            phone_number_id: "PN1".into(),
+            received_at: 7,
+        });
+        store.ingest(vec![status], 7).await.unwrap();
+        assert_eq!(
+            store.last_inbound("PN1", "420777999999").unwrap(),
+            Some(9_000)
+        );
+        // Retention: rows older than the cutoff go, newer ones stay.
+        assert_eq!(store.prune_directory(6).await.unwrap(), 1);
+        assert_eq!(store.media_origin("media-m:1").unwrap(), None);
+        assert!(store.media_origin("media-m:3").unwrap().is_some());
+        assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), Some(9_000));
+        assert_eq!(store.prune_directory(9_001).await.unwrap(), 4);
+        assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), None);
+        store.close();
+    }
+}
