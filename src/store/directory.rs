@@ -77,56 +77,6 @@ impl Store {
     }
 }
 
-/// Rows looked at per pruning batch.
-const PRUNE_BATCH: usize = 2_000;
-
-impl Store {
-    /// Removes one batch of inbound-media rows and windows older than `cutoff_ms`
-    /// (a window that old is closed either way; media ids expire at Meta after 30 days).
-    pub async fn prune_directory(&self, cutoff_ms: u64) -> Result<usize, Error> {
-        let (media, windows) = self.read(|tx| {
-            let mut media = Vec::new();
-            for row in tx.open_table(MEDIA)?.iter()? {
-                let (k, v) = row?;
-                if v.value().2 < cutoff_ms {
-                    media.push(k.value().to_string());
-                    if media.len() >= PRUNE_BATCH {
-                        break;
-                    }
-                }
-            }
-            let mut windows = Vec::new();
-            for row in tx.open_table(WINDOWS)?.iter()? {
-                let (k, v) = row?;
-                if v.value() < cutoff_ms {
-                    let (phone, user) = k.value();
-                    windows.push((phone.to_string(), user.to_string()));
-                    if windows.len() >= PRUNE_BATCH {
-                        break;
-                    }
-                }
-            }
-            Ok((media, windows))
-        })?;
-        let n = media.len() + windows.len();
-        if n == 0 {
-            return Ok(0);
-        }
-        self.write(move |tx| {
-            let mut t = tx.open_table(MEDIA)?;
-            for id in &media {
-                t.remove(id.as_str())?;
-            }
-            let mut t = tx.open_table(WINDOWS)?;
-            for (phone, user) in &windows {
-                t.remove((phone.as_str(), user.as_str()))?;
-            }
-            Ok(n)
-        })
-        .await
-    }
-}
-
 /// Part of the ingest transaction: what one new event teaches.
 pub(super) fn learn_from(
     tx: &WriteTransaction,
@@ -245,11 +195,13 @@ mod tests {
             Some(9_000)
         );
         // Retention: rows older than the cutoff go, newer ones stay.
-        assert_eq!(store.prune_directory(6).await.unwrap(), 1);
+        assert_eq!(store.prune_media(6).await.unwrap(), 1);
+        assert_eq!(store.prune_windows(6).await.unwrap(), 0);
         assert_eq!(store.media_origin("media-m:1").unwrap(), None);
         assert!(store.media_origin("media-m:3").unwrap().is_some());
         assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), Some(9_000));
-        assert_eq!(store.prune_directory(9_001).await.unwrap(), 4);
+        assert_eq!(store.prune_media(9_001).await.unwrap(), 2);
+        assert_eq!(store.prune_windows(9_001).await.unwrap(), 2);
         assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), None);
         store.close();
     }

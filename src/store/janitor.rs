@@ -1,5 +1,6 @@
 //! Retention: old events, dedupe keys, status history and its indexes, finished
-//! deliveries and quarantined bodies are removed in small batches. Each batch is
+//! deliveries, quarantined bodies, 24-hour windows and inbound-media rows are
+//! removed in small batches. Each batch is
 //! found in a read transaction and removed in a short write, so ingest never
 //! waits long behind it.
 
@@ -187,6 +188,61 @@ impl Store {
             Ok(out)
         })?;
         self.remove_keys(QUARANTINE, ids).await
+    }
+
+    /// Removes one batch of 24-hour windows whose user last wrote before
+    /// `cutoff_ms`: a window that old is closed either way.
+    pub async fn prune_windows(&self, cutoff_ms: u64) -> Result<usize, Error> {
+        let keys: Vec<(String, String)> = self.read(|tx| {
+            let t = tx.open_table(WINDOWS)?;
+            let mut out = Vec::new();
+            for row in t.iter()? {
+                let (k, v) = row?;
+                if v.value() < cutoff_ms {
+                    let (phone, user) = k.value();
+                    out.push((phone.to_string(), user.to_string()));
+                    if out.len() >= BATCH {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })?;
+        self.write_batch(keys, move |tx, (phone, user): &(String, String)| {
+            let mut t = tx.open_table(WINDOWS)?;
+            let key = (phone.as_str(), user.as_str());
+            // The user may have written since the read: that window is open now.
+            let stale = t.get(key)?.is_some_and(|v| v.value() < cutoff_ms);
+            if stale {
+                t.remove(key)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes one batch of inbound-media rows received before `cutoff_ms`
+    /// (Meta's media ids expire after 30 days).
+    pub async fn prune_media(&self, cutoff_ms: u64) -> Result<usize, Error> {
+        let ids: Vec<String> = self.read(|tx| {
+            let t = tx.open_table(MEDIA)?;
+            let mut out = Vec::new();
+            for row in t.iter()? {
+                let (k, v) = row?;
+                if v.value().2 < cutoff_ms {
+                    out.push(k.value().to_string());
+                    if out.len() >= BATCH {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })?;
+        self.write_batch(ids, |tx, id: &String| {
+            tx.open_table(MEDIA)?.remove(id.as_str())?;
+            Ok(())
+        })
+        .await
     }
 
     async fn remove_keys<V: redb::Value + Send + Sync + 'static>(
