@@ -427,6 +427,14 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
         return reply;
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // A revoked user's tokens work nowhere (their state shows in /debug_token).
+    if !matches!(
+        segments.first(),
+        Some(&("debug_token" | "oauth" | "media-file"))
+    ) && st.revoked(&bearer(req))
+    {
+        return meta_error_sub(190, 460, "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.");
+    }
     if let Some(first) = segments.first() {
         if !matches!(*first, "debug_token" | "me" | "oauth" | "media-file")
             && !st.allowed(req, first)

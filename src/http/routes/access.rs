@@ -3,14 +3,20 @@
 //! belongs to one of those WABAs, which is asked of Meta with the account's own
 //! token (listing the WABA's numbers) and then remembered. So Meta is never
 //! called with one account's token about another account's number.
+//!
+//! Every Graph call made with an account's token runs through [`on_account`]:
+//! when Meta refuses the token there, the account shows `needs_reconnect` at
+//! once instead of at the token keeper's next round.
 
 use serde_json::Value;
 
 use super::admin::blocking;
-use crate::domain::model::Account;
+use crate::domain::model::{Account, AccountStatus};
+use crate::domain::time::now_ms;
+use crate::domain::tokens::{apply, reason_from_meta, token_refused, Verdict};
 use crate::error::Error;
 use crate::http::AppState;
-use crate::meta::{AccountToken, Graph};
+use crate::meta::{AccountToken, Graph, MetaError};
 
 /// At most this many pages are followed in one listing, whatever Meta says.
 const MAX_PAGES: usize = 50;
@@ -118,7 +124,7 @@ pub async fn paged(
     paging: Paging,
 ) -> Result<Page, Error> {
     let call = Call::new(state, account);
-    blocking(move || {
+    on_account(state, account, move || {
         let mut items = Vec::new();
         let mut after = paging.after;
         for _ in 0..MAX_PAGES {
@@ -210,7 +216,7 @@ pub async fn get(
     query: Vec<(&'static str, String)>,
 ) -> Result<Value, Error> {
     let call = Call::new(state, account);
-    blocking(move || {
+    on_account(state, account, move || {
         let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
         call.get(&path, &q)
     })
@@ -225,5 +231,47 @@ pub async fn post(
     body: Value,
 ) -> Result<Value, Error> {
     let call = Call::new(state, account);
-    blocking(move || call.post(&path, &body)).await
+    on_account(state, account, move || call.post(&path, &body)).await
+}
+
+/// Runs Graph calls made with `account`'s token on the blocking pool. When Meta
+/// refuses that token (190 and the like), the account is marked
+/// `needs_reconnect` with Meta's reason, as the token keeper would on its round.
+pub async fn on_account<T: Send + 'static>(
+    state: &AppState,
+    account: &Account,
+    calls: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let result = blocking(calls).await;
+    if let Err(Error::Meta(e)) = &result {
+        if token_refused(e) {
+            token_refused_by_meta(state, account, e).await;
+        }
+    }
+    result
+}
+
+async fn token_refused_by_meta(state: &AppState, account: &Account, e: &MetaError) {
+    let used = account.access_token.clone();
+    let verdict = Verdict::Refused(reason_from_meta(e));
+    let now = now_ms();
+    let marked = state
+        .store
+        .update_account(account.id.clone(), move |stored| {
+            // A reconnect meanwhile brought a new token; a marked account keeps its first reason.
+            if stored.access_token != used || stored.status == AccountStatus::NeedsReconnect {
+                return false;
+            }
+            apply(stored, &verdict, now);
+            true
+        })
+        .await;
+    match marked {
+        Ok(_) => {
+            tracing::warn!(account = %account.id, code = e.code, "Meta refused the account's token during a flow call: account needs a reconnect")
+        }
+        Err(err) => {
+            tracing::warn!(account = %account.id, error = %err, "could not mark the account needs_reconnect")
+        }
+    }
 }

@@ -7,7 +7,8 @@ use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::admin::{blocking, AccountView};
+use super::access::on_account;
+use super::admin::AccountView;
 use crate::domain::ids::{new_id, new_webhook_secret};
 use crate::domain::model::{Account, Delivery, DeliveryState, EventKind, Listener, StatusRecord};
 use crate::domain::statuses;
@@ -130,7 +131,7 @@ async fn subscribe(state: &AppState, account: &Account, waba_id: &str) -> Result
     let settings = state.settings();
     let token = account.access_token.clone();
     let path = format!("{waba_id}/subscribed_apps");
-    blocking(move || {
+    on_account(state, account, move || {
         let auth = AccountToken {
             token: &token,
             app_secret: Some(&settings.client_secret),

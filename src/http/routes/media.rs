@@ -8,8 +8,7 @@ use hyper::header::CONTENT_TYPE;
 use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
 
-use super::access::{is_meta_id, own_phone_number, Call};
-use super::admin::blocking;
+use super::access::{is_meta_id, on_account, own_phone_number, Call};
 use crate::domain::media::{self, MediaKind, MAX_MEDIA_BYTES};
 use crate::error::Error;
 use crate::http::auth::require_account;
@@ -57,7 +56,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>, id: &str) -> Resul
     let call = Call::new(state, &account);
     let path = format!("{id}/media");
     let (mime, size) = (upload.mime, upload.bytes.len());
-    let answer = blocking(move || {
+    let answer = on_account(state, &account, move || {
         call.graph().post_multipart(
             &path,
             &call.token(),
@@ -234,7 +233,7 @@ pub async fn download(
     };
     let call = Call::new(state, &account);
     let media_id = media_id.to_string();
-    let (mime, file) = blocking(move || {
+    let (mime, file) = on_account(state, &account, move || {
         let info = call
             .get(&media_id, &[("phone_number_id", &phone)])
             .map_err(|e| match e {

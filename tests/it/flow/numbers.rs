@@ -347,3 +347,37 @@ fn the_business_profile_is_read_and_changed() {
     }
     assert_eq!(w.graph_calls(), before);
 }
+
+#[test]
+fn a_token_meta_refuses_during_a_flow_call_marks_the_account_at_once() {
+    let w = World::start();
+    // Meta refusing something else says nothing about the token.
+    let (status, body) = w.a(
+        "POST",
+        &format!("/api/v1/phone-numbers/{PHONE_A2}/register"),
+        Some(&json!({"pin": "123456"})),
+    );
+    assert_eq!(status, 422, "{body}");
+    let (_, me) = w.a("GET", "/api/v1/me", None);
+    assert_eq!(me["status"], "ok", "{me}");
+
+    // The user changes their Facebook password: Meta refuses every token (190).
+    w.meta.revoke_user(&format!("user-{TOKEN_A}"));
+    let (status, body) = w.a("GET", &format!("/api/v1/phone-numbers/{PHONE_A}"), None);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["meta"]["code"], 190);
+    assert!(body["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("Reconnect"));
+    // Without waiting for the token keeper's round.
+    let (_, me) = w.a("GET", "/api/v1/me", None);
+    assert_eq!(me["status"], "needs_reconnect", "{me}");
+    let reason = me["statusReason"].as_str().unwrap();
+    assert!(
+        reason.contains("Meta error 190 (subcode 460)") && reason.contains("FAKEtrace"),
+        "{reason}"
+    );
+    let (_, me_b) = w.gw.request("GET", "/api/v1/me", Some(&w.key_b), None);
+    assert_eq!(me_b["status"], "ok", "{me_b}");
+}
