@@ -70,7 +70,7 @@ fn history(
     Ok(out)
 }
 
-/// Builds both indexes from the whole history (the migration to schema version 2).
+/// Builds both indexes from the whole history (the migration to schema version 3).
 /// The history is keyed by (message, event), so each message's rows come together.
 pub(super) fn backfill(tx: &WriteTransaction) -> Result<(), Error> {
     let mut by_message: Vec<(u64, StatusRecord)> = Vec::new();
