@@ -12,7 +12,7 @@
 //!
 //! Knobs (environment):
 //! - `WABRIDGE_BENCH_CONNECTIONS` concurrent keep-alive connections (default 128)
-//! - `WABRIDGE_BENCH_SECS` seconds of load per scenario (default 12)
+//! - `WABRIDGE_BENCH_SECS` seconds of load per scenario (default 15; a default run takes about 35 s)
 //! - `WABRIDGE_BENCH_REQUESTS` stop a scenario after this many POSTs (default: no cap)
 //! - `WABRIDGE_BENCH_RATE` offered POSTs/s over all connections (default 0: as fast as answered)
 //! - `WABRIDGE_BENCH_DRAIN_SECS` longest wait for outstanding deliveries (default 30)
@@ -103,7 +103,7 @@ impl Config {
             .collect();
         Config {
             connections: env_or("WABRIDGE_BENCH_CONNECTIONS", 128usize).clamp(1, 1024),
-            secs: env_or("WABRIDGE_BENCH_SECS", 12u64).clamp(1, 600),
+            secs: env_or("WABRIDGE_BENCH_SECS", 15u64).clamp(1, 600),
             max_requests: env_or("WABRIDGE_BENCH_REQUESTS", 0u64),
             rate: env_or("WABRIDGE_BENCH_RATE", 0f64).max(0.0),
             drain_secs: env_or("WABRIDGE_BENCH_DRAIN_SECS", 30u64),
