@@ -1,31 +1,22 @@
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use wabridge::config::ServeArgs;
-
-/// Self-hosted WhatsApp Business Cloud API gateway.
-#[derive(Parser)]
-#[command(name = "wabridge", version = wabridge::app::VERSION, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the gateway: Meta's webhook endpoint, the API and the delivery workers.
-    Serve(ServeArgs),
-}
+use wabridge::cli::{self, backup, config_check, healthcheck, simulate, Command, ConfigAction};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => match wabridge::app::serve(args) {
+    let (command, layered) = cli::parse();
+    match command {
+        Command::Serve(args) => match wabridge::app::serve(args, layered.unknown) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("wabridge: error: {err}");
                 ExitCode::from(err.exit_code())
             }
         },
+        Command::Config {
+            action: ConfigAction::Check(args),
+        } => config_check::run(&args, &layered),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Backup(args) => backup::run(&args),
+        Command::Healthcheck(args) => healthcheck::run(&args),
     }
 }

@@ -9,7 +9,7 @@ use percent_encoding::percent_decode_str;
 use tokio::sync::Notify;
 
 use super::response::{self, Resp};
-use super::routes::{admin, flow, ops, webhook};
+use super::routes::{admin, backup, flow, ops, webhook};
 use crate::domain::model::Settings;
 use crate::domain::urlguard::UrlGuard;
 use crate::error::Error;
@@ -92,6 +92,7 @@ async fn route(
         (&Method::DELETE, ["api", "v1", "admin", "accounts", id]) => {
             admin::delete_account(s, req, id).await
         }
+        (&Method::POST, ["api", "v1", "admin", "backup"]) => backup::backup(s, req).await,
 
         (&Method::GET, ["api", "v1", "me"]) => flow::me(s, req),
         (&Method::GET, ["api", "v1", "listeners"]) => flow::list_listeners(s, req),
