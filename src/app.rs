@@ -21,7 +21,7 @@ use crate::http::{server, tls, AppState};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::worker::{Dispatcher, Sender};
+use crate::worker::{Dispatcher, Janitor, Sender};
 
 /// The crate version and, when built from a git checkout, the commit (see build.rs).
 pub const VERSION: &str = env!("WABRIDGE_VERSION");
@@ -37,7 +37,10 @@ pub fn serve(args: ServeArgs, warnings: Vec<String>) -> Result<(), Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Startup(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(run(args))
+    let result = runtime.block_on(run(args));
+    // A delivery attempt still blocked in the network must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
 }
 
 /// One line per event on stderr, filtered by `RUST_LOG` (e.g. `info`,
@@ -60,7 +63,6 @@ pub fn init_logging() {
 async fn run(args: ServeArgs) -> Result<(), Error> {
     let _lock = lock_data_dir(&args.data_dir)?;
     let store = Store::open(&args.data_dir.join("wabridge.redb"))?;
-    let admin_token_hash = admin_token(&store).await?;
     let tls = if args.no_tls {
         None
     } else {
@@ -85,6 +87,9 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Startup(e.to_string()))?;
+    // After the certificate and the port: a generated token is shown only once,
+    // so a start that fails on those must not use up its showing.
+    let admin_token_hash = admin_token(&store).await?;
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
@@ -118,6 +123,11 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         drain_timeout: args.delivery_timeout + Duration::from_secs(2),
     };
     let workers = tokio::spawn(dispatcher.run(shutdown.clone()));
+    let janitor = Janitor {
+        store: store.clone(),
+        retention: args.retention,
+    };
+    let janitor = tokio::spawn(janitor.run(shutdown.clone()));
     tokio::spawn(signals(shutdown.clone()));
 
     announce(&format!("listening on {}://{bound}", args.scheme()));
@@ -125,6 +135,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     server::serve(listener, tls, state, shutdown.clone()).await;
     let _ = workers.await;
+    let _ = janitor.await;
     store.close();
     tracing::info!("stopped cleanly");
     Ok(())

@@ -84,6 +84,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WABRIDGE_RETRY_SCHEDULE", value_delimiter = ',', default_value = "5s,5m,30m,2h,5h,10h,14h,20h,24h", value_parser = humantime::parse_duration)]
     pub retry_schedule: Vec<Duration>,
 
+    /// How long events, their dedupe keys, status history and finished deliveries
+    /// are kept. At least 7 days, because Meta redelivers webhooks for up to a week.
+    #[arg(long, env = "WABRIDGE_RETENTION", default_value = "30d", value_parser = parse_retention)]
+    pub retention: Duration,
+
     /// A TOML file with any of the settings above, keyed by the flag's name
     /// (`listen = "0.0.0.0:443"`, `data_dir = "/var/lib/wabridge"`). Flags and
     /// WABRIDGE_* variables win over it.
@@ -100,6 +105,14 @@ impl ServeArgs {
             "https"
         }
     }
+}
+
+fn parse_retention(raw: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(7 * 86400) {
+        return Err("must be at least 7d: Meta redelivers webhooks for up to a week".into());
+    }
+    Ok(d)
 }
 
 /// Variables read outside clap: listed so they are not reported as unknown.
@@ -359,6 +372,15 @@ mod tests {
         assert_eq!(
             parse_public_url("https://gw.example.com/").unwrap(),
             "https://gw.example.com"
+        );
+    }
+
+    #[test]
+    fn retention_keeps_at_least_a_week() {
+        assert!(parse_retention("6d").is_err());
+        assert_eq!(
+            parse_retention("30d").unwrap(),
+            Duration::from_secs(30 * 86400)
         );
     }
 

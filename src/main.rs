@@ -3,7 +3,10 @@ use std::process::ExitCode;
 use wabridge::cli::{self, backup, config_check, healthcheck, simulate, Command, ConfigAction};
 
 fn main() -> ExitCode {
-    let (command, layered) = cli::parse();
+    let (command, layered) = match cli::parse() {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
     match command {
         Command::Serve(args) => match wabridge::app::serve(args, layered.unknown) {
             Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ pub mod healthcheck;
 pub mod simulate;
 
 use std::ffi::OsString;
+use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -45,20 +46,41 @@ pub enum ConfigAction {
     Check(ServeArgs),
 }
 
-/// Parses the process's arguments with the config file layered in; on a usage
-/// error prints it and exits 2.
-pub fn parse() -> (Command, Layered) {
+/// Parses the process's arguments with the config file layered in. `Err` is
+/// the exit code after `--help`/`--version` (0) or a usage error (2), already
+/// printed.
+pub fn parse() -> Result<(Command, Layered), ExitCode> {
     parse_from(std::env::args_os().collect())
 }
 
-pub fn parse_from(argv: Vec<OsString>) -> (Command, Layered) {
-    let layered = match config::parse_layered(Cli::command(), argv) {
-        Ok(l) => l,
-        Err(e) => e.exit(),
-    };
-    let cli = match Cli::from_arg_matches(&layered.matches) {
-        Ok(c) => c,
-        Err(e) => e.exit(),
-    };
-    (cli.command, layered)
+pub fn parse_from(argv: Vec<OsString>) -> Result<(Command, Layered), ExitCode> {
+    let layered = config::parse_layered(Cli::command(), argv).map_err(usage_error)?;
+    let cli = Cli::from_arg_matches(&layered.matches).map_err(usage_error)?;
+    Ok((cli.command, layered))
+}
+
+/// Prints a clap error the way CONTRACT section 1 wants it: `--help` and
+/// `--version` are answers (exit 0); a usage error is one line on stderr (exit 2).
+fn usage_error(err: clap::Error) -> ExitCode {
+    if !err.use_stderr() {
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let _ = err.print();
+        return ExitCode::from(2);
+    }
+    // Its first paragraph, joined: a missing argument is named on the next line.
+    let text = err.to_string();
+    let first: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let first = first.join(" ");
+    eprintln!(
+        "wabridge: {} (see `wabridge --help`)",
+        first.trim_start_matches("error: ")
+    );
+    ExitCode::from(2)
 }

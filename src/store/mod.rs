@@ -4,6 +4,7 @@ mod accounts;
 mod backup;
 mod codec;
 mod events;
+mod janitor;
 mod listeners;
 mod migrate;
 mod outbox;

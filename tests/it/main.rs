@@ -3,4 +3,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cli;
+mod crash;
+mod delivery;
+mod routing;
 mod smoke;
+mod webhook;

@@ -66,3 +66,51 @@ pub fn status(id: &str, status: &str, recipient: &str) -> Value {
         "pricing": {"billable": true, "pricing_model": "PMP", "category": "service", "type": "regular"},
     })
 }
+
+/// A webhook body kept under `tests/fixtures/`, byte for byte as it will be signed and posted.
+pub fn fixture(path: &str) -> Vec<u8> {
+    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&full).unwrap_or_else(|e| panic!("cannot read fixture {full}: {e}"))
+}
+
+/// The same fixture, parsed.
+pub fn fixture_json(path: &str) -> Value {
+    serde_json::from_slice(&fixture(path)).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+/// Unix seconds as RFC 3339 UTC (`2025-11-24T16:00:00Z`), computed here independently
+/// of the gateway (days-to-civil after Howard Hinnant).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
+/// A status for a message, with whatever else Meta attached (`errors`, `conversation`…).
+pub fn status_with(id: &str, status: &str, timestamp: &str, extra: Value) -> Value {
+    let mut out =
+        json!({"id": id, "status": status, "timestamp": timestamp, "recipient_id": "420777123456"});
+    if let (Some(fields), Value::Object(extra)) = (out.as_object_mut(), extra) {
+        fields.extend(extra);
+    }
+    out
+}
+
+/// A notification carrying only these statuses, for one WABA and phone number.
+pub fn statuses(waba: &str, phone_number_id: &str, statuses: Vec<Value>) -> Vec<u8> {
+    notification(&[(waba, vec![statuses_value(phone_number_id, statuses)])])
+}

@@ -86,6 +86,26 @@ impl Receiver {
         }
     }
 
+    /// Waits for `n` successful deliveries, then lets `grace` pass and checks that
+    /// nothing more arrived (no extra delivery, no failed attempt either).
+    pub fn wait_for_exactly(&self, n: usize, timeout: Duration, grace: Duration) -> Vec<Recorded> {
+        if n > 0 {
+            self.wait_for(n, timeout);
+        }
+        std::thread::sleep(grace);
+        let all = self.all_requests();
+        assert_eq!(
+            all.len(),
+            n,
+            "expected exactly {n} requests, got {}: {:?}",
+            all.len(),
+            all.iter()
+                .map(|(r, s)| format!("{s} {}", String::from_utf8_lossy(&r.body)))
+                .collect::<Vec<_>>()
+        );
+        self.delivered()
+    }
+
     pub fn stop(&mut self) {
         self.server.stop();
     }
