@@ -3,9 +3,13 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod backup;
 mod cli;
+mod config_check;
 mod crash;
 mod delivery;
+mod ops;
 mod routing;
+mod simulate;
 mod smoke;
 mod webhook;
