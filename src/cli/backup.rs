@@ -107,10 +107,8 @@ fn offline(args: &BackupArgs, db_path: &Path, partial: &Path) -> Result<Option<S
         Err(_) => return Ok(None),
     };
     if !db_path.exists() {
-        return Err(format!(
-            "no database at {} (is --data-dir / WABRIDGE_DATA_DIR right?)",
-            db_path.display()
-        ));
+        // Not here, or not readable by this user: the server may still be asked.
+        return Ok(None);
     }
     match store::backup_file(db_path, partial) {
         Ok(Some(_)) => Ok(Some(format!("the stopped database {}", db_path.display()))),
@@ -128,7 +126,8 @@ fn online(args: &BackupArgs, partial: &Path) -> Result<String, String> {
     let url = format!("{}/api/v1/admin/backup", base.trim_end_matches('/'));
     let token = client::admin_token().ok_or_else(|| {
         format!(
-            "a server holds the database, so the copy must come from it: set WABRIDGE_ADMIN_TOKEN to the admin token (asked {url})"
+            "{} is held by a running server or not readable here, so the copy must come from the server: set WABRIDGE_ADMIN_TOKEN to the admin token (it would be asked at {url}; --data-dir names the data dir)",
+            args.serve.data_dir.join("wabridge.redb").display()
         )
     })?;
     let agent = client::agent(&url, args.timeout, args.insecure);
