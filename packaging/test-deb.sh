@@ -53,9 +53,12 @@ dpkg_retry() {
 has() { grep -E -q -- "$1" "$2"; }
 
 # Runs a command as the unit runs wabridge: user wabridge, a clean environment,
-# WABRIDGE_DATA_DIR from the unit, then the settings file.
+# WABRIDGE_DATA_DIR from the unit, then the settings file. setpriv and env exec
+# (no fork), so a command started with `as_service … &` has the pid in $!.
 as_service() {
-  runuser -u wabridge -- env -i PATH=/usr/bin:/bin WABRIDGE_DATA_DIR=/var/lib/wabridge \
+  exec setpriv --reuid=wabridge --regid=wabridge --init-groups -- \
+    env -i PATH=/usr/bin:/bin WABRIDGE_DATA_DIR=/var/lib/wabridge \
+    ${WABRIDGE_ADMIN_TOKEN:+WABRIDGE_ADMIN_TOKEN=$WABRIDGE_ADMIN_TOKEN} \
     sh -c 'set -a; . /etc/wabridge/wabridge.env; set +a; exec "$@"' sh "$@"
 }
 
@@ -85,9 +88,9 @@ check "control: Depends adduser, nothing else (static binary)" has '^ Depends: a
 check "control: Section net, a Maintainer, a Description" sh -c "grep -q '^ Section: net' '$work/info' && grep -q '^ Maintainer: ' '$work/info' && grep -q '^ Description: ' '$work/info'"
 check "maintainer scripts: postinst, prerm, postrm" sh -c "grep -q ' postinst' '$work/info' && grep -q ' prerm' '$work/info' && grep -q ' postrm' '$work/info'"
 dpkg-deb -c "$DEB" >"$work/contents"
-check "contents: ./usr/bin/wabridge, root 755" has '^-rwxr-xr-x root/root .* \./usr/bin/wabridge$' "$work/contents"
+check "contents: ./usr/bin/wabridge, root 755" has '^-rwxr-xr-x (root/root|0/0) .* \./usr/bin/wabridge$' "$work/contents"
 check "contents: the systemd unit" has ' \./usr/lib/systemd/system/wabridge\.service$' "$work/contents"
-check "contents: ./etc/wabridge/wabridge.env, 640" has '^-rw-r----- root/root .* \./etc/wabridge/wabridge\.env$' "$work/contents"
+check "contents: ./etc/wabridge/wabridge.env, 640" has '^-rw-r----- (root/root|0/0) .* \./etc/wabridge/wabridge\.env$' "$work/contents"
 check "contents: install.md, simulate.md, the example TOML" sh -c "grep -q 'usr/share/doc/wabridge/install.md' '$work/contents' && grep -q 'usr/share/doc/wabridge/simulate.md' '$work/contents' && grep -q 'usr/share/doc/wabridge/examples/wabridge.toml' '$work/contents'"
 mkdir "$work/control"
 dpkg-deb -e "$DEB" "$work/control"
@@ -131,11 +134,11 @@ fi
 install -d -o wabridge -g wabridge -m 0700 /var/lib/wabridge
 port=$((20000 + RANDOM % 20000))
 echo "WABRIDGE_LISTEN=127.0.0.1:$port" >>/etc/wabridge/wabridge.env
-as_service /usr/bin/wabridge serve >"$work/serve.log" 2>&1 &
+(as_service /usr/bin/wabridge serve) >"$work/serve.log" 2>&1 &
 serve_pid=$!
 healthy=no
 for _ in $(seq 1 100); do
-  if as_service /usr/bin/wabridge healthcheck --timeout 1s >/dev/null 2>&1; then
+  if (as_service /usr/bin/wabridge healthcheck --timeout 1s) >/dev/null 2>&1; then
     healthy=yes
     break
   fi
@@ -144,9 +147,14 @@ done
 check "the installed service answers /healthz (wabridge healthcheck)" test "$healthy" = yes
 check "it runs as wabridge with its data in /var/lib/wabridge" test "$(stat -c %U /var/lib/wabridge/wabridge.redb 2>&1)" = wabridge
 check "the first start printed the admin token" grep -q 'admin token (shown once' "$work/serve.log"
-as_service /usr/bin/wabridge config check >"$work/check.out" 2>&1
+check "it is the installed binary, running as wabridge" test "$(stat -c %U /proc/$serve_pid)" = wabridge
+token="$(sed -n 's/^admin token (shown once, keep it safe): //p' "$work/serve.log")"
+(WABRIDGE_ADMIN_TOKEN="$token" as_service /usr/bin/wabridge config check) >"$work/check.out" 2>&1
 check_rc=$?
-check "config check as the service's user: the running server, and no clientSecret yet (exit 1)" sh -c "cat '$work/check.out'; test $check_rc -eq 1 && grep -q 'in use by a running wabridge' '$work/check.out'"
+check "config check as the service's user asks the running server: no clientSecret yet (exit 1)" sh -c "cat '$work/check.out'; test $check_rc -eq 1 && grep -q 'in use by a running wabridge' '$work/check.out' && grep -q 'no clientSecret is stored' '$work/check.out'"
+check "config check masks the admin token" sh -c "! grep -q -- '$token' '$work/check.out'"
+(WABRIDGE_ADMIN_TOKEN="$token" as_service /usr/bin/wabridge backup --out /var/lib/wabridge/online-backup.redb) >"$work/backup.out" 2>&1
+check "backup while the service runs (asks the server)" sh -c "cat '$work/backup.out'; grep -q 'taken from the running server' '$work/backup.out'"
 kill -TERM "$serve_pid"
 wait "$serve_pid"
 serve_rc=$?
