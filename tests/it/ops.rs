@@ -152,3 +152,36 @@ fn logs_have_a_line_per_request_and_per_delivery_attempt_and_never_a_secret() {
         assert!(!log.contains(secret), "the log shows {secret}:\n{log}");
     }
 }
+
+#[test]
+fn under_systemd_log_lines_leave_the_timestamp_to_journald() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut serve = Serve::start(
+        &[
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--no-tls",
+        ],
+        &[
+            ("JOURNAL_STREAM", "8:12345"),
+            ("WABRIDGE_ADMIN_TOKEN", ADMIN_TOKEN),
+        ],
+    );
+    assert!(serve.terminate().success());
+    let log = serve.stderr();
+    let ready = log
+        .lines()
+        .find(|l| l.contains("ready"))
+        .unwrap_or_else(|| panic!("{log}"));
+    // `INFO wabridge::app: wabridge … ready`: the level first, no date.
+    assert!(ready.trim_start().starts_with("INFO "), "{ready}");
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with(|c: char| c.is_ascii_digit())),
+        "a line starts with a date:\n{log}"
+    );
+}
