@@ -222,20 +222,22 @@ impl Ctx<'_> {
         }
     }
 
-    /// The `contacts[]` entry describing this user: by phone, by BSUID, or the only one.
+    /// The `contacts[]` entry describing this user: by phone or by BSUID; the only
+    /// entry only when the event names no user at all. An event for a user who is
+    /// not listed (a failed status, a system message batched with another user's
+    /// event) gets none: another user's name or BSUID must never stick to it.
     fn contact_for(&self, wa_id: Option<&str>, user_id: Option<&str>) -> Option<&Value> {
+        if wa_id.is_none() && user_id.is_none() {
+            return match self.contacts {
+                [only] => Some(only),
+                _ => None,
+            };
+        }
         let matches = |c: &&Value| {
             (wa_id.is_some() && str_field(c, "wa_id").as_deref() == wa_id)
                 || (user_id.is_some() && str_field(c, "user_id").as_deref() == user_id)
         };
-        self.contacts
-            .iter()
-            .find(matches)
-            .or(if self.contacts.len() == 1 {
-                self.contacts.first()
-            } else {
-                None
-            })
+        self.contacts.iter().find(matches)
     }
 }
 
@@ -338,6 +340,20 @@ mod tests {
         assert_eq!(d["errors"][0]["code"], 131047);
         assert_eq!(events[1].status.as_ref().unwrap().status, "failed");
         assert_eq!(events[0].status.as_ref().unwrap().received_at, 5);
+    }
+
+    #[test]
+    fn an_unlisted_user_does_not_borrow_the_only_contact() {
+        let b = body(json!([{"field": "messages", "value": {
+            "metadata": {"phone_number_id": "PN1"},
+            "contacts": [{"profile": {"name": "Jana"}, "wa_id": "420777123456", "user_id": "CZ.1"}],
+            "statuses": [
+                {"id": "wamid.F", "status": "failed", "timestamp": "1700000002", "recipient_id": "420601234567"}
+            ]
+        }}]));
+        let d = data(&parse(&b, 0).unwrap()[0]);
+        assert_eq!(d["recipientId"], "420601234567");
+        assert!(d.get("recipientUserId").is_none(), "{d}");
     }
 
     #[test]

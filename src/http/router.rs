@@ -92,6 +92,7 @@ async fn route(
         (&Method::DELETE, ["api", "v1", "admin", "accounts", id]) => {
             admin::delete_account(s, req, id).await
         }
+        (&Method::GET, ["api", "v1", "admin", "quarantine"]) => admin::list_quarantine(s, req),
         (&Method::POST, ["api", "v1", "admin", "backup"]) => backup::backup(s, req).await,
 
         (&Method::GET, ["api", "v1", "me"]) => flow::me(s, req),

@@ -438,3 +438,106 @@ fn a_new_status_of_a_known_message_is_delivered_but_a_repeated_one_is_not() {
         pairs(&[(id, "delivered"), (id, "read"), (id, "sent")])
     );
 }
+
+#[test]
+fn parallel_redeliveries_and_a_repeat_inside_one_body_are_delivered_once() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let (_, key) = gw.add_account(&meta, "token-a", &[WABA_A]);
+    let f = flow(&gw, &key, WABA_A, "messages");
+    // Meta lists the same message twice in one body, then redelivers the body
+    // on several connections at once.
+    let body = payloads::notification(&[(
+        WABA_A,
+        vec![payloads::messages_value(
+            PHONE_A,
+            vec![payloads::contact("420777123456", "Jana")],
+            vec![
+                payloads::text("wamid.PAR-1", "420777123456", "in parallel"),
+                payloads::text("wamid.PAR-1", "420777123456", "in parallel"),
+            ],
+        )],
+    )]);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                let (status, answer) = gw.post_webhook(&body);
+                assert_eq!(status, 200, "{answer}");
+            });
+        }
+    });
+    let got = f.receiver.wait_for_exactly(1, WAIT, GRACE);
+    assert_eq!(seen(&got), pairs(&[("wamid.PAR-1", "in parallel")]));
+}
+
+#[test]
+fn an_event_batched_with_another_users_contact_does_not_borrow_that_users_identity() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let (_, key) = gw.add_account(&meta, "token-a", &[WABA_A]);
+    let messages = flow(&gw, &key, WABA_A, "messages");
+    let statuses = flow(&gw, &key, WABA_A, "statuses");
+    // contacts[] describes Jana only. Meta omits contacts for a failed status and
+    // for a number-change system message; here each shares its change with Jana's.
+    let jana = json!({"profile": {"name": "Jana"}, "wa_id": "420777123456", "user_id": "CZ.10592837461028374651"});
+    let body = payloads::notification(&[(
+        WABA_A,
+        vec![
+            json!({
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_A},
+                "contacts": [jana.clone()],
+                "statuses": [
+                    {"id": "wamid.TO-JANA", "status": "delivered", "timestamp": "1764000010", "recipient_id": "420777123456"},
+                    {"id": "wamid.TO-PETR", "status": "failed", "timestamp": "1764000011", "recipient_id": "420601234567",
+                     "errors": [{"code": 131026, "title": "Message undeliverable", "message": "Message undeliverable"}]}
+                ]
+            }),
+            json!({
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_A},
+                "contacts": [jana],
+                "messages": [
+                    {"from": "420777123456", "id": "wamid.FROM-JANA", "timestamp": "1764000012", "type": "text", "text": {"body": "hi"}},
+                    {"from": "420603999888", "id": "wamid.FROM-TOMAS", "timestamp": "1764000013", "type": "system",
+                     "system": {"body": "User Tomáš changed from 420603999888 to 420603111000", "wa_id": "420603111000", "type": "user_changed_number"}}
+                ]
+            }),
+        ],
+    )]);
+    let (status, answer) = gw.post_webhook(&body);
+    assert_eq!(status, 200, "{answer}");
+
+    let by_id = |got: Vec<Recorded>| -> BTreeMap<String, Value> {
+        got.iter()
+            .map(|d| {
+                let data = d.json()["data"].clone();
+                (data["id"].as_str().unwrap().to_string(), data)
+            })
+            .collect()
+    };
+    let got = by_id(statuses.receiver.wait_for_exactly(2, WAIT, GRACE));
+    assert_eq!(
+        got["wamid.TO-JANA"]["recipientUserId"],
+        "CZ.10592837461028374651"
+    );
+    let petr = &got["wamid.TO-PETR"];
+    assert_eq!(petr["recipientId"], "420601234567");
+    assert!(
+        petr.get("recipientUserId").is_none(),
+        "Jana's BSUID given to Petr: {petr}"
+    );
+
+    let got = by_id(messages.receiver.wait_for_exactly(2, WAIT, Duration::ZERO));
+    assert_eq!(got["wamid.FROM-JANA"]["name"], "Jana");
+    let tomas = &got["wamid.FROM-TOMAS"];
+    assert_eq!(tomas["waId"], "420603999888");
+    for borrowed in ["userId", "name"] {
+        assert!(
+            tomas.get(borrowed).is_none(),
+            "Jana's {borrowed} given to Tomáš: {tomas}"
+        );
+    }
+}

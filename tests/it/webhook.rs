@@ -24,6 +24,7 @@ const GRACE: Duration = Duration::from_millis(500);
 struct Pipeline {
     _meta: FakeMeta,
     gw: Gateway,
+    key: String,
     messages: Receiver,
     messages_secret: String,
     statuses: Receiver,
@@ -49,6 +50,7 @@ impl Pipeline {
         Pipeline {
             _meta: meta,
             gw,
+            key,
             messages,
             messages_secret,
             statuses,
@@ -504,6 +506,24 @@ fn a_signed_body_that_is_not_a_whatsapp_notification_is_quarantined_and_not_deli
     distinct.sort_by_key(Value::to_string);
     distinct.dedup();
     assert_eq!(distinct.len(), ids.len(), "quarantine ids repeat: {ids:?}");
+
+    // The admin can see each body, as received, and why it was kept.
+    let (status, list) = p.gw.admin("GET", "/api/v1/admin/quarantine", None);
+    assert_eq!(status, 200, "{list}");
+    let items = list["quarantine"].as_array().expect("quarantine[]");
+    assert_eq!(items.len(), ids.len(), "{list}");
+    let not_json = items
+        .iter()
+        .find(|i| i["id"] == ids[0])
+        .unwrap_or_else(|| panic!("quarantine item {} missing: {list}", ids[0]));
+    assert_eq!(not_json["body"], "this is not JSON at all");
+    assert!(not_json["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    let page = items.iter().find(|i| i["id"] == ids[2]).unwrap();
+    assert!(page["reason"].as_str().unwrap().contains("page"), "{page}");
+    // Account keys do not see the quarantine.
+    let (status, _) =
+        p.gw.request("GET", "/api/v1/admin/quarantine", Some(&p.key), None);
+    assert_eq!(status, 401);
 
     // A good event afterwards arrives alone: nothing quarantined was queued before it.
     let (status, _) =

@@ -20,6 +20,9 @@ pub struct Options {
     pub args: Vec<String>,
     /// Set WABRIDGE_ADMIN_TOKEN (otherwise the gateway generates one).
     pub admin_token: Option<String>,
+    /// `--webhook-allow-net` for listener URLs; `None` starts the gateway without
+    /// the flag, so a receiver on loopback is refused as it would be in production.
+    pub webhook_allow_net: Option<String>,
 }
 
 impl Default for Options {
@@ -28,6 +31,7 @@ impl Default for Options {
             tls: false,
             args: Vec::new(),
             admin_token: Some(ADMIN_TOKEN.into()),
+            webhook_allow_net: Some("127.0.0.0/8".into()),
         }
     }
 }
@@ -80,8 +84,6 @@ impl Gateway {
             meta.url(),
             "--facebook-url".into(),
             meta.url(),
-            "--webhook-allow-net".into(),
-            "127.0.0.0/8".into(),
             "--retry-schedule".into(),
             "1s,1s,2s".into(),
             "--delivery-timeout".into(),
@@ -89,6 +91,9 @@ impl Gateway {
         ];
         if !options.tls {
             args.push("--no-tls".into());
+        }
+        if let Some(nets) = options.webhook_allow_net {
+            args.extend(["--webhook-allow-net".into(), nets]);
         }
         args.extend(options.args);
         let mut gw = Gateway {

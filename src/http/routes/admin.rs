@@ -235,6 +235,46 @@ pub async fn delete_account(
     }
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QuarantineView {
+    id: u64,
+    received_at: String,
+    reason: String,
+    body: String,
+}
+
+/// `GET /api/v1/admin/quarantine?limit=`: signed bodies that could not be used, newest first.
+pub fn list_quarantine(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
+    let query = req.uri().query().unwrap_or_default().to_string();
+    require_admin(state, &req.into_parts().0)?;
+    let mut limit = 50;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k == "limit" {
+            limit = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| Error::invalid("limit", "must be a number from 1 to 1000"))?;
+        }
+    }
+    let items: Vec<QuarantineView> = state
+        .store
+        .quarantined(limit)?
+        .into_iter()
+        .map(|q| QuarantineView {
+            id: q.id,
+            received_at: crate::domain::time::rfc3339_ms(q.received_at),
+            reason: q.reason,
+            body: q.body,
+        })
+        .collect();
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({"quarantine": items}),
+    ))
+}
+
 /// Runs Graph calls (blocking ureq) off the async workers.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,

@@ -91,7 +91,7 @@ pub async fn create_listener(state: &AppState, req: Request<Incoming>) -> Result
     Ok(response::json(StatusCode::CREATED, &view))
 }
 
-/// The URL must parse and every address its host resolves to must pass the guard.
+/// The URL must parse and its host must resolve to an address the guard permits.
 async fn check_target(guard: &UrlGuard, raw: &str) -> Result<String, Error> {
     let url = parse_listener_url(raw)?;
     let host = url
@@ -108,10 +108,18 @@ async fn check_target(guard: &UrlGuard, raw: &str) -> Result<String, Error> {
             .map(|a| a.ip())
             .collect(),
     };
-    if let Some(bad) = addrs.iter().find(|ip| !guard.permits(**ip)) {
-        return Err(Error::invalid("url", guard.refusal(*bad)));
+    // Delivery connects only to permitted addresses (checked again at each attempt),
+    // so one is enough here: `localhost` may also resolve to ::1 outside the allowed net.
+    match addrs.iter().find(|ip| guard.permits(**ip)) {
+        Some(_) => Ok(url.to_string()),
+        None => Err(Error::invalid(
+            "url",
+            addrs
+                .first()
+                .map(|ip| guard.refusal(*ip))
+                .unwrap_or_else(|| format!("{host} has no address")),
+        )),
     }
-    Ok(url.to_string())
 }
 
 /// Tells Meta to send this WABA's events to our app (`POST /{waba}/subscribed_apps`),
