@@ -147,11 +147,21 @@ fn online(args: &BackupArgs, partial: &Path) -> Result<String, String> {
         .mode(0o600)
         .open(partial)
         .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+    let expected: Option<u64> = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
     let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
-    io::copy(&mut reader, &mut file)
-        .and_then(|_| file.flush())
-        .and_then(|_| file.sync_all())
+    let got = io::copy(&mut reader, &mut file)
+        .and_then(|n| file.flush().map(|_| n))
+        .and_then(|n| file.sync_all().map(|_| n))
         .map_err(|e| format!("cannot receive the copy into {}: {e}", partial.display()))?;
+    if let Some(expected) = expected.filter(|e| *e != got) {
+        return Err(format!(
+            "the copy was cut short: {got} of {expected} bytes arrived"
+        ));
+    }
     Ok(format!("the running server at {base}"))
 }
 

@@ -1,8 +1,13 @@
 //! `POST /api/v1/admin/backup`: a consistent copy of the database while the
 //! server runs, answered as one redb file (`application/octet-stream`).
+//!
+//! The copy is made inside one read transaction into a fresh file next to the
+//! database (same filesystem, inside the service's sandbox), which is unlinked
+//! as soon as it is open: it is streamed from the open handle and disappears
+//! when sent, or when the client goes away.
 
 use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::Request;
 
 use crate::domain::ids::new_id;
 use crate::error::Error;
@@ -13,16 +18,18 @@ use crate::http::AppState;
 pub async fn backup(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
     require_admin(state, &req.into_parts().0)?;
     let store = state.store.clone();
-    // The copy is written next to the database (same filesystem, inside the
-    // service's sandbox), read back, and removed.
     let tmp = store
         .dir()
-        .join(format!("{}.backup-tmp.redb", new_id("bak")));
-    let (summary, bytes) = tokio::task::spawn_blocking(move || {
+        .join(format!(".{}.backup-tmp.redb", new_id("bak")));
+    let (summary, file, len) = tokio::task::spawn_blocking(move || {
         let result = store.snapshot_to(&tmp).and_then(|summary| {
-            std::fs::read(&tmp)
-                .map(|b| (summary, b))
-                .map_err(|e| Error::Storage(format!("cannot read the copy back: {e}")))
+            let file = std::fs::File::open(&tmp)
+                .map_err(|e| Error::Storage(format!("cannot read the copy back: {e}")))?;
+            let len = file
+                .metadata()
+                .map_err(|e| Error::Storage(format!("cannot read the copy back: {e}")))?
+                .len();
+            Ok((summary, file, len))
         });
         let _ = std::fs::remove_file(&tmp);
         result
@@ -30,13 +37,9 @@ pub async fn backup(state: &AppState, req: Request<Incoming>) -> Result<Resp, Er
     .await
     .map_err(|e| Error::Storage(format!("the backup did not finish: {e}")))??;
     tracing::info!(
-        bytes = bytes.len(),
+        bytes = len,
         events = summary.rows_of("events"),
         "backup taken"
     );
-    Ok(response::with_type(
-        StatusCode::OK,
-        "application/octet-stream",
-        bytes,
-    ))
+    Ok(response::file("application/octet-stream", file, len))
 }
