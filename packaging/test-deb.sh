@@ -91,6 +91,7 @@ dpkg-deb -c "$DEB" >"$work/contents"
 check "contents: ./usr/bin/wabridge, root 755" has '^-rwxr-xr-x (root/root|0/0) .* \./usr/bin/wabridge$' "$work/contents"
 check "contents: the systemd unit" has ' \./usr/lib/systemd/system/wabridge\.service$' "$work/contents"
 check "contents: ./etc/wabridge/wabridge.env, 640" has '^-rw-r----- (root/root|0/0) .* \./etc/wabridge/wabridge\.env$' "$work/contents"
+check "contents: the service's nsswitch.conf (static glibc: files and dns only)" has ' \./usr/share/wabridge/nsswitch\.conf$' "$work/contents"
 check "contents: install.md, simulate.md, the example TOML" sh -c "grep -q 'usr/share/doc/wabridge/install.md' '$work/contents' && grep -q 'usr/share/doc/wabridge/simulate.md' '$work/contents' && grep -q 'usr/share/doc/wabridge/examples/wabridge.toml' '$work/contents'"
 mkdir "$work/control"
 dpkg-deb -e "$DEB" "$work/control"
@@ -122,7 +123,8 @@ for directive in 'Type=notify' 'User=wabridge' 'StateDirectory=wabridge' \
   'EnvironmentFile=-/etc/wabridge/wabridge.env' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
   'ProtectHome=yes' 'PrivateTmp=yes' 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE' \
   'AmbientCapabilities=CAP_NET_BIND_SERVICE' 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX' \
-  'SystemCallFilter=@system-service' 'Restart=on-failure'; do
+  'SystemCallFilter=@system-service' 'Restart=on-failure' \
+  'BindReadOnlyPaths=-/usr/share/wabridge/nsswitch.conf:/etc/nsswitch.conf'; do
   check "unit: $directive" grep -qx -- "$directive" "$UNIT"
 done
 if systemd-analyze security --help 2>/dev/null | grep -q -- '--offline'; then
