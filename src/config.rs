@@ -127,6 +127,10 @@ pub const OTHER_ENV: &[(&str, &str)] = &[
     ),
 ];
 
+/// Families of variables read by tools around wabridge (the benchmark harness
+/// starts the gateway with its own environment): not reported as unknown.
+pub const OTHER_ENV_PREFIXES: &[&str] = &["WABRIDGE_BENCH_"];
+
 /// Where an effective setting came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -340,6 +344,7 @@ fn unknown_env(cmd: &Command) -> Vec<String> {
     let mut out: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| k.starts_with("WABRIDGE_") && !known.contains(k))
+        .filter(|k| !OTHER_ENV_PREFIXES.iter().any(|p| k.starts_with(p)))
         .map(|k| format!("unknown environment variable {k} (ignored; a typo?)"))
         .collect();
     out.sort();

@@ -23,6 +23,10 @@ pub struct Options {
     /// `--webhook-allow-net` for listener URLs; `None` starts the gateway without
     /// the flag, so a receiver on loopback is refused as it would be in production.
     pub webhook_allow_net: Option<String>,
+    /// The executable to start; `None` means [`binary()`].
+    pub binary: Option<PathBuf>,
+    /// Extra environment for the gateway (e.g. `RUST_LOG`), applied last.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -32,6 +36,8 @@ impl Default for Options {
             args: Vec::new(),
             admin_token: Some(ADMIN_TOKEN.into()),
             webhook_allow_net: Some("127.0.0.0/8".into()),
+            binary: None,
+            env: Vec::new(),
         }
     }
 }
@@ -41,15 +47,22 @@ pub struct Gateway {
     pub base: String,
     pub admin_token: String,
     data_dir: tempfile::TempDir,
+    bin: PathBuf,
     cmd_args: Vec<String>,
+    cmd_env: Vec<(String, String)>,
     options_token: Option<String>,
     /// Lines the gateway printed on stdout.
     pub stdout: Vec<String>,
     agent: ureq::Agent,
 }
 
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_wabridge")
+/// The gateway executable: `$WABRIDGE_BIN` if set, else the one Cargo built for
+/// this test or bench target (`target/release/wabridge` under `cargo bench`).
+pub fn binary() -> PathBuf {
+    match std::env::var_os("WABRIDGE_BIN") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_wabridge")),
+    }
 }
 
 /// A plain HTTP client that reports every status instead of failing on 4xx/5xx.
@@ -101,7 +114,9 @@ impl Gateway {
             base: String::new(),
             admin_token: options.admin_token.clone().unwrap_or_default(),
             data_dir,
+            bin: options.binary.unwrap_or_else(binary),
             cmd_args: args,
+            cmd_env: options.env,
             options_token: options.admin_token,
             stdout: Vec::new(),
             agent: client(),
@@ -111,7 +126,7 @@ impl Gateway {
     }
 
     fn spawn(&mut self) {
-        let mut cmd = Command::new(binary());
+        let mut cmd = Command::new(&self.bin);
         cmd.args(&self.cmd_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -120,7 +135,10 @@ impl Gateway {
             Some(t) => cmd.env("WABRIDGE_ADMIN_TOKEN", t),
             None => cmd.env_remove("WABRIDGE_ADMIN_TOKEN"),
         };
-        let mut child = cmd.spawn().expect("cannot start wabridge");
+        cmd.envs(self.cmd_env.iter().map(|(k, v)| (k, v)));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         let log_path = self.log_path();
@@ -157,6 +175,11 @@ impl Gateway {
             }
         }
         self.child = Some(child);
+    }
+
+    /// The running gateway's process id (for /proc/<pid>/status and the like).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn data_dir(&self) -> PathBuf {
