@@ -134,17 +134,30 @@ fi
 # --- the installed binary, run the way the unit runs it: as wabridge, in a
 # state dir made the way StateDirectory= makes it, settings from the env file.
 install -d -o wabridge -g wabridge -m 0700 /var/lib/wabridge
-port=$((20000 + RANDOM % 20000))
-echo "WABRIDGE_LISTEN=127.0.0.1:$port" >>/etc/wabridge/wabridge.env
-(as_service /usr/bin/wabridge serve) >"$work/serve.log" 2>&1 &
-serve_pid=$!
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+cp /etc/wabridge/wabridge.env "$work/wabridge.env.orig"
 healthy=no
-for _ in $(seq 1 100); do
-  if (as_service /usr/bin/wabridge healthcheck --timeout 1s) >/dev/null 2>&1; then
-    healthy=yes
+# A port found free can be taken before wabridge binds it: then try another.
+for attempt in 1 2 3; do
+  port="$(free_port)"
+  cp "$work/wabridge.env.orig" /etc/wabridge/wabridge.env
+  echo "WABRIDGE_LISTEN=127.0.0.1:$port" >>/etc/wabridge/wabridge.env
+  (as_service /usr/bin/wabridge serve) >"$work/serve.log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 1 100); do
+    if (as_service /usr/bin/wabridge healthcheck --timeout 1s) >/dev/null 2>&1; then
+      healthy=yes
+      break
+    fi
+    kill -0 "$serve_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ "$healthy" = yes ] || ! grep -q "Address already in use" "$work/serve.log"; then
     break
   fi
-  sleep 0.1
+  wait "$serve_pid"
 done
 check "the installed service answers /healthz (wabridge healthcheck)" test "$healthy" = yes
 check "it runs as wabridge with its data in /var/lib/wabridge" test "$(stat -c %U /var/lib/wabridge/wabridge.redb 2>&1)" = wabridge

@@ -63,6 +63,9 @@ pub fn init_logging() {
 async fn run(args: ServeArgs) -> Result<(), Error> {
     let _lock = lock_data_dir(&args.data_dir)?;
     let store = Store::open(&args.data_dir.join("wabridge.redb"))?;
+    // A start that fails later (certificate, port) still closes the database
+    // cleanly, so `backup` and `config check` can open it read-only after.
+    let _close_on_exit = CloseOnDrop(store.clone());
     let tls = if args.no_tls {
         None
     } else {
@@ -147,6 +150,15 @@ fn notify_systemd(states: &[sd_notify::NotifyState]) {
         if let Err(e) = sd_notify::notify(false, states) {
             tracing::warn!(error = %e, "cannot notify systemd");
         }
+    }
+}
+
+/// Stops the store's writer when dropped; the last `Store` handle then closes the file.
+struct CloseOnDrop(Store);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 

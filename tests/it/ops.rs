@@ -185,3 +185,37 @@ fn under_systemd_log_lines_leave_the_timestamp_to_journald() {
         "a line starts with a date:\n{log}"
     );
 }
+
+#[test]
+fn a_start_that_fails_on_a_busy_port_leaves_the_database_clean_for_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let (code, _, err) = run(
+        &[
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            &addr,
+            "--no-tls",
+        ],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{err}");
+    let out = dir.path().join("copy.redb");
+    let (code, stdout, err) = run(
+        &[
+            "backup",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{err}");
+}
