@@ -27,8 +27,13 @@ use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper};
 /// The crate version and, when built from a git checkout, the commit (see build.rs).
 pub const VERSION: &str = env!("WABRIDGE_VERSION");
 
-pub fn serve(args: ServeArgs) -> Result<(), Error> {
+/// Runs the gateway until SIGTERM. `warnings` are configuration problems found
+/// while parsing (unknown config keys or `WABRIDGE_*` variables), logged at start.
+pub fn serve(args: ServeArgs, warnings: Vec<String>) -> Result<(), Error> {
     init_logging();
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,20 +44,29 @@ pub fn serve(args: ServeArgs) -> Result<(), Error> {
     result
 }
 
-fn init_logging() {
+/// One line per event on stderr, filtered by `RUST_LOG` (e.g. `info`,
+/// `wabridge=debug`). Under systemd (`JOURNAL_STREAM` set) the timestamp is left
+/// to journald; a terminal gets colours, journald and files plain text.
+pub fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // journald and files get plain text; a terminal gets colours.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .try_init();
+        .with_ansi(ansi);
+    let _ = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn run(args: ServeArgs) -> Result<(), Error> {
     let _lock = lock_data_dir(&args.data_dir)?;
     let store = Store::open(&args.data_dir.join("wabridge.redb"))?;
+    // A start that fails later (certificate, port) still closes the database
+    // cleanly, so `backup` and `config check` can open it read-only after.
+    let _close_on_exit = CloseOnDrop(store.clone());
     let tls = if args.no_tls {
         None
     } else {
@@ -142,6 +156,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
 
     announce(&format!("listening on {}://{bound}", args.scheme()));
     tracing::info!(public_url = %args.public_url, webhook = %format!("{}/plugins/appmixer/whatsapp/events", args.public_url), "wabridge {VERSION} ready");
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
     server::serve(listener, tls, state, shutdown.clone()).await;
     // Every background task watches `shutdown`; each gets a bounded time to finish
     // before the store closes. The dispatcher bounds itself (`drain_timeout`).
@@ -166,6 +181,24 @@ async fn finish(name: &str, task: tokio::task::JoinHandle<()>, bound: Duration) 
     }
 }
 
+/// Tells systemd (`Type=notify`) how we are doing; a no-op outside systemd.
+fn notify_systemd(states: &[sd_notify::NotifyState]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        if let Err(e) = sd_notify::notify(false, states) {
+            tracing::warn!(error = %e, "cannot notify systemd");
+        }
+    }
+}
+
+/// Stops the store's writer when dropped; the last `Store` handle then closes the file.
+struct CloseOnDrop(Store);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// A line on stdout for people and scripts (tests read the bound port from it).
 fn announce(line: &str) {
     let mut out = std::io::stdout().lock();
@@ -187,6 +220,7 @@ async fn signals(shutdown: CancellationToken) {
         _ = int.recv() => {}
     }
     tracing::info!("shutting down: finishing requests and deliveries in flight");
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
 }
 

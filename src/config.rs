@@ -1,9 +1,16 @@
-//! The command line and its `WABRIDGE_*` environment twins, validated once at start.
+//! The configuration, in one place and validated once at start. Each setting comes
+//! from, in this order of precedence: a flag, its `WABRIDGE_*` environment twin, the
+//! TOML file named by `--config` / `WABRIDGE_CONFIG`, the default.
 
+use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, Args, Command};
 use ipnet::IpNet;
 
 /// Flags of `wabridge serve`. Every flag also reads `WABRIDGE_<FLAG>`.
@@ -95,6 +102,12 @@ pub struct ServeArgs {
     /// A backoffice session ends after this long without a request.
     #[arg(long, env = "WABRIDGE_ADMIN_IDLE_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
     pub admin_idle_timeout: Duration,
+
+    /// A TOML file with any of the settings above, keyed by the flag's name
+    /// (`listen = "0.0.0.0:443"`, `data_dir = "/var/lib/wabridge"`). Flags and
+    /// WABRIDGE_* variables win over it.
+    #[arg(long, env = "WABRIDGE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -114,6 +127,242 @@ fn parse_retention(raw: &str) -> Result<Duration, String> {
         return Err("must be at least 7d: Meta redelivers webhooks for up to a week".into());
     }
     Ok(d)
+}
+
+/// Variables read outside clap: listed so they are not reported as unknown.
+pub const OTHER_ENV: &[(&str, &str)] = &[
+    (
+        "WABRIDGE_ADMIN_TOKEN",
+        "the admin credential (serve; backup and config check use it to ask a running server)",
+    ),
+    (
+        "WABRIDGE_PURGE_DATA",
+        "`yes` makes `apt purge wabridge` delete the data dir too",
+    ),
+];
+
+/// Families of variables read by tools around wabridge (the benchmark harness
+/// starts the gateway with its own environment): not reported as unknown.
+pub const OTHER_ENV_PREFIXES: &[&str] = &["WABRIDGE_BENCH_"];
+
+/// Where an effective setting came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    Env,
+    File,
+    Default,
+    Unset,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Flag => "flag",
+            Origin::Env => "env",
+            Origin::File => "file",
+            Origin::Default => "default",
+            Origin::Unset => "unset",
+        }
+    }
+}
+
+/// The command line after the config file has been layered in.
+pub struct Layered {
+    pub matches: ArgMatches,
+    /// The config file that was read, if any.
+    pub file: Option<PathBuf>,
+    /// Ids of the settings the file supplied (nothing above it did).
+    pub from_file: BTreeSet<String>,
+    /// Unknown keys in the file and unknown `WABRIDGE_*` variables: probably typos.
+    pub unknown: Vec<String>,
+}
+
+impl Layered {
+    /// Where the setting `id` of the innermost subcommand came from.
+    pub fn origin(&self, id: &str) -> Origin {
+        if self.from_file.contains(id) {
+            return Origin::File;
+        }
+        match leaf(&self.matches).value_source(id) {
+            Some(ValueSource::CommandLine) => Origin::Flag,
+            Some(ValueSource::EnvVariable) => Origin::Env,
+            Some(ValueSource::DefaultValue) => Origin::Default,
+            _ => Origin::Unset,
+        }
+    }
+}
+
+/// The ids of `serve`'s settings that a config file may set.
+pub fn file_keys() -> Vec<String> {
+    ServeArgs::augment_args(Command::new("serve"))
+        .get_arguments()
+        .filter(|a| a.get_long().is_some() && a.get_id() != "config")
+        .map(|a| a.get_id().to_string())
+        .collect()
+}
+
+/// Parses `argv`; where the innermost subcommand takes `--config`, settings that
+/// neither a flag nor a variable gave are taken from that TOML file. They are
+/// handed to clap as flags, so a file value is checked exactly like a flag.
+pub fn parse_layered(cmd: Command, argv: Vec<OsString>) -> Result<Layered, clap::Error> {
+    let first = cmd.clone().try_get_matches_from(&argv)?;
+    let mut layered = Layered {
+        matches: first,
+        file: None,
+        from_file: BTreeSet::new(),
+        unknown: unknown_env(&cmd),
+    };
+    let leaf_cmd = leaf_command(&cmd, &layered.matches);
+    let has_config = leaf_cmd.get_arguments().any(|a| a.get_id() == "config");
+    let path = if has_config {
+        leaf(&layered.matches).get_one::<PathBuf>("config").cloned()
+    } else {
+        None
+    };
+    let Some(path) = path else {
+        return Ok(layered);
+    };
+    let table = read_file(&path)?;
+    let keys = file_keys();
+    let mut extra: Vec<OsString> = Vec::new();
+    for (raw_key, value) in &table {
+        let id = raw_key.replace('-', "_");
+        let arg = leaf_cmd
+            .get_arguments()
+            .find(|a| a.get_id() == id.as_str() && keys.contains(&id));
+        let Some(arg) = arg else {
+            layered.unknown.push(format!(
+                "unknown key `{raw_key}` in {} (known: {})",
+                path.display(),
+                keys.join(", ")
+            ));
+            continue;
+        };
+        if matches!(
+            leaf(&layered.matches).value_source(&id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        ) {
+            continue;
+        }
+        let long = format!("--{}", arg.get_long().unwrap_or(&id));
+        if matches!(arg.get_action(), ArgAction::SetTrue) {
+            match value {
+                toml::Value::Boolean(true) => extra.push(long.into()),
+                toml::Value::Boolean(false) => {}
+                _ => {
+                    return Err(file_error(
+                        &path,
+                        &format!("`{raw_key}` must be true or false"),
+                    ))
+                }
+            }
+        } else {
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|v| match v {
+                        toml::Value::String(s) => Ok(s.clone()),
+                        toml::Value::Integer(i) => Ok(i.to_string()),
+                        toml::Value::Float(f) => Ok(f.to_string()),
+                        _ => Err(file_error(
+                            &path,
+                            &format!("`{raw_key}` must be a list of strings or numbers"),
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+                _ => {
+                    return Err(file_error(
+                        &path,
+                        &format!("`{raw_key}` must be a string, a number, a boolean or a list"),
+                    ))
+                }
+            };
+            extra.push(long.into());
+            extra.push(text.into());
+        }
+        layered.from_file.insert(id);
+    }
+    let mut all = argv;
+    all.extend(extra);
+    layered.matches = cmd.try_get_matches_from(all).map_err(|e| {
+        let text = e.to_string();
+        let first_line = text.lines().next().unwrap_or_default();
+        file_error(&path, first_line.trim_start_matches("error: "))
+    })?;
+    layered.file = Some(path);
+    Ok(layered)
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, clap::Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| file_error(path, &format!("cannot read it: {e}")))?;
+    text.parse::<toml::Table>()
+        .map_err(|e| file_error(path, &format!("not valid TOML: {}", e.message())))
+}
+
+fn file_error(path: &Path, message: &str) -> clap::Error {
+    clap::Error::raw(
+        ErrorKind::ValueValidation,
+        format!("config file {}: {message}\n", path.display()),
+    )
+}
+
+/// The matches of the innermost subcommand.
+pub fn leaf(matches: &ArgMatches) -> &ArgMatches {
+    let mut m = matches;
+    while let Some((_, sub)) = m.subcommand() {
+        m = sub;
+    }
+    m
+}
+
+fn leaf_command(cmd: &Command, matches: &ArgMatches) -> Command {
+    let mut c = cmd.clone();
+    let mut m = matches;
+    while let Some((name, sub)) = m.subcommand() {
+        match c.find_subcommand(name) {
+            Some(found) => c = found.clone(),
+            None => break,
+        }
+        m = sub;
+    }
+    c
+}
+
+/// Every `WABRIDGE_*` variable some part of the program reads.
+pub fn known_env(cmd: &Command) -> BTreeSet<String> {
+    fn walk(c: &Command, out: &mut BTreeSet<String>) {
+        for a in c.get_arguments() {
+            if let Some(env) = a.get_env() {
+                out.insert(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in c.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(cmd, &mut out);
+    out.extend(OTHER_ENV.iter().map(|(k, _)| k.to_string()));
+    out
+}
+
+fn unknown_env(cmd: &Command) -> Vec<String> {
+    let known = known_env(cmd);
+    let mut out: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("WABRIDGE_") && !known.contains(k))
+        .filter(|k| !OTHER_ENV_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .map(|k| format!("unknown environment variable {k} (ignored; a typo?)"))
+        .collect();
+    out.sort();
+    out
 }
 
 fn parse_base_url(raw: &str) -> Result<String, String> {

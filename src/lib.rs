@@ -5,6 +5,7 @@
 //! webhook ingest → durable outbox → `worker` (delivery).
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

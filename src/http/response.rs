@@ -12,6 +12,31 @@ use crate::meta::MetaError;
 
 pub type Resp = Response<Full<Bytes>>;
 
+/// Attached to a response (as an extension) by a handler whose answer is a
+/// file: the server streams it as the body instead of the (empty) `Full`.
+/// The file is usually already unlinked, so it vanishes once sent.
+#[derive(Clone)]
+pub struct SendFile(std::sync::Arc<std::sync::Mutex<Option<std::fs::File>>>);
+
+impl SendFile {
+    pub fn new(file: std::fs::File) -> Self {
+        SendFile(std::sync::Arc::new(std::sync::Mutex::new(Some(file))))
+    }
+
+    pub fn take(&self) -> Option<std::fs::File> {
+        self.0.lock().ok().and_then(|mut f| f.take())
+    }
+}
+
+/// A `200` whose body is `file`, `len` bytes, streamed by the server.
+pub fn file(content_type: &'static str, file: std::fs::File, len: u64) -> Resp {
+    let mut r = with_type(StatusCode::OK, content_type, Bytes::new());
+    r.headers_mut()
+        .insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
+    r.extensions_mut().insert(SendFile::new(file));
+    r
+}
+
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
     let body = serde_json::to_vec(value).unwrap_or_default();
     with_type(status, "application/json", body)

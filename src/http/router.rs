@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use super::pages;
 use super::response::{self, Resp};
 use super::routes::backoffice::{self, Page};
-use super::routes::{admin, flow, media, messages, numbers, oauth, ops, webhook};
+use super::routes::{admin, backup, flow, media, messages, numbers, oauth, ops, webhook};
 use super::session::{LoginThrottle, Sessions};
 use crate::domain::model::Settings;
 use crate::domain::urlguard::UrlGuard;
@@ -82,6 +82,8 @@ pub enum Route {
     DeleteAccount,
     ListQuarantine,
     CreateConnectLink,
+    /// A consistent copy of the database, streamed (`application/octet-stream`).
+    Backup,
     Me,
     BusinessAccounts,
     PhoneNumbers,
@@ -176,6 +178,7 @@ pub const ROUTES: &[(Method, &str, Route, Audience)] = &[
         Route::CreateConnectLink,
         Api,
     ),
+    (Method::POST, "/api/v1/admin/backup", Route::Backup, Api),
     (Method::GET, "/api/v1/me", Route::Me, Api),
     (
         Method::GET,
@@ -604,6 +607,7 @@ async fn dispatch(
         Route::DeleteAccount => admin::delete_account(s, req, p(0)).await,
         Route::ListQuarantine => admin::list_quarantine(s, req),
         Route::CreateConnectLink => admin::create_connect_link(s, req).await,
+        Route::Backup => backup::backup(s, req).await,
         Route::Me => flow::me(s, req),
         Route::BusinessAccounts => numbers::business_accounts(s, req).await,
         Route::PhoneNumbers => numbers::phone_numbers(s, req, p(0)).await,

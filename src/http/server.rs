@@ -6,15 +6,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::channel::{Channel, Sender};
+use http_body_util::{Either, Full};
 use hyper::service::service_fn;
+use hyper::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use super::response::{Resp, SendFile};
 use super::router::{handle, AppState};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,7 +89,7 @@ pub async fn serve(
             let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(info);
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(state, req).await) }
+                async move { Ok::<_, Infallible>(with_file_body(handle(state, req).await)) }
             });
             let conn = builder
                 .serve_connection(TokioIo::new(io), service)
@@ -100,5 +105,48 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("some connections were still busy after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}
+
+/// A response whose body is a whole `Full` buffer, or a file streamed in chunks.
+type Body = Either<Full<Bytes>, Channel<Bytes, std::io::Error>>;
+
+/// Streams the file a handler attached (`SendFile`) as the body, so a large
+/// answer (a database backup) never sits in memory whole.
+fn with_file_body(resp: Resp) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    match parts.extensions.remove::<SendFile>().and_then(|f| f.take()) {
+        None => Response::from_parts(parts, Either::Left(body)),
+        Some(file) => {
+            let (tx, channel) = Channel::new(4);
+            tokio::spawn(send_file(file, tx));
+            Response::from_parts(parts, Either::Right(channel))
+        }
+    }
+}
+
+async fn send_file(file: std::fs::File, mut tx: Sender<Bytes, std::io::Error>) {
+    const CHUNK: usize = 256 * 1024;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match file.read(&mut buf).await {
+            Ok(0) => return,
+            Ok(n) => {
+                if tx
+                    .send_data(Bytes::copy_from_slice(&buf[..n]))
+                    .await
+                    .is_err()
+                {
+                    // The client went away.
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the file being sent");
+                tx.abort(e);
+                return;
+            }
+        }
     }
 }

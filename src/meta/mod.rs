@@ -1,7 +1,9 @@
-//! Meta's side: the Graph API client and the error shape Meta answers with.
+//! Meta's side: the Graph API client, the error shape Meta answers with, and
+//! webhook bodies shaped like Meta's (for the simulator).
 
 mod error;
 mod graph;
+pub mod samples;
 
 pub use error::{hint_for, MetaError};
 pub use graph::{AccountToken, DebugToken, Download, FilePart, Graph, GraphConfig, IssuedToken};

@@ -1,6 +1,7 @@
 //! The redb database: every table and every transaction live here.
 
 mod accounts;
+mod backup;
 mod codec;
 mod connect;
 mod directory;
@@ -14,7 +15,7 @@ mod settings;
 mod tables;
 mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -22,16 +23,23 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 
 use crate::error::Error;
 
+pub use backup::{backup_file, inspect, Summary};
 pub use connect::Connected;
 pub use directory::MediaOrigin;
 pub use events::{IngestReport, RecentEvent};
 pub use messages::Awaiting;
+
+/// The schema version this build reads and writes.
+pub fn tables_schema_version() -> u64 {
+    tables::SCHEMA_VERSION
+}
 pub use outbox::{Due, Outcome};
 
 /// A handle on the database. Cheap to clone; all writes go through one writer thread.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
+    path: Arc<PathBuf>,
     writer: mpsc::Sender<writer::Msg>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -56,9 +64,15 @@ impl Store {
             .map_err(|e| Error::Startup(format!("cannot start the database writer: {e}")))?;
         Ok(Store {
             db,
+            path: Arc::new(path.to_path_buf()),
             writer: tx,
             thread: Arc::new(Mutex::new(Some(thread))),
         })
+    }
+
+    /// The folder that holds the database file.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
     }
 
     /// Runs `f` in a durable write transaction, possibly sharing the commit with

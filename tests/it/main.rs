@@ -5,14 +5,18 @@ mod support;
 
 mod api;
 mod backoffice;
+mod backup;
 mod cli;
+mod config_check;
 mod connect;
 mod crash;
 mod delivery;
 mod flow;
 mod openapi;
+mod ops;
 mod routing;
 mod signup_page;
+mod simulate;
 mod smoke;
 mod tokens;
 mod webhook;

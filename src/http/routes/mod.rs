@@ -5,6 +5,7 @@
 mod access;
 pub mod admin;
 pub mod backoffice;
+pub mod backup;
 pub mod flow;
 pub mod media;
 pub mod messages;

@@ -1,0 +1,45 @@
+//! `POST /api/v1/admin/backup`: a consistent copy of the database while the
+//! server runs, answered as one redb file (`application/octet-stream`).
+//!
+//! The copy is made inside one read transaction into a fresh file next to the
+//! database (same filesystem, inside the service's sandbox), which is unlinked
+//! as soon as it is open: it is streamed from the open handle and disappears
+//! when sent, or when the client goes away.
+
+use hyper::body::Incoming;
+use hyper::Request;
+
+use crate::domain::ids::new_id;
+use crate::error::Error;
+use crate::http::auth::require_admin;
+use crate::http::response::{self, Resp};
+use crate::http::AppState;
+
+pub async fn backup(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
+    require_admin(state, &req.into_parts().0)?;
+    let store = state.store.clone();
+    let tmp = store
+        .dir()
+        .join(format!(".{}.backup-tmp.redb", new_id("bak")));
+    let (summary, file, len) = tokio::task::spawn_blocking(move || {
+        let result = store.snapshot_to(&tmp).and_then(|summary| {
+            let file = std::fs::File::open(&tmp)
+                .map_err(|e| Error::Storage(format!("cannot read the copy back: {e}")))?;
+            let len = file
+                .metadata()
+                .map_err(|e| Error::Storage(format!("cannot read the copy back: {e}")))?
+                .len();
+            Ok((summary, file, len))
+        });
+        let _ = std::fs::remove_file(&tmp);
+        result
+    })
+    .await
+    .map_err(|e| Error::Storage(format!("the backup did not finish: {e}")))??;
+    tracing::info!(
+        bytes = len,
+        events = summary.rows_of("events"),
+        "backup taken"
+    );
+    Ok(response::file("application/octet-stream", file, len))
+}
