@@ -96,7 +96,9 @@ fn config_check_reads_the_secret_from_the_database_or_asks_the_running_server() 
     // Stopped: the database is opened read-only.
     assert!(gw.terminate().success());
     let (code, out, _) = run(&args, &[], std::path::Path::new("/"));
-    assert!(out.contains("schema 1"), "{out}");
+    // The version this build writes (4 since the flow API's tables).
+    let schema = format!("schema {}", wabridge::store::tables_schema_version());
+    assert!(out.contains(&schema), "{out}");
     assert!(!out.contains("no clientSecret"), "{out}");
     assert_eq!(code, 0, "{out}");
     for secret in [APP_SECRET, VERIFY_TOKEN] {
@@ -210,4 +212,80 @@ fn serve_takes_settings_from_the_file_and_warns_about_unknown_keys() {
         "{config}"
     );
     assert!(gw.log().contains("unknown key `colour`"), "{}", gw.log());
+}
+
+/// The settings the OAuth connector (token keeper, connect states), the
+/// backoffice (idle sessions) and retention brought layer like every other
+/// one, and the variables read outside the flags are not taken for typos.
+#[test]
+fn every_setting_of_every_part_layers_and_shows_in_config_check() {
+    let dir = tempdir();
+    let file = dir.path().join("wabridge.toml");
+    std::fs::write(
+        &file,
+        r#"
+retention = "14d"
+token-check-interval = "2h"
+connect_state_ttl = "45m"
+admin_idle_timeout = "20m"
+"#,
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let args = [
+        "config",
+        "check",
+        "--config",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-idle-timeout",
+        "5m",
+    ];
+    let envs = [
+        ("WABRIDGE_CONNECT_STATE_TTL", "1h"),
+        ("WABRIDGE_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("WABRIDGE_CLIENT_SECRET", APP_SECRET),
+        ("WABRIDGE_PURGE_DATA", "no"),
+    ];
+    let (_, out, err) = run(&args, &envs, dir.path());
+    assert_eq!(
+        row(&out, "--retention"),
+        ("14d".into(), "config file".into())
+    );
+    assert_eq!(
+        row(&out, "--token-check-interval"),
+        ("2h".into(), "config file".into())
+    );
+    assert_eq!(
+        row(&out, "--connect-state-ttl"),
+        ("1h".into(), "env WABRIDGE_CONNECT_STATE_TTL".into())
+    );
+    assert_eq!(
+        row(&out, "--admin-idle-timeout"),
+        ("5m".into(), "flag".into())
+    );
+    assert!(!out.contains("unknown"), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(!out.contains(ADMIN_TOKEN), "{out}");
+    assert!(!out.contains(APP_SECRET), "{out}");
+
+    // The file's values are checked like flags.
+    std::fs::write(&file, "retention = \"3d\"\n").unwrap();
+    let (code, _, err) = run(
+        &["serve", "--config", file.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--retention") && err.contains("7d"), "{err}");
+    std::fs::write(&file, "token_check_interval = \"0s\"\n").unwrap();
+    let (code, _, err) = run(
+        &["serve", "--config", file.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--token-check-interval"), "{err}");
 }
