@@ -5,6 +5,8 @@ use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
 use crate::cli::{run, Serve};
+use crate::support::admin_browser::Browser;
+use crate::support::browser;
 use crate::support::fake_meta::{FakeMeta, APP_SECRET};
 use crate::support::gateway::{Gateway, Options, ADMIN_TOKEN, VERIFY_TOKEN};
 use crate::support::payloads;
@@ -122,6 +124,47 @@ fn logs_have_a_line_per_request_and_per_delivery_attempt_and_never_a_secret() {
         200
     );
     receiver.wait_for(1, Duration::from_secs(10));
+
+    // A connect link's secret travels in the query string of /connect.
+    let link = gw.connect_link();
+    let link_secret = link
+        .split("link=")
+        .nth(1)
+        .expect("a link secret")
+        .to_string();
+    // It answers with Meta's dialog, whose `state` stands for the login.
+    let dialog = browser::get(&gw.local(&link)).location();
+    let state = browser::query(&dialog, "state").expect("no state in the redirect");
+    // The backoffice: a login with the admin token, an admin password set and
+    // used, the session cookie.
+    let password = "a passphrase for the log test";
+    let mut b = Browser::new(&gw);
+    assert_eq!(b.login(ADMIN_TOKEN).status, 303);
+    let csrf = b.csrf();
+    b.post(
+        "/admin/password",
+        &[
+            ("csrf", &csrf),
+            ("current", ADMIN_TOKEN),
+            ("password", password),
+            ("confirm", password),
+        ],
+    );
+    let mut fresh = Browser::new(&gw);
+    let login = fresh.login(password);
+    assert_eq!(login.status, 303, "{}", login.body);
+    let session: Vec<String> = login
+        .set_cookies()
+        .iter()
+        .filter_map(|c| {
+            c.split(';')
+                .next()?
+                .split_once('=')
+                .map(|(_, v)| v.to_string())
+        })
+        .filter(|v| v.len() >= 16)
+        .collect();
+    assert!(!session.is_empty(), "a session cookie");
     std::thread::sleep(Duration::from_millis(300));
 
     let log = gw.log();
@@ -148,7 +191,13 @@ fn logs_have_a_line_per_request_and_per_delivery_attempt_and_never_a_secret() {
         access_token,
         &api_key,
         listener_key,
-    ] {
+        &link_secret,
+        &state,
+        password,
+    ]
+    .into_iter()
+    .chain(session.iter().map(String::as_str))
+    {
         assert!(!log.contains(secret), "the log shows {secret}:\n{log}");
     }
 }
