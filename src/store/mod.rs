@@ -35,6 +35,10 @@ pub fn tables_schema_version() -> u64 {
 }
 pub use outbox::{Due, Outcome};
 
+/// redb's page cache (1 GiB by default) would let a busy gateway grow towards
+/// that; hot pages of the tables we touch per request fit well within this.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// A handle on the database. Cheap to clone; all writes go through one writer thread.
 #[derive(Clone)]
 pub struct Store {
@@ -47,13 +51,18 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, Error> {
-        let db = Database::builder().create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => Error::Startup(format!(
-                "{} is already open in another process",
-                path.display()
-            )),
-            other => Error::Startup(format!("cannot open database {}: {other}", path.display())),
-        })?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => Error::Startup(format!(
+                    "{} is already open in another process",
+                    path.display()
+                )),
+                other => {
+                    Error::Startup(format!("cannot open database {}: {other}", path.display()))
+                }
+            })?;
         migrate::run(&db)?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel();
