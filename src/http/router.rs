@@ -498,8 +498,8 @@ fn matches(pattern: &str, segments: &[String]) -> Option<Vec<String>> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resolved {
     Found(Route, Vec<String>),
-    /// The path exists, with other methods; for whom it is.
-    WrongMethod(Audience),
+    /// The path exists, with other methods: for whom it is, and the `Allow` value.
+    WrongMethod(Audience, String),
     NotFound,
 }
 
@@ -510,16 +510,20 @@ pub fn resolve(method: &Method, path: &str) -> Resolved {
         .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
         .collect();
     let mut known = None;
+    let mut allowed: Vec<&str> = Vec::new();
     for (m, pattern, route, audience) in ROUTES {
         if let Some(params) = matches(pattern, &segments) {
             if m == method {
                 return Resolved::Found(*route, params);
             }
             known = Some(*audience);
+            if !allowed.contains(&m.as_str()) {
+                allowed.push(m.as_str());
+            }
         }
     }
     match known {
-        Some(audience) => Resolved::WrongMethod(audience),
+        Some(audience) => Resolved::WrongMethod(audience, allowed.join(", ")),
         None => Resolved::NotFound,
     }
 }
@@ -561,20 +565,14 @@ async fn route(
 ) -> Result<Resp, Error> {
     match resolve(method, path) {
         Resolved::Found(route, params) => dispatch(state, req, route, &params).await,
-        Resolved::WrongMethod(Browser) if in_backoffice(path) => {
-            Ok(backoffice::method_not_allowed())
+        Resolved::WrongMethod(audience, allow) => {
+            let mut resp = wrong_method(audience, method, path);
+            // RFC 9110: a 405 names the methods the resource does take.
+            if let Ok(value) = hyper::header::HeaderValue::from_str(&allow) {
+                resp.headers_mut().insert(hyper::header::ALLOW, value);
+            }
+            Ok(resp)
         }
-        Resolved::WrongMethod(Browser) => Ok(pages::notice(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Not here",
-            "This address is a page for your browser; open it as a link.",
-            &[],
-            None,
-        )),
-        Resolved::WrongMethod(Api) => Ok(response::json(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &serde_json::json!({"error": {"code": "method_not_allowed", "message": format!("{path} does not take {method}; see /api/openapi.json")}}),
-        )),
         // The backoffice answers its own misses: the login for a visitor, a page
         // in its layout for the admin.
         Resolved::NotFound if in_backoffice(path) => {
@@ -584,6 +582,23 @@ async fn route(
             StatusCode::NOT_FOUND,
             &serde_json::json!({"error": {"code": "not_found", "message": format!("no route for {method} {path}")}}),
         )),
+    }
+}
+
+fn wrong_method(audience: Audience, method: &Method, path: &str) -> Resp {
+    match audience {
+        Browser if in_backoffice(path) => backoffice::method_not_allowed(),
+        Browser => pages::notice(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Not here",
+            "This address is a page for your browser; open it as a link.",
+            &[],
+            None,
+        ),
+        Api => response::json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &serde_json::json!({"error": {"code": "method_not_allowed", "message": format!("{path} does not take {method}; see /api/openapi.json")}}),
+        ),
     }
 }
 
@@ -723,11 +738,11 @@ mod tests {
         assert_eq!(resolve(&Method::GET, "/nope"), Resolved::NotFound);
         assert_eq!(
             resolve(&Method::DELETE, "/api/v1/me"),
-            Resolved::WrongMethod(Api)
+            Resolved::WrongMethod(Api, "GET".into())
         );
         assert_eq!(
             resolve(&Method::PUT, "/admin/setup"),
-            Resolved::WrongMethod(Browser)
+            Resolved::WrongMethod(Browser, "GET, POST".into())
         );
         assert_eq!(
             resolve(&Method::GET, "/api/v1/phone-numbers//messages"),

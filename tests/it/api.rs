@@ -940,3 +940,24 @@ fn removing_an_account_stops_its_listeners_and_its_key() {
     );
     assert_eq!(status, 404, "removing twice");
 }
+
+#[test]
+fn a_known_path_asked_with_another_method_answers_405_with_allow() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    let resp = crate::support::gateway::client()
+        .delete(gw.url("/api/v1/me"))
+        .call()
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 405);
+    assert_eq!(
+        resp.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET")
+    );
+    let unknown = crate::support::gateway::client()
+        .get(gw.url("/api/v1/nope"))
+        .call()
+        .expect("request");
+    assert_eq!(unknown.status().as_u16(), 404);
+    assert!(unknown.headers().get("allow").is_none());
+}
