@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue, CACHE_CONTROL, LOCATION};
+use hyper::header::{HeaderMap, HeaderValue, CACHE_CONTROL};
 use hyper::{Method, Request, StatusCode};
 
 use crate::domain::time::now_ms;
@@ -269,12 +269,11 @@ async fn post(
 }
 
 /// 303 See Other: after a POST the browser GETs the page (no resubmit on reload).
+/// `harden` then sets the backoffice's own headers over `response::redirect`'s
+/// (its `no-referrer` becomes `same-origin`; `no-store` stays). A location that
+/// is no valid header value still gets the 303, without a Location, as before.
 pub(super) fn redirect(to: &str) -> Resp {
-    let mut resp = response::empty(StatusCode::SEE_OTHER);
-    if let Ok(v) = HeaderValue::from_str(to) {
-        resp.headers_mut().insert(LOCATION, v);
-    }
-    resp
+    response::redirect(to).unwrap_or_else(|_| response::empty(StatusCode::SEE_OTHER))
 }
 
 pub(super) fn html<T: Template>(status: StatusCode, page: &T) -> Resp {
