@@ -21,15 +21,7 @@ impl Store {
     }
 
     pub fn accounts(&self) -> Result<Vec<Account>, Error> {
-        self.read(|tx| {
-            let t = tx.open_table(ACCOUNTS)?;
-            let mut out = Vec::new();
-            for row in t.iter()? {
-                let (_, v) = row?;
-                out.push(dec(v.value(), "account")?);
-            }
-            Ok(out)
-        })
+        self.read(|tx| all_accounts(&tx.open_table(ACCOUNTS)?))
     }
 
     pub fn account(&self, id: &str) -> Result<Option<Account>, Error> {
@@ -130,6 +122,18 @@ fn listeners_of(tx: &WriteTransaction, account_id: &str) -> Result<Vec<Listener>
         if l.account_id == account_id {
             out.push(l);
         }
+    }
+    Ok(out)
+}
+
+/// Every account in the table, read or write transaction alike.
+pub(super) fn all_accounts(
+    accounts: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<Vec<Account>, Error> {
+    let mut out = Vec::new();
+    for row in accounts.iter()? {
+        let (_, v) = row?;
+        out.push(dec(v.value(), "account")?);
     }
     Ok(out)
 }

@@ -3,6 +3,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
+use super::accounts::all_accounts;
 use super::codec::{dec, enc};
 use super::tables::{ACCOUNTS, API_KEYS, CONNECT_LINKS, PENDING_LOGINS};
 use super::Store;
@@ -111,7 +112,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<Connected, Error> {
         self.write(move |tx| {
-            let accounts = all_accounts(tx)?;
+            let accounts = all_accounts(&tx.open_table(ACCOUNTS)?)?;
             let target =
                 reconnect_target(&accounts, fresh.meta_user_id.as_deref(), &fresh.waba_ids);
             let connected = match target {
@@ -188,16 +189,6 @@ fn spend_link(
     link.account_id = Some(account_id.to_string());
     t.insert(hash, enc(&link).as_slice())?;
     Ok(())
-}
-
-fn all_accounts(tx: &WriteTransaction) -> Result<Vec<Account>, Error> {
-    let t = tx.open_table(ACCOUNTS)?;
-    let mut out = Vec::new();
-    for row in t.iter()? {
-        let (_, v) = row?;
-        out.push(dec(v.value(), "account")?);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
