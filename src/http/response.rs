@@ -29,8 +29,8 @@ impl SendFile {
 }
 
 /// A `200` whose body is `file`, `len` bytes, streamed by the server.
-pub fn file(content_type: &'static str, file: std::fs::File, len: u64) -> Resp {
-    let mut r = with_type(StatusCode::OK, content_type, Bytes::new());
+pub fn file(content_type: &str, file: std::fs::File, len: u64) -> Resp {
+    let mut r = with_dynamic_type(StatusCode::OK, content_type, Bytes::new());
     r.headers_mut()
         .insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
     r.extensions_mut().insert(SendFile::new(file));

@@ -214,7 +214,8 @@ impl Graph {
     }
 
     /// GETs a media file from the short-lived URL Meta gave, with the account's
-    /// token (Meta refuses it without); at most `limit` bytes.
+    /// token (Meta refuses it without); at most `limit` bytes. The file goes to
+    /// an unlinked temporary file, so a 100 MB video never sits in memory.
     pub fn download(&self, url: &str, token: &str, limit: usize) -> Result<Download, Error> {
         let mut resp = self
             .agent
@@ -223,34 +224,39 @@ impl Graph {
             .call()
             .map_err(|e| Error::MetaUnreachable(e.to_string()))?;
         let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = resp
+                .body_mut()
+                .with_config()
+                .limit(64 * 1024)
+                .read_to_string()
+                .unwrap_or_default();
+            return Err(Error::Meta(MetaError::from_body(status, &text)));
+        }
         let content_type = resp
             .headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(limit as u64)
-            .read_to_vec()
-            .map_err(|e| Error::MetaUnreachable(format!("downloading the media file: {e}")))?;
-        if !(200..300).contains(&status) {
-            return Err(Error::Meta(MetaError::from_body(
-                status,
-                &String::from_utf8_lossy(&bytes),
-            )));
-        }
+        let failed =
+            |e: std::io::Error| Error::MetaUnreachable(format!("downloading the media file: {e}"));
+        let mut file = tempfile::tempfile().map_err(failed)?;
+        let mut reader = resp.body_mut().with_config().limit(limit as u64).reader();
+        let len = std::io::copy(&mut reader, &mut file).map_err(failed)?;
+        std::io::Seek::rewind(&mut file).map_err(failed)?;
         Ok(Download {
             content_type,
-            bytes,
+            file,
+            len,
         })
     }
 }
 
-/// A media file fetched from Meta.
+/// A media file fetched from Meta, in an unlinked temporary file.
 pub struct Download {
     pub content_type: Option<String>,
-    pub bytes: Vec<u8>,
+    pub file: std::fs::File,
+    pub len: u64,
 }
 
 /// The form fields, then the file, each as a part between boundaries.

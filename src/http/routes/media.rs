@@ -255,13 +255,13 @@ pub async fn download(
             .and_then(Value::as_str)
             .map(str::to_string)
             .or(file.content_type.clone());
-        Ok((mime, file.bytes))
+        Ok((mime, file))
     })
     .await?;
-    Ok(response::with_dynamic_type(
-        StatusCode::OK,
+    Ok(response::file(
         mime.as_deref().unwrap_or("application/octet-stream"),
-        file,
+        file.file,
+        file.len,
     ))
 }
 
