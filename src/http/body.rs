@@ -76,5 +76,13 @@ pub async fn read_form(body: Incoming) -> Result<Vec<(String, String)>, Error> {
     Ok(url::form_urlencoded::parse(&bytes).into_owned().collect())
 }
 
+/// A `?limit=` of the list endpoints: 1 to 1000 items.
+pub fn page_limit(raw: &str) -> Result<usize, Error> {
+    raw.parse()
+        .ok()
+        .filter(|n| (1..=1000).contains(n))
+        .ok_or_else(|| Error::invalid("limit", "must be a number from 1 to 1000"))
+}
+
 /// A login form carries a code, a state and two ids: a few hundred bytes.
 const FORM_BODY_LIMIT: usize = 16 * 1024;

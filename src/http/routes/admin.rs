@@ -283,11 +283,7 @@ pub fn list_quarantine(state: &AppState, req: Request<Incoming>) -> Result<Resp,
     let mut limit = 50;
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         if k == "limit" {
-            limit = v
-                .parse()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| Error::invalid("limit", "must be a number from 1 to 1000"))?;
+            limit = crate::http::body::page_limit(&v)?;
         }
     }
     let items: Vec<QuarantineView> = state

@@ -229,13 +229,7 @@ pub fn list_deliveries(state: &AppState, req: Request<Incoming>, id: &str) -> Re
     let mut wanted: Option<DeliveryState> = None;
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| Error::invalid("limit", "must be a number from 1 to 1000"))?
-            }
+            "limit" => limit = crate::http::body::page_limit(&v)?,
             "state" => {
                 wanted = Some(serde_json::from_value(json!(v)).map_err(|_| {
                     Error::invalid("state", "must be pending, succeeded, failed or cancelled")

@@ -254,13 +254,7 @@ pub async fn templates(
     let mut filters = Vec::new();
     for (k, v) in query {
         match k.as_str() {
-            "limit" => {
-                paging.limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| Error::invalid("limit", "must be a number from 1 to 1000"))?
-            }
+            "limit" => paging.limit = crate::http::body::page_limit(&v)?,
             "after" => paging.after = Some(v).filter(|c| !c.is_empty()),
             "name" | "status" | "category" | "language" => filters.push((k, v)),
             _ => {}
