@@ -297,12 +297,8 @@ impl AccountToken<'_> {
         let secret = self.app_secret.filter(|s| !s.is_empty())?;
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
         mac.update(self.token.as_bytes());
-        Some(hex(&mac.finalize().into_bytes()))
+        Some(crate::domain::ids::hex(&mac.finalize().into_bytes()))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn issued(body: Value) -> Result<IssuedToken, Error> {
