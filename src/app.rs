@@ -123,6 +123,9 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
             throttle: LoginThrottle::default(),
         },
     });
+    // Installed before anything is spawned or "listening on" is printed: a
+    // SIGTERM right after that line must be a clean shutdown, not a kill.
+    let stop = stop_signals()?;
     let shutdown = CancellationToken::new();
     let dispatcher = Dispatcher {
         store: store.clone(),
@@ -152,7 +155,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         watch,
     };
     let facts = tokio::spawn(facts.run(shutdown.clone()));
-    tokio::spawn(signals(shutdown.clone()));
+    tokio::spawn(on_signal(stop, shutdown.clone()));
 
     announce(&format!("listening on {}://{bound}", args.scheme()));
     tracing::info!(public_url = %args.public_url, webhook = %format!("{}/plugins/appmixer/whatsapp/events", args.public_url), "wabridge {VERSION} ready");
@@ -206,15 +209,20 @@ fn announce(line: &str) {
     let _ = out.flush();
 }
 
-async fn signals(shutdown: CancellationToken) {
+type StopSignals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+fn stop_signals() -> Result<StopSignals, Error> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot listen for SIGTERM/SIGINT");
-        return;
+    let listen = |kind| {
+        signal(kind).map_err(|e| Error::Startup(format!("cannot listen for SIGTERM/SIGINT: {e}")))
     };
+    Ok((
+        listen(SignalKind::terminate())?,
+        listen(SignalKind::interrupt())?,
+    ))
+}
+
+async fn on_signal((mut term, mut int): StopSignals, shutdown: CancellationToken) {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
