@@ -3,7 +3,9 @@
 
 mod error;
 mod graph;
+mod paging;
 pub mod samples;
 
 pub use error::{hint_for, MetaError};
 pub use graph::{AccountToken, DebugToken, Download, FilePart, Graph, GraphConfig, IssuedToken};
+pub use paging::next_cursor;

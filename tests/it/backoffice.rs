@@ -142,6 +142,50 @@ fn a_form_without_our_origin_or_token_is_refused() {
 }
 
 #[test]
+fn the_window_policy_is_set_from_the_setup_form() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let mut b = logged_in(&gw);
+    let csrf = b.csrf();
+    let checked = |b: &mut Browser| {
+        let page = b.get("/admin/setup").body;
+        let input = page
+            .split("<input")
+            .find(|i| i.contains("id=\"requireOpenWindow\""))
+            .unwrap_or_else(|| panic!("no requireOpenWindow box:\n{page}"))
+            .split('>')
+            .next()
+            .unwrap()
+            .to_string();
+        input.contains(" checked")
+    };
+    assert!(!checked(&mut b), "off by default");
+
+    let on = [
+        ("csrf", csrf.as_str()),
+        ("clientId", APP_ID),
+        ("verifyToken", "vt"),
+        ("requireOpenWindow", "on"),
+    ];
+    assert_eq!(b.post("/admin/setup", &on).status, 303);
+    let (_, config) = gw.admin("GET", "/api/v1/admin/config", None);
+    assert_eq!(config["requireOpenWindow"], true, "{config}");
+    assert!(checked(&mut b));
+
+    // A browser leaves an unticked box out of the form.
+    let off = [
+        ("csrf", csrf.as_str()),
+        ("clientId", APP_ID),
+        ("verifyToken", "vt"),
+    ];
+    assert_eq!(b.post("/admin/setup", &off).status, 303);
+    let (_, config) = gw.admin("GET", "/api/v1/admin/config", None);
+    assert_eq!(config["requireOpenWindow"], false, "{config}");
+    assert!(!checked(&mut b));
+}
+
+#[test]
 fn five_failed_logins_lock_the_address_out() {
     let meta = FakeMeta::start();
     let gw = Gateway::start(&meta);

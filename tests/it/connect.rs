@@ -287,6 +287,29 @@ fn wabas_are_discovered_from_target_ids_before_businesses() {
 }
 
 #[test]
+fn wabas_are_found_in_every_page_of_the_users_businesses() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    meta.add_user_token("user-token", "meta-user-1", &[], Some(5400));
+    // An agency: more businesses than one page of 50 holds; the WABAs are on the last.
+    for _ in 0..60 {
+        meta.add_business(&[], &[]);
+    }
+    meta.add_business(&["W61"], &["W62"]);
+    meta.issue_code("code-1", "user-token", Some(CALLBACK));
+    let (_, state) = start(&gw);
+    let page = oauth_callback(&gw, "code-1", &state);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let account = me(&gw, &page.secret().unwrap());
+    assert_eq!(account["wabaIds"], serde_json::json!(["W61", "W62"]));
+    let calls = meta.requests_to("GET", "/me/businesses");
+    assert_eq!(calls.len(), 2, "two pages of 50");
+    assert_eq!(calls[0].query_param("after"), None);
+    assert_eq!(calls[1].query_param("after").as_deref(), Some("cur50"));
+}
+
+#[test]
 fn a_login_without_any_waba_connects_nothing() {
     let meta = FakeMeta::start();
     let gw = Gateway::start(&meta);

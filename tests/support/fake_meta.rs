@@ -32,8 +32,8 @@ struct State {
     codes: HashMap<String, Code>,
     /// Meta users whose tokens were invalidated (password changed, app removed…).
     revoked_users: HashSet<String>,
-    /// The answer of `/me/businesses`.
-    businesses: Option<Value>,
+    /// The businesses `/me/businesses` lists, a page at a time.
+    businesses: Vec<Value>,
     /// How many long-lived tokens were issued: names them apart.
     exchanges: u64,
     /// WABA → its phone numbers as Meta lists them.
@@ -153,15 +153,23 @@ impl FakeMeta {
         );
     }
 
-    /// What `/me/businesses` lists: WABAs the user's business owns and manages for clients.
+    /// What `/me/businesses` lists: one business owning and managing these WABAs.
     pub fn set_businesses(&self, owned: &[&str], client: &[&str]) {
+        self.state.lock().unwrap().businesses.clear();
+        self.add_business(owned, client);
+    }
+
+    /// One more business in the `/me/businesses` listing.
+    pub fn add_business(&self, owned: &[&str], client: &[&str]) {
         let list = |ids: &[&str]| json!({"data": ids.iter().map(|id| json!({"id": id, "name": format!("WABA {id}")})).collect::<Vec<_>>()});
-        self.state.lock().unwrap().businesses = Some(json!({"data": [{
-            "id": "biz-1",
-            "name": "Test Business",
+        let mut st = self.state.lock().unwrap();
+        let n = st.businesses.len() + 1;
+        st.businesses.push(json!({
+            "id": format!("biz-{n}"),
+            "name": format!("Test Business {n}"),
             "owned_whatsapp_business_accounts": list(owned),
             "client_whatsapp_business_accounts": list(client),
-        }]}));
+        }));
     }
 
     /// Every token of this user stops working, as after a password change: error 190.
@@ -450,10 +458,7 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
         ("GET", ["debug_token"]) => debug_token(st, req),
         ("GET", ["oauth", "access_token"]) => access_token(st, req),
         ("GET", ["me"]) => Reply::json(200, json!({"id": "user-1", "name": "Test Business"})),
-        ("GET", ["me", "businesses"]) => Reply::json(
-            200,
-            st.businesses.clone().unwrap_or_else(|| json!({"data": []})),
-        ),
+        ("GET", ["me", "businesses"]) => page(req, &st.businesses),
         ("GET", [waba, "subscribed_apps"]) => {
             let apps = st.subscribed.get(*waba).cloned().unwrap_or_default();
             let data: Vec<Value> = apps

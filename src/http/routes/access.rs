@@ -16,7 +16,7 @@ use crate::domain::time::now_ms;
 use crate::domain::tokens::{apply, reason_from_meta, token_refused, Verdict};
 use crate::error::Error;
 use crate::http::AppState;
-use crate::meta::{AccountToken, Graph, MetaError};
+use crate::meta::{next_cursor, AccountToken, Graph, MetaError};
 
 /// At most this many pages are followed in one listing, whatever Meta says.
 const MAX_PAGES: usize = 50;
@@ -114,8 +114,6 @@ pub struct Page {
 }
 
 /// Follows Meta's cursors until the listing ends or `limit` items are in.
-/// Meta's `paging.next` URL is not fetched as such (it may carry a token);
-/// its presence only says that `cursors.after` leads further.
 pub async fn paged(
     state: &AppState,
     account: &Account,
@@ -140,12 +138,8 @@ pub async fn paged(
             let page = call.get(&path, &q)?;
             let data = page.get("data").and_then(Value::as_array);
             items.extend(data.into_iter().flatten().cloned());
-            let more = page.pointer("/paging/next").is_some();
-            after = page
-                .pointer("/paging/cursors/after")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            if !more || after.is_none() || data.is_none_or(Vec::is_empty) {
+            after = next_cursor(&page);
+            if after.is_none() {
                 items.truncate(paging.limit);
                 return Ok(Page {
                     items,

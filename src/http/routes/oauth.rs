@@ -22,7 +22,7 @@ use crate::http::body::read_form;
 use crate::http::pages::{self, Action, Failure, SignupConfig, Success};
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
-use crate::meta::{hint_for, AccountToken, Graph, MetaError};
+use crate::meta::{hint_for, next_cursor, AccountToken, Graph, MetaError};
 use crate::store::Connected;
 
 pub const SIGNUP_PATH: &str = "/plugins/appmixer/whatsapp/signup";
@@ -361,18 +361,40 @@ fn long_lived(
     }
 }
 
+/// Businesses read at most (pages of 50): far more than one person belongs to.
+const BUSINESS_PAGES: usize = 20;
+
 /// Plain OAuth tokens do not name the WABA picked; the businesses the user
 /// belongs to list the WABAs they own and manage for clients.
 fn businesses_wabas(graph: &Graph, token: &AccountToken<'_>) -> (Vec<String>, Option<MetaError>) {
-    let fields = "id,name,owned_whatsapp_business_accounts{id,name},client_whatsapp_business_accounts{id,name}";
-    match graph.get("me/businesses", token, &[("fields", fields)]) {
-        Ok(answer) => (wabas_from_businesses(&answer), None),
-        Err(Error::Meta(e)) => (Vec::new(), Some(e)),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not list the user's businesses");
-            (Vec::new(), None)
+    let fields = "id,name,owned_whatsapp_business_accounts.limit(100){id,name},client_whatsapp_business_accounts.limit(100){id,name}";
+    let mut wabas: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..BUSINESS_PAGES {
+        let mut query = vec![("fields", fields), ("limit", "50")];
+        if let Some(cursor) = &after {
+            query.push(("after", cursor));
+        }
+        let answer = match graph.get("me/businesses", token, &query) {
+            Ok(answer) => answer,
+            Err(Error::Meta(e)) if wabas.is_empty() => return (wabas, Some(e)),
+            Err(e) => {
+                // What the earlier pages found is still worth connecting.
+                tracing::warn!(error = %e, found = wabas.len(), "could not list the user's businesses");
+                break;
+            }
+        };
+        for id in wabas_from_businesses(&answer) {
+            if !wabas.contains(&id) {
+                wabas.push(id);
+            }
+        }
+        after = next_cursor(&answer);
+        if after.is_none() {
+            break;
         }
     }
+    (wabas, None)
 }
 
 fn success(state: &AppState, connected: &Connected, api_key: &str) -> Resp {

@@ -297,8 +297,8 @@ pub async fn save(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
         client_secret: (!secret.is_empty()).then(|| secret.to_string()),
         es_config_id: Some(form.get("esConfigId").to_string()),
         verify_token: Some(form.get("verifyToken").to_string()),
-        // Not on this form: PUT /api/v1/admin/config sets it.
-        require_open_window: None,
+        // An unticked checkbox is absent from the form.
+        require_open_window: Some(form.get("requireOpenWindow") == "on"),
     };
     save_config(cx.state, change).await?;
     Ok(Done::to("/admin/setup", Flash::ok("Settings saved.")))
