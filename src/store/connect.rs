@@ -55,17 +55,37 @@ impl Store {
         })
     }
 
-    /// How many links could still connect an account at `now_ms` (not used, not expired).
-    pub fn open_connect_links(&self, now_ms: u64) -> Result<usize, Error> {
+    /// The links that could still connect an account at `now_ms` (not used,
+    /// not expired), newest first.
+    pub fn open_connect_links(&self, now_ms: u64) -> Result<Vec<ConnectLink>, Error> {
         self.read(|tx| {
             let t = tx.open_table(CONNECT_LINKS)?;
-            let mut open = 0;
+            let mut open = Vec::new();
             for row in t.iter()? {
                 let link: ConnectLink = dec(row?.1.value(), "connect link")?;
-                open += usize::from(check_link(Some(&link), now_ms).is_ok());
+                if check_link(Some(&link), now_ms).is_ok() {
+                    open.push(link);
+                }
             }
+            open.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
             Ok(open)
         })
+    }
+
+    /// Withdraws an open link: it, and any login started through it, can no
+    /// longer connect an account. False when no open link has this id.
+    pub async fn revoke_connect_link(&self, id: String, now_ms: u64) -> Result<bool, Error> {
+        self.write(move |tx| {
+            let mut revoked = false;
+            tx.open_table(CONNECT_LINKS)?.retain(|_, v| {
+                let hit = dec::<ConnectLink>(v, "connect link")
+                    .is_ok_and(|l| l.id == id && check_link(Some(&l), now_ms).is_ok());
+                revoked |= hit;
+                !hit
+            })?;
+            Ok(revoked)
+        })
+        .await
     }
 
     pub async fn insert_pending_login(
@@ -236,19 +256,18 @@ mod tests {
             .await
             .unwrap();
 
-        assert_eq!(store.open_connect_links(10).unwrap(), 2);
+        assert_eq!(store.open_connect_links(10).unwrap().len(), 2);
         let first = store
             .save_connection(Some("L1".into()), account("a", "u1", "W1"), 10)
             .await
             .unwrap();
         assert_eq!(
-            store.open_connect_links(10).unwrap(),
+            store.open_connect_links(10).unwrap().len(),
             1,
             "a spent link is not open"
         );
-        assert_eq!(
-            store.open_connect_links(1_000).unwrap(),
-            0,
+        assert!(
+            store.open_connect_links(1_000).unwrap().is_empty(),
             "nor an expired one"
         );
         assert!(first.created);
@@ -321,6 +340,50 @@ mod tests {
         assert_eq!(store.purge_connect_leftovers(100).await.unwrap(), 2);
         assert!(store.pending_login("S2").unwrap().is_none());
         assert!(store.connect_link("L1").unwrap().is_none());
+        store.close();
+    }
+
+    #[tokio::test]
+    async fn only_an_open_link_is_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let named = |id: &str, created_at: u64, expires_at: u64| ConnectLink {
+            id: id.into(),
+            created_at,
+            ..link(expires_at)
+        };
+        for (hash, l) in [
+            ("H1", named("lnk_a", 1, 1_000)),
+            ("H2", named("lnk_b", 2, 1_000)),
+            ("H3", named("lnk_old", 0, 5)),
+        ] {
+            store.insert_connect_link(hash.into(), l).await.unwrap();
+        }
+        let ids = |store: &Store| -> Vec<String> {
+            store
+                .open_connect_links(10)
+                .unwrap()
+                .into_iter()
+                .map(|l| l.id)
+                .collect()
+        };
+        assert_eq!(
+            ids(&store),
+            ["lnk_b", "lnk_a"],
+            "newest first, expired left out"
+        );
+        assert!(!store
+            .revoke_connect_link("lnk_old".into(), 10)
+            .await
+            .unwrap());
+        assert!(!store
+            .revoke_connect_link("lnk_nope".into(), 10)
+            .await
+            .unwrap());
+        assert!(store.revoke_connect_link("lnk_a".into(), 10).await.unwrap());
+        assert!(store.connect_link("H1").unwrap().is_none());
+        assert_eq!(ids(&store), ["lnk_b"]);
+        assert!(!store.revoke_connect_link("lnk_a".into(), 10).await.unwrap());
         store.close();
     }
 }

@@ -186,6 +186,41 @@ fn the_window_policy_is_set_from_the_setup_form() {
 }
 
 #[test]
+fn a_paused_listener_gets_no_new_events_and_its_flow_sees_why() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let (_, key) = gw.add_account(&meta, "token-a", &["W1"]);
+    let receiver = Receiver::start();
+    let (listener, _) = gw.add_listener(&key, "W1", "messages", &receiver.url("/hook"));
+    let paused = |gw: &Gateway| {
+        let (status, body) = gw.request("GET", "/api/v1/listeners", Some(&key), None);
+        assert_eq!(status, 200, "{body}");
+        body["listeners"][0]["paused"].clone()
+    };
+    assert_eq!(paused(&gw), false);
+
+    let mut b = logged_in(&gw);
+    let csrf = b.csrf();
+    let pause = format!("/admin/listeners/{listener}/pause");
+    assert_eq!(b.post(&pause, &[("csrf", &csrf)]).status, 303);
+    assert_eq!(
+        paused(&gw),
+        true,
+        "the flow tool can tell why nothing arrives"
+    );
+    let text = |id: &str| payloads::single_text("W1", "PN1", id, "hello");
+    assert_eq!(gw.post_webhook(&text("wamid.while-paused")).0, 200);
+
+    let resume = format!("/admin/listeners/{listener}/resume");
+    assert_eq!(b.post(&resume, &[("csrf", &csrf)]).status, 303);
+    assert_eq!(paused(&gw), false);
+    assert_eq!(gw.post_webhook(&text("wamid.after-resume")).0, 200);
+    let got = receiver.wait_for_exactly(1, Duration::from_secs(10), Duration::from_millis(500));
+    assert_eq!(got[0].json()["data"]["id"], "wamid.after-resume");
+}
+
+#[test]
 fn five_failed_logins_lock_the_address_out() {
     let meta = FakeMeta::start();
     let gw = Gateway::start(&meta);
@@ -403,15 +438,34 @@ fn a_connect_link_from_the_backoffice_is_one_the_connect_page_takes() {
     assert!(secret.contains("/connect?link=wbl_"), "{secret}");
     // Links from the admin API live in the same place.
     gw.connect_link();
-    assert!(b
-        .get("/admin/accounts")
-        .body
-        .contains("2 unused link(s) open"));
+    let accounts = b.get("/admin/accounts").body;
+    assert!(accounts.contains("2 unused link(s) open"), "{accounts}");
 
     // /connect knows the backoffice's link: the browser goes on to Meta's login.
     let to = browser::get(&gw.local(&secret)).location();
     assert!(to.starts_with(&meta.url()), "{to}");
     assert!(browser::query(&to, "state").is_some(), "{to}");
+
+    // The admin revokes it from the list: /connect no longer takes it.
+    let revoke = accounts
+        .split(r#"action="/admin/connect-links/"#)
+        .nth(2)
+        .and_then(|rest| rest.split('"').next())
+        .map(|rest| format!("/admin/connect-links/{rest}"))
+        .unwrap_or_else(|| panic!("no revoke form for the second link:\n{accounts}"));
+    let done = b.post(&revoke, &[("csrf", &csrf)]);
+    assert_eq!(
+        (done.status, done.location()),
+        (303, Some("/admin/accounts"))
+    );
+    let accounts = b.get("/admin/accounts").body;
+    assert!(accounts.contains("Connect link revoked"), "{accounts}");
+    assert!(accounts.contains("1 unused link(s) open"), "{accounts}");
+    assert_eq!(browser::get(&gw.local(&secret)).status, 403);
+    // Twice: said on the page, not a raw error.
+    assert_eq!(b.post(&revoke, &[("csrf", &csrf)]).status, 303);
+    let accounts = b.get("/admin/accounts").body;
+    assert!(accounts.contains("open connect link"), "{accounts}");
 }
 
 /// The whole journey in a real browser. `scripts/test` installs Debian's

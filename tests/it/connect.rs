@@ -431,6 +431,85 @@ fn connect_without_a_valid_link_shows_a_page_and_redirects_nowhere() {
 }
 
 #[test]
+fn the_admin_lists_and_revokes_open_connect_links() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    meta.add_user_token("user-token", "meta-user-1", &["W1"], Some(5400));
+    let link_id = |url: &str| {
+        let (_, links) = gw.admin("GET", "/api/v1/admin/connect-links", None);
+        let secret = url.split("link=").nth(1).unwrap();
+        assert!(
+            !links.to_string().contains(secret),
+            "the secret is never listed"
+        );
+        links["connectLinks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (status, first) = gw.admin("POST", "/api/v1/admin/connect-links", None);
+    assert_eq!(status, 201, "{first}");
+    let (_, second) = gw.admin("POST", "/api/v1/admin/connect-links", None);
+    let first_url = first["url"].as_str().unwrap();
+    assert_eq!(
+        link_id(first_url),
+        [
+            second["id"].as_str().unwrap(),
+            first["id"].as_str().unwrap()
+        ],
+        "newest first"
+    );
+
+    // The second customer has started Meta's login when the admin revokes its link.
+    let second_url = second["url"].as_str().unwrap();
+    let to = browser::get(&gw.local(second_url)).location();
+    let state = browser::query(&to, "state").unwrap();
+    let path = format!(
+        "/api/v1/admin/connect-links/{}",
+        second["id"].as_str().unwrap()
+    );
+    let (status, body) = gw.admin("DELETE", &path, None);
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = gw.admin("DELETE", &path, None);
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &serde_json::json!("not_found"))
+    );
+    assert_eq!(link_id(first_url), [first["id"].as_str().unwrap()]);
+
+    let page = browser::get(&gw.local(second_url));
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(page.body.contains("revoked"), "{}", page.body);
+    meta.issue_code("code-1", "user-token", Some(CALLBACK));
+    let late = oauth_callback(&gw, "code-1", &state);
+    assert_eq!(late.status, 403, "{}", late.body);
+    assert!(accounts(&gw).is_empty(), "a revoked link connects nothing");
+    assert!(meta.requests_to("GET", "/oauth/access_token").is_empty());
+
+    // A used link is no longer open, so there is nothing to revoke.
+    let (_, state) = {
+        let to = browser::get(&gw.local(first_url)).location();
+        (to.clone(), browser::query(&to, "state").unwrap())
+    };
+    meta.issue_code("code-2", "user-token", Some(CALLBACK));
+    assert_eq!(oauth_callback(&gw, "code-2", &state).status, 200);
+    assert!(link_id(first_url).is_empty());
+    let path = format!(
+        "/api/v1/admin/connect-links/{}",
+        first["id"].as_str().unwrap()
+    );
+    assert_eq!(gw.admin("DELETE", &path, None).0, 404);
+    assert_eq!(
+        gw.request("GET", "/api/v1/admin/connect-links", None, None)
+            .0,
+        401
+    );
+}
+
+#[test]
 fn the_admin_connects_without_a_link_by_token_or_backoffice_session() {
     let meta = FakeMeta::start();
     let gw = Gateway::start(&meta);

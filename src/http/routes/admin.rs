@@ -3,7 +3,7 @@
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::domain::accounts::grant_from;
 use crate::domain::connect::connect_url;
@@ -328,6 +328,48 @@ pub async fn create_connect_link(state: &AppState, req: Request<Incoming>) -> Re
             "expiresAt": rfc3339_ms(minted.link.expires_at),
         }),
     ))
+}
+
+/// `GET /api/v1/admin/connect-links`: the links a customer could still use, newest first.
+pub fn list_connect_links(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
+    require_admin(state, &req.into_parts().0)?;
+    let links: Vec<Value> = state
+        .store
+        .open_connect_links(now_ms())?
+        .into_iter()
+        .map(|l| {
+            json!({
+                "id": l.id,
+                "createdAt": rfc3339_ms(l.created_at),
+                "expiresAt": rfc3339_ms(l.expires_at),
+            })
+        })
+        .collect();
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({"connectLinks": links}),
+    ))
+}
+
+/// `DELETE /api/v1/admin/connect-links/{linkId}`: a link sent to the wrong
+/// person, or no longer wanted, stops working (a login already started through
+/// it fails at the callback).
+pub async fn revoke_connect_link(
+    state: &AppState,
+    req: Request<Incoming>,
+    id: &str,
+) -> Result<Resp, Error> {
+    require_admin(state, &req.into_parts().0)?;
+    if state
+        .store
+        .revoke_connect_link(id.to_string(), now_ms())
+        .await?
+    {
+        tracing::info!(link = %id, "connect link revoked");
+        Ok(response::empty(StatusCode::NO_CONTENT))
+    } else {
+        Err(Error::NotFound("open connect link"))
+    }
 }
 
 /// Runs Graph calls (blocking ureq) off the async workers.

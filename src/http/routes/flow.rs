@@ -46,6 +46,8 @@ struct ListenerView {
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     stopped_reason: Option<String>,
+    /// Paused by the admin: no new events are queued for it.
+    paused: bool,
 }
 
 fn listener_view(l: &Listener, with_secret: bool) -> ListenerView {
@@ -57,6 +59,7 @@ fn listener_view(l: &Listener, with_secret: bool) -> ListenerView {
         secret: with_secret.then(|| l.secret.clone()),
         created_at: rfc3339_ms(l.created_at),
         stopped_reason: l.stopped_reason.clone(),
+        paused: l.paused,
     }
 }
 

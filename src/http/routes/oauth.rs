@@ -492,7 +492,7 @@ fn link_refused(why: Unusable) -> Resp {
         Unusable::Unknown => (
             StatusCode::FORBIDDEN,
             "This connect link is not valid",
-            "Check that you opened the whole link. Connect links are made by the gateway's administrator: ask them for a new one.",
+            "Check that you opened the whole link. A link the gateway's administrator revoked no longer works either: ask them for a new one.",
         ),
         Unusable::Expired => (
             StatusCode::GONE,

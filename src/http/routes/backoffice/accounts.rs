@@ -31,12 +31,19 @@ pub struct AccountRow {
     pub listeners: usize,
 }
 
+/// A connect link a customer could still use.
+pub struct LinkRow {
+    pub id: String,
+    pub created: String,
+    pub expires: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/accounts.html")]
 struct AccountsPage {
     chrome: Chrome,
     accounts: Vec<AccountRow>,
-    open_links: usize,
+    open_links: Vec<LinkRow>,
     configured: bool,
 }
 
@@ -56,7 +63,17 @@ pub fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
     let page = AccountsPage {
         chrome: cx.chrome("accounts"),
         accounts,
-        open_links: cx.state.store.open_connect_links(cx.now)?,
+        open_links: cx
+            .state
+            .store
+            .open_connect_links(cx.now)?
+            .into_iter()
+            .map(|l| LinkRow {
+                id: l.id,
+                created: stamp(l.created_at, cx.now).ago,
+                expires: utc(l.expires_at),
+            })
+            .collect(),
         configured: !s.client_id.is_empty() && !s.client_secret.is_empty(),
     };
     Ok(html(StatusCode::OK, &page))
@@ -172,6 +189,23 @@ pub async fn mint_link(cx: &Ctx<'_>) -> Result<Done, Error> {
             utc(minted.link.expires_at)
         ))
         .with_secret(connect_url(&cx.state.public_url, &minted.secret)),
+    ))
+}
+
+/// Withdraws a link that has not connected anyone yet.
+pub async fn revoke_link(cx: &Ctx<'_>, id: &str) -> Result<Done, Error> {
+    if !cx
+        .state
+        .store
+        .revoke_connect_link(id.to_string(), cx.now)
+        .await?
+    {
+        return Err(Error::NotFound("open connect link"));
+    }
+    tracing::info!(link = %id, "connect link revoked from the backoffice");
+    Ok(Done::to(
+        "/admin/accounts",
+        Flash::ok("Connect link revoked: it no longer connects anyone."),
     ))
 }
 
