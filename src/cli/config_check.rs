@@ -409,10 +409,13 @@ fn check_database(args: &ServeArgs, server_running: bool, r: &mut Report) {
         ),
     );
     settings_report(
-        !s.settings.client_secret.is_empty(),
-        &s.settings.client_id,
-        s.settings.verify_token.chars().count(),
-        &s.settings.es_config_id,
+        &Stored {
+            secret_set: !s.settings.client_secret.is_empty(),
+            client_id: s.settings.client_id.clone(),
+            verify_token_len: s.settings.verify_token.chars().count(),
+            es_config_id: s.settings.es_config_id.clone(),
+            require_open_window: s.settings.require_open_window,
+        },
         r,
     );
     if !s.admin_token_set && client::admin_token().is_none() {
@@ -423,16 +426,30 @@ fn check_database(args: &ServeArgs, server_running: bool, r: &mut Report) {
     }
 }
 
-fn settings_report(
+/// The admin's settings as config check reports them: secrets only as set or not.
+struct Stored {
     secret_set: bool,
-    client_id: &str,
+    client_id: String,
     verify_token_len: usize,
-    es_config_id: &str,
-    r: &mut Report,
-) {
+    es_config_id: String,
+    require_open_window: bool,
+}
+
+fn settings_report(s: &Stored, r: &mut Report) {
+    let Stored {
+        secret_set,
+        ref client_id,
+        verify_token_len,
+        ref es_config_id,
+        require_open_window,
+    } = *s;
     r.note(
         "clientId",
-        if client_id.is_empty() { "-" } else { client_id },
+        if client_id.is_empty() {
+            "-"
+        } else {
+            client_id.as_str()
+        },
     );
     r.note(
         "clientSecret",
@@ -455,7 +472,15 @@ fn settings_report(
         if es_config_id.is_empty() {
             "-"
         } else {
-            es_config_id
+            es_config_id.as_str()
+        },
+    );
+    r.note(
+        "requireOpenWindow",
+        if require_open_window {
+            "on: free-form sends outside the 24-hour window are refused (409)"
+        } else {
+            "off: such sends go out with window \"closed\" and a warning"
         },
     );
     if !secret_set {
@@ -499,14 +524,15 @@ fn ask_server(args: &ServeArgs, r: &mut Report) {
     match resp.status().as_u16() {
         200 => {
             let v: serde_json::Value = resp.body_mut().read_json().unwrap_or_default();
+            let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
             settings_report(
-                v["clientSecretSet"].as_bool().unwrap_or(false),
-                v["clientId"].as_str().unwrap_or_default(),
-                v["verifyToken"]
-                    .as_str()
-                    .map(|t| t.chars().count())
-                    .unwrap_or(0),
-                v["esConfigId"].as_str().unwrap_or_default(),
+                &Stored {
+                    secret_set: v["clientSecretSet"].as_bool().unwrap_or(false),
+                    client_id: text("clientId"),
+                    verify_token_len: text("verifyToken").chars().count(),
+                    es_config_id: text("esConfigId"),
+                    require_open_window: v["requireOpenWindow"].as_bool().unwrap_or(false),
+                },
                 r,
             );
         }

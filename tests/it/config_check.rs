@@ -82,8 +82,15 @@ fn config_check_reads_the_secret_from_the_database_or_asks_the_running_server() 
     assert!(out.contains("set WABRIDGE_ADMIN_TOKEN"), "{out}");
 
     gw.configure();
+    let (status, _) = gw.admin(
+        "PUT",
+        "/api/v1/admin/config",
+        Some(&serde_json::json!({"requireOpenWindow": true})),
+    );
+    assert_eq!(status, 200);
     let (code, out, _) = run(&args, &with_token, std::path::Path::new("/"));
     assert!(!out.contains("no clientSecret"), "{out}");
+    assert_eq!(row(&out, "requireOpenWindow").0, "on:", "{out}");
     assert!(
         out.contains("clientSecret") && out.contains("set (masked)"),
         "{out}"
@@ -99,6 +106,11 @@ fn config_check_reads_the_secret_from_the_database_or_asks_the_running_server() 
     // The version this build writes (4 since the flow API's tables).
     let schema = format!("schema {}", wabridge::store::tables_schema_version());
     assert!(out.contains(&schema), "{out}");
+    assert_eq!(
+        row(&out, "requireOpenWindow").0,
+        "on:",
+        "read from the file too:\n{out}"
+    );
     assert!(!out.contains("no clientSecret"), "{out}");
     assert_eq!(code, 0, "{out}");
     for secret in [APP_SECRET, VERIFY_TOKEN] {
