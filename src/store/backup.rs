@@ -13,9 +13,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use redb::{
-    Database, Key, MultimapTableDefinition, MultimapTableHandle, ReadOnlyDatabase, ReadTransaction,
-    ReadableDatabase, ReadableMultimapTable, ReadableTable, ReadableTableMetadata, TableDefinition,
-    TableHandle, Value, WriteTransaction,
+    Database, Key, MultimapTableHandle, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle, Value, WriteTransaction,
 };
 
 use super::codec::dec;
@@ -152,7 +151,7 @@ fn copy_into(src: &ReadTransaction, dest: &Path) -> Result<Summary, Error> {
     copy_table(src, &tx, STATUS_RECIPIENTS, &mut copied)?;
     copy_table(src, &tx, AWAITING_DELIVERY, &mut copied)?;
     copy_table(src, &tx, WINDOWS, &mut copied)?;
-    copy_multimap_table(src, &tx, USER_LINKS, &mut copied)?;
+    copy_table(src, &tx, USER_LINKS_SEEN, &mut copied)?;
     copy_table(src, &tx, PHONE_NUMBERS, &mut copied)?;
     copy_table(src, &tx, MEDIA, &mut copied)?;
     // A table added to tables.rs but not above would be silently left out: refuse.
@@ -195,28 +194,6 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
     for row in from.iter()? {
         let (k, v) = row?;
         to.insert(k.value(), v.value())?;
-    }
-    copied.insert(def.name().to_string());
-    Ok(())
-}
-
-fn copy_multimap_table<K: Key + 'static, V: Key + 'static>(
-    src: &ReadTransaction,
-    dst: &WriteTransaction,
-    def: MultimapTableDefinition<K, V>,
-    copied: &mut BTreeSet<String>,
-) -> Result<(), Error> {
-    let from = match src.open_multimap_table(def) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut to = dst.open_multimap_table(def)?;
-    for row in from.iter()? {
-        let (k, values) = row?;
-        for v in values {
-            to.insert(k.value(), v?.value())?;
-        }
     }
     copied.insert(def.name().to_string());
     Ok(())
@@ -291,7 +268,7 @@ mod tests {
         assert_eq!(summary.rows_of("events"), 50);
         for table in [
             "windows",
-            "user_links",
+            "user_links_seen",
             "media",
             "phone_numbers",
             "connect_links",

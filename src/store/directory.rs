@@ -5,7 +5,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::tables::{MEDIA, PHONE_NUMBERS, USER_LINKS, WINDOWS};
+use super::tables::{MEDIA, PHONE_NUMBERS, USER_LINKS_SEEN, WINDOWS};
 use super::Store;
 use crate::domain::model::InboundEvent;
 use crate::error::Error;
@@ -47,10 +47,15 @@ impl Store {
     pub fn last_inbound(&self, phone_number_id: &str, user_id: &str) -> Result<Option<u64>, Error> {
         self.read(|tx| {
             let windows = tx.open_table(WINDOWS)?;
-            let links = tx.open_multimap_table(USER_LINKS)?;
+            let links = tx.open_table(USER_LINKS_SEEN)?;
             let mut ids = vec![user_id.to_string()];
-            for other in links.get(user_id)? {
-                ids.push(other?.value().to_string());
+            for row in links.range((user_id, "")..)? {
+                let (key, _) = row?;
+                let (user, other) = key.value();
+                if user != user_id {
+                    break;
+                }
+                ids.push(other.to_string());
             }
             let mut last = None;
             for id in &ids {
@@ -88,7 +93,7 @@ pub(super) fn learn_from(
         .insert(phone, event.waba_id.as_str())?;
     if let Some(sender) = &event.sender {
         let mut windows = tx.open_table(WINDOWS)?;
-        let mut links = tx.open_multimap_table(USER_LINKS)?;
+        let mut links = tx.open_table(USER_LINKS_SEEN)?;
         for id in &sender.ids {
             let known = windows.get((phone, id.as_str()))?.map(|v| v.value());
             // Meta may deliver an older message late; the window follows the newest.
@@ -96,16 +101,16 @@ pub(super) fn learn_from(
                 windows.insert((phone, id.as_str()), sender.at_ms)?;
             }
             for other in sender.ids.iter().filter(|o| *o != id) {
-                links.insert(id.as_str(), other.as_str())?;
+                links.insert((id.as_str(), other.as_str()), now_ms)?;
             }
         }
     }
     // A status names the recipient by phone and BSUID: the same person, so one window.
     if let Some(status) = &event.status {
         if let (Some(phone_id), Some(user_id)) = (&status.recipient_id, &status.recipient_user_id) {
-            let mut links = tx.open_multimap_table(USER_LINKS)?;
-            links.insert(phone_id.as_str(), user_id.as_str())?;
-            links.insert(user_id.as_str(), phone_id.as_str())?;
+            let mut links = tx.open_table(USER_LINKS_SEEN)?;
+            links.insert((phone_id.as_str(), user_id.as_str()), now_ms)?;
+            links.insert((user_id.as_str(), phone_id.as_str()), now_ms)?;
         }
     }
     if let Some(media_id) = &event.media_id {
@@ -133,6 +138,29 @@ mod tests {
                 at_ms,
             }),
             media_id: Some(format!("media-{key}")),
+        }
+    }
+
+    /// A status of a message sent to `phone`, naming the recipient's BSUID too.
+    fn link_status(phone: &str, bsuid: &str) -> InboundEvent {
+        InboundEvent {
+            kind: EventKind::Statuses,
+            sender: None,
+            media_id: None,
+            status: Some(crate::domain::model::StatusRecord {
+                message_id: format!("wamid.TO-{phone}"),
+                status: "sent".into(),
+                timestamp: None,
+                recipient_id: Some(phone.into()),
+                recipient_user_id: Some(bsuid.into()),
+                errors: None,
+                conversation: None,
+                pricing: None,
+                waba_id: "W1".into(),
+                phone_number_id: "PN1".into(),
+                received_at: 7,
+            }),
+            ..message(&format!("s:{phone}"), &[], 0)
         }
     }
 
@@ -172,24 +200,10 @@ mod tests {
             })
         );
         // A status linking a phone to a BSUID joins their windows.
-        let mut status = message("s:x", &[], 0);
-        status.kind = EventKind::Statuses;
-        status.sender = None;
-        status.media_id = None;
-        status.status = Some(crate::domain::model::StatusRecord {
-            message_id: "wamid.OUT".into(),
-            status: "sent".into(),
-            timestamp: None,
-            recipient_id: Some("420777999999".into()),
-            recipient_user_id: Some("CZ.1".into()),
-            errors: None,
-            conversation: None,
-            pricing: None,
-            waba_id: "W1".into(),
-            phone_number_id: "PN1".into(),
-            received_at: 7,
-        });
-        store.ingest(vec![status], 7).await.unwrap();
+        store
+            .ingest(vec![link_status("420777999999", "CZ.1")], 7)
+            .await
+            .unwrap();
         assert_eq!(
             store.last_inbound("PN1", "420777999999").unwrap(),
             Some(9_000)
@@ -203,6 +217,37 @@ mod tests {
         assert_eq!(store.prune_media(9_001).await.unwrap(), 2);
         assert_eq!(store.prune_windows(9_001).await.unwrap(), 2);
         assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), None);
+        store.close();
+    }
+
+    #[tokio::test]
+    async fn a_link_between_ids_expires_unless_seen_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        store
+            .ingest(vec![message("m:1", &["CZ.1"], 1_000)], 50)
+            .await
+            .unwrap();
+        // Seen at 100: our message to 420777999999 went to CZ.1.
+        store
+            .ingest(vec![link_status("420777999999", "CZ.1")], 100)
+            .await
+            .unwrap();
+        // Seen at 300: another person, whose BSUID starts the same way.
+        store
+            .ingest(vec![message("m:2", &["420111", "CZ.10"], 2_000)], 300)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.last_inbound("PN1", "420777999999").unwrap(),
+            Some(1_000)
+        );
+        assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), Some(1_000));
+
+        assert_eq!(store.prune_user_links(200).await.unwrap(), 2);
+        assert_eq!(store.prune_user_links(200).await.unwrap(), 0);
+        assert_eq!(store.last_inbound("PN1", "420777999999").unwrap(), None);
+        assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), Some(1_000));
         store.close();
     }
 }

@@ -1,12 +1,12 @@
 //! Retention: old events, dedupe keys, status history and its indexes, finished
-//! deliveries, quarantined bodies, 24-hour windows and inbound-media rows are
-//! removed in small batches. Each batch is
+//! deliveries, quarantined bodies, 24-hour windows, phone ↔ BSUID links and
+//! inbound-media rows are removed in small batches. Each batch is
 //! found in a read transaction and removed in a short write, so ingest never
 //! waits long behind it.
 
 use std::collections::HashSet;
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::codec::dec;
 use super::tables::*;
@@ -193,14 +193,28 @@ impl Store {
     /// Removes one batch of 24-hour windows whose user last wrote before
     /// `cutoff_ms`: a window that old is closed either way.
     pub async fn prune_windows(&self, cutoff_ms: u64) -> Result<usize, Error> {
+        self.prune_stale_pairs(WINDOWS, cutoff_ms).await
+    }
+
+    /// Removes one batch of phone ↔ BSUID links last seen before `cutoff_ms`.
+    pub async fn prune_user_links(&self, cutoff_ms: u64) -> Result<usize, Error> {
+        self.prune_stale_pairs(USER_LINKS_SEEN, cutoff_ms).await
+    }
+
+    /// One batch of a (id, id) → last-seen-ms table: the rows last seen before `cutoff_ms`.
+    async fn prune_stale_pairs(
+        &self,
+        table: TableDefinition<'static, (&'static str, &'static str), u64>,
+        cutoff_ms: u64,
+    ) -> Result<usize, Error> {
         let keys: Vec<(String, String)> = self.read(|tx| {
-            let t = tx.open_table(WINDOWS)?;
+            let t = tx.open_table(table)?;
             let mut out = Vec::new();
             for row in t.iter()? {
                 let (k, v) = row?;
                 if v.value() < cutoff_ms {
-                    let (phone, user) = k.value();
-                    out.push((phone.to_string(), user.to_string()));
+                    let (a, b) = k.value();
+                    out.push((a.to_string(), b.to_string()));
                     if out.len() >= BATCH {
                         break;
                     }
@@ -208,10 +222,10 @@ impl Store {
             }
             Ok(out)
         })?;
-        self.write_batch(keys, move |tx, (phone, user): &(String, String)| {
-            let mut t = tx.open_table(WINDOWS)?;
-            let key = (phone.as_str(), user.as_str());
-            // The user may have written since the read: that window is open now.
+        self.write_batch(keys, move |tx, (a, b): &(String, String)| {
+            let mut t = tx.open_table(table)?;
+            let key = (a.as_str(), b.as_str());
+            // Seen again since the read (the user wrote): keep it.
             let stale = t.get(key)?.is_some_and(|v| v.value() < cutoff_ms);
             if stale {
                 t.remove(key)?;

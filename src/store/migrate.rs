@@ -1,9 +1,10 @@
 //! Schema versions: a new file gets every table; an older one is migrated one
 //! version at a time, each step in its own transaction; a newer one is refused.
 
-use redb::{Database, ReadableTable};
+use redb::{Database, ReadableMultimapTable, ReadableTable};
 
 use super::tables::*;
+use crate::domain::time::now_ms;
 use crate::error::Error;
 
 pub fn run(db: &Database) -> Result<(), Error> {
@@ -46,6 +47,9 @@ fn step(db: &Database, from: u64) -> Result<(), Error> {
         // 4: the window, the phone-number directory and inbound media start empty:
         // until a user writes again their window is "unknown", never wrongly "open".
         3 => create_v4_tables(&tx)?,
+        // 5: the phone ↔ BSUID links gain a "last seen", counted from now, so
+        // the janitor can expire them like the rest.
+        4 => timestamp_user_links(&tx, now_ms())?,
         v => {
             return Err(Error::Startup(format!(
                 "no migration from schema version {v}"
@@ -60,9 +64,25 @@ fn step(db: &Database, from: u64) -> Result<(), Error> {
 
 fn create_v4_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     tx.open_table(WINDOWS)?;
-    tx.open_multimap_table(USER_LINKS)?;
     tx.open_table(PHONE_NUMBERS)?;
     tx.open_table(MEDIA)?;
+    Ok(())
+}
+
+fn timestamp_user_links(tx: &redb::WriteTransaction, now_ms: u64) -> Result<(), Error> {
+    {
+        let mut to = tx.open_table(USER_LINKS_SEEN)?;
+        // Opening creates it (empty) for a database that came through step 3
+        // just now, which no longer makes the old table.
+        let from = tx.open_multimap_table(USER_LINKS_V4)?;
+        for row in from.iter()? {
+            let (user, others) = row?;
+            for other in others {
+                to.insert((user.value(), other?.value()), now_ms)?;
+            }
+        }
+    }
+    tx.delete_multimap_table(USER_LINKS_V4)?;
     Ok(())
 }
 
@@ -83,7 +103,9 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     tx.open_table(PENDING_LOGINS)?;
     tx.open_table(STATUS_RECIPIENTS)?;
     tx.open_table(AWAITING_DELIVERY)?;
-    create_v4_tables(tx)
+    create_v4_tables(tx)?;
+    tx.open_table(USER_LINKS_SEEN)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -144,10 +166,14 @@ mod tests {
             tx.commit().unwrap();
         }
         run(&db).unwrap();
-        assert_eq!(version_of(&db), 4);
+        assert_eq!(version_of(&db), SCHEMA_VERSION);
         let tx = db.begin_read().unwrap();
         assert!(tx.open_table(WINDOWS).is_ok());
-        assert!(tx.open_multimap_table(USER_LINKS).is_ok());
+        assert!(tx.open_table(USER_LINKS_SEEN).is_ok());
+        assert!(
+            tx.open_multimap_table(USER_LINKS_V4).is_err(),
+            "the old links table is gone"
+        );
         assert!(tx.open_table(PHONE_NUMBERS).is_ok());
         assert!(tx.open_table(MEDIA).is_ok());
         drop(tx);
@@ -209,15 +235,27 @@ mod tests {
         }
     }
 
-    /// Turns a current database back into what `version` had: at 3 (the build with
-    /// the backoffice) no window, phone-number or media tables; at 2 (the build
-    /// with customer connections) no status indexes either; at 1 no connect tables.
+    /// Turns a current database back into what `version` had: at 4 the links
+    /// without a time; at 3 (the build with the backoffice) no window, link,
+    /// phone-number or media tables; at 2 (the build with customer connections)
+    /// no status indexes either; at 1 no connect tables.
     fn downgrade_to(path: &std::path::Path, version: u64) {
         let db = Database::builder().create(path).unwrap();
         let tx = db.begin_write().unwrap();
+        if version == 4 {
+            let seen = tx.open_table(USER_LINKS_SEEN).unwrap();
+            let mut old = tx.open_multimap_table(USER_LINKS_V4).unwrap();
+            for row in seen.iter().unwrap() {
+                let (key, _) = row.unwrap();
+                let (user, other) = key.value();
+                old.insert(user, other).unwrap();
+            }
+        }
+        if version < 5 {
+            tx.delete_table(USER_LINKS_SEEN).unwrap();
+        }
         if version < 4 {
             tx.delete_table(WINDOWS).unwrap();
-            tx.delete_multimap_table(USER_LINKS).unwrap();
             tx.delete_table(PHONE_NUMBERS).unwrap();
             tx.delete_table(MEDIA).unwrap();
         }
@@ -248,6 +286,13 @@ mod tests {
             store.ingest(vec![status(m, s, at)], at).await.unwrap();
         }
         store.ingest(vec![inbound("1", 4)], 4).await.unwrap();
+        // A message to 420333 reached the user known as US.9: one person.
+        let mut linked = status("m9", "delivered", 4);
+        if let Some(s) = linked.status.as_mut() {
+            s.recipient_id = Some("420333".into());
+            s.recipient_user_id = Some("US.9".into());
+        }
+        store.ingest(vec![linked], 4).await.unwrap();
         let link = ConnectLink {
             id: "lnk_1".into(),
             created_at: 0,
@@ -278,6 +323,18 @@ mod tests {
         assert_eq!(store.last_inbound("P", "420111").unwrap().is_some(), known);
         assert_eq!(store.phone_number_waba("P").unwrap().is_some(), known);
         assert_eq!(store.media_origin("media-1").unwrap().is_some(), known);
+        // US.9 writes: the link kept since version 4 opens the window of 420333 too.
+        let mut from_bsuid = inbound("3", 6);
+        from_bsuid.sender = Some(InboundSender {
+            ids: vec!["US.9".into()],
+            at_ms: 6,
+        });
+        store.ingest(vec![from_bsuid], 6).await.unwrap();
+        let linked = store.last_inbound("P", "420333").unwrap();
+        assert_eq!(linked, known.then_some(6), "links kept from version 4");
+        // Kept links are dated by the migration, so the janitor can expire them.
+        let kept = if known { 2 } else { 0 };
+        assert_eq!(store.prune_user_links(u64::MAX).await.unwrap(), kept);
         // The new tables take what comes in next.
         store.ingest(vec![inbound("2", 5)], 5).await.unwrap();
         assert_eq!(store.last_inbound("P", "420111").unwrap(), Some(5));
@@ -286,6 +343,11 @@ mod tests {
         store.close();
         drop(store);
         assert_eq!(version_of(&Database::open(&path).unwrap()), SCHEMA_VERSION);
+    }
+
+    #[tokio::test]
+    async fn version_4_keeps_its_user_links_with_a_time() {
+        reopen_at(4).await;
     }
 
     #[tokio::test]
@@ -299,7 +361,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn version_1_takes_every_step_in_order_up_to_4() {
+    async fn version_1_takes_every_step_in_order_up_to_the_current_one() {
         reopen_at(1).await;
     }
 

@@ -4,8 +4,9 @@ use redb::{MultimapTableDefinition, TableDefinition};
 
 /// Bumped by every change to a table's key or value layout; see `migrate`.
 /// 2: connect_links, pending_logins. 3: status_recipients, awaiting_delivery.
-/// 4: windows, user_links, phone_numbers, media.
-pub const SCHEMA_VERSION: u64 = 4;
+/// 4: windows, user_links, phone_numbers, media. 5: user_links replaced by
+/// user_links_seen, which says when each link was last seen so it can expire.
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// Counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -52,9 +53,14 @@ pub const AWAITING_DELIVERY: TableDefinition<(u64, &str), u64> =
 /// (phone number id, user id) → when that user last wrote to that number (unix ms).
 /// A user id is a `wa_id` (phone digits), a BSUID or a parent BSUID. (Since version 4.)
 pub const WINDOWS: TableDefinition<(&str, &str), u64> = TableDefinition::new("windows");
-/// user id → the other ids Meta gave for the same person (phone ↔ BSUID).
-/// (Since version 4.)
-pub const USER_LINKS: MultimapTableDefinition<&str, &str> =
+/// (user id, another id Meta gave for the same person: phone ↔ BSUID) → when
+/// that was last seen (unix ms), so the janitor forgets links nobody used
+/// within the retention period. (Since version 5.)
+pub const USER_LINKS_SEEN: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("user_links_seen");
+/// Versions 4 and earlier: the same links without a time. Read only by the
+/// migration to version 5, which removes it.
+pub const USER_LINKS_V4: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("user_links");
 /// phone number id → its WABA id, learned from Meta and from signed webhooks.
 /// (Since version 4.)

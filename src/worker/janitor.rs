@@ -39,7 +39,7 @@ impl Janitor {
         let cutoff = now_ms().saturating_sub(self.retention.as_millis() as u64);
         let threshold = self.store.first_event_at_or_after(cutoff)?;
         let mut total = 0;
-        for step in 0..9 {
+        for step in 0..10 {
             loop {
                 if shutdown.is_cancelled() {
                     return Ok(total);
@@ -53,6 +53,7 @@ impl Janitor {
                     5 => self.store.prune_awaiting_delivery(cutoff).await?,
                     6 => self.store.prune_quarantine(cutoff).await?,
                     7 => self.store.prune_windows(cutoff).await?,
+                    8 => self.store.prune_user_links(cutoff).await?,
                     _ => self.store.prune_media(cutoff).await?,
                 };
                 if removed == 0 {

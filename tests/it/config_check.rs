@@ -103,7 +103,7 @@ fn config_check_reads_the_secret_from_the_database_or_asks_the_running_server() 
     // Stopped: the database is opened read-only.
     assert!(gw.terminate().success());
     let (code, out, _) = run(&args, &[], std::path::Path::new("/"));
-    // The version this build writes (4 since the flow API's tables).
+    // The version this build writes.
     let schema = format!("schema {}", wabridge::store::tables_schema_version());
     assert!(out.contains(&schema), "{out}");
     assert_eq!(
