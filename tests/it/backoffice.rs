@@ -201,6 +201,14 @@ fn a_paused_listener_gets_no_new_events_and_its_flow_sees_why() {
     assert_eq!(paused(&gw), false);
 
     let mut b = logged_in(&gw);
+    // Nothing yet: the page says what makes a message event (the guide's
+    // "NewMessage never fires" row).
+    let page = b.get(&format!("/admin/listeners/{listener}")).body;
+    assert!(page.contains("No delivery yet"), "{page}");
+    assert!(
+        page.contains("write a message <em>to</em> the business number"),
+        "{page}"
+    );
     let csrf = b.csrf();
     let pause = format!("/admin/listeners/{listener}/pause");
     assert_eq!(b.post(&pause, &[("csrf", &csrf)]).status, 303);
