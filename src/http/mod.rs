@@ -4,6 +4,7 @@
 mod auth;
 mod body;
 mod pages;
+mod query;
 mod response;
 mod router;
 mod routes;

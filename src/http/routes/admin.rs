@@ -12,7 +12,8 @@ use crate::domain::model::{Account, AccountStatus, Settings};
 use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::error::Error;
 use crate::http::auth::require_admin;
-use crate::http::body::{read_json, read_optional_json};
+use crate::http::body::{page_limit, read_json, read_optional_json};
+use crate::http::query::query_value;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::meta::AccountToken;
@@ -278,14 +279,9 @@ struct QuarantineView {
 
 /// `GET /api/v1/admin/quarantine?limit=`: signed bodies that could not be used, newest first.
 pub fn list_quarantine(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
-    let query = req.uri().query().unwrap_or_default().to_string();
+    let limit = query_value(req.uri(), "limit");
     require_admin(state, &req.into_parts().0)?;
-    let mut limit = 50;
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        if k == "limit" {
-            limit = crate::http::body::page_limit(&v)?;
-        }
-    }
+    let limit = limit.as_deref().map_or(Ok(50), page_limit)?;
     let items: Vec<QuarantineView> = state
         .store
         .quarantined(limit)?

@@ -16,7 +16,8 @@ use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::urlguard::{parse_listener_url, UrlGuard};
 use crate::error::Error;
 use crate::http::auth::require_account;
-use crate::http::body::read_json;
+use crate::http::body::{page_limit, read_json};
+use crate::http::query::query_value;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::meta::{hint_for, AccountToken, Graph};
@@ -225,22 +226,18 @@ fn delivery_view(d: &Delivery) -> DeliveryView {
 }
 
 pub fn list_deliveries(state: &AppState, req: Request<Incoming>, id: &str) -> Result<Resp, Error> {
-    let query = req.uri().query().unwrap_or_default().to_string();
+    let limit = query_value(req.uri(), "limit");
+    let wanted = query_value(req.uri(), "state");
     let account = require_account(state, &req.into_parts().0)?;
     own_listener(state, &account, id)?;
-    let mut limit = 50;
-    let mut wanted: Option<DeliveryState> = None;
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        match k.as_ref() {
-            "limit" => limit = crate::http::body::page_limit(&v)?,
-            "state" => {
-                wanted = Some(serde_json::from_value(json!(v)).map_err(|_| {
-                    Error::invalid("state", "must be pending, succeeded, failed or cancelled")
-                })?)
-            }
-            _ => {}
-        }
-    }
+    let limit = limit.as_deref().map_or(Ok(50), page_limit)?;
+    let wanted: Option<DeliveryState> = wanted
+        .map(|v| {
+            serde_json::from_value(json!(v)).map_err(|_| {
+                Error::invalid("state", "must be pending, succeeded, failed or cancelled")
+            })
+        })
+        .transpose()?;
     let list: Vec<DeliveryView> = state
         .store
         .deliveries_of(id, if wanted.is_some() { 100_000 } else { limit })?

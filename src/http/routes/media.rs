@@ -13,6 +13,7 @@ use crate::domain::media::{self, MediaKind, MAX_MEDIA_BYTES};
 use crate::error::Error;
 use crate::http::auth::require_account;
 use crate::http::body::read_or_drain;
+use crate::http::query::query_value;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::meta::FilePart;
@@ -45,10 +46,7 @@ pub async fn upload(state: &AppState, req: Request<Incoming>, id: &str) -> Resul
     {
         read_multipart(body, &content_type).await?
     } else {
-        let filename =
-            url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
-                .find(|(k, _)| k == "filename")
-                .map(|(_, v)| v.into_owned());
+        let filename = query_value(&parts.uri, "filename");
         read_raw(body, &content_type, filename).await?
     };
     media::check(upload.kind, &upload.bytes)?;
@@ -209,9 +207,7 @@ pub async fn download(
     req: Request<Incoming>,
     media_id: &str,
 ) -> Result<Resp, Error> {
-    let phone_param = url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "phoneNumberId")
-        .map(|(_, v)| v.into_owned());
+    let phone_param = query_value(req.uri(), "phoneNumberId");
     let account = require_account(state, &req.into_parts().0)?;
     if !is_meta_id(media_id) {
         return Err(Error::NotFound("media"));

@@ -13,15 +13,14 @@ use crate::domain::window::{self, Window, WindowState};
 use crate::error::Error;
 use crate::http::auth::require_account;
 use crate::http::body::{read_json, read_limited};
+use crate::http::query::query_value;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
+use hyper::Uri;
 
 /// `?requireOpenWindow=true|false`, else the admin's default.
-fn strict_window(state: &AppState, query: Option<&str>) -> Result<bool, Error> {
-    let given = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "requireOpenWindow")
-        .map(|(_, v)| v.into_owned());
-    match given.as_deref() {
+fn strict_window(state: &AppState, uri: &Uri) -> Result<bool, Error> {
+    match query_value(uri, "requireOpenWindow").as_deref() {
         None => Ok(state.settings().require_open_window),
         Some("true") => Ok(true),
         Some("false") => Ok(false),
@@ -39,7 +38,7 @@ fn window_of(state: &AppState, phone_number_id: &str, who: &Recipient) -> Result
 pub async fn send(state: &AppState, req: Request<Incoming>, id: &str) -> Result<Resp, Error> {
     let (parts, body) = req.into_parts();
     let account = require_account(state, &parts)?;
-    let strict = strict_window(state, parts.uri.query())?;
+    let strict = strict_window(state, &parts.uri)?;
     let message = outbound::prepare(read_json(body).await?)?;
     own_phone_number(state, &account, id).await?;
     let window = window_of(state, id, &message.recipient)?;

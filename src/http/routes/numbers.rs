@@ -10,6 +10,7 @@ use super::access::{self, own_phone_number, own_waba, Paging};
 use crate::error::Error;
 use crate::http::auth::require_account;
 use crate::http::body::read_json;
+use crate::http::query::query_pairs;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 
@@ -39,12 +40,6 @@ fn camel(v: Value) -> Value {
         })
         .collect();
     Value::Object(out)
-}
-
-fn query_of(req: &Request<Incoming>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
 }
 
 /// ListBusinessAccounts: the account's WABAs with what Meta says of each.
@@ -244,7 +239,7 @@ pub async fn templates(
     req: Request<Incoming>,
     waba_id: &str,
 ) -> Result<Resp, Error> {
-    let query = query_of(&req);
+    let query = query_pairs(req.uri());
     let account = require_account(state, &req.into_parts().0)?;
     own_waba(&account, waba_id)?;
     let mut paging = Paging {

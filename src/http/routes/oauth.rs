@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::http::auth::require_admin;
 use crate::http::body::read_form;
 use crate::http::pages::{self, Action, Failure, SignupConfig, Success};
+use crate::http::query::query_pairs;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::meta::{hint_for, next_cursor, AccountToken, Graph, MetaError};
@@ -32,12 +33,7 @@ struct Params(Vec<(String, String)>);
 
 impl Params {
     fn of_query(parts: &Parts) -> Params {
-        let query = parts.uri.query().unwrap_or_default();
-        Params(
-            url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        )
+        Params(query_pairs(&parts.uri))
     }
 
     fn get(&self, name: &str) -> Option<&str> {

@@ -11,24 +11,16 @@ use crate::domain::webhook;
 use crate::domain::webhook_health::FailureKind;
 use crate::error::Error;
 use crate::http::body::read_limited;
+use crate::http::query::query_value;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::metrics::Metrics;
 
 /// `GET …/events?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`
 pub fn verify(state: &AppState, req: &Request<Incoming>) -> Resp {
-    let query = req.uri().query().unwrap_or_default();
-    let mut mode = None;
-    let mut token = None;
-    let mut challenge = None;
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        match k.as_ref() {
-            "hub.mode" => mode = Some(v.into_owned()),
-            "hub.verify_token" => token = Some(v.into_owned()),
-            "hub.challenge" => challenge = Some(v.into_owned()),
-            _ => {}
-        }
-    }
+    let mode = query_value(req.uri(), "hub.mode");
+    let token = query_value(req.uri(), "hub.verify_token");
+    let challenge = query_value(req.uri(), "hub.challenge");
     let expected = state.settings().verify_token;
     let token_ok = !expected.is_empty()
         && token
