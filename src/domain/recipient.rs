@@ -20,6 +20,46 @@ impl Recipient {
             Recipient::UserId(id) => id,
         }
     }
+
+    /// Every key this person's inbound messages may be filed under: the key,
+    /// and for a phone number the other writing of it that Meta's `wa_id` may use.
+    pub fn lookup_keys(&self) -> Vec<String> {
+        let mut keys = vec![self.key().to_string()];
+        if let Recipient::Phone(digits) = self {
+            keys.extend(national_variant(digits));
+        }
+        keys
+    }
+}
+
+/// The same mobile number in the other form that is in use, where a country
+/// has two: a sender's `wa_id` often differs from the number a flow sends to.
+/// - Brazil: `55` + area code + `9` + 8 digits, and the same without the `9`
+///   (older WhatsApp accounts keep the 8-digit form; mobiles start with 6–9).
+/// - Mexico: `52` + 10 digits, and `521` + 10 digits (the old mobile prefix).
+/// - Argentina: `54` + 10 digits, and `549` + 10 digits (the mobile `9`).
+fn national_variant(digits: &str) -> Option<String> {
+    let mobile_start = |c: u8| (b'6'..=b'9').contains(&c);
+    if let Some(rest) = digits.strip_prefix("55") {
+        let r = rest.as_bytes();
+        return match r.len() {
+            11 if r[2] == b'9' && mobile_start(r[3]) => {
+                Some(format!("55{}{}", &rest[..2], &rest[3..]))
+            }
+            10 if mobile_start(r[2]) => Some(format!("55{}9{}", &rest[..2], &rest[2..])),
+            _ => None,
+        };
+    }
+    for (cc, mobile) in [("52", '1'), ("54", '9')] {
+        if let Some(rest) = digits.strip_prefix(cc) {
+            return match rest.len() {
+                10 => Some(format!("{cc}{mobile}{rest}")),
+                11 if rest.starts_with(mobile) => Some(format!("{cc}{}", &rest[1..])),
+                _ => None,
+            };
+        }
+    }
+    None
 }
 
 /// Reads `+420 777 123 456`, `00420 777-123-456`, `+1 (555) 635-4389` or
@@ -130,5 +170,26 @@ mod tests {
         ] {
             assert!(check_user_id("recipient", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn brazil_mexico_and_argentina_mobiles_have_two_writings() {
+        let keys = |d: &str| Recipient::Phone(d.into()).lookup_keys();
+        // São Paulo mobile, with and without the ninth digit.
+        assert_eq!(keys("5511987654321"), ["5511987654321", "551187654321"]);
+        assert_eq!(keys("551187654321"), ["551187654321", "5511987654321"]);
+        // A Brazilian landline (starts with 2–5) has one writing.
+        assert_eq!(keys("551133334444"), ["551133334444"]);
+        assert_eq!(keys("5511933334444"), ["5511933334444"]);
+        // Mexico City: 52 and 521.
+        assert_eq!(keys("525512345678"), ["525512345678", "5215512345678"]);
+        assert_eq!(keys("5215512345678"), ["5215512345678", "525512345678"]);
+        // Buenos Aires: 54 and 549.
+        assert_eq!(keys("541112345678"), ["541112345678", "5491112345678"]);
+        assert_eq!(keys("5491112345678"), ["5491112345678", "541112345678"]);
+        // Elsewhere, and BSUIDs: one key.
+        assert_eq!(keys("420777123456"), ["420777123456"]);
+        assert_eq!(keys("5255"), ["5255"]);
+        assert_eq!(Recipient::UserId("BR.123".into()).lookup_keys(), ["BR.123"]);
     }
 }

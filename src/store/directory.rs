@@ -67,6 +67,15 @@ impl Store {
         })
     }
 
+    /// Records that `ids` name one person, e.g. the number a flow sent to and
+    /// the `wa_id` Meta answered with, so the window is found by either.
+    pub async fn link_ids(&self, ids: Vec<String>, now_ms: u64) -> Result<(), Error> {
+        if ids.len() < 2 {
+            return Ok(());
+        }
+        self.write(move |tx| link_all(tx, &ids, now_ms)).await
+    }
+
     pub fn media_origin(&self, media_id: &str) -> Result<Option<MediaOrigin>, Error> {
         self.read(|tx| {
             let t = tx.open_table(MEDIA)?;
@@ -82,6 +91,17 @@ impl Store {
     }
 }
 
+/// Records, both ways, that `ids` name one person, seen at `now_ms`.
+fn link_all(tx: &WriteTransaction, ids: &[String], now_ms: u64) -> Result<(), Error> {
+    let mut links = tx.open_table(USER_LINKS_SEEN)?;
+    for id in ids {
+        for other in ids.iter().filter(|o| *o != id) {
+            links.insert((id.as_str(), other.as_str()), now_ms)?;
+        }
+    }
+    Ok(())
+}
+
 /// Part of the ingest transaction: what one new event teaches.
 pub(super) fn learn_from(
     tx: &WriteTransaction,
@@ -93,24 +113,19 @@ pub(super) fn learn_from(
         .insert(phone, event.waba_id.as_str())?;
     if let Some(sender) = &event.sender {
         let mut windows = tx.open_table(WINDOWS)?;
-        let mut links = tx.open_table(USER_LINKS_SEEN)?;
         for id in &sender.ids {
             let known = windows.get((phone, id.as_str()))?.map(|v| v.value());
             // Meta may deliver an older message late; the window follows the newest.
             if known.is_none_or(|k| k < sender.at_ms) {
                 windows.insert((phone, id.as_str()), sender.at_ms)?;
             }
-            for other in sender.ids.iter().filter(|o| *o != id) {
-                links.insert((id.as_str(), other.as_str()), now_ms)?;
-            }
         }
+        link_all(tx, &sender.ids, now_ms)?;
     }
     // A status names the recipient by phone and BSUID: the same person, so one window.
     if let Some(status) = &event.status {
         if let (Some(phone_id), Some(user_id)) = (&status.recipient_id, &status.recipient_user_id) {
-            let mut links = tx.open_table(USER_LINKS_SEEN)?;
-            links.insert((phone_id.as_str(), user_id.as_str()), now_ms)?;
-            links.insert((user_id.as_str(), phone_id.as_str()), now_ms)?;
+            link_all(tx, &[phone_id.clone(), user_id.clone()], now_ms)?;
         }
     }
     if let Some(media_id) = &event.media_id {

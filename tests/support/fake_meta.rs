@@ -46,6 +46,8 @@ struct State {
     media: HashMap<String, (String, Vec<u8>)>,
     /// phone number id → business profile.
     profiles: HashMap<String, Value>,
+    /// A number as sent → the `wa_id` WhatsApp knows it by, where they differ.
+    wa_ids: HashMap<String, String>,
     next_id: u64,
 }
 
@@ -191,6 +193,16 @@ impl FakeMeta {
     }
 
     /// A phone number in a WABA, registered on the Cloud API or not.
+    /// Sends to `to` are answered with this `wa_id`, as Meta does for numbers
+    /// whose WhatsApp account uses another writing.
+    pub fn set_wa_id(&self, to: &str, wa_id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .wa_ids
+            .insert(to.to_string(), wa_id.to_string());
+    }
+
     pub fn add_phone_number(&self, waba: &str, id: &str, display: &str, registered: bool) {
         let mut st = self.state.lock().unwrap();
         st.numbers.entry(waba.to_string()).or_default().push(json!({
@@ -577,7 +589,11 @@ fn send(st: &mut State, req: &Recorded) -> Reply {
     }
     let id = format!("wamid.FAKE{}", st.new_id());
     let contact = match (body["to"].as_str(), body["recipient"].as_str()) {
-        (Some(to), _) => json!({"input": to, "wa_id": to.trim_start_matches('+')}),
+        (Some(to), _) => {
+            let digits = to.trim_start_matches('+');
+            let wa_id = st.wa_ids.get(digits).map_or(digits, String::as_str);
+            json!({"input": to, "wa_id": wa_id})
+        }
         (None, Some(user)) => json!({"input": user, "user_id": user}),
         _ => return meta_error(400, 100, "to or recipient is required"),
     };

@@ -28,9 +28,54 @@ fn strict_window(state: &AppState, uri: &Uri) -> Result<bool, Error> {
     }
 }
 
-fn window_of(state: &AppState, phone_number_id: &str, who: &Recipient) -> Result<Window, Error> {
-    let last = state.store.last_inbound(phone_number_id, who.key())?;
-    Ok(window::window(last, now_ms()))
+/// When the person known by any of `keys` last wrote to this number.
+fn last_inbound(
+    state: &AppState,
+    phone_number_id: &str,
+    keys: &[String],
+) -> Result<Option<u64>, Error> {
+    let mut last = None;
+    for key in keys {
+        last = last.max(state.store.last_inbound(phone_number_id, key)?);
+    }
+    Ok(last)
+}
+
+/// The ids Meta's send answer gives the recipient (`wa_id`, `user_id`) that
+/// the request did not use: Brazil's and Mexico's numbers are often written
+/// one way by the flow and another by WhatsApp.
+fn other_ids(answer: &Value, who: &Recipient) -> Vec<String> {
+    ["/contacts/0/wa_id", "/contacts/0/user_id"]
+        .iter()
+        .filter_map(|p| answer.pointer(p).and_then(Value::as_str))
+        .filter(|id| !id.is_empty() && *id != who.key())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Remembers the ids Meta gave for the recipient, and returns the window as
+/// known by all of them.
+async fn learn_recipient(
+    state: &AppState,
+    phone_number_id: &str,
+    who: &Recipient,
+    answer: &Value,
+    before: Window,
+) -> Window {
+    let others = other_ids(answer, who);
+    if others.is_empty() {
+        return before;
+    }
+    let mut ids = vec![who.key().to_string()];
+    ids.extend(others);
+    // The message is sent: failing to remember the link must not fail the answer.
+    if let Err(e) = state.store.link_ids(ids.clone(), now_ms()).await {
+        tracing::warn!(error = %e, "could not remember the recipient's other ids");
+    }
+    match last_inbound(state, phone_number_id, &ids) {
+        Ok(last) if before.state != WindowState::Open => window::window(last, now_ms()),
+        _ => before,
+    }
 }
 
 /// Send{Text,Image,…}Message: checks the message, the number and the window,
@@ -41,7 +86,8 @@ pub async fn send(state: &AppState, req: Request<Incoming>, id: &str) -> Result<
     let strict = strict_window(state, &parts.uri)?;
     let message = outbound::prepare(read_json(body).await?)?;
     own_phone_number(state, &account, id).await?;
-    let window = window_of(state, id, &message.recipient)?;
+    let last = last_inbound(state, id, &message.recipient.lookup_keys())?;
+    let window = window::window(last, now_ms());
     let free_form = window::is_free_form(&message.message_type);
     if free_form && strict && window.state != WindowState::Open {
         return Err(Error::WindowClosed(format!(
@@ -51,6 +97,7 @@ pub async fn send(state: &AppState, req: Request<Incoming>, id: &str) -> Result<
         )));
     }
     let answer = access::post(state, &account, format!("{id}/messages"), message.body).await?;
+    let window = learn_recipient(state, id, &message.recipient, &answer, window).await;
     let mut view = json!({
         "messageId": answer.pointer("/messages/0/id"),
         "messageStatus": answer.pointer("/messages/0/message_status"),
@@ -141,7 +188,7 @@ pub async fn window(
         Err(_) => Recipient::Phone(normalize_phone("user", user)?),
     };
     own_phone_number(state, &account, id).await?;
-    let last = state.store.last_inbound(id, who.key())?;
+    let last = last_inbound(state, id, &who.lookup_keys())?;
     let w = window::window(last, now_ms());
     Ok(response::json(
         StatusCode::OK,

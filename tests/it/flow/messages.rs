@@ -232,6 +232,42 @@ fn a_person_known_by_phone_and_bsuid_has_one_window() {
 }
 
 #[test]
+fn a_number_written_two_ways_has_one_window() {
+    let w = World::start();
+    let strict = format!("{}?requireOpenWindow=true", send_path());
+    let text = |to: &str| json!({"to": to, "type": "text", "text": {"body": "oi"}});
+
+    // A Brazilian whose WhatsApp account predates the ninth digit writes as
+    // 55 11 8765-4321; the flow has the number with the 9. Found even in strict mode.
+    w.inbound(PHONE_A, Some("551187654321"), None, "wamid.BR1", 600);
+    let (status, body) = w.a("POST", &strict, Some(&text("+55 11 98765-4321")));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["window"], "open");
+    // A Mexican mobile: 52 written by the flow, 521 by WhatsApp.
+    w.inbound(PHONE_A, Some("5215512345678"), None, "wamid.MX1", 600);
+    let (status, body) = w.a("POST", &strict, Some(&text("+52 55 1234 5678")));
+    assert_eq!((status, &body["window"]), (200, &json!("open")), "{body}");
+
+    // Two writings no rule knows: Meta's answer names the wa_id, which is
+    // remembered, so the first answer is right and strict sends work after it.
+    w.inbound(PHONE_A, Some("420777000099"), None, "wamid.CZ9", 600);
+    w.meta.set_wa_id("420777000009", "420777000099");
+    let (status, body) = w.a("POST", &send_path(), Some(&text("+420 777 000 009")));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["waId"], "420777000099");
+    assert_eq!(body["window"], "open", "{body}");
+    assert!(body.get("warning").is_none(), "{body}");
+    let (status, body) = w.a("POST", &strict, Some(&text("+420 777 000 009")));
+    assert_eq!((status, &body["window"]), (200, &json!("open")), "{body}");
+    let (_, body) = w.a(
+        "GET",
+        &format!("/api/v1/phone-numbers/{PHONE_A}/windows/420777000009"),
+        None,
+    );
+    assert_eq!(body["window"], "open", "{body}");
+}
+
+#[test]
 fn require_open_window_refuses_free_form_sends_before_meta() {
     let w = World::start();
     w.inbound(PHONE_A, Some("420777000005"), None, "wamid.C1", 25 * 3600);
