@@ -36,6 +36,42 @@ counters! {
     deliveries_failed_total: "Deliveries given up after the last retry.",
 }
 
+/// A value read from the store when scraped, with one sample per label value.
+pub struct Gauge {
+    pub name: &'static str,
+    pub help: &'static str,
+    /// (label name, label value) or none, and the value.
+    pub samples: Vec<(Option<(&'static str, &'static str)>, u64)>,
+}
+
+impl Gauge {
+    pub fn single(name: &'static str, help: &'static str, value: u64) -> Gauge {
+        Gauge {
+            name,
+            help,
+            samples: vec![(None, value)],
+        }
+    }
+}
+
+/// Prometheus text exposition of gauges, after the counters.
+pub fn render_gauges(out: &mut String, gauges: &[Gauge]) {
+    for g in gauges {
+        let _ = writeln!(out, "# HELP wabridge_{} {}", g.name, g.help);
+        let _ = writeln!(out, "# TYPE wabridge_{} gauge", g.name);
+        for (label, value) in &g.samples {
+            match label {
+                Some((k, v)) => {
+                    let _ = writeln!(out, "wabridge_{}{{{k}=\"{v}\"}} {value}", g.name);
+                }
+                None => {
+                    let _ = writeln!(out, "wabridge_{} {value}", g.name);
+                }
+            }
+        }
+    }
+}
+
 impl Metrics {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);

@@ -631,7 +631,7 @@ async fn dispatch(
     let p = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
     match route {
         Route::Healthz => ops::healthz(s),
-        Route::Metrics => Ok(ops::metrics(s)),
+        Route::Metrics => ops::metrics(s),
         Route::OpenApi => Ok(ops::openapi()),
         Route::WebhookVerify => Ok(webhook::verify(s, &req)),
         Route::WebhookReceive => webhook::receive(s, req).await,

@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::codec::{dec, enc};
-use super::tables::{DELIVERIES, EVENTS, LISTENERS, OUTBOX};
+use super::tables::{DELIVERIES, EVENTS, LISTENERS, OUTBOX, QUARANTINE};
 use super::Store;
 use crate::domain::delivery::Next;
 use crate::domain::model::{Delivery, DeliveryState, Listener};
@@ -29,6 +29,14 @@ pub struct Outcome {
     pub status_code: Option<u16>,
     pub error: Option<String>,
     pub next: Next,
+}
+
+/// See `Store::backlog`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    pub queued: u64,
+    pub earliest_due_at: Option<u64>,
+    pub quarantined: u64,
 }
 
 impl Store {
@@ -72,6 +80,20 @@ impl Store {
                 });
             }
             Ok(out)
+        })
+    }
+
+    /// What waits, for monitors: queued deliveries, when the earliest falls
+    /// due, and quarantined webhook bodies. One read transaction, no row decoded.
+    pub fn backlog(&self) -> Result<Backlog, Error> {
+        self.read(|tx| {
+            let outbox = tx.open_table(OUTBOX)?;
+            let earliest_due_at = outbox.first()?.map(|(k, _)| k.value().0);
+            Ok(Backlog {
+                queued: outbox.len()?,
+                earliest_due_at,
+                quarantined: tx.open_table(QUARANTINE)?.len()?,
+            })
         })
     }
 

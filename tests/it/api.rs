@@ -961,3 +961,72 @@ fn a_known_path_asked_with_another_method_answers_405_with_allow() {
     assert_eq!(unknown.status().as_u16(), 404);
     assert!(unknown.headers().get("allow").is_none());
 }
+
+/// The value of one sample line (`name` with its labels) of `/metrics`.
+fn sample(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn metrics_count_webhooks_and_show_what_waits() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let (_, key) = gw.add_account(&meta, "token-a", &[WABA_A]);
+    let down = Receiver::start();
+    down.script((0..10).map(|_| Reply::status(500)));
+    let (listener, _) = gw.add_listener(&key, WABA_A, "messages", &down.url("/hook"));
+    let metrics = || {
+        let page = crate::support::browser::get(&gw.url("/metrics"));
+        assert_eq!(page.status, 200);
+        page.body
+    };
+    let m = metrics();
+    assert!(m.contains("# TYPE wabridge_deliveries_queued gauge"), "{m}");
+    assert_eq!(sample(&m, "wabridge_deliveries_queued"), 0);
+    assert_eq!(sample(&m, "wabridge_accounts{status=\"ok\"}"), 1);
+    assert_eq!(sample(&m, "wabridge_listeners{state=\"active\"}"), 1);
+
+    let body = payloads::single_text(WABA_A, PHONE_A, "wamid.M1", "hi");
+    assert_eq!(gw.post_webhook(&body).0, 200);
+    assert_eq!(gw.post_webhook(&body).0, 200, "Meta's redelivery");
+    assert_eq!(gw.post_webhook_signed(&body, Some("sha256=00")).0, 401);
+    assert_eq!(gw.post_webhook(br#"{"object":"page"}"#).0, 200);
+    // The receiver fails: the delivery waits in the outbox for its retry.
+    let m = crate::delivery::wait_until(WAIT, "the failed attempt", || {
+        let m = metrics();
+        (sample(&m, "wabridge_delivery_attempts_total") >= 1).then_some(m)
+    });
+    assert_eq!(sample(&m, "wabridge_webhooks_received_total"), 4);
+    assert_eq!(sample(&m, "wabridge_webhook_signature_failures_total"), 1);
+    assert_eq!(sample(&m, "wabridge_events_accepted_total"), 1);
+    assert_eq!(sample(&m, "wabridge_events_duplicate_total"), 1);
+    assert_eq!(sample(&m, "wabridge_quarantined_webhooks"), 1);
+    assert_eq!(sample(&m, "wabridge_deliveries_queued"), 1);
+
+    let mut b = crate::support::admin_browser::Browser::new(&gw);
+    assert_eq!(b.login(crate::support::gateway::ADMIN_TOKEN).status, 303);
+    let csrf = b.csrf();
+    let pause = format!("/admin/listeners/{listener}/pause");
+    assert_eq!(b.post(&pause, &[("csrf", &csrf)]).status, 303);
+    meta.revoke_user("user-token-a");
+    let (status, _) = gw.request(
+        "GET",
+        &format!("/api/v1/business-accounts/{WABA_A}/phone-numbers"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 422);
+    let m = metrics();
+    assert_eq!(sample(&m, "wabridge_listeners{state=\"paused\"}"), 1);
+    assert_eq!(sample(&m, "wabridge_listeners{state=\"active\"}"), 0);
+    assert_eq!(
+        sample(&m, "wabridge_accounts{status=\"needs_reconnect\"}"),
+        1
+    );
+}

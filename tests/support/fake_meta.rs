@@ -192,7 +192,6 @@ impl FakeMeta {
             .insert(token.to_string(), data);
     }
 
-    /// A phone number in a WABA, registered on the Cloud API or not.
     /// Sends to `to` are answered with this `wa_id`, as Meta does for numbers
     /// whose WhatsApp account uses another writing.
     pub fn set_wa_id(&self, to: &str, wa_id: &str) {
@@ -203,6 +202,7 @@ impl FakeMeta {
             .insert(to.to_string(), wa_id.to_string());
     }
 
+    /// A phone number in a WABA, registered on the Cloud API or not.
     pub fn add_phone_number(&self, waba: &str, id: &str, display: &str, registered: bool) {
         let mut st = self.state.lock().unwrap();
         st.numbers.entry(waba.to_string()).or_default().push(json!({

@@ -3,9 +3,12 @@
 use hyper::StatusCode;
 use serde_json::json;
 
+use crate::domain::model::AccountStatus;
+use crate::domain::time::now_ms;
 use crate::error::Error;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
+use crate::metrics::{render_gauges, Gauge};
 
 /// Healthy when the database answers a read.
 pub fn healthz(state: &AppState) -> Result<Resp, Error> {
@@ -23,10 +26,73 @@ pub fn openapi() -> Resp {
     response::with_type(StatusCode::OK, "application/json", OPENAPI)
 }
 
-pub fn metrics(state: &AppState) -> Resp {
-    response::with_type(
+/// The counters since start, then gauges read from the store: what a monitor
+/// alerts on (a growing delivery lag, accounts that need reconnecting).
+pub fn metrics(state: &AppState) -> Result<Resp, Error> {
+    let mut out = state.metrics.render();
+    render_gauges(&mut out, &gauges(state)?);
+    Ok(response::with_type(
         StatusCode::OK,
         "text/plain; version=0.0.4",
-        state.metrics.render(),
-    )
+        out,
+    ))
+}
+
+fn gauges(state: &AppState) -> Result<Vec<Gauge>, Error> {
+    let backlog = state.store.backlog()?;
+    let lag_ms = backlog
+        .earliest_due_at
+        .map_or(0, |due| now_ms().saturating_sub(due));
+    let accounts = state.store.accounts()?;
+    let needs_reconnect = accounts
+        .iter()
+        .filter(|a| a.status == AccountStatus::NeedsReconnect)
+        .count() as u64;
+    let listeners = state.store.listeners()?;
+    let stopped = listeners
+        .iter()
+        .filter(|l| l.stopped_reason.is_some())
+        .count() as u64;
+    let paused = listeners
+        .iter()
+        .filter(|l| l.paused && l.stopped_reason.is_none())
+        .count() as u64;
+    let active = listeners.len() as u64 - stopped - paused;
+    Ok(vec![
+        Gauge::single(
+            "deliveries_queued",
+            "Deliveries waiting in the outbox, due now or retrying later.",
+            backlog.queued,
+        ),
+        Gauge::single(
+            "delivery_lag_seconds",
+            "How long the earliest queued delivery has been due (0: none is late).",
+            lag_ms / 1000,
+        ),
+        Gauge::single(
+            "quarantined_webhooks",
+            "Signed webhook bodies kept in the quarantine.",
+            backlog.quarantined,
+        ),
+        Gauge {
+            name: "accounts",
+            help: "Connected accounts by token health.",
+            samples: vec![
+                (
+                    Some(("status", "ok")),
+                    accounts.len() as u64 - needs_reconnect,
+                ),
+                (Some(("status", "needs_reconnect")), needs_reconnect),
+            ],
+        },
+        Gauge {
+            name: "listeners",
+            help: "Flow webhooks by state: active, paused by the admin, or stopped by a 410.",
+            samples: vec![
+                (Some(("state", "active")), active),
+                (Some(("state", "paused")), paused),
+                (Some(("state", "stopped")), stopped),
+            ],
+        },
+    ])
 }
