@@ -446,6 +446,18 @@ pub const ROUTES: &[(Method, &str, Route, Audience)] = &[
     ),
     (
         Method::GET,
+        "/admin/subscriptions",
+        Route::Backoffice(Page::Subscriptions),
+        Browser,
+    ),
+    (
+        Method::POST,
+        "/admin/subscriptions/{wabaId}/subscribe",
+        Route::Backoffice(Page::Subscribe),
+        Browser,
+    ),
+    (
+        Method::GET,
         "/admin/listeners/{listenerId}",
         Route::Backoffice(Page::Listener),
         Browser,

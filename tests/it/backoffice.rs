@@ -229,6 +229,70 @@ fn a_paused_listener_gets_no_new_events_and_its_flow_sees_why() {
 }
 
 #[test]
+fn the_admin_sees_which_wabas_meta_sends_events_for_and_subscribes_one() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let (_, key) = gw.add_account(&meta, "token-a", &["W1", "W2"]);
+    let receiver = Receiver::start();
+    gw.add_listener(&key, "W1", "messages", &receiver.url("/hook"));
+    let mut b = logged_in(&gw);
+    assert!(b
+        .get("/admin/listeners")
+        .body
+        .contains(r#"href="/admin/subscriptions""#));
+    let row = |page: &str, waba: &str| {
+        page.split("<tr>")
+            .find(|r| r.contains(&format!(r#"<code class="tag">{waba}</code>"#)))
+            .unwrap_or_else(|| panic!("no row for {waba}:\n{page}"))
+            .to_string()
+    };
+
+    // Starting the trigger subscribed W1; nobody subscribed W2.
+    let page = b.get("/admin/subscriptions");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(row(&page.body, "W1").contains(">Subscribed<"));
+    assert!(row(&page.body, "W2").contains(">Not subscribed<"));
+    // Someone removes the app from W1 in Meta's dashboard: the triggers go silent.
+    meta.unsubscribe("W1");
+    let page = b.get("/admin/subscriptions").body;
+    assert!(row(&page, "W1").contains(">Not subscribed<"), "{page}");
+    assert!(row(&page, "W1").contains("triggers stay silent"));
+
+    let csrf = b.csrf();
+    let done = b.post("/admin/subscriptions/W1/subscribe", &[("csrf", &csrf)]);
+    assert_eq!(
+        (done.status, done.location()),
+        (303, Some("/admin/subscriptions"))
+    );
+    let page = b.get("/admin/subscriptions").body;
+    assert!(page.contains("WABA W1 subscribed"), "{page}");
+    assert!(row(&page, "W1").contains(">Subscribed<"), "{page}");
+    let posts = meta.requests_to("POST", "/W1/subscribed_apps");
+    assert_eq!(
+        posts.len(),
+        2,
+        "once for the trigger, once from the backoffice"
+    );
+    assert_eq!(
+        posts[1].header("authorization").as_deref(),
+        Some("Bearer token-a")
+    );
+
+    // Meta refuses the token: said on the page, with the guide's fix.
+    meta.revoke_user("user-token-a");
+    let page = b.get("/admin/subscriptions").body;
+    assert!(row(&page, "W2").contains("Could not check"), "{page}");
+    assert!(row(&page, "W2").contains("190"), "{page}");
+    // A WABA no account has.
+    b.post("/admin/subscriptions/W9/subscribe", &[("csrf", &csrf)]);
+    assert!(b
+        .get("/admin/subscriptions")
+        .body
+        .contains("connected WABA not found"));
+}
+
+#[test]
 fn five_failed_logins_lock_the_address_out() {
     let meta = FakeMeta::start();
     let gw = Gateway::start(&meta);

@@ -174,6 +174,11 @@ impl FakeMeta {
         }));
     }
 
+    /// The app is removed from the WABA's subscribed apps, as in Meta's dashboard.
+    pub fn unsubscribe(&self, waba: &str) {
+        self.state.lock().unwrap().subscribed.remove(waba);
+    }
+
     /// Every token of this user stops working, as after a password change: error 190.
     pub fn revoke_user(&self, user: &str) {
         self.state

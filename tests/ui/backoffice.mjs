@@ -223,6 +223,10 @@ try {
   await reloadUntil('a failed delivery', async () => await page.locator('#deliveries-table .pill', { hasText: 'failed' }).count() === 1);
   await page.goto(`${BASE}/admin/listeners`);
   await shot('listeners');
+  await page.click('#check-subscriptions');
+  check(await page.locator('#subscriptions-table .pill', { hasText: 'Subscribed' }).count() === 1, "the trigger's WABA is subscribed with Meta");
+  await shot('subscriptions');
+  await phoneShot('subscriptions', '/admin/subscriptions');
   await page.goto(`${BASE}/admin/listeners/${listener}`);
   check((await page.locator('#deliveries-table').textContent()).includes('500'), 'the response code');
   await shot('listener-failed');

@@ -7,8 +7,8 @@ use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::access::on_account;
 use super::admin::AccountView;
+use super::subscriptions::subscribe;
 use crate::domain::ids::{new_id, new_webhook_secret};
 use crate::domain::model::{Account, Delivery, DeliveryState, EventKind, Listener, StatusRecord};
 use crate::domain::statuses;
@@ -20,7 +20,7 @@ use crate::http::body::{page_limit, read_json};
 use crate::http::query::query_value;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
-use crate::meta::{hint_for, AccountToken, Graph};
+use crate::meta::hint_for;
 
 pub fn me(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
     let account = require_account(state, &req.into_parts().0)?;
@@ -126,38 +126,6 @@ async fn check_target(guard: &UrlGuard, raw: &str) -> Result<String, Error> {
                 .unwrap_or_else(|| format!("{host} has no address")),
         )),
     }
-}
-
-/// Tells Meta to send this WABA's events to our app (`POST /{waba}/subscribed_apps`),
-/// unless the app is already among the WABA's subscribed apps.
-async fn subscribe(state: &AppState, account: &Account, waba_id: &str) -> Result<Value, Error> {
-    let graph: Graph = state.graph.clone();
-    let settings = state.settings();
-    let token = account.access_token.clone();
-    let path = format!("{waba_id}/subscribed_apps");
-    on_account(state, account, move || {
-        let auth = AccountToken {
-            token: &token,
-            app_secret: Some(&settings.client_secret),
-        };
-        if let Ok(current) = graph.get(&path, &auth, &[]) {
-            let ours = |app: &Value| {
-                app.pointer("/whatsapp_business_api_data/id")
-                    .and_then(Value::as_str)
-                    == Some(settings.client_id.as_str())
-            };
-            let listed = current
-                .get("data")
-                .and_then(Value::as_array)
-                .is_some_and(|apps| apps.iter().any(ours));
-            if listed && !settings.client_id.is_empty() {
-                return Ok(json!({"subscribed": true, "alreadySubscribed": true}));
-            }
-        }
-        let answer = graph.post_json(&path, &auth, &json!({}))?;
-        Ok(json!({"subscribed": true, "alreadySubscribed": false, "meta": answer}))
-    })
-    .await
 }
 
 fn own_listener(state: &AppState, account: &Account, id: &str) -> Result<Listener, Error> {

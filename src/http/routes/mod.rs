@@ -12,4 +12,5 @@ pub mod messages;
 pub mod numbers;
 pub mod oauth;
 pub mod ops;
+mod subscriptions;
 pub mod webhook;

@@ -11,6 +11,7 @@ mod listeners;
 mod login;
 mod messages;
 mod setup;
+mod subscriptions;
 mod views;
 mod web;
 
@@ -36,6 +37,7 @@ const FORM_LIMIT: usize = 64 * 1024;
 const SETUP: &str = "/admin/setup";
 const ACCOUNTS: &str = "/admin/accounts";
 const LISTENERS: &str = "/admin/listeners";
+const SUBSCRIPTIONS: &str = "/admin/subscriptions";
 /// Where `/admin` lands after login.
 const HOME: &str = SETUP;
 
@@ -59,6 +61,8 @@ pub enum Page {
     RemoveAccount,
     MintConnectLink,
     RevokeConnectLink,
+    Subscriptions,
+    Subscribe,
     Listeners,
     Listener,
     PauseListener,
@@ -215,6 +219,7 @@ async fn get(cx: &Ctx<'_>, page: Page, params: &[String], query: &Form) -> Resul
         Page::Messages => messages::page(cx, query),
         Page::Message => messages::timeline(cx, id),
         Page::Events => events::page(cx),
+        Page::Subscriptions => subscriptions::page(cx).await,
         _ => Err(Error::NotFound("page")),
     }
 }
@@ -243,6 +248,7 @@ async fn post(
         Page::RemoveAccount => (ACCOUNTS, accounts::remove(cx, id).await),
         Page::MintConnectLink => (ACCOUNTS, accounts::mint_link(cx).await),
         Page::RevokeConnectLink => (ACCOUNTS, accounts::revoke_link(cx, id).await),
+        Page::Subscribe => (SUBSCRIPTIONS, subscriptions::subscribe_waba(cx, id).await),
         Page::PauseListener => (LISTENERS, listeners::act(cx, id, "pause").await),
         Page::ResumeListener => (LISTENERS, listeners::act(cx, id, "resume").await),
         Page::RedeliverFailed => (LISTENERS, listeners::act(cx, id, "redeliver-failed").await),
