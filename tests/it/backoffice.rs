@@ -274,10 +274,7 @@ fn the_admin_sees_which_wabas_meta_sends_events_for_and_subscribes_one() {
         2,
         "once for the trigger, once from the backoffice"
     );
-    assert_eq!(
-        posts[1].header("authorization").as_deref(),
-        Some("Bearer token-a")
-    );
+    assert_eq!(posts[1].header("authorization"), Some("Bearer token-a"));
 
     // Meta refuses the token: said on the page, with the guide's fix.
     meta.revoke_user("user-token-a");
