@@ -11,6 +11,7 @@ pub mod password;
 pub mod recipient;
 pub mod signature;
 pub mod statuses;
+pub mod test_event;
 pub mod time;
 pub mod tokens;
 pub mod urlguard;

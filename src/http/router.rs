@@ -109,6 +109,7 @@ pub enum Route {
     ListDeliveries,
     Redeliver,
     RedeliverFailed,
+    TestEvent,
     MessageStatus,
     /// `/connect?link=`: starts a customer's login.
     Connect,
@@ -322,6 +323,12 @@ pub const ROUTES: &[(Method, &str, Route, Audience)] = &[
         Api,
     ),
     (
+        Method::POST,
+        "/api/v1/listeners/{listenerId}/test",
+        Route::TestEvent,
+        Api,
+    ),
+    (
         Method::GET,
         "/api/v1/messages/{messageId}",
         Route::MessageStatus,
@@ -478,6 +485,12 @@ pub const ROUTES: &[(Method, &str, Route, Audience)] = &[
         Method::POST,
         "/admin/listeners/{listenerId}/redeliver-failed",
         Route::Backoffice(Page::RedeliverFailed),
+        Browser,
+    ),
+    (
+        Method::POST,
+        "/admin/listeners/{listenerId}/test",
+        Route::Backoffice(Page::TestListener),
         Browser,
     ),
     (
@@ -680,6 +693,7 @@ async fn dispatch(
         Route::ListDeliveries => flow::list_deliveries(s, req, p(0)),
         Route::Redeliver => flow::redeliver(s, req, p(0), p(1)).await,
         Route::RedeliverFailed => flow::redeliver_failed(s, req, p(0)).await,
+        Route::TestEvent => flow::send_test_event(s, req, p(0)).await,
         Route::MessageStatus => flow::message_status(s, req, p(0)),
         Route::Connect => oauth::connect(s, req).await,
         Route::Signup => oauth::signup(s, req),

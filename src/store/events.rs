@@ -1,7 +1,7 @@
 //! Ingest: events, their dedupe keys, status history and outbox rows, written
 //! together in one transaction so that "stored" and "queued" cannot part.
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, Table, WriteTransaction};
 use serde::Serialize;
 
 use super::codec::{dec, enc};
@@ -97,6 +97,17 @@ impl Store {
         })
     }
 
+    /// Queues a test event for one listener (see `domain::test_event`).
+    pub async fn queue_test_event(
+        &self,
+        event: InboundEvent,
+        listener_id: String,
+        now_ms: u64,
+    ) -> Result<Delivery, Error> {
+        self.write(move |tx| queue_for_one(tx, &event, &listener_id, now_ms))
+            .await
+    }
+
     /// Every status Meta reported for a message, in arrival order.
     pub fn status_history(&self, message_id: &str) -> Result<Vec<StatusRecord>, Error> {
         self.read(|tx| {
@@ -119,9 +130,7 @@ fn ingest(
     let mut dedupe = tx.open_table(DEDUPE)?;
     let mut stored = tx.open_table(EVENTS)?;
     let mut statuses = tx.open_table(STATUSES)?;
-    let mut deliveries = tx.open_table(DELIVERIES)?;
-    let mut outbox = tx.open_table(OUTBOX)?;
-    let mut by_listener = tx.open_table(LISTENER_DELIVERIES)?;
+    let mut queue = Queue::open(tx)?;
     let routes = tx.open_table(LISTENER_ROUTES)?;
     let listeners = tx.open_table(LISTENERS)?;
     let mut indexes = super::messages::Indexes::open(tx)?;
@@ -130,17 +139,7 @@ fn ingest(
             report.duplicates += 1;
             continue;
         }
-        let event_id = next_id(tx, "next_event")?;
-        stored.insert(
-            event_id,
-            (
-                event.kind.as_str(),
-                event.waba_id.as_str(),
-                event.phone_number_id.as_str(),
-                now_ms,
-                event.body.as_slice(),
-            ),
-        )?;
+        let event_id = store_event(tx, &mut stored, event, now_ms)?;
         dedupe.insert(event.dedupe_key.as_str(), event_id)?;
         if let Some(status) = &event.status {
             indexes.add(&statuses, status, event_id)?;
@@ -166,25 +165,90 @@ fn ingest(
             if listener.stopped_reason.is_some() || listener.paused {
                 continue;
             }
-            let delivery_id = next_id(tx, "next_delivery")?;
-            let delivery = Delivery {
-                id: delivery_id,
-                webhook_id: new_id("msg"),
-                listener_id: listener.id.clone(),
-                event_id,
-                state: DeliveryState::Pending,
-                attempts: 0,
-                next_attempt_at: Some(now_ms),
-                last_attempt_at: None,
-                last_status_code: None,
-                last_error: None,
-                created_at: now_ms,
-            };
-            deliveries.insert(delivery_id, enc(&delivery).as_slice())?;
-            outbox.insert((now_ms, delivery_id), ())?;
-            by_listener.insert((listener.id.as_str(), delivery_id), ())?;
+            queue.add(tx, &listener.id, event_id, now_ms)?;
             report.deliveries += 1;
         }
     }
     Ok(report)
+}
+
+/// The tables a new delivery is written to: its row, the outbox the workers
+/// take from, and the per-listener index.
+struct Queue<'t> {
+    deliveries: Table<'t, u64, &'static [u8]>,
+    outbox: Table<'t, (u64, u64), ()>,
+    by_listener: Table<'t, (&'static str, u64), ()>,
+}
+
+impl<'t> Queue<'t> {
+    fn open(tx: &'t WriteTransaction) -> Result<Self, Error> {
+        Ok(Queue {
+            deliveries: tx.open_table(DELIVERIES)?,
+            outbox: tx.open_table(OUTBOX)?,
+            by_listener: tx.open_table(LISTENER_DELIVERIES)?,
+        })
+    }
+
+    /// One delivery of `event_id` to `listener_id`, due now.
+    fn add(
+        &mut self,
+        tx: &WriteTransaction,
+        listener_id: &str,
+        event_id: u64,
+        now_ms: u64,
+    ) -> Result<Delivery, Error> {
+        let delivery = Delivery {
+            id: next_id(tx, "next_delivery")?,
+            webhook_id: new_id("msg"),
+            listener_id: listener_id.to_string(),
+            event_id,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at: Some(now_ms),
+            last_attempt_at: None,
+            last_status_code: None,
+            last_error: None,
+            created_at: now_ms,
+        };
+        self.deliveries
+            .insert(delivery.id, enc(&delivery).as_slice())?;
+        self.outbox.insert((now_ms, delivery.id), ())?;
+        self.by_listener.insert((listener_id, delivery.id), ())?;
+        Ok(delivery)
+    }
+}
+
+/// Stores `event` and queues it for `listener_id` alone: no dedupe key, no
+/// status history, no window (a test event must not look like a real user).
+fn queue_for_one(
+    tx: &WriteTransaction,
+    event: &InboundEvent,
+    listener_id: &str,
+    now_ms: u64,
+) -> Result<Delivery, Error> {
+    let event_id = store_event(tx, &mut tx.open_table(EVENTS)?, event, now_ms)?;
+    Queue::open(tx)?.add(tx, listener_id, event_id, now_ms)
+}
+
+type EventsTable<'t> =
+    Table<'t, u64, (&'static str, &'static str, &'static str, u64, &'static [u8])>;
+
+fn store_event(
+    tx: &WriteTransaction,
+    stored: &mut EventsTable<'_>,
+    event: &InboundEvent,
+    now_ms: u64,
+) -> Result<u64, Error> {
+    let event_id = next_id(tx, "next_event")?;
+    stored.insert(
+        event_id,
+        (
+            event.kind.as_str(),
+            event.waba_id.as_str(),
+            event.phone_number_id.as_str(),
+            now_ms,
+            event.body.as_slice(),
+        ),
+    )?;
+    Ok(event_id)
 }

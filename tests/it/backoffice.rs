@@ -219,13 +219,24 @@ fn a_paused_listener_gets_no_new_events_and_its_flow_sees_why() {
     );
     let text = |id: &str| payloads::single_text("W1", "PN1", id, "hello");
     assert_eq!(gw.post_webhook(&text("wamid.while-paused")).0, 200);
+    // A test event is asked for: a paused listener gets it.
+    let test = format!("/admin/listeners/{listener}/test");
+    assert_eq!(b.post(&test, &[("csrf", &csrf)]).status, 303);
+    let page = b.get(&format!("/admin/listeners/{listener}")).body;
+    assert!(page.contains("Test event queued as delivery"), "{page}");
+    let got = receiver.wait_for(1, Duration::from_secs(10));
+    assert_eq!(got[0].json()["test"], true);
 
     let resume = format!("/admin/listeners/{listener}/resume");
     assert_eq!(b.post(&resume, &[("csrf", &csrf)]).status, 303);
     assert_eq!(paused(&gw), false);
     assert_eq!(gw.post_webhook(&text("wamid.after-resume")).0, 200);
-    let got = receiver.wait_for_exactly(1, Duration::from_secs(10), Duration::from_millis(500));
-    assert_eq!(got[0].json()["data"]["id"], "wamid.after-resume");
+    let got = receiver.wait_for_exactly(2, Duration::from_secs(10), Duration::from_millis(500));
+    assert_eq!(got[1].json()["data"]["id"], "wamid.after-resume");
+    assert!(
+        got[1].json().get("test").is_none(),
+        "a real event is not marked"
+    );
 }
 
 #[test]

@@ -436,3 +436,67 @@ fn a_listener_whose_target_is_no_longer_allowed_is_refused_at_delivery() {
     assert_eq!(message_id(&got[0]), "wamid.guard");
     assert_eq!(webhook_id(&got[0]), refused["webhookId"].as_str().unwrap());
 }
+
+#[test]
+fn a_test_event_reaches_only_its_listener_signed_and_marked_as_a_test() {
+    let (meta, gw, key) = setup(Options::default());
+    let (a, b, st) = (Receiver::start(), Receiver::start(), Receiver::start());
+    let (id_a, secret_a) = gw.add_listener(&key, WABA, "messages", &a.url("/a"));
+    gw.add_listener(&key, WABA, "messages", &b.url("/b"));
+    let (id_st, secret_st) = gw.add_listener(&key, WABA, "statuses", &st.url("/st"));
+
+    let (status, d) = gw.request(
+        "POST",
+        &format!("/api/v1/listeners/{id_a}/test"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 202, "{d}");
+    let got = a.wait_for(1, Duration::from_secs(10));
+    assert_verified(&got, &secret_a);
+    assert_eq!(got[0].header("webhook-id"), d["webhookId"].as_str());
+    let body = got[0].json();
+    assert_eq!(body["type"], "whatsapp.message.received");
+    assert_eq!(body["test"], true);
+    assert_eq!(body["data"]["wabaId"], WABA);
+    assert_eq!(body["data"]["type"], "text");
+    // Another listener of the same WABA and kind gets nothing.
+    b.wait_for_exactly(0, Duration::from_millis(10), Duration::from_millis(500));
+    let listed = wait_until(Duration::from_secs(5), "the delivery to succeed", || {
+        Some(only_delivery(&gw, &key, &id_a)).filter(|d| d["state"] == "succeeded")
+    });
+    assert_eq!(listed["id"], d["id"]);
+
+    let (status, _) = gw.request(
+        "POST",
+        &format!("/api/v1/listeners/{id_st}/test"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 202);
+    let got = st.wait_for(1, Duration::from_secs(10));
+    assert_verified(&got, &secret_st);
+    let status_body = got[0].json();
+    assert_eq!(status_body["type"], "whatsapp.message.status");
+    assert_eq!(status_body["data"]["status"], "delivered");
+    // A test records nothing about real messages.
+    let message = status_body["data"]["id"].as_str().unwrap();
+    let (status, _) = gw.request(
+        "GET",
+        &format!("/api/v1/messages/{message}"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 404);
+
+    // Someone else's key cannot test this listener.
+    let (_, other) = gw.add_account(&meta, "token-b", &["222"]);
+    let (status, _) = gw.request(
+        "POST",
+        &format!("/api/v1/listeners/{id_a}/test"),
+        Some(&other),
+        None,
+    );
+    assert_eq!(status, 404);
+    assert_eq!(a.all_requests().len(), 1);
+}

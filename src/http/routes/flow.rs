@@ -12,6 +12,7 @@ use super::subscriptions::subscribe;
 use crate::domain::ids::{new_id, new_webhook_secret};
 use crate::domain::model::{Account, Delivery, DeliveryState, EventKind, Listener, StatusRecord};
 use crate::domain::statuses;
+use crate::domain::test_event::test_event;
 use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::urlguard::{parse_listener_url, UrlGuard};
 use crate::error::Error;
@@ -242,9 +243,19 @@ pub async fn redeliver_failed(
 ) -> Result<Resp, Error> {
     let account = require_account(state, &req.into_parts().0)?;
     own_listener(state, &account, id)?;
+    let redelivering = redeliver_all_failed(state, id).await?;
+    Ok(response::json(
+        StatusCode::ACCEPTED,
+        &json!({"redelivering": redelivering}),
+    ))
+}
+
+/// Queues every failed delivery of the listener again (each keeps its
+/// `webhook-id`); returns how many. Also the backoffice's button.
+pub async fn redeliver_all_failed(state: &AppState, listener_id: &str) -> Result<usize, Error> {
     let failed: Vec<u64> = state
         .store
-        .deliveries_of(id, usize::MAX)?
+        .deliveries_of(listener_id, usize::MAX)?
         .iter()
         .filter(|d| d.state == DeliveryState::Failed)
         .map(|d| d.id)
@@ -254,10 +265,40 @@ pub async fn redeliver_failed(
         state.store.redeliver(*delivery_id, now).await?;
     }
     state.wake.notify_one();
-    Ok(response::json(
-        StatusCode::ACCEPTED,
-        &json!({"redelivering": failed.len()}),
-    ))
+    Ok(failed.len())
+}
+
+/// `POST /api/v1/listeners/{id}/test`: a sample event of the listener's kind
+/// for this listener alone, delivered like any other (signed, retried, listed
+/// in its deliveries), its body marked `"test": true`.
+pub async fn send_test_event(
+    state: &AppState,
+    req: Request<Incoming>,
+    id: &str,
+) -> Result<Resp, Error> {
+    let account = require_account(state, &req.into_parts().0)?;
+    let listener = own_listener(state, &account, id)?;
+    let d = queue_test(state, &listener).await?;
+    Ok(response::json(StatusCode::ACCEPTED, &delivery_view(&d)))
+}
+
+/// Queues a test event for `listener` (also the backoffice's button). A paused
+/// listener gets it (the admin asked for it); a stopped one cannot.
+pub async fn queue_test(state: &AppState, listener: &Listener) -> Result<Delivery, Error> {
+    if let Some(reason) = &listener.stopped_reason {
+        return Err(Error::Conflict(format!(
+            "the listener is stopped ({reason}): the flow tool must register it again"
+        )));
+    }
+    let now = now_ms();
+    let event = test_event(listener.event, &listener.waba_id, now)?;
+    let d = state
+        .store
+        .queue_test_event(event, listener.id.clone(), now)
+        .await?;
+    state.wake.notify_one();
+    tracing::info!(listener = %listener.id, delivery = d.id, "test event queued");
+    Ok(d)
 }
 
 #[derive(Serialize)]

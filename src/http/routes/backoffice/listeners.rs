@@ -10,6 +10,7 @@ use super::{html, Ctx, Done};
 use crate::domain::model::{Delivery, DeliveryState, Listener};
 use crate::error::Error;
 use crate::http::response::Resp;
+use crate::http::routes::flow::{queue_test, redeliver_all_failed};
 use crate::http::session::Flash;
 
 /// How many recent deliveries the success rate and the detail page look at.
@@ -167,7 +168,7 @@ fn delivery_row(d: &Delivery, now: u64) -> DeliveryRow {
     }
 }
 
-/// pause, resume or redeliver-failed.
+/// pause, resume, test or redeliver-failed.
 pub async fn act(cx: &Ctx<'_>, id: &str, action: &str) -> Result<Done, Error> {
     let back = format!("/admin/listeners/{id}");
     let store = &cx.state.store;
@@ -184,19 +185,18 @@ pub async fn act(cx: &Ctx<'_>, id: &str, action: &str) -> Result<Done, Error> {
                 "Listener resumed: new events are queued for it again."
             })
         }
+        "test" => {
+            let listener = store.listener(id)?.ok_or(Error::NotFound("listener"))?;
+            let d = queue_test(cx.state, &listener).await?;
+            Flash::ok(format!(
+                "Test event queued as delivery {}: a sample {} event marked \"test\": true, for this listener only.",
+                d.id,
+                listener.event.as_str()
+            ))
+        }
         "redeliver-failed" => {
             store.listener(id)?.ok_or(Error::NotFound("listener"))?;
-            let failed: Vec<u64> = store
-                .deliveries_of(id, usize::MAX)?
-                .iter()
-                .filter(|d| d.state == DeliveryState::Failed)
-                .map(|d| d.id)
-                .collect();
-            for d in &failed {
-                store.redeliver(*d, cx.now).await?;
-            }
-            cx.state.wake.notify_one();
-            Flash::ok(match failed.len() {
+            Flash::ok(match redeliver_all_failed(cx.state, id).await? {
                 1 => "1 failed delivery queued again.".to_string(),
                 n => format!("{n} failed deliveries queued again."),
             })

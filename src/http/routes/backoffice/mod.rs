@@ -68,6 +68,7 @@ pub enum Page {
     PauseListener,
     ResumeListener,
     RedeliverFailed,
+    TestListener,
     Redeliver,
     Messages,
     Message,
@@ -252,6 +253,7 @@ async fn post(
         Page::PauseListener => (LISTENERS, listeners::act(cx, id, "pause").await),
         Page::ResumeListener => (LISTENERS, listeners::act(cx, id, "resume").await),
         Page::RedeliverFailed => (LISTENERS, listeners::act(cx, id, "redeliver-failed").await),
+        Page::TestListener => (LISTENERS, listeners::act(cx, id, "test").await),
         Page::Redeliver => (
             LISTENERS,
             listeners::redeliver(cx, id, param(params, 1)).await,
