@@ -226,6 +226,9 @@ fn a_paused_listener_gets_no_new_events_and_its_flow_sees_why() {
     assert!(page.contains("Test event queued as delivery"), "{page}");
     let got = receiver.wait_for(1, Duration::from_secs(10));
     assert_eq!(got[0].json()["test"], true);
+    // The Events page tells it apart from what Meta sent.
+    let events = b.get("/admin/events").body;
+    assert_eq!(events.matches(">test</span>").count(), 1, "{events}");
 
     let resume = format!("/admin/listeners/{listener}/resume");
     assert_eq!(b.post(&resume, &[("csrf", &csrf)]).status, 303);

@@ -29,6 +29,8 @@ pub struct EventRow {
     pub message_id: String,
     pub message_link: Option<String>,
     pub status_pill: &'static str,
+    /// A test event sent to one listener ("Send a test event"), not from Meta.
+    pub test: bool,
 }
 
 pub struct QuarantineRow {
@@ -74,10 +76,9 @@ pub fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
 }
 
 fn event_row(e: &RecentEvent, now: u64) -> EventRow {
-    let data = serde_json::from_slice::<Value>(&e.body)
-        .ok()
-        .and_then(|v| v.get("data").cloned())
-        .unwrap_or(Value::Null);
+    let body = serde_json::from_slice::<Value>(&e.body).unwrap_or(Value::Null);
+    let test = body.get("test") == Some(&Value::Bool(true));
+    let data = body.get("data").cloned().unwrap_or(Value::Null);
     let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or_default();
     let message_id = s("id").to_string();
     let (who, summary, message_link) = if e.kind == "statuses" {
@@ -102,6 +103,7 @@ fn event_row(e: &RecentEvent, now: u64) -> EventRow {
         summary,
         message_id,
         message_link,
+        test,
     }
 }
 
