@@ -434,6 +434,18 @@ pub const ROUTES: &[(Method, &str, Route, Audience)] = &[
         Browser,
     ),
     (
+        Method::GET,
+        "/admin/accounts/{accountId}/test-send",
+        Route::Backoffice(Page::TestSend),
+        Browser,
+    ),
+    (
+        Method::POST,
+        "/admin/accounts/{accountId}/test-send",
+        Route::Backoffice(Page::SendTest),
+        Browser,
+    ),
+    (
         Method::POST,
         "/admin/connect-links",
         Route::Backoffice(Page::MintConnectLink),

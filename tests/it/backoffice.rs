@@ -304,6 +304,88 @@ fn the_admin_sees_which_wabas_meta_sends_events_for_and_subscribes_one() {
 }
 
 #[test]
+fn the_guides_smoke_test_sends_hello_world_from_the_backoffice() {
+    let meta = FakeMeta::start();
+    meta.add_phone_number("111", "100000000000001", "+420 800 111 111", true);
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let (account, _) = gw.add_account(&meta, "token-a", &["111"]);
+    let form_path = format!("/admin/accounts/{account}/test-send");
+    let mut b = logged_in(&gw);
+    assert!(b.get("/admin/accounts").body.contains(&form_path));
+    let page = b.get(&form_path);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(r#"<option value="100000000000001">"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"value="hello_world""#));
+    let csrf = b.csrf();
+    let send = |b: &mut Browser, to: &str| {
+        b.post(
+            &form_path,
+            &[
+                ("csrf", csrf.as_str()),
+                ("phoneNumberId", "100000000000001"),
+                ("to", to),
+                ("template", "hello_world"),
+                ("language", "en_US"),
+            ],
+        )
+    };
+
+    // Bad input is refused before Meta is called, back on the form with the reason.
+    let refused = send(&mut b, "call me maybe");
+    assert_eq!(refused.location(), Some(form_path.as_str()));
+    assert!(b.get(&form_path).body.contains("is not a phone number"));
+    assert!(meta
+        .requests_to("POST", "/100000000000001/messages")
+        .is_empty());
+
+    let done = send(&mut b, "+420 777 123 456");
+    assert_eq!(done.status, 303, "{}", done.body);
+    let timeline = done.location().unwrap().to_string();
+    assert!(timeline.starts_with("/admin/messages/wamid"), "{timeline}");
+    let sends = meta.requests_to("POST", "/100000000000001/messages");
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].header("authorization"), Some("Bearer token-a"));
+    assert_eq!(
+        sends[0].json(),
+        serde_json::json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+            "to": "+420777123456", "type": "template",
+            "template": {"name": "hello_world", "language": {"code": "en_US"}}})
+    );
+    // Before Meta's first status: a page that says to wait, not an error.
+    let page = b.get(&timeline);
+    assert!(
+        page.body.contains("Meta accepted the template"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("no status yet"), "{}", page.body);
+
+    // Meta reports `sent`: the timeline shows it.
+    let message_id = percent_encoding::percent_decode_str(&timeline["/admin/messages/".len()..])
+        .decode_utf8()
+        .unwrap()
+        .to_string();
+    let sent = payloads::statuses(
+        "111",
+        "100000000000001",
+        vec![payloads::status(&message_id, "sent", "420777123456")],
+    );
+    assert_eq!(gw.post_webhook(&sent).0, 200);
+    let page = b.get(&timeline);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(r#"id="current-status">sent<"#),
+        "{}",
+        page.body
+    );
+}
+
+#[test]
 fn five_failed_logins_lock_the_address_out() {
     let meta = FakeMeta::start();
     let gw = Gateway::start(&meta);
@@ -562,6 +644,7 @@ fn an_admin_sets_up_wabridge_in_a_browser() {
     );
     let meta = FakeMeta::start();
     meta.add_token("token-browser", &["111"]);
+    meta.add_phone_number("111", "100000000000009", "+420 800 111 119", true);
     let gw = Gateway::start(&meta);
     let receiver = Receiver::start();
     // Every attempt of the first delivery fails (1 + 3 retries); the redelivery succeeds.

@@ -199,6 +199,16 @@ try {
   check(await page.locator('#accounts-table', { hasText: WABA }).count() === 1, 'the account with its WABA');
   await shot('accounts-added');
 
+  log("the guide's smoke test: hello_world from the account's number");
+  await page.click('text=Test sending…');
+  await shot('test-send');
+  await page.fill('#to', '+420 777 123 456');
+  await page.click('#test-send button[type=submit]');
+  check((await flash().textContent()).includes('Meta accepted the template "hello_world"'), 'the template was sent');
+  check((await page.textContent('#current-status')).includes('no status yet'), 'the timeline waits for Meta');
+  await shot('test-send-sent');
+  await page.goto(`${BASE}/admin/accounts`);
+
   log('a connect link is minted for a customer');
   await page.click('#mint-link');
   const link = (await page.textContent('#flash-secret')).trim();

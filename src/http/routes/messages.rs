@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::access::{self, own_phone_number};
+use crate::domain::model::Account;
 use crate::domain::outbound;
 use crate::domain::recipient::{check_user_id, normalize_phone, Recipient};
 use crate::domain::time::{now_ms, rfc3339_ms};
@@ -84,8 +85,23 @@ pub async fn send(state: &AppState, req: Request<Incoming>, id: &str) -> Result<
     let (parts, body) = req.into_parts();
     let account = require_account(state, &parts)?;
     let strict = strict_window(state, &parts.uri)?;
-    let message = outbound::prepare(read_json(body).await?)?;
-    own_phone_number(state, &account, id).await?;
+    let view = send_message(state, &account, id, read_json(body).await?, strict).await?;
+    Ok(response::json(StatusCode::OK, &view))
+}
+
+/// Checks a message (Meta's message object without `messaging_product`), the
+/// number and the window, sends it with the account's token, and answers
+/// `{messageId, waId, window, …}`. Also the backoffice's test send.
+pub async fn send_message(
+    state: &AppState,
+    account: &Account,
+    phone_number_id: &str,
+    request: Value,
+    strict: bool,
+) -> Result<Value, Error> {
+    let id = phone_number_id;
+    let message = outbound::prepare(request)?;
+    own_phone_number(state, account, id).await?;
     let last = last_inbound(state, id, &message.recipient.lookup_keys())?;
     let window = window::window(last, now_ms());
     let free_form = window::is_free_form(&message.message_type);
@@ -96,7 +112,7 @@ pub async fn send(state: &AppState, req: Request<Incoming>, id: &str) -> Result<
             message.message_type
         )));
     }
-    let answer = access::post(state, &account, format!("{id}/messages"), message.body).await?;
+    let answer = access::post(state, account, format!("{id}/messages"), message.body).await?;
     let window = learn_recipient(state, id, &message.recipient, &answer, window).await;
     let mut view = json!({
         "messageId": answer.pointer("/messages/0/id"),
@@ -109,7 +125,7 @@ pub async fn send(state: &AppState, req: Request<Incoming>, id: &str) -> Result<
     if let Some(warning) = window::warning(window.state).filter(|_| free_form) {
         view["warning"] = json!(warning);
     }
-    Ok(response::json(StatusCode::OK, &strip_nulls(view)))
+    Ok(strip_nulls(view))
 }
 
 fn state_name(state: WindowState) -> &'static str {

@@ -70,6 +70,15 @@ struct TimelinePage {
     silent: bool,
 }
 
+#[derive(Template)]
+#[template(path = "admin/message_pending.html")]
+struct NoStatusPage {
+    chrome: Chrome,
+    id: String,
+    /// The id, percent-encoded for this page's own address.
+    link: String,
+}
+
 pub fn page(cx: &Ctx<'_>, query: &Form) -> Result<Resp, Error> {
     let q = query.get("q").trim().to_string();
     let minutes = query
@@ -162,9 +171,9 @@ fn recipient(history: &[StatusRecord]) -> String {
 
 pub fn timeline(cx: &Ctx<'_>, id: &str) -> Result<Resp, Error> {
     let history = statuses::ordered(cx.state.store.status_history(id)?);
-    let current = statuses::current(&history)
-        .cloned()
-        .ok_or(Error::NotFound("status history for this message"))?;
+    let Some(current) = statuses::current(&history).cloned() else {
+        return Ok(no_status_yet(cx, id));
+    };
     let silent = current.status == "sent"
         && cx.now.saturating_sub(current.received_at) > DEFAULT_MINUTES * 60_000;
     let page = TimelinePage {
@@ -179,6 +188,18 @@ pub fn timeline(cx: &Ctx<'_>, id: &str) -> Result<Resp, Error> {
         silent,
     };
     Ok(html(StatusCode::OK, &page))
+}
+
+/// A message with no status: just sent (Meta's `sent` takes a moment), sent
+/// while the webhook was not set up, or a mistyped id. 404, with what to check.
+fn no_status_yet(cx: &Ctx<'_>, id: &str) -> Resp {
+    let page = NoStatusPage {
+        chrome: cx.chrome("messages"),
+        id: id.to_string(),
+        link: percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+    };
+    html(StatusCode::NOT_FOUND, &page)
 }
 
 fn step(r: &StatusRecord, now: u64) -> Step {

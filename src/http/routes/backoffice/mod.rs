@@ -12,6 +12,7 @@ mod login;
 mod messages;
 mod setup;
 mod subscriptions;
+mod test_send;
 mod views;
 mod web;
 
@@ -59,6 +60,8 @@ pub enum Page {
     AddAccount,
     RotateKey,
     RemoveAccount,
+    TestSend,
+    SendTest,
     MintConnectLink,
     RevokeConnectLink,
     Subscriptions,
@@ -221,6 +224,7 @@ async fn get(cx: &Ctx<'_>, page: Page, params: &[String], query: &Form) -> Resul
         Page::Message => messages::timeline(cx, id),
         Page::Events => events::page(cx),
         Page::Subscriptions => subscriptions::page(cx).await,
+        Page::TestSend => test_send::page(cx, id).await,
         _ => Err(Error::NotFound("page")),
     }
 }
@@ -247,6 +251,7 @@ async fn post(
         Page::AddAccount => (ACCOUNTS, accounts::add(cx, &form).await),
         Page::RotateKey => (ACCOUNTS, accounts::rotate_key(cx, id).await),
         Page::RemoveAccount => (ACCOUNTS, accounts::remove(cx, id).await),
+        Page::SendTest => (ACCOUNTS, test_send::send(cx, id, &form).await),
         Page::MintConnectLink => (ACCOUNTS, accounts::mint_link(cx).await),
         Page::RevokeConnectLink => (ACCOUNTS, accounts::revoke_link(cx, id).await),
         Page::Subscribe => (SUBSCRIPTIONS, subscriptions::subscribe_waba(cx, id).await),
@@ -260,15 +265,22 @@ async fn post(
         ),
         _ => return views::error_page(cx, &Error::NotFound("action")),
     };
-    // A listener's forms return to its page, also when they fail.
-    let listener_form = matches!(
-        page,
-        Page::PauseListener | Page::ResumeListener | Page::RedeliverFailed | Page::Redeliver
-    );
-    let back = if listener_form && cx.state.store.listener(id).ok().flatten().is_some() {
-        format!("{LISTENERS}/{id}")
-    } else {
-        back.to_string()
+    // A listener's forms, and the test send, return to their page when they fail.
+    let store = &cx.state.store;
+    let back = match page {
+        Page::PauseListener
+        | Page::ResumeListener
+        | Page::RedeliverFailed
+        | Page::Redeliver
+        | Page::TestListener
+            if store.listener(id).ok().flatten().is_some() =>
+        {
+            format!("{LISTENERS}/{id}")
+        }
+        Page::SendTest if store.account(id).ok().flatten().is_some() => {
+            format!("{ACCOUNTS}/{id}/test-send")
+        }
+        _ => back.to_string(),
     };
     let done = result.unwrap_or_else(|e| Done::to(back, views::error_flash(&e)));
     cx.state
