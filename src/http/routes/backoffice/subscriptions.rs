@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use askama::Template;
 use hyper::StatusCode;
 
-use super::views::{utc, Chrome};
+use super::views::{user_message, utc, Chrome};
 use super::{html, Ctx, Done};
 use crate::error::Error;
 use crate::http::response::Resp;
@@ -74,10 +74,7 @@ fn verdict(checked: Option<Result<bool, Error>>) -> (&'static str, &'static str,
         None => ("warn", "Not checked", "Set the App ID on Setup first: it is how this app is recognised among the WABA's subscribed apps.".into()),
         Some(Ok(true)) => ("ok", "Subscribed", String::new()),
         Some(Ok(false)) => ("bad", "Not subscribed", "Meta sends this WABA's events to no webhook of this app, so its triggers stay silent. Subscribe it here (starting a trigger in a flow tool does the same).".into()),
-        Some(Err(e)) => {
-            let hint = e.hint().map(|h| format!(" {h}")).unwrap_or_default();
-            ("warn", "Could not check", format!("{e}.{hint}"))
-        }
+        Some(Err(e)) => ("warn", "Could not check", user_message(&e)),
     }
 }
 
