@@ -1,7 +1,7 @@
 //! Sending messages, marking them read, and the 24-hour window they depend on.
 
 use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::{Request, StatusCode, Uri};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -17,7 +17,6 @@ use crate::http::body::{read_json, read_limited};
 use crate::http::query::query_value;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
-use hyper::Uri;
 
 /// `?requireOpenWindow=true|false`, else the admin's default.
 fn strict_window(state: &AppState, uri: &Uri) -> Result<bool, Error> {
@@ -90,16 +89,15 @@ pub async fn send(state: &AppState, req: Request<Incoming>, id: &str) -> Result<
 }
 
 /// Checks a message (Meta's message object without `messaging_product`), the
-/// number and the window, sends it with the account's token, and answers
+/// number `id` and the window, sends it with the account's token, and answers
 /// `{messageId, waId, window, …}`. Also the backoffice's test send.
 pub async fn send_message(
     state: &AppState,
     account: &Account,
-    phone_number_id: &str,
+    id: &str,
     request: Value,
     strict: bool,
 ) -> Result<Value, Error> {
-    let id = phone_number_id;
     let message = outbound::prepare(request)?;
     own_phone_number(state, account, id).await?;
     let last = last_inbound(state, id, &message.recipient.lookup_keys())?;
