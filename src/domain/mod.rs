@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod connect;
 pub mod delivery;
+pub mod events;
 pub mod ids;
 pub mod media;
 pub mod model;
@@ -11,6 +12,7 @@ pub mod password;
 pub mod recipient;
 pub mod signature;
 pub mod statuses;
+pub mod subscription;
 pub mod test_event;
 pub mod time;
 pub mod tokens;

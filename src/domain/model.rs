@@ -1,7 +1,11 @@
 //! The things wabridge keeps, in the connector guide's words.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use super::subscription::{Filters, Format};
 
 /// What the admin enters once: the Meta App's credentials and the webhook verify token.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -93,7 +97,8 @@ pub struct PendingLogin {
     pub expires_at: u64,
 }
 
-/// The two kinds of events a flow can listen to.
+/// The two kinds of events a listener could name before `events` existed
+/// (`event: "messages" | "statuses"`); each stands for one type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
@@ -126,14 +131,24 @@ impl EventKind {
     }
 }
 
-/// A flow webhook registered for one WABA and one kind of event.
+/// A flow webhook registered for one WABA and the event types it asked for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Listener {
     pub id: String,
     pub account_id: String,
     pub waba_id: String,
-    pub event: EventKind,
+    /// Set when the listener was registered with `event` (and for every
+    /// listener stored before schema 6): shown back as it was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventKind>,
+    /// Types and `prefix.*` patterns (CONTRACT §5.1).
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default, skip_serializing_if = "Filters::is_empty")]
+    pub filters: Filters,
+    #[serde(default)]
+    pub format: Format,
     pub url: String,
     pub secret: String,
     pub created_at: u64,
@@ -145,11 +160,24 @@ pub struct Listener {
     pub paused: bool,
 }
 
+impl Listener {
+    /// The patterns this listener is routed by; a listener stored before
+    /// `events` existed stands for the one type its `event` names.
+    pub fn subscribed(&self) -> Vec<String> {
+        match (&self.event, self.events.is_empty()) {
+            (Some(kind), true) => vec![kind.webhook_type().to_string()],
+            _ => self.events.clone(),
+        }
+    }
+}
+
 /// An event parsed from Meta's webhook, ready to store and fan out.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct InboundEvent {
-    pub kind: EventKind,
+    /// The outbound `type` (CONTRACT §5.1).
+    pub event_type: String,
     pub waba_id: String,
+    /// Empty for events that concern no phone number (templates, account).
     pub phone_number_id: String,
     /// Meta redelivers; this identifies the event across redeliveries.
     pub dedupe_key: String,
@@ -161,6 +189,24 @@ pub struct InboundEvent {
     pub sender: Option<InboundSender>,
     /// For an image, audio, video, document or sticker message: Meta's media id.
     pub media_id: Option<String>,
+    /// For message events: Meta's message `type`; for status events: the status.
+    /// What the listeners' filters look at.
+    pub facet: Option<String>,
+    /// What Meta sent, to rebuild its own envelope for `format: "meta"` listeners.
+    pub source: MetaSource,
+}
+
+/// The change an event came from: the value is shared by every event of the change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetaSource {
+    pub field: String,
+    pub value: Arc<Value>,
+    /// The entry's `time`, which Meta sends with some fields.
+    pub entry_time: Option<u64>,
+    /// The list the event's item is in, and where; `None` for a whole change.
+    pub item: Option<(&'static str, usize)>,
+    /// The `contacts[]` entry matched to the event's user.
+    pub contact: Option<usize>,
 }
 
 /// The author of an inbound message, by every identifier Meta gave.
@@ -173,7 +219,7 @@ pub struct InboundSender {
 }
 
 /// One status Meta reported for a message we sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusRecord {
     pub message_id: String,
@@ -189,6 +235,16 @@ pub struct StatusRecord {
     pub conversation: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pricing: Option<Value>,
+    /// Meta's `biz_opaque_callback_data`: what the sender attached to the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub biz_opaque_callback_data: Option<String>,
+    /// `group` for a message sent to a group; its statuses then name the participant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_participant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
     pub waba_id: String,
     pub phone_number_id: String,
     /// Unix ms when wabridge received it.

@@ -3,13 +3,16 @@
 use super::model::StatusRecord;
 
 /// Where a status stands in a message's life; Meta may report them out of order.
+/// `accepted` (and Meta's other send answers) is where the flow API's send
+/// starts a history, before Meta's first status.
 fn rank(status: &str) -> u8 {
     match status {
-        "sent" => 1,
-        "delivered" => 2,
-        "read" => 3,
-        "played" => 4,
-        "failed" => 5,
+        "accepted" | "held_for_quality_assessment" | "paused" => 1,
+        "sent" => 2,
+        "delivered" => 3,
+        "read" => 4,
+        "played" => 5,
+        "failed" => 6,
         _ => 0,
     }
 }
@@ -17,7 +20,7 @@ fn rank(status: &str) -> u8 {
 /// True for a status that ends the wait after `sent`: the message reached the
 /// phone, or Meta said it never will.
 pub fn settles(status: &str) -> bool {
-    rank(status) >= 2
+    rank(status) >= 3
 }
 
 /// Orders the history by Meta's timestamp, then by how far along each status is.
@@ -55,6 +58,7 @@ mod tests {
             waba_id: "w".into(),
             phone_number_id: "p".into(),
             received_at: 0,
+            ..Default::default()
         }
     }
 
@@ -68,6 +72,14 @@ mod tests {
         let names: Vec<_> = h.iter().map(|r| r.status.as_str()).collect();
         assert_eq!(names, ["sent", "delivered", "read"]);
         assert_eq!(current(&h).unwrap().status, "read");
+    }
+
+    #[test]
+    fn the_send_answer_comes_before_sent_even_in_the_same_second() {
+        let h = ordered(vec![rec("sent", "5"), rec("accepted", "5")]);
+        assert_eq!(h[0].status, "accepted");
+        assert_eq!(current(&h).unwrap().status, "sent");
+        assert!(!settles("accepted"));
     }
 
     #[test]

@@ -5,17 +5,45 @@
 
 use serde_json::Value;
 
-use super::model::{EventKind, InboundEvent};
+use super::events::{self, covers, MESSAGE_RECEIVED, MESSAGE_STATUS};
+use super::model::InboundEvent;
 use super::webhook;
 use crate::error::Error;
+use crate::meta::field_samples::{field_sample, FIELD_SAMPLES};
 use crate::meta::samples::{sample, SampleContext, SampleKind};
 
 /// The phone number id test events carry: no real number has it.
 pub const TEST_PHONE_NUMBER_ID: &str = "100000000000000";
 
-/// A text message from a sample user (for a `messages` listener) or a
-/// `delivered` status (for a `statuses` listener) of `waba_id`.
-pub fn test_event(kind: EventKind, waba_id: &str, now_ms: u64) -> Result<InboundEvent, Error> {
+/// An event of the first type (in the catalogue's order) the listener's
+/// `patterns` cover: a text message from a sample user, a `delivered` status,
+/// or Meta's sample of the field that type comes from.
+pub fn test_event(patterns: &[String], waba_id: &str, now_ms: u64) -> Result<InboundEvent, Error> {
+    let wanted = events::known_types()
+        .into_iter()
+        .find(|t| patterns.iter().any(|p| covers(p, t)))
+        .ok_or_else(|| {
+            Error::invalid(
+                "events",
+                "the listener subscribes to no type wabridge has a sample of",
+            )
+        })?;
+    let event = match wanted {
+        MESSAGE_RECEIVED => message_sample(SampleKind::Text, waba_id, now_ms),
+        MESSAGE_STATUS => message_sample(SampleKind::Delivered, waba_id, now_ms),
+        other => FIELD_SAMPLES.iter().find_map(|(name, _)| {
+            let body = field_sample(name, waba_id, &format!("TEST{now_ms}"), now_ms / 1000)?;
+            webhook::parse(&body, now_ms)
+                .ok()?
+                .into_iter()
+                .find(|e| e.event_type == other)
+        }),
+    };
+    let event = event.ok_or_else(|| Error::Storage(format!("no sample of {wanted} parsed")))?;
+    mark_test(event)
+}
+
+fn message_sample(kind: SampleKind, waba_id: &str, now_ms: u64) -> Option<InboundEvent> {
     let ctx = SampleContext {
         waba_id: waba_id.to_string(),
         phone_number_id: TEST_PHONE_NUMBER_ID.into(),
@@ -25,16 +53,8 @@ pub fn test_event(kind: EventKind, waba_id: &str, now_ms: u64) -> Result<Inbound
         name: "wabridge test".into(),
         timestamp: now_ms / 1000,
     };
-    let sample_kind = match kind {
-        EventKind::Messages => SampleKind::Text,
-        EventKind::Statuses => SampleKind::Delivered,
-    };
-    let s = sample(&ctx, sample_kind, &format!("TEST{now_ms}"), 1);
-    let event = webhook::parse(&s.body, now_ms)
-        .ok()
-        .and_then(|mut events| events.pop())
-        .ok_or_else(|| Error::Storage("the test event sample did not parse".into()))?;
-    mark_test(event)
+    let s = sample(&ctx, kind, &format!("TEST{now_ms}"), 1);
+    webhook::parse(&s.body, now_ms).ok()?.pop()
 }
 
 fn mark_test(mut event: InboundEvent) -> Result<InboundEvent, Error> {
@@ -56,8 +76,9 @@ mod tests {
 
     #[test]
     fn each_kind_gets_the_body_a_real_event_of_that_kind_has_marked_as_a_test() {
-        let m = test_event(EventKind::Messages, "W1", 1_700_000_000_000).unwrap();
-        assert_eq!(m.kind, EventKind::Messages);
+        let types = |t: &str| vec![t.to_string()];
+        let m = test_event(&types("whatsapp.message.received"), "W1", 1_700_000_000_000).unwrap();
+        assert_eq!(m.event_type, MESSAGE_RECEIVED);
         let b = body(&m);
         assert_eq!(b["type"], "whatsapp.message.received");
         assert_eq!(b["test"], true);
@@ -65,11 +86,17 @@ mod tests {
         assert_eq!(b["data"]["phoneNumberId"], TEST_PHONE_NUMBER_ID);
         assert_eq!(b["data"]["type"], "text");
 
-        let s = test_event(EventKind::Statuses, "W1", 1_700_000_000_000).unwrap();
-        assert_eq!(s.kind, EventKind::Statuses);
+        let s = test_event(&types("whatsapp.message.status"), "W1", 1_700_000_000_000).unwrap();
+        assert_eq!(s.event_type, MESSAGE_STATUS);
         let b = body(&s);
         assert_eq!(b["type"], "whatsapp.message.status");
         assert_eq!(b["data"]["status"], "delivered");
         assert_eq!(b["test"], true);
+
+        let t = test_event(&types("whatsapp.template.*"), "W1", 1_700_000_000_000).unwrap();
+        assert_eq!(t.event_type, "whatsapp.template.status");
+        assert_eq!(body(&t)["data"]["wabaId"], "W1");
+        let c = test_event(&types("whatsapp.call"), "W1", 1_700_000_000_000).unwrap();
+        assert_eq!(body(&c)["type"], "whatsapp.call");
     }
 }

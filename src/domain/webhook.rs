@@ -1,10 +1,17 @@
-//! Meta's webhook body → the events we route: one per `messages[]` item and one
-//! per `statuses[]` item, each tagged with its WABA and phone number ID.
+//! Meta's webhook body → the events we route (CONTRACT §5.1): every change,
+//! by its `field`; one event per item of the lists a field carries, one per
+//! change otherwise; each tagged with its WABA and, where it has one, its
+//! phone number ID. A field wabridge does not know is delivered all the same.
+
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use super::events::{
+    self, CALL, CALL_STATUS, MESSAGE_ECHO, MESSAGE_RECEIVED, MESSAGE_STANDBY, MESSAGE_STATUS,
+};
 use super::ids::token_hash;
-use super::model::{EventKind, InboundEvent, InboundSender, StatusRecord};
+use super::model::{InboundEvent, InboundSender, MetaSource, StatusRecord};
 use super::time::rfc3339_secs;
 use super::window::opens_window;
 
@@ -12,8 +19,21 @@ use super::window::opens_window;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unusable(pub String);
 
-/// Parses a verified webhook body. `now_secs` stands in for a missing timestamp.
+/// The WABAs wabridge knows of a business portfolio: some events (a partner
+/// added, an Embedded Signup finished) arrive with the business as `entry.id`.
+pub type BusinessWabas<'a> = &'a dyn Fn(&str) -> Vec<String>;
+
+/// Parses a verified webhook body, knowing no business portfolio.
 pub fn parse(body: &[u8], received_at_ms: u64) -> Result<Vec<InboundEvent>, Unusable> {
+    parse_with(body, received_at_ms, &|_| Vec::new())
+}
+
+/// Parses a verified webhook body. `received_at_ms` stands in for a missing timestamp.
+pub fn parse_with(
+    body: &[u8],
+    received_at_ms: u64,
+    businesses: BusinessWabas<'_>,
+) -> Result<Vec<InboundEvent>, Unusable> {
     let root: Value =
         serde_json::from_slice(body).map_err(|e| Unusable(format!("not valid JSON: {e}")))?;
     let object = root
@@ -32,83 +52,166 @@ pub fn parse(body: &[u8], received_at_ms: u64) -> Result<Vec<InboundEvent>, Unus
         .ok_or_else(|| Unusable("no entry[] array".into()))?;
     let mut events = Vec::new();
     for entry in entries {
-        let waba_id = id_string(entry.get("id"))
+        let entry_id = id_string(entry.get("id"))
             .ok_or_else(|| Unusable("an entry has no id (WABA ID)".into()))?;
+        let entry_secs = entry.get("time").and_then(Value::as_u64);
         for change in entry
             .get("changes")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            if let Some(value) = change.get("value") {
-                parse_change(&waba_id, value, received_at_ms, &mut events)?;
-            }
+            let Some(value) = change.get("value") else {
+                continue;
+            };
+            // Hand-written bodies (and Meta's oldest samples) may leave `field` out.
+            let field = change
+                .get("field")
+                .and_then(Value::as_str)
+                .unwrap_or("messages");
+            let change = Change::new(&entry_id, field, value, entry_secs, received_at_ms)?;
+            change.events(businesses, &mut events);
         }
     }
     Ok(events)
 }
 
-fn parse_change(
-    waba_id: &str,
-    value: &Value,
+/// One `changes[]` element and what every event made of it shares.
+struct Change<'a> {
+    entry_id: &'a str,
+    field: &'a str,
+    value: Arc<Value>,
+    phone_number_id: Option<String>,
+    entry_secs: Option<u64>,
+    fallback_secs: u64,
     received_at_ms: u64,
-    out: &mut Vec<InboundEvent>,
-) -> Result<(), Unusable> {
-    let messages = value.get("messages").and_then(Value::as_array);
-    let statuses = value.get("statuses").and_then(Value::as_array);
-    if messages.is_none() && statuses.is_none() {
-        // Other fields (template updates, account alerts) have no listeners yet.
-        return Ok(());
+}
+
+impl<'a> Change<'a> {
+    fn new(
+        entry_id: &'a str,
+        field: &'a str,
+        value: &Value,
+        entry_secs: Option<u64>,
+        received_at_ms: u64,
+    ) -> Result<Self, Unusable> {
+        // Handovers name the business's number as their recipient.
+        let phone_number_id = id_string(value.pointer("/metadata/phone_number_id"))
+            .or_else(|| id_string(value.pointer("/recipient/phone_number_id")));
+        let carries_messages = value.get("messages").is_some() || value.get("statuses").is_some();
+        if field == "messages" && carries_messages && phone_number_id.is_none() {
+            return Err(Unusable(
+                "a change has messages or statuses but no metadata.phone_number_id".into(),
+            ));
+        }
+        Ok(Change {
+            entry_id,
+            field,
+            value: Arc::new(value.clone()),
+            phone_number_id,
+            entry_secs,
+            fallback_secs: entry_secs.unwrap_or(received_at_ms / 1000),
+            received_at_ms,
+        })
     }
-    let phone_number_id =
-        id_string(value.pointer("/metadata/phone_number_id")).ok_or_else(|| {
-            Unusable("a change has messages or statuses but no metadata.phone_number_id".into())
-        })?;
-    let contacts: &[Value] = value
-        .get("contacts")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let ctx = Ctx {
-        waba_id,
-        phone_number_id: &phone_number_id,
-        contacts,
-        received_at_ms,
-    };
-    for message in messages.into_iter().flatten() {
-        out.push(ctx.message_event(message));
+
+    /// The WABAs the change is for: `entry.id`, or the WABAs of the business
+    /// portfolio it names (only events without a phone number come that way).
+    fn wabas(&self, businesses: BusinessWabas<'_>) -> Vec<(String, bool)> {
+        if self.phone_number_id.is_none() {
+            let wabas = businesses(self.entry_id);
+            if !wabas.is_empty() {
+                return wabas.into_iter().map(|w| (w, true)).collect();
+            }
+        }
+        vec![(self.entry_id.to_string(), false)]
     }
-    for status in statuses.into_iter().flatten() {
-        out.push(ctx.status_event(status));
+
+    fn events(&self, businesses: BusinessWabas<'_>, out: &mut Vec<InboundEvent>) {
+        let (lists, whole) = match events::field(self.field) {
+            Some(f) => (f.lists, f.whole.to_string()),
+            None => (&[][..], events::unknown_field_type(self.field)),
+        };
+        let root = items_root(self.field, &self.value);
+        for (waba_id, via_business) in self.wabas(businesses) {
+            let ctx = Ctx {
+                change: self,
+                waba_id: &waba_id,
+                business_id: via_business.then_some(self.entry_id),
+                contacts: root
+                    .get("contacts")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
+            };
+            let mut any = false;
+            for (list, event_type) in lists {
+                let items = root.get(*list).and_then(Value::as_array);
+                for (i, item) in items.into_iter().flatten().enumerate() {
+                    any = true;
+                    out.push(ctx.item_event(event_type, list, i, item));
+                }
+            }
+            if !any {
+                out.push(ctx.whole_event(&whole));
+            }
+        }
     }
-    Ok(())
 }
 
 struct Ctx<'a> {
+    change: &'a Change<'a>,
     waba_id: &'a str,
-    phone_number_id: &'a str,
+    business_id: Option<&'a str>,
     contacts: &'a [Value],
-    received_at_ms: u64,
 }
 
 impl Ctx<'_> {
-    fn message_event(&self, message: &Value) -> InboundEvent {
-        let from = str_field(message, "from");
-        let from_user_id = str_field(message, "from_user_id");
-        let contact = self.contact_for(from.as_deref(), from_user_id.as_deref());
-        let mut data = message.as_object().cloned().unwrap_or_default();
-        self.tag(&mut data);
+    fn item_event(
+        &self,
+        event_type: &str,
+        list: &'static str,
+        i: usize,
+        item: &Value,
+    ) -> InboundEvent {
+        let mut event = match (event_type, list) {
+            (MESSAGE_RECEIVED | MESSAGE_STANDBY, "messages") | (MESSAGE_ECHO, _) => {
+                self.message_event(event_type, item)
+            }
+            (MESSAGE_STATUS, _) => self.status_event(item),
+            _ => self.other_event(event_type, item, true),
+        };
+        event.source.item = Some((list, i));
+        event
+    }
+
+    fn whole_event(&self, event_type: &str) -> InboundEvent {
+        self.other_event(event_type, &self.change.value, false)
+    }
+
+    fn message_event(&self, event_type: &str, message: &Value) -> InboundEvent {
+        let echo = event_type == MESSAGE_ECHO;
+        // An echo is the business's own message: the user is its recipient.
+        let (user, user_id) = if echo {
+            (str_field(message, "to"), str_field(message, "to_user_id"))
+        } else {
+            (
+                str_field(message, "from"),
+                str_field(message, "from_user_id"),
+            )
+        };
+        let contact_at = self.contact_at(user.as_deref(), user_id.as_deref());
+        let contact = contact_at.map(|i| &self.contacts[i]);
+        let mut data = object_of(message);
         put(
             &mut data,
             "waId",
-            contact.and_then(|c| str_field(c, "wa_id")).or(from),
+            contact.and_then(|c| str_field(c, "wa_id")).or(user),
         );
         put(
             &mut data,
             "userId",
-            contact
-                .and_then(|c| str_field(c, "user_id"))
-                .or(from_user_id),
+            contact.and_then(|c| str_field(c, "user_id")).or(user_id),
         );
         put(
             &mut data,
@@ -131,14 +234,27 @@ impl Ctx<'_> {
                 .and_then(|c| c.pointer("/profile/username"))
                 .and_then(as_string),
         );
-        let key = match str_field(message, "id") {
-            Some(id) => format!("m:{id}"),
-            None => format!("m#{}", content_hash(message)),
+        put(&mut data, "groupId", str_field(message, "group_id"));
+        if echo {
+            data.insert("direction".into(), json!("outbound"));
+        }
+        let prefix = match event_type {
+            MESSAGE_RECEIVED => "m",
+            MESSAGE_STANDBY => "sb",
+            _ => "e",
         };
-        let sender = self.sender(message, &data);
-        let mut event = self.event(EventKind::Messages, key, message, data, None);
+        let key = match str_field(message, "id") {
+            Some(id) => format!("{prefix}:{id}"),
+            None => format!("{prefix}#{}", content_hash(message)),
+        };
+        let message_type = str_field(message, "type");
+        let sender = (!echo).then(|| self.sender(message, &data)).flatten();
+        let media_id = (!echo).then(|| media_id(message)).flatten();
+        let mut event = self.event(event_type, key, message, data);
         event.sender = sender;
-        event.media_id = media_id(message);
+        event.media_id = media_id;
+        event.facet = message_type;
+        event.source.contact = contact_at;
         event
     }
 
@@ -152,10 +268,9 @@ impl Ctx<'_> {
             .iter()
             .filter_map(|k| data.get(*k).and_then(as_string))
             .collect();
-        let at_ms = str_field(message, "timestamp")
-            .and_then(|t| t.parse::<u64>().ok())
+        let at_ms = secs_of(message)
             .map(|secs| secs.saturating_mul(1000))
-            .unwrap_or(self.received_at_ms);
+            .unwrap_or(self.change.fallback_secs.saturating_mul(1000));
         (!ids.is_empty()).then_some(InboundSender { ids, at_ms })
     }
 
@@ -163,10 +278,11 @@ impl Ctx<'_> {
         let id = str_field(status, "id").unwrap_or_default();
         let state = str_field(status, "status").unwrap_or_else(|| "unknown".into());
         let recipient_id = str_field(status, "recipient_id");
-        let contact = self.contact_for(
+        let contact_at = self.contact_at(
             recipient_id.as_deref(),
             str_field(status, "recipient_user_id").as_deref(),
         );
+        let contact = contact_at.map(|i| &self.contacts[i]);
         let recipient_user_id = str_field(status, "recipient_user_id")
             .or_else(|| contact.and_then(|c| str_field(c, "user_id")));
         let record = StatusRecord {
@@ -178,9 +294,14 @@ impl Ctx<'_> {
             errors: status.get("errors").cloned(),
             conversation: status.get("conversation").cloned(),
             pricing: status.get("pricing").cloned(),
+            biz_opaque_callback_data: str_field(status, "biz_opaque_callback_data"),
+            recipient_type: str_field(status, "recipient_type"),
+            recipient_participant_id: str_field(status, "recipient_participant_id"),
+            group_id: str_field(status, "group_id"),
             waba_id: self.waba_id.to_string(),
-            phone_number_id: self.phone_number_id.to_string(),
-            received_at: self.received_at_ms,
+            phone_number_id: self.change.phone_number_id.clone().unwrap_or_default(),
+            received_at: self.change.received_at_ms,
+            ..Default::default()
         };
         let mut data = Map::new();
         data.insert("id".into(), json!(id));
@@ -193,56 +314,127 @@ impl Ctx<'_> {
                 .or_else(|| contact.and_then(|c| str_field(c, "parent_user_id"))),
         );
         data.insert("status".into(), json!(state));
+        put(&mut data, "groupId", record.group_id.clone());
         for (from, to) in [
             ("timestamp", "timestamp"),
             ("conversation", "conversation"),
             ("pricing", "pricing"),
             ("errors", "errors"),
             ("biz_opaque_callback_data", "bizOpaqueCallbackData"),
+            ("recipient_type", "recipient_type"),
+            ("recipient_participant_id", "recipient_participant_id"),
+            ("group_id", "group_id"),
+            ("type", "statusType"),
         ] {
             if let Some(v) = status.get(from) {
                 data.insert(to.into(), v.clone());
             }
         }
-        self.tag(&mut data);
-        let key = if id.is_empty() {
-            format!("s#{}", content_hash(status))
-        } else {
-            format!("s:{id}:{state}")
+        // A group message has one receipt per member, all with the message's id.
+        let key = match (id.is_empty(), &record.recipient_participant_id) {
+            (true, _) => format!("s#{}", content_hash(status)),
+            (false, Some(member)) => format!("s:{id}:{state}:{member}"),
+            (false, None) => format!("s:{id}:{state}"),
         };
-        self.event(EventKind::Statuses, key, status, data, Some(record))
+        let mut event = self.event(MESSAGE_STATUS, key, status, data);
+        event.status = Some(record);
+        event.facet = Some(state);
+        event.source.contact = contact_at;
+        event
     }
 
-    fn tag(&self, data: &mut Map<String, Value>) {
-        data.insert("wabaId".into(), json!(self.waba_id));
-        data.insert("phoneNumberId".into(), json!(self.phone_number_id));
+    /// Every other event: Meta's item (or the change's value) as it came.
+    fn other_event(&self, event_type: &str, item: &Value, is_item: bool) -> InboundEvent {
+        let mut data = object_of(item);
+        let id = str_field(item, "id");
+        let key = match (event_type, &id) {
+            (CALL, Some(id)) => {
+                format!("c:{id}:{}", str_field(item, "event").unwrap_or_default())
+            }
+            (CALL_STATUS, Some(id)) => {
+                format!("cs:{id}:{}", str_field(item, "status").unwrap_or_default())
+            }
+            // Whole changes and id-less items: Meta redelivers them byte for byte.
+            _ => format!(
+                "{}:{}:{}#{}",
+                self.change.field,
+                self.waba_id,
+                self.change.entry_secs.unwrap_or_default(),
+                content_hash(item)
+            ),
+        };
+        let mut facet = None;
+        if event_type == CALL || event_type == CALL_STATUS {
+            let user = str_field(
+                item,
+                if event_type == CALL {
+                    "from"
+                } else {
+                    "recipient_id"
+                },
+            );
+            let contact = self
+                .contact_at(user.as_deref(), None)
+                .map(|i| &self.contacts[i]);
+            put(
+                &mut data,
+                "waId",
+                contact.and_then(|c| str_field(c, "wa_id")).or(user),
+            );
+            put(
+                &mut data,
+                "name",
+                contact
+                    .and_then(|c| c.pointer("/profile/name"))
+                    .and_then(as_string),
+            );
+            facet = str_field(item, "status");
+        }
+        put(
+            &mut data,
+            "businessId",
+            self.business_id.map(str::to_string),
+        );
+        let raw = if is_item { item } else { &Value::Null };
+        let mut event = self.event(event_type, key, raw, data);
+        event.facet = facet;
+        event
     }
 
     fn event(
         &self,
-        kind: EventKind,
+        event_type: &str,
         dedupe_key: String,
         raw: &Value,
-        data: Map<String, Value>,
-        status: Option<StatusRecord>,
+        mut data: Map<String, Value>,
     ) -> InboundEvent {
-        let secs = str_field(raw, "timestamp")
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or(self.received_at_ms / 1000);
+        data.insert("field".into(), json!(self.change.field));
+        data.insert("wabaId".into(), json!(self.waba_id));
+        if let Some(phone) = &self.change.phone_number_id {
+            data.insert("phoneNumberId".into(), json!(phone));
+        }
+        let secs = secs_of(raw)
+            .or_else(|| secs_of(&self.change.value))
+            .unwrap_or(self.change.fallback_secs);
         let envelope = json!({
-            "type": kind.webhook_type(),
+            "type": event_type,
             "timestamp": rfc3339_secs(secs),
             "data": Value::Object(data),
         });
         InboundEvent {
-            kind,
+            event_type: event_type.to_string(),
             waba_id: self.waba_id.to_string(),
-            phone_number_id: self.phone_number_id.to_string(),
+            phone_number_id: self.change.phone_number_id.clone().unwrap_or_default(),
             dedupe_key,
             body: serde_json::to_vec(&envelope).unwrap_or_default(),
-            status,
-            sender: None,
-            media_id: None,
+            source: MetaSource {
+                field: self.change.field.to_string(),
+                value: self.change.value.clone(),
+                entry_time: self.change.entry_secs,
+                item: None,
+                contact: None,
+            },
+            ..InboundEvent::default()
         }
     }
 
@@ -250,18 +442,86 @@ impl Ctx<'_> {
     /// entry only when the event names no user at all. An event for a user who is
     /// not listed (a failed status, a system message batched with another user's
     /// event) gets none: another user's name or BSUID must never stick to it.
-    fn contact_for(&self, wa_id: Option<&str>, user_id: Option<&str>) -> Option<&Value> {
+    fn contact_at(&self, wa_id: Option<&str>, user_id: Option<&str>) -> Option<usize> {
         if wa_id.is_none() && user_id.is_none() {
-            return match self.contacts {
-                [only] => Some(only),
-                _ => None,
-            };
+            return (self.contacts.len() == 1).then_some(0);
         }
-        let matches = |c: &&Value| {
+        let matches = |c: &Value| {
             (wa_id.is_some() && str_field(c, "wa_id").as_deref() == wa_id)
                 || (user_id.is_some() && str_field(c, "user_id").as_deref() == user_id)
         };
-        self.contacts.iter().find(matches)
+        self.contacts.iter().position(matches)
+    }
+}
+
+/// Meta's own envelope holding this one event: the change's value with only
+/// the event's item in its list and only its user in `contacts`. What a
+/// `format: "meta"` listener receives.
+pub fn meta_body(event: &InboundEvent) -> Vec<u8> {
+    let src = &event.source;
+    let value = match src.item {
+        Some((list, i)) => {
+            let spec = events::field(&src.field);
+            let lists: Vec<&str> = spec
+                .map(|f| f.lists.iter().map(|(l, _)| *l).collect())
+                .unwrap_or_default();
+            let root = items_root(&src.field, &src.value);
+            let mut only: Map<String, Value> = root
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| k.as_str() != "contacts" && !lists.contains(&k.as_str()))
+                .map(|(k, x)| (k.clone(), x.clone()))
+                .collect();
+            if let Some(item) = root.get(list).and_then(|l| l.get(i)) {
+                only.insert(list.into(), json!([item]));
+            }
+            if let Some(contact) = src.contact.and_then(|c| root.get("contacts")?.get(c)) {
+                only.insert("contacts".into(), json!([contact]));
+            }
+            match spec.and_then(|f| f.nested) {
+                Some(nest) => {
+                    let mut whole = object_of(&src.value);
+                    whole.insert(nest.into(), Value::Object(only));
+                    Value::Object(whole)
+                }
+                None => Value::Object(only),
+            }
+        }
+        None => src.value.as_ref().clone(),
+    };
+    let mut entry = json!({"id": event.waba_id, "changes": [{"field": src.field, "value": value}]});
+    if let Some(time) = src.entry_time {
+        entry["time"] = json!(time);
+    }
+    let envelope = json!({"object": "whatsapp_business_account", "entry": [entry]});
+    serde_json::to_vec(&envelope).unwrap_or_default()
+}
+
+/// Where a field keeps its lists and their contacts: `value`, or the object
+/// nested in it (`value.standby`).
+fn items_root<'v>(field: &str, value: &'v Value) -> &'v Value {
+    events::field(field)
+        .and_then(|f| f.nested)
+        .and_then(|nest| value.get(nest))
+        .filter(|v| v.is_object())
+        .unwrap_or(value)
+}
+
+/// Meta's `timestamp` of an item or value (unix seconds, as a string or a number).
+fn secs_of(v: &Value) -> Option<u64> {
+    match v.get("timestamp")? {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// An item as a JSON object; anything else is kept under `value`.
+fn object_of(v: &Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m.clone(),
+        other => Map::from_iter([("value".to_string(), other.clone())]),
     }
 }
 
@@ -329,8 +589,12 @@ mod tests {
         assert_eq!(events.len(), 1);
         let e = &events[0];
         assert_eq!(
-            (e.kind, e.waba_id.as_str(), e.phone_number_id.as_str()),
-            (EventKind::Messages, "WABA1", "PN1")
+            (
+                e.event_type.as_str(),
+                e.waba_id.as_str(),
+                e.phone_number_id.as_str()
+            ),
+            (MESSAGE_RECEIVED, "WABA1", "PN1")
         );
         assert_eq!(e.dedupe_key, "m:wamid.A");
         let envelope: Value = serde_json::from_slice(&e.body).unwrap();
@@ -426,10 +690,141 @@ mod tests {
     }
 
     #[test]
-    fn other_fields_yield_no_events() {
-        let b = body(
-            json!([{"field": "message_template_status_update", "value": {"event": "APPROVED"}}]),
+    fn every_field_becomes_events_and_an_unknown_one_keeps_its_name() {
+        let b = body(json!([
+            {"field": "message_template_status_update", "value": {"event": "APPROVED", "message_template_id": 7}},
+            {"field": "calls", "value": {"metadata": {"phone_number_id": "PN1"},
+                "contacts": [{"wa_id": "420777123456", "profile": {"name": "Jana"}}],
+                "calls": [{"id": "wacid.1", "from": "420777123456", "event": "connect", "timestamp": "1700000000"}]}},
+            {"field": "standby", "value": {"metadata": {"phone_number_id": "PN1"}, "standby": {
+                "messages": [{"from": "420777123456", "id": "wamid.SB", "timestamp": "1700000000", "type": "text", "text": {"body": "ai"}}]}}},
+            {"field": "smb_message_echoes", "value": {"metadata": {"phone_number_id": "PN1"},
+                "message_echoes": [{"from": "15550001111", "to": "420777123456", "id": "wamid.E", "timestamp": "1700000000", "type": "text", "text": {"body": "from the app"}}]}},
+            {"field": "brand_new_field", "value": {"anything": [1, 2]}}
+        ]));
+        let events = parse(&b, 0).unwrap();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "whatsapp.template.status",
+                CALL,
+                MESSAGE_STANDBY,
+                MESSAGE_ECHO,
+                "whatsapp.brand_new_field"
+            ]
         );
-        assert!(parse(&b, 0).unwrap().is_empty());
+        let template = data(&events[0]);
+        assert_eq!(
+            (template["event"].as_str(), template["field"].as_str()),
+            (Some("APPROVED"), Some("message_template_status_update"))
+        );
+        assert!(template.get("phoneNumberId").is_none());
+        assert_eq!(events[0].phone_number_id, "");
+        let call = data(&events[1]);
+        assert_eq!(
+            (call["waId"].as_str(), call["name"].as_str()),
+            (Some("420777123456"), Some("Jana"))
+        );
+        assert_eq!(events[1].dedupe_key, "c:wacid.1:connect");
+        assert_eq!(events[2].dedupe_key, "sb:wamid.SB");
+        assert!(
+            events[2].sender.is_some(),
+            "a user who writes opens the window, AI or not"
+        );
+        let echo = data(&events[3]);
+        assert_eq!(
+            (echo["direction"].as_str(), echo["waId"].as_str()),
+            (Some("outbound"), Some("420777123456"))
+        );
+        assert_eq!(events[3].sender, None, "an echo opens no window");
+        assert_eq!(data(&events[4])["anything"], json!([1, 2]));
+        // Meta's redelivery of the same body gives the same keys.
+        let again = parse(&b, 99).unwrap();
+        let keys = |v: &[InboundEvent]| v.iter().map(|e| e.dedupe_key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&events), keys(&again));
+    }
+
+    #[test]
+    fn a_business_level_change_goes_to_the_wabas_of_that_business() {
+        let b = serde_json::to_vec(&json!({"object": "whatsapp_business_account", "entry": [
+            {"id": "BIZ1", "time": 1700000000, "changes": [{"field": "account_update", "value": {"event": "PARTNER_ADDED"}}]}
+        ]})).unwrap();
+        let wabas = |id: &str| {
+            if id == "BIZ1" {
+                vec!["W1".to_string(), "W2".to_string()]
+            } else {
+                vec![]
+            }
+        };
+        let events = parse_with(&b, 0, &wabas).unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .map(|e| e.waba_id.as_str())
+                .collect::<Vec<_>>(),
+            ["W1", "W2"]
+        );
+        assert_ne!(events[0].dedupe_key, events[1].dedupe_key);
+        let d = data(&events[1]);
+        assert_eq!(
+            (d["wabaId"].as_str(), d["businessId"].as_str()),
+            (Some("W2"), Some("BIZ1"))
+        );
+        let envelope: Value = serde_json::from_slice(&events[0].body).unwrap();
+        assert_eq!(envelope["timestamp"], "2023-11-14T22:13:20Z");
+        // Unknown business: kept under the id Meta sent.
+        assert_eq!(parse(&b, 0).unwrap()[0].waba_id, "BIZ1");
+    }
+
+    #[test]
+    fn a_meta_body_holds_only_its_own_item_and_user() {
+        let b = body(json!([{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN1"},
+            "contacts": [{"wa_id": "1", "user_id": "US.1"}, {"wa_id": "2", "user_id": "US.2"}],
+            "messages": [
+                {"from": "1", "id": "wamid.1", "timestamp": "1700000000", "type": "text", "text": {"body": "a"}},
+                {"from": "2", "id": "wamid.2", "timestamp": "1700000000", "type": "text", "text": {"body": "b"}}
+            ]
+        }}]));
+        let events = parse(&b, 0).unwrap();
+        let meta: Value = serde_json::from_slice(&meta_body(&events[1])).unwrap();
+        assert_eq!(meta["object"], "whatsapp_business_account");
+        assert_eq!(meta["entry"][0]["id"], "WABA1");
+        let change = &meta["entry"][0]["changes"][0];
+        assert_eq!(change["field"], "messages");
+        assert_eq!(
+            change["value"]["messages"],
+            json!([{"from": "2", "id": "wamid.2", "timestamp": "1700000000", "type": "text", "text": {"body": "b"}}])
+        );
+        assert_eq!(
+            change["value"]["contacts"],
+            json!([{"wa_id": "2", "user_id": "US.2"}])
+        );
+        assert_eq!(change["value"]["metadata"]["phone_number_id"], "PN1");
+    }
+
+    #[test]
+    fn group_statuses_keep_their_group_and_participant() {
+        let b = body(json!([{"field": "messages", "value": {
+            "metadata": {"phone_number_id": "PN1"},
+            "statuses": [{"id": "wamid.G", "status": "read", "timestamp": "1700000001", "recipient_id": "G1",
+                "recipient_type": "group", "recipient_participant_id": "420777123456", "group_id": "G1",
+                "biz_opaque_callback_data": "order-7", "pricing": {"billable": true, "pricing_model": "PMP", "category": "utility", "type": "regular"}}]
+        }}]));
+        let e = &parse(&b, 0).unwrap()[0];
+        let d = data(e);
+        assert_eq!(d["recipient_type"], "group");
+        assert_eq!(d["recipient_participant_id"], "420777123456");
+        assert_eq!(d["groupId"], "G1");
+        assert_eq!(d["bizOpaqueCallbackData"], "order-7");
+        assert_eq!(d["pricing"]["pricing_model"], "PMP");
+        let r = e.status.as_ref().unwrap();
+        assert_eq!(
+            (r.group_id.as_deref(), r.biz_opaque_callback_data.as_deref()),
+            (Some("G1"), Some("order-7"))
+        );
+        assert_eq!(e.facet.as_deref(), Some("read"));
     }
 }

@@ -2,6 +2,7 @@
 //! webhook bodies shaped like Meta's (for the simulator).
 
 mod error;
+pub mod field_samples;
 mod graph;
 mod paging;
 pub mod samples;

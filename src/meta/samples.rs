@@ -284,7 +284,6 @@ fn status(ctx: &SampleContext, kind: SampleKind, id: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::EventKind;
     use crate::domain::webhook;
 
     fn ctx() -> SampleContext {
@@ -307,12 +306,16 @@ mod tests {
             assert_eq!(events.len(), 1, "{kind:?}");
             let e = &events[0];
             let expected = if kind.is_status() {
-                EventKind::Statuses
+                crate::domain::events::MESSAGE_STATUS
             } else {
-                EventKind::Messages
+                crate::domain::events::MESSAGE_RECEIVED
             };
             assert_eq!(
-                (e.kind, e.waba_id.as_str(), e.phone_number_id.as_str()),
+                (
+                    e.event_type.as_str(),
+                    e.waba_id.as_str(),
+                    e.phone_number_id.as_str()
+                ),
                 (expected, "111", "PN1")
             );
             let data = &serde_json::from_slice::<Value>(&e.body).unwrap()["data"];

@@ -154,6 +154,9 @@ fn copy_into(src: &ReadTransaction, dest: &Path) -> Result<Summary, Error> {
     copy_table(src, &tx, USER_LINKS_SEEN, &mut copied)?;
     copy_table(src, &tx, PHONE_NUMBERS, &mut copied)?;
     copy_table(src, &tx, MEDIA, &mut copied)?;
+    copy_table(src, &tx, URGENT_OUTBOX, &mut copied)?;
+    copy_table(src, &tx, META_BODIES, &mut copied)?;
+    copy_table(src, &tx, BUSINESS_WABAS, &mut copied)?;
     // A table added to tables.rs but not above would be silently left out: refuse.
     let mut missing: Vec<String> = src
         .list_tables()?
@@ -203,14 +206,14 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
 mod tests {
     use super::*;
     use crate::domain::model::{
-        ConnectFlow, ConnectLink, EventKind, InboundEvent, InboundSender, PendingLogin,
+        ConnectFlow, ConnectLink, InboundEvent, InboundSender, PendingLogin,
     };
 
     /// A user's message with a picture: it opens a 24-hour window, links the
     /// user's phone and BSUID and remembers the media and the phone number.
     fn event(n: u32) -> InboundEvent {
         InboundEvent {
-            kind: EventKind::Messages,
+            event_type: crate::domain::events::MESSAGE_RECEIVED.into(),
             waba_id: "111".into(),
             phone_number_id: "PN1".into(),
             dedupe_key: format!("m:wamid.{n}"),
@@ -221,6 +224,7 @@ mod tests {
                 at_ms: 1_000 + u64::from(n),
             }),
             media_id: Some(format!("{}", 9_000 + n)),
+            ..Default::default()
         }
     }
 

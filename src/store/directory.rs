@@ -5,7 +5,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::tables::{MEDIA, PHONE_NUMBERS, USER_LINKS_SEEN, WINDOWS};
+use super::tables::{BUSINESS_WABAS, MEDIA, PHONE_NUMBERS, USER_LINKS_SEEN, WINDOWS};
 use super::Store;
 use crate::domain::model::InboundEvent;
 use crate::error::Error;
@@ -76,6 +76,39 @@ impl Store {
         self.write(move |tx| link_all(tx, &ids, now_ms)).await
     }
 
+    /// The WABAs of a business portfolio, as connecting accounts and Meta's
+    /// `account_update` events taught them.
+    pub fn business_wabas(&self, business_id: &str) -> Result<Vec<String>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(BUSINESS_WABAS)?;
+            let mut out = Vec::new();
+            for row in t.range((business_id, "")..)? {
+                let (key, _) = row?;
+                let (business, waba) = key.value();
+                if business != business_id {
+                    break;
+                }
+                out.push(waba.to_string());
+            }
+            Ok(out)
+        })
+    }
+
+    /// Records (business portfolio id, WABA id) pairs found while connecting an account.
+    pub async fn remember_businesses(&self, pairs: Vec<(String, String)>) -> Result<(), Error> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        self.write(move |tx| {
+            let mut t = tx.open_table(BUSINESS_WABAS)?;
+            for (business, waba) in &pairs {
+                t.insert((business.as_str(), waba.as_str()), ())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     pub fn media_origin(&self, media_id: &str) -> Result<Option<MediaOrigin>, Error> {
         self.read(|tx| {
             let t = tx.open_table(MEDIA)?;
@@ -89,6 +122,22 @@ impl Store {
             }))
         })
     }
+}
+
+/// The business portfolio and WABA an `account_update` names (Embedded
+/// Signup's `PARTNER_ADDED` carries `waba_info`): later business-level events
+/// of that portfolio reach that WABA's listeners.
+fn business_of(event: &InboundEvent) -> Option<(String, String)> {
+    if event.event_type != crate::domain::events::ACCOUNT_UPDATE {
+        return None;
+    }
+    let info = event.source.value.get("waba_info")?;
+    let text = |k: &str| match info.get(k)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    Some((text("owner_business_id")?, text("waba_id")?))
 }
 
 /// Records, both ways, that `ids` name one person, seen at `now_ms`.
@@ -109,8 +158,14 @@ pub(super) fn learn_from(
     now_ms: u64,
 ) -> Result<(), Error> {
     let phone = event.phone_number_id.as_str();
-    tx.open_table(PHONE_NUMBERS)?
-        .insert(phone, event.waba_id.as_str())?;
+    if !phone.is_empty() {
+        tx.open_table(PHONE_NUMBERS)?
+            .insert(phone, event.waba_id.as_str())?;
+    }
+    if let Some((business, waba)) = business_of(event) {
+        tx.open_table(BUSINESS_WABAS)?
+            .insert((business.as_str(), waba.as_str()), ())?;
+    }
     if let Some(sender) = &event.sender {
         let mut windows = tx.open_table(WINDOWS)?;
         for id in &sender.ids {
@@ -138,11 +193,11 @@ pub(super) fn learn_from(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::{EventKind, InboundSender};
+    use crate::domain::model::InboundSender;
 
     fn message(key: &str, ids: &[&str], at_ms: u64) -> InboundEvent {
         InboundEvent {
-            kind: EventKind::Messages,
+            event_type: crate::domain::events::MESSAGE_RECEIVED.into(),
             waba_id: "W1".into(),
             phone_number_id: "PN1".into(),
             dedupe_key: key.into(),
@@ -153,13 +208,14 @@ mod tests {
                 at_ms,
             }),
             media_id: Some(format!("media-{key}")),
+            ..Default::default()
         }
     }
 
     /// A status of a message sent to `phone`, naming the recipient's BSUID too.
     fn link_status(phone: &str, bsuid: &str) -> InboundEvent {
         InboundEvent {
-            kind: EventKind::Statuses,
+            event_type: crate::domain::events::MESSAGE_STATUS.into(),
             sender: None,
             media_id: None,
             status: Some(crate::domain::model::StatusRecord {
@@ -174,6 +230,7 @@ mod tests {
                 waba_id: "W1".into(),
                 phone_number_id: "PN1".into(),
                 received_at: 7,
+                ..Default::default()
             }),
             ..message(&format!("s:{phone}"), &[], 0)
         }

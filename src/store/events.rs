@@ -7,10 +7,13 @@ use serde::Serialize;
 use super::codec::{dec, enc};
 use super::tables::*;
 use super::{next_id, Store};
+use crate::domain::events::{is_urgent, patterns_for};
 use crate::domain::ids::new_id;
 use crate::domain::model::{
     Delivery, DeliveryState, InboundEvent, Listener, QuarantineItem, StatusRecord,
 };
+use crate::domain::subscription::{Facts, Format};
+use crate::domain::webhook::meta_body;
 use crate::error::Error;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -101,11 +104,24 @@ impl Store {
     pub async fn queue_test_event(
         &self,
         event: InboundEvent,
-        listener_id: String,
+        listener: Listener,
         now_ms: u64,
     ) -> Result<Delivery, Error> {
-        self.write(move |tx| queue_for_one(tx, &event, &listener_id, now_ms))
+        self.write(move |tx| queue_for_one(tx, &event, &listener, now_ms))
             .await
+    }
+
+    /// Records a message the flow API just sent, as Meta's answer put it
+    /// (`accepted`), so its history is there before Meta's first status.
+    pub async fn record_sent(&self, record: StatusRecord) -> Result<(), Error> {
+        self.write(move |tx| {
+            let id = next_id(tx, "next_event")?;
+            let mut statuses = tx.open_table(STATUSES)?;
+            super::messages::Indexes::open(tx)?.add(&statuses, &record, id)?;
+            statuses.insert((record.message_id.as_str(), id), enc(&record).as_slice())?;
+            Ok(())
+        })
+        .await
     }
 
     /// Every status Meta reported for a message, in arrival order.
@@ -131,8 +147,10 @@ fn ingest(
     let mut stored = tx.open_table(EVENTS)?;
     let mut statuses = tx.open_table(STATUSES)?;
     let mut queue = Queue::open(tx)?;
-    let routes = tx.open_table(LISTENER_ROUTES)?;
-    let listeners = tx.open_table(LISTENERS)?;
+    let router = Router {
+        routes: tx.open_table(LISTENER_ROUTES)?,
+        listeners: tx.open_table(LISTENERS)?,
+    };
     let mut indexes = super::messages::Indexes::open(tx)?;
     for event in events {
         if dedupe.get(event.dedupe_key.as_str())?.is_some() {
@@ -150,33 +168,89 @@ fn ingest(
         }
         report.accepted += 1;
         super::directory::learn_from(tx, event, now_ms)?;
-        let waba = event.waba_id.as_str();
-        let kind = event.kind.as_str();
-        for row in routes.range((waba, kind, "")..)? {
-            let (key, _) = row?;
-            let (w, k, listener_id) = key.value();
-            if w != waba || k != kind {
-                break;
+        let mut meta_body_stored = false;
+        for listener in router.listeners_for(event)? {
+            if listener.format == Format::Meta && !meta_body_stored {
+                store_meta_body(tx, event_id, event)?;
+                meta_body_stored = true;
             }
-            let Some(raw) = listeners.get(listener_id)? else {
-                continue;
-            };
-            let listener: Listener = dec(raw.value(), "listener")?;
-            if listener.stopped_reason.is_some() || listener.paused {
-                continue;
-            }
-            queue.add(tx, &listener.id, event_id, now_ms)?;
+            queue.add(
+                tx,
+                &listener.id,
+                event_id,
+                now_ms,
+                is_urgent(&event.event_type),
+            )?;
             report.deliveries += 1;
         }
     }
     Ok(report)
 }
 
+/// Finds the listeners an event goes to: by WABA and subscribed pattern, then
+/// each listener's state and filters.
+struct Router<'t> {
+    routes: Table<'t, (&'static str, &'static str, &'static str), ()>,
+    listeners: Table<'t, &'static str, &'static [u8]>,
+}
+
+impl Router<'_> {
+    fn listeners_for(&self, event: &InboundEvent) -> Result<Vec<Listener>, Error> {
+        let waba = event.waba_id.as_str();
+        let mut ids: Vec<String> = Vec::new();
+        for pattern in patterns_for(&event.event_type) {
+            let pattern = pattern.as_str();
+            for row in self.routes.range((waba, pattern, "")..)? {
+                let (key, _) = row?;
+                let (w, p, listener_id) = key.value();
+                if w != waba || p != pattern {
+                    break;
+                }
+                // A listener subscribed to both a type and its prefix gets it once.
+                if !ids.iter().any(|id| id == listener_id) {
+                    ids.push(listener_id.to_string());
+                }
+            }
+        }
+        let facts = Facts {
+            event_type: &event.event_type,
+            phone_number_id: Some(event.phone_number_id.as_str()).filter(|p| !p.is_empty()),
+            status: event.facet.as_deref(),
+            message_type: event.facet.as_deref(),
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(raw) = self.listeners.get(id.as_str())? else {
+                continue;
+            };
+            let listener: Listener = dec(raw.value(), "listener")?;
+            if listener.stopped_reason.is_none()
+                && !listener.paused
+                && listener.filters.admit(&facts)
+            {
+                out.push(listener);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn store_meta_body(
+    tx: &WriteTransaction,
+    event_id: u64,
+    event: &InboundEvent,
+) -> Result<(), Error> {
+    tx.open_table(META_BODIES)?
+        .insert(event_id, meta_body(event).as_slice())?;
+    Ok(())
+}
+
 /// The tables a new delivery is written to: its row, the outbox the workers
-/// take from, and the per-listener index.
+/// take from (the urgent one for calls), and the per-listener index.
 struct Queue<'t> {
     deliveries: Table<'t, u64, &'static [u8]>,
     outbox: Table<'t, (u64, u64), ()>,
+    urgent: Table<'t, (u64, u64), ()>,
     by_listener: Table<'t, (&'static str, u64), ()>,
 }
 
@@ -185,6 +259,7 @@ impl<'t> Queue<'t> {
         Ok(Queue {
             deliveries: tx.open_table(DELIVERIES)?,
             outbox: tx.open_table(OUTBOX)?,
+            urgent: tx.open_table(URGENT_OUTBOX)?,
             by_listener: tx.open_table(LISTENER_DELIVERIES)?,
         })
     }
@@ -196,6 +271,7 @@ impl<'t> Queue<'t> {
         listener_id: &str,
         event_id: u64,
         now_ms: u64,
+        urgent: bool,
     ) -> Result<Delivery, Error> {
         let delivery = Delivery {
             id: next_id(tx, "next_delivery")?,
@@ -212,7 +288,12 @@ impl<'t> Queue<'t> {
         };
         self.deliveries
             .insert(delivery.id, enc(&delivery).as_slice())?;
-        self.outbox.insert((now_ms, delivery.id), ())?;
+        let outbox = if urgent {
+            &mut self.urgent
+        } else {
+            &mut self.outbox
+        };
+        outbox.insert((now_ms, delivery.id), ())?;
         self.by_listener.insert((listener_id, delivery.id), ())?;
         Ok(delivery)
     }
@@ -223,11 +304,20 @@ impl<'t> Queue<'t> {
 fn queue_for_one(
     tx: &WriteTransaction,
     event: &InboundEvent,
-    listener_id: &str,
+    listener: &Listener,
     now_ms: u64,
 ) -> Result<Delivery, Error> {
     let event_id = store_event(tx, &mut tx.open_table(EVENTS)?, event, now_ms)?;
-    Queue::open(tx)?.add(tx, listener_id, event_id, now_ms)
+    if listener.format == Format::Meta {
+        store_meta_body(tx, event_id, event)?;
+    }
+    Queue::open(tx)?.add(
+        tx,
+        &listener.id,
+        event_id,
+        now_ms,
+        is_urgent(&event.event_type),
+    )
 }
 
 type EventsTable<'t> =
@@ -243,7 +333,7 @@ fn store_event(
     stored.insert(
         event_id,
         (
-            event.kind.as_str(),
+            event.event_type.as_str(),
             event.waba_id.as_str(),
             event.phone_number_id.as_str(),
             now_ms,

@@ -46,7 +46,12 @@ impl Store {
             Ok((ids, pending_events(tx)?))
         })?;
         let doomed: Vec<u64> = ids.into_iter().filter(|id| !pending.contains(id)).collect();
-        self.remove_keys(EVENTS, doomed).await
+        self.write_batch(doomed, |tx, id: &u64| {
+            tx.open_table(EVENTS)?.remove(*id)?;
+            tx.open_table(META_BODIES)?.remove(*id)?;
+            Ok(())
+        })
+        .await
     }
 
     /// Removes one batch of dedupe keys pointing at events older than `threshold`.
@@ -293,13 +298,14 @@ impl Store {
 
 /// Events a pending delivery still has to send.
 fn pending_events(tx: &redb::ReadTransaction) -> Result<HashSet<u64>, Error> {
-    let outbox = tx.open_table(OUTBOX)?;
     let deliveries = tx.open_table(DELIVERIES)?;
     let mut out = HashSet::new();
-    for row in outbox.iter()? {
-        let id = row?.0.value().1;
-        if let Some(v) = deliveries.get(id)? {
-            out.insert(dec::<Delivery>(v.value(), "delivery")?.event_id);
+    for outbox in [OUTBOX, URGENT_OUTBOX] {
+        for row in tx.open_table(outbox)?.iter()? {
+            let id = row?.0.value().1;
+            if let Some(v) = deliveries.get(id)? {
+                out.insert(dec::<Delivery>(v.value(), "delivery")?.event_id);
+            }
         }
     }
     Ok(out)
@@ -308,11 +314,11 @@ fn pending_events(tx: &redb::ReadTransaction) -> Result<HashSet<u64>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::{EventKind, InboundEvent};
+    use crate::domain::model::InboundEvent;
 
     fn event(key: &str) -> InboundEvent {
         InboundEvent {
-            kind: EventKind::Statuses,
+            event_type: crate::domain::events::MESSAGE_STATUS.into(),
             waba_id: "W".into(),
             phone_number_id: "P".into(),
             dedupe_key: key.into(),
@@ -329,9 +335,11 @@ mod tests {
                 waba_id: "W".into(),
                 phone_number_id: "P".into(),
                 received_at: 0,
+                ..Default::default()
             }),
             sender: None,
             media_id: None,
+            ..Default::default()
         }
     }
 

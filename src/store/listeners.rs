@@ -3,7 +3,9 @@
 use redb::{ReadableTable, WriteTransaction};
 
 use super::codec::{dec, enc};
-use super::tables::{DELIVERIES, LISTENERS, LISTENER_DELIVERIES, LISTENER_ROUTES, OUTBOX};
+use super::tables::{
+    DELIVERIES, LISTENERS, LISTENER_DELIVERIES, LISTENER_ROUTES, OUTBOX, URGENT_OUTBOX,
+};
 use super::Store;
 use crate::domain::model::{Delivery, DeliveryState, Listener};
 use crate::error::Error;
@@ -13,15 +15,7 @@ impl Store {
         self.write(move |tx| {
             tx.open_table(LISTENERS)?
                 .insert(listener.id.as_str(), enc(&listener).as_slice())?;
-            tx.open_table(LISTENER_ROUTES)?.insert(
-                (
-                    listener.waba_id.as_str(),
-                    listener.event.as_str(),
-                    listener.id.as_str(),
-                ),
-                (),
-            )?;
-            Ok(())
+            add_routes(tx, &listener)
         })
         .await
     }
@@ -102,16 +96,36 @@ impl Store {
     }
 }
 
+/// One route per subscribed pattern: see `LISTENER_ROUTES`.
+pub(super) fn add_routes(tx: &WriteTransaction, listener: &Listener) -> Result<(), Error> {
+    let mut routes = tx.open_table(LISTENER_ROUTES)?;
+    for pattern in listener.subscribed() {
+        routes.insert(
+            (
+                listener.waba_id.as_str(),
+                pattern.as_str(),
+                listener.id.as_str(),
+            ),
+            (),
+        )?;
+    }
+    Ok(())
+}
+
 pub(super) fn remove_listener(tx: &WriteTransaction, listener: &Listener) -> Result<(), Error> {
     tx.open_table(LISTENERS)?.remove(listener.id.as_str())?;
-    tx.open_table(LISTENER_ROUTES)?.remove((
-        listener.waba_id.as_str(),
-        listener.event.as_str(),
-        listener.id.as_str(),
-    ))?;
+    let mut routes = tx.open_table(LISTENER_ROUTES)?;
+    for pattern in listener.subscribed() {
+        routes.remove((
+            listener.waba_id.as_str(),
+            pattern.as_str(),
+            listener.id.as_str(),
+        ))?;
+    }
     let mut index = tx.open_table(LISTENER_DELIVERIES)?;
     let mut deliveries = tx.open_table(DELIVERIES)?;
     let mut outbox = tx.open_table(OUTBOX)?;
+    let mut urgent = tx.open_table(URGENT_OUTBOX)?;
     let lid = listener.id.as_str();
     let ids: Vec<u64> = index
         .range((lid, 0)..=(lid, u64::MAX))?
@@ -124,6 +138,7 @@ pub(super) fn remove_listener(tx: &WriteTransaction, listener: &Listener) -> Res
             let d: Delivery = dec(v.value(), "delivery")?;
             if let (DeliveryState::Pending, Some(due)) = (d.state, d.next_attempt_at) {
                 outbox.remove((due, id))?;
+                urgent.remove((due, id))?;
             }
         }
     }

@@ -160,11 +160,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::{EventKind, InboundEvent};
+    use crate::domain::model::InboundEvent;
 
     fn status(message: &str, status: &str, to: &str, at: u64) -> InboundEvent {
         InboundEvent {
-            kind: EventKind::Statuses,
+            event_type: crate::domain::events::MESSAGE_STATUS.into(),
             waba_id: "W".into(),
             phone_number_id: "P".into(),
             dedupe_key: format!("s:{message}:{status}"),
@@ -181,9 +181,11 @@ mod tests {
                 waba_id: "W".into(),
                 phone_number_id: "P".into(),
                 received_at: at,
+                ..Default::default()
             }),
             sender: None,
             media_id: None,
+            ..Default::default()
         }
     }
 

@@ -50,6 +50,12 @@ fn step(db: &Database, from: u64) -> Result<(), Error> {
         // 5: the phone ↔ BSUID links gain a "last seen", counted from now, so
         // the janitor can expire them like the rest.
         4 => timestamp_user_links(&tx, now_ms())?,
+        // 6: listeners are routed by the patterns they subscribe to; the old
+        // "messages"/"statuses" routes become the one type each stood for.
+        5 => {
+            create_v6_tables(&tx)?;
+            route_by_pattern(&tx)?;
+        }
         v => {
             return Err(Error::Startup(format!(
                 "no migration from schema version {v}"
@@ -66,6 +72,33 @@ fn create_v4_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     tx.open_table(WINDOWS)?;
     tx.open_table(PHONE_NUMBERS)?;
     tx.open_table(MEDIA)?;
+    Ok(())
+}
+
+fn create_v6_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
+    tx.open_table(URGENT_OUTBOX)?;
+    tx.open_table(META_BODIES)?;
+    tx.open_table(BUSINESS_WABAS)?;
+    Ok(())
+}
+
+fn route_by_pattern(tx: &redb::WriteTransaction) -> Result<(), Error> {
+    let mut listeners: Vec<crate::domain::model::Listener> = Vec::new();
+    {
+        let t = tx.open_table(LISTENERS)?;
+        for row in t.iter()? {
+            listeners.push(super::codec::dec(row?.1.value(), "listener")?);
+        }
+    }
+    tx.open_table(LISTENER_ROUTES)?.retain(|_, _| false)?;
+    for mut listener in listeners {
+        listener.events = listener.subscribed();
+        tx.open_table(LISTENERS)?.insert(
+            listener.id.as_str(),
+            super::codec::enc(&listener).as_slice(),
+        )?;
+        super::listeners::add_routes(tx, &listener)?;
+    }
     Ok(())
 }
 
@@ -105,13 +138,13 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     tx.open_table(AWAITING_DELIVERY)?;
     create_v4_tables(tx)?;
     tx.open_table(USER_LINKS_SEEN)?;
-    Ok(())
+    create_v6_tables(tx)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::{ConnectLink, EventKind, InboundEvent, InboundSender, StatusRecord};
+    use crate::domain::model::{ConnectLink, InboundEvent, InboundSender, StatusRecord};
     use crate::store::Store;
     use redb::ReadableDatabase;
 
@@ -195,7 +228,7 @@ mod tests {
 
     fn status(message: &str, status: &str, at: u64) -> InboundEvent {
         InboundEvent {
-            kind: EventKind::Statuses,
+            event_type: crate::domain::events::MESSAGE_STATUS.into(),
             waba_id: "W".into(),
             phone_number_id: "P".into(),
             dedupe_key: format!("s:{message}:{status}"),
@@ -212,16 +245,18 @@ mod tests {
                 waba_id: "W".into(),
                 phone_number_id: "P".into(),
                 received_at: at,
+                ..Default::default()
             }),
             sender: None,
             media_id: None,
+            ..Default::default()
         }
     }
 
     /// The user 420111 writing to P at `at`, with an image.
     fn inbound(key: &str, at: u64) -> InboundEvent {
         InboundEvent {
-            kind: EventKind::Messages,
+            event_type: crate::domain::events::MESSAGE_RECEIVED.into(),
             waba_id: "W".into(),
             phone_number_id: "P".into(),
             dedupe_key: format!("m:{key}"),
@@ -232,6 +267,7 @@ mod tests {
                 at_ms: at,
             }),
             media_id: Some(format!("media-{key}")),
+            ..Default::default()
         }
     }
 

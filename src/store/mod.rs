@@ -33,7 +33,7 @@ pub use messages::Awaiting;
 pub fn tables_schema_version() -> u64 {
     tables::SCHEMA_VERSION
 }
-pub use outbox::{Backlog, Due, Outcome};
+pub use outbox::{Backlog, Due, Lane, Outcome};
 
 /// redb's page cache (1 GiB by default) would let a busy gateway grow towards
 /// that; hot pages of the tables we touch per request fit well within this.

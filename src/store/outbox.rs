@@ -3,14 +3,34 @@
 
 use std::collections::HashSet;
 
-use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 
 use super::codec::{dec, enc};
-use super::tables::{DELIVERIES, EVENTS, LISTENERS, OUTBOX, QUARANTINE};
+use super::tables::{
+    DELIVERIES, EVENTS, LISTENERS, META_BODIES, OUTBOX, QUARANTINE, URGENT_OUTBOX,
+};
 use super::Store;
 use crate::domain::delivery::Next;
 use crate::domain::model::{Delivery, DeliveryState, Listener};
+use crate::domain::subscription::Format;
 use crate::error::Error;
+
+/// Which outbox: call events' first attempts have one of their own, taken
+/// with permits of their own, so no backlog can hold them up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Urgent,
+    Normal,
+}
+
+impl Lane {
+    fn table(self) -> TableDefinition<'static, (u64, u64), ()> {
+        match self {
+            Lane::Urgent => URGENT_OUTBOX,
+            Lane::Normal => OUTBOX,
+        }
+    }
+}
 
 /// A delivery whose time has come, with what the sender needs.
 #[derive(Debug, Clone)]
@@ -40,18 +60,20 @@ pub struct Backlog {
 }
 
 impl Store {
-    /// Up to `limit` deliveries due by `now_ms`, skipping those already in flight.
+    /// Up to `limit` deliveries of `lane` due by `now_ms`, skipping those already in flight.
     pub fn due(
         &self,
+        lane: Lane,
         now_ms: u64,
         limit: usize,
         in_flight: &HashSet<u64>,
     ) -> Result<Vec<Due>, Error> {
         self.read(|tx| {
-            let outbox = tx.open_table(OUTBOX)?;
+            let outbox = tx.open_table(lane.table())?;
             let deliveries = tx.open_table(DELIVERIES)?;
             let listeners = tx.open_table(LISTENERS)?;
             let events = tx.open_table(EVENTS)?;
+            let meta_bodies = tx.open_table(META_BODIES)?;
             let mut out = Vec::new();
             for row in outbox.range((0, 0)..=(now_ms, u64::MAX))? {
                 if out.len() >= limit {
@@ -65,14 +87,24 @@ impl Store {
                     continue;
                 };
                 let delivery: Delivery = dec(raw.value(), "delivery")?;
-                let listener = match listeners.get(delivery.listener_id.as_str())? {
-                    Some(v) => Some(dec(v.value(), "listener")?),
-                    None => None,
+                let listener: Option<Listener> =
+                    match listeners.get(delivery.listener_id.as_str())? {
+                        Some(v) => Some(dec(v.value(), "listener")?),
+                        None => None,
+                    };
+                let meta_body = match listener.as_ref().map(|l| l.format) {
+                    Some(Format::Meta) => meta_bodies
+                        .get(delivery.event_id)?
+                        .map(|v| v.value().to_vec()),
+                    _ => None,
                 };
-                let body = events
-                    .get(delivery.event_id)?
-                    .map(|v| v.value().4.to_vec())
-                    .unwrap_or_default();
+                let body = match meta_body {
+                    Some(body) => body,
+                    None => events
+                        .get(delivery.event_id)?
+                        .map(|v| v.value().4.to_vec())
+                        .unwrap_or_default(),
+                };
                 out.push(Due {
                     delivery,
                     listener,
@@ -87,10 +119,18 @@ impl Store {
     /// due, and quarantined webhook bodies. One read transaction, no row decoded.
     pub fn backlog(&self) -> Result<Backlog, Error> {
         self.read(|tx| {
-            let outbox = tx.open_table(OUTBOX)?;
-            let earliest_due_at = outbox.first()?.map(|(k, _)| k.value().0);
+            let mut queued = 0;
+            let mut earliest_due_at: Option<u64> = None;
+            for lane in [Lane::Urgent, Lane::Normal] {
+                let outbox = tx.open_table(lane.table())?;
+                queued += outbox.len()?;
+                let first = outbox.first()?.map(|(k, _)| k.value().0);
+                if let Some(due) = first {
+                    earliest_due_at = Some(earliest_due_at.map_or(due, |e| e.min(due)));
+                }
+            }
             Ok(Backlog {
-                queued: outbox.len()?,
+                queued,
                 earliest_due_at,
                 quarantined: tx.open_table(QUARANTINE)?.len()?,
             })
@@ -99,11 +139,7 @@ impl Store {
 
     /// When the earliest queued delivery falls due.
     pub fn next_due_at(&self) -> Result<Option<u64>, Error> {
-        self.read(|tx| {
-            let outbox = tx.open_table(OUTBOX)?;
-            let first = outbox.first()?;
-            Ok(first.map(|(k, _)| k.value().0))
-        })
+        Ok(self.backlog()?.earliest_due_at)
     }
 
     pub async fn record_outcome(&self, outcome: Outcome) -> Result<(), Error> {
@@ -143,6 +179,7 @@ impl Store {
 fn record(tx: &WriteTransaction, outcome: &Outcome) -> Result<(), Error> {
     let mut deliveries = tx.open_table(DELIVERIES)?;
     let mut outbox = tx.open_table(OUTBOX)?;
+    let mut urgent = tx.open_table(URGENT_OUTBOX)?;
     let Some(raw) = deliveries.get(outcome.delivery_id)? else {
         // The listener and its deliveries were removed while this attempt was in flight.
         return Ok(());
@@ -150,7 +187,9 @@ fn record(tx: &WriteTransaction, outcome: &Outcome) -> Result<(), Error> {
     let mut d: Delivery = dec(raw.value(), "delivery")?;
     drop(raw);
     if let Some(due) = d.next_attempt_at {
+        // A first attempt may have come from either outbox; retries wait in the normal one.
         outbox.remove((due, d.id))?;
+        urgent.remove((due, d.id))?;
     }
     d.attempts += 1;
     d.last_attempt_at = Some(outcome.at_ms);

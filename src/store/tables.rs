@@ -6,7 +6,9 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// 2: connect_links, pending_logins. 3: status_recipients, awaiting_delivery.
 /// 4: windows, user_links, phone_numbers, media. 5: user_links replaced by
 /// user_links_seen, which says when each link was last seen so it can expire.
-pub const SCHEMA_VERSION: u64 = 5;
+/// 6: listener routes by subscribed pattern; urgent_outbox, meta_bodies,
+/// business_wabas (every field Meta sends, CONTRACT §5.1).
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// Counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -18,7 +20,9 @@ pub const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("account
 pub const API_KEYS: TableDefinition<&str, &str> = TableDefinition::new("api_keys");
 /// listener id → Listener JSON.
 pub const LISTENERS: TableDefinition<&str, &[u8]> = TableDefinition::new("listeners");
-/// (WABA id, event kind, listener id): how an event finds its listeners.
+/// (WABA id, subscribed pattern, listener id): how an event finds its
+/// listeners, by its type, each `prefix.*` above it and `*`. Before version 6
+/// the middle part was "messages" or "statuses".
 pub const LISTENER_ROUTES: TableDefinition<(&str, &str, &str), ()> =
     TableDefinition::new("listener_routes");
 /// event id → (kind, WABA id, phone number id, received at ms, outbound body).
@@ -30,6 +34,16 @@ pub const DEDUPE: TableDefinition<&str, u64> = TableDefinition::new("dedupe");
 pub const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
 /// (due at ms, delivery id): the queue the delivery workers take from.
 pub const OUTBOX: TableDefinition<(u64, u64), ()> = TableDefinition::new("outbox");
+/// (due at ms, delivery id): first attempts of call events, which the workers
+/// take with permits of their own, ahead of everything in `outbox`. (Since 6.)
+pub const URGENT_OUTBOX: TableDefinition<(u64, u64), ()> = TableDefinition::new("urgent_outbox");
+/// event id → Meta's own envelope of that event, kept only for events a
+/// `format: "meta"` listener receives. (Since version 6.)
+pub const META_BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("meta_bodies");
+/// (business portfolio id, WABA id): where events Meta sends at business level go.
+/// (Since version 6.)
+pub const BUSINESS_WABAS: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("business_wabas");
 /// (listener id, delivery id): a listener's deliveries, newest last.
 pub const LISTENER_DELIVERIES: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("listener_deliveries");

@@ -15,10 +15,15 @@ use crate::domain::delivery::{Attempt, Next, RetryPolicy};
 use crate::domain::ids::random_unit;
 use crate::domain::time::now_ms;
 use crate::metrics::Metrics;
-use crate::store::{Due, Outcome, Store};
+use crate::store::{Due, Lane, Outcome, Store};
 
 /// Longest nap when nothing is due; a new event wakes the dispatcher sooner.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// Attempts in flight for call events' first attempts, on top of
+/// `--delivery-concurrency`: a backlog or a hanging receiver holds every
+/// ordinary permit, never these.
+const URGENT_CONCURRENCY: usize = 16;
 
 pub struct Dispatcher {
     pub store: Store,
@@ -42,7 +47,10 @@ struct Shared {
 
 impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken) {
-        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let lanes = [
+            (Lane::Urgent, Arc::new(Semaphore::new(URGENT_CONCURRENCY))),
+            (Lane::Normal, Arc::new(Semaphore::new(self.concurrency))),
+        ];
         let shared = Arc::new(Shared {
             store: self.store,
             sender: self.sender,
@@ -54,27 +62,29 @@ impl Dispatcher {
         let mut tasks = JoinSet::new();
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
-            let free = permits.available_permits();
-            let due = if free == 0 {
-                Vec::new()
-            } else {
-                shared.take_due(free)
-            };
-            if due.is_empty() {
+            let mut started = 0;
+            for (lane, permits) in &lanes {
+                let free = permits.available_permits();
+                if free == 0 {
+                    continue;
+                }
+                for item in shared.take_due(*lane, free) {
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        shared.forget(item.delivery.id);
+                        continue;
+                    };
+                    let shared = shared.clone();
+                    tasks.spawn(async move { shared.attempt(item, permit).await });
+                    started += 1;
+                }
+            }
+            if started == 0 {
                 let wait = shared.idle_wait();
                 tokio::select! {
                     _ = shared.wake.notified() => {}
                     _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.cancelled() => {}
                 }
-                continue;
-            }
-            for item in due {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
-                };
-                let shared = shared.clone();
-                tasks.spawn(async move { shared.attempt(item, permit).await });
             }
         }
         if tokio::time::timeout(self.drain_timeout, async {
@@ -89,9 +99,9 @@ impl Dispatcher {
 }
 
 impl Shared {
-    fn take_due(&self, limit: usize) -> Vec<Due> {
+    fn take_due(&self, lane: Lane, limit: usize) -> Vec<Due> {
         let skip = self.in_flight.lock().map(|s| s.clone()).unwrap_or_default();
-        match self.store.due(now_ms(), limit, &skip) {
+        match self.store.due(lane, now_ms(), limit, &skip) {
             Ok(due) => {
                 if let Ok(mut set) = self.in_flight.lock() {
                     set.extend(due.iter().map(|d| d.delivery.id));
@@ -102,6 +112,13 @@ impl Shared {
                 tracing::error!(error = %e, "cannot read the outbox");
                 Vec::new()
             }
+        }
+    }
+
+    /// Takes a delivery that was not started off the in-flight set.
+    fn forget(&self, delivery_id: u64) {
+        if let Ok(mut set) = self.in_flight.lock() {
+            set.remove(&delivery_id);
         }
     }
 
@@ -120,16 +137,22 @@ impl Shared {
         let attempt = match &due.listener {
             Some(l) if l.stopped_reason.is_none() => {
                 let sender = self.sender.clone();
-                let (url, secret, webhook_id) =
-                    (l.url.clone(), l.secret.clone(), delivery.webhook_id.clone());
+                let (url, secret, format, webhook_id) = (
+                    l.url.clone(),
+                    l.secret.clone(),
+                    l.format,
+                    delivery.webhook_id.clone(),
+                );
                 Metrics::add(&self.metrics.delivery_attempts_total, 1);
-                tokio::task::spawn_blocking(move || sender.send(&url, &secret, &webhook_id, &body))
-                    .await
-                    .unwrap_or_else(|e| Attempt::Failed {
-                        status: None,
-                        error: format!("sender crashed: {e}"),
-                        retry_after: None,
-                    })
+                tokio::task::spawn_blocking(move || {
+                    sender.send(&url, &secret, format, &webhook_id, &body)
+                })
+                .await
+                .unwrap_or_else(|e| Attempt::Failed {
+                    status: None,
+                    error: format!("sender crashed: {e}"),
+                    retry_after: None,
+                })
             }
             Some(l) => Attempt::Failed {
                 status: None,
@@ -173,9 +196,7 @@ impl Shared {
             // The row is still in the outbox: it will be attempted again.
             tracing::error!(delivery = delivery.id, error = %e, "cannot record a delivery outcome");
         }
-        if let Ok(mut set) = self.in_flight.lock() {
-            set.remove(&delivery.id);
-        }
+        self.forget(delivery.id);
         self.wake.notify_one();
     }
 

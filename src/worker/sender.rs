@@ -10,7 +10,8 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use crate::domain::delivery::{parse_retry_after, Attempt};
-use crate::domain::signature::standard_webhooks_signature;
+use crate::domain::signature::{sign_meta, standard_webhooks_signature};
+use crate::domain::subscription::Format;
 use crate::domain::urlguard::UrlGuard;
 
 /// How much of a receiver's error answer we keep for the admin.
@@ -47,25 +48,37 @@ impl Sender {
         }
     }
 
-    /// Blocking: run it on the blocking pool.
-    pub fn send(&self, url: &str, secret: &str, webhook_id: &str, body: &[u8]) -> Attempt {
+    /// Blocking: run it on the blocking pool. A `meta` listener gets the
+    /// body signed as Meta signs, with its secret as the app secret; the
+    /// `webhook-id` still goes along, so a receiver can dedupe retries.
+    pub fn send(
+        &self,
+        url: &str,
+        secret: &str,
+        format: Format,
+        webhook_id: &str,
+        body: &[u8],
+    ) -> Attempt {
         let now = SystemTime::now();
         let ts = now
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let signature = match standard_webhooks_signature(secret, webhook_id, ts, body) {
-            Ok(s) => s,
-            Err(e) => return failed(None, e.to_string()),
-        };
-        let result = self
+        let request = self
             .agent
             .post(url)
             .header("content-type", "application/json")
-            .header("webhook-id", webhook_id)
-            .header("webhook-timestamp", &ts.to_string())
-            .header("webhook-signature", &signature)
-            .send(body);
+            .header("webhook-id", webhook_id);
+        let request = match format {
+            Format::Meta => request.header("x-hub-signature-256", &sign_meta(body, secret)),
+            Format::Standard => match standard_webhooks_signature(secret, webhook_id, ts, body) {
+                Ok(signature) => request
+                    .header("webhook-timestamp", &ts.to_string())
+                    .header("webhook-signature", &signature),
+                Err(e) => return failed(None, e.to_string()),
+            },
+        };
+        let result = request.send(body);
         let mut resp = match result {
             Ok(r) => r,
             Err(e) => return failed(None, describe(&e)),

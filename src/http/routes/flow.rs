@@ -12,6 +12,7 @@ use super::subscriptions::subscribe;
 use crate::domain::ids::{new_id, new_webhook_secret};
 use crate::domain::model::{Account, Delivery, DeliveryState, EventKind, Listener, StatusRecord};
 use crate::domain::statuses;
+use crate::domain::subscription::{Filters, Format, Requested};
 use crate::domain::test_event::test_event;
 use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::urlguard::{parse_listener_url, UrlGuard};
@@ -32,7 +33,14 @@ pub fn me(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewListener {
     waba_id: String,
-    event: String,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    events: Option<Value>,
+    #[serde(default)]
+    filters: Option<Value>,
+    #[serde(default)]
+    format: Option<String>,
     url: String,
 }
 
@@ -41,7 +49,11 @@ struct NewListener {
 struct ListenerView {
     id: String,
     waba_id: String,
-    event: EventKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<EventKind>,
+    events: Vec<String>,
+    filters: Filters,
+    format: Format,
     url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
@@ -57,6 +69,9 @@ fn listener_view(l: &Listener, with_secret: bool) -> ListenerView {
         id: l.id.clone(),
         waba_id: l.waba_id.clone(),
         event: l.event,
+        events: l.subscribed(),
+        filters: l.filters.clone(),
+        format: l.format,
         url: l.url.clone(),
         secret: with_secret.then(|| l.secret.clone()),
         created_at: rfc3339_ms(l.created_at),
@@ -69,22 +84,53 @@ pub async fn create_listener(state: &AppState, req: Request<Incoming>) -> Result
     let (parts, body) = req.into_parts();
     let account = require_account(state, &parts)?;
     let new: NewListener = read_json(body).await?;
-    let waba_id = new.waba_id.trim().to_string();
+    let requested = Requested {
+        event: new.event,
+        events: new.events,
+        filters: new.filters,
+        format: new.format,
+    };
+    let (listener, subscription) =
+        register_listener(state, &account, &new.waba_id, &requested, &new.url).await?;
+    let mut view = serde_json::to_value(listener_view(&listener, true))
+        .map_err(|e| Error::Storage(format!("the listener view: {e}")))?;
+    view["subscription"] = subscription;
+    Ok(response::json(StatusCode::CREATED, &view))
+}
+
+/// Checks and stores a listener of `account` (also the backoffice's form):
+/// the WABA must be the account's, the subscription valid, the URL one the
+/// guard permits; the WABA is subscribed to the Meta App first. Returns the
+/// listener and Meta's answer to the subscription.
+pub async fn register_listener(
+    state: &AppState,
+    account: &Account,
+    waba_id: &str,
+    requested: &Requested,
+    url: &str,
+) -> Result<(Listener, Value), Error> {
+    let waba_id = waba_id.trim().to_string();
     if !account.waba_ids.contains(&waba_id) {
         return Err(Error::Forbidden(format!(
             "WABA {waba_id} is not one of this account's WhatsApp Business Accounts ({})",
             account.waba_ids.join(", ")
         )));
     }
-    let event = EventKind::parse(new.event.trim())
-        .ok_or_else(|| Error::invalid("event", "must be \"messages\" or \"statuses\""))?;
-    let url = check_target(&state.guard, new.url.trim()).await?;
-    let subscription = subscribe(state, &account, &waba_id).await?;
+    let wanted = requested.check()?;
+    let url = check_target(&state.guard, url.trim()).await?;
+    let subscription = subscribe(state, account, &waba_id).await?;
+    let legacy = requested
+        .event
+        .as_deref()
+        .and_then(|e| EventKind::parse(e.trim()));
     let listener = Listener {
         id: new_id("lst"),
         account_id: account.id.clone(),
         waba_id,
-        event,
+        event: legacy,
+        events: wanted.events,
+        filters: wanted.filters,
+        format: wanted.format,
         url,
         secret: new_webhook_secret(),
         created_at: now_ms(),
@@ -92,10 +138,8 @@ pub async fn create_listener(state: &AppState, req: Request<Incoming>) -> Result
         paused: false,
     };
     state.store.insert_listener(listener.clone()).await?;
-    tracing::info!(listener = %listener.id, account = %account.id, waba = %listener.waba_id, event = event.as_str(), "listener registered");
-    let mut view = serde_json::to_value(listener_view(&listener, true)).unwrap_or_default();
-    view["subscription"] = subscription;
-    Ok(response::json(StatusCode::CREATED, &view))
+    tracing::info!(listener = %listener.id, account = %account.id, waba = %listener.waba_id, events = %listener.events.join(","), "listener registered");
+    Ok((listener, subscription))
 }
 
 /// The URL must parse and its host must resolve to an address the guard permits.
@@ -291,10 +335,10 @@ pub async fn queue_test(state: &AppState, listener: &Listener) -> Result<Deliver
         )));
     }
     let now = now_ms();
-    let event = test_event(listener.event, &listener.waba_id, now)?;
+    let event = test_event(&listener.subscribed(), &listener.waba_id, now)?;
     let d = state
         .store
-        .queue_test_event(event, listener.id.clone(), now)
+        .queue_test_event(event, listener.clone(), now)
         .await?;
     state.wake.notify_one();
     tracing::info!(listener = %listener.id, delivery = d.id, "test event queued");

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::access::{self, own_phone_number};
-use crate::domain::model::Account;
-use crate::domain::outbound;
+use crate::domain::model::{Account, StatusRecord};
+use crate::domain::outbound::{self, Outbound};
 use crate::domain::recipient::{check_user_id, normalize_phone, Recipient};
 use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::window::{self, Window, WindowState};
@@ -99,7 +99,7 @@ pub async fn send_message(
     strict: bool,
 ) -> Result<Value, Error> {
     let message = outbound::prepare(request)?;
-    own_phone_number(state, account, id).await?;
+    let waba_id = own_phone_number(state, account, id).await?;
     let last = last_inbound(state, id, &message.recipient.lookup_keys())?;
     let window = window::window(last, now_ms());
     let free_form = window::is_free_form(&message.message_type);
@@ -110,7 +110,14 @@ pub async fn send_message(
             message.message_type
         )));
     }
-    let answer = access::post(state, account, format!("{id}/messages"), message.body).await?;
+    let answer = access::post(
+        state,
+        account,
+        format!("{id}/messages"),
+        message.body.clone(),
+    )
+    .await?;
+    record_accepted(state, &waba_id, id, &message, &answer).await;
     let window = learn_recipient(state, id, &message.recipient, &answer, window).await;
     let mut view = json!({
         "messageId": answer.pointer("/messages/0/id"),
@@ -124,6 +131,46 @@ pub async fn send_message(
         view["warning"] = json!(warning);
     }
     Ok(strip_nulls(view))
+}
+
+/// Starts the message's status history with Meta's answer (`accepted`), so
+/// `GET /api/v1/messages/{id}` knows the message before Meta's first status.
+/// Meta has taken the message: failing to record it is logged, not answered.
+async fn record_accepted(
+    state: &AppState,
+    waba_id: &str,
+    phone_number_id: &str,
+    message: &Outbound,
+    answer: &Value,
+) {
+    let Some(message_id) = answer.pointer("/messages/0/id").and_then(Value::as_str) else {
+        return;
+    };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let answered_wa_id = text(answer.pointer("/contacts/0/wa_id"));
+    let answered_user_id = text(answer.pointer("/contacts/0/user_id"));
+    let (recipient_id, recipient_user_id) = match &message.recipient {
+        Recipient::Phone(digits) => (answered_wa_id.or(Some(digits.clone())), answered_user_id),
+        Recipient::UserId(id) => (answered_wa_id, Some(id.clone())),
+    };
+    let now = now_ms();
+    let record = StatusRecord {
+        message_id: message_id.to_string(),
+        status: text(answer.pointer("/messages/0/message_status"))
+            .unwrap_or_else(|| "accepted".into()),
+        timestamp: Some((now / 1000).to_string()),
+        recipient_id,
+        recipient_user_id,
+        biz_opaque_callback_data: text(message.body.get("biz_opaque_callback_data")),
+        recipient_type: text(message.body.get("recipient_type")),
+        waba_id: waba_id.to_string(),
+        phone_number_id: phone_number_id.to_string(),
+        received_at: now,
+        ..StatusRecord::default()
+    };
+    if let Err(e) = state.store.record_sent(record).await {
+        tracing::error!(message = %message_id, error = %e, "cannot record a sent message in its history");
+    }
 }
 
 fn state_name(state: WindowState) -> &'static str {

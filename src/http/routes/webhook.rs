@@ -76,7 +76,8 @@ pub async fn receive(state: &AppState, req: Request<Incoming>) -> Result<Resp, E
         return Err(Error::BadSignature(why));
     }
     state.watch.update(|f| f.record_signed_event(now));
-    match webhook::parse(&body, now) {
+    let businesses = |id: &str| state.store.business_wabas(id).unwrap_or_default();
+    match webhook::parse_with(&body, now, &businesses) {
         Ok(events) => {
             let report = state.store.ingest(events, now).await?;
             Metrics::add(&state.metrics.events_accepted_total, report.accepted as u64);

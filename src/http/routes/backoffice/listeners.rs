@@ -8,6 +8,7 @@ use hyper::StatusCode;
 use super::views::{stamp, Chrome, Stamp};
 use super::{html, Ctx, Done};
 use crate::domain::model::{Delivery, DeliveryState, Listener};
+use crate::domain::subscription::{Filters, Format};
 use crate::error::Error;
 use crate::http::response::Resp;
 use crate::http::routes::flow::{queue_test, redeliver_all_failed};
@@ -20,7 +21,12 @@ pub struct ListenerRow {
     pub id: String,
     pub account: String,
     pub waba_id: String,
-    pub kind: &'static str,
+    /// The subscribed types and patterns, comma-separated.
+    pub kind: String,
+    /// The filters in words, or empty.
+    pub filters: String,
+    /// standard or meta.
+    pub format: &'static str,
     pub url: String,
     /// active, paused or stopped.
     pub state: &'static str,
@@ -124,7 +130,12 @@ fn listener_row(l: &Listener, names: &HashMap<String, String>, recent: &[Deliver
             .cloned()
             .unwrap_or_else(|| l.account_id.clone()),
         waba_id: l.waba_id.clone(),
-        kind: l.event.as_str(),
+        kind: l.subscribed().join(", "),
+        filters: filters_text(&l.filters),
+        format: match l.format {
+            Format::Standard => "standard",
+            Format::Meta => "meta",
+        },
         url: l.url.clone(),
         state: match (&l.stopped_reason, l.paused) {
             (Some(_), _) => "stopped",
@@ -140,6 +151,19 @@ fn listener_row(l: &Listener, names: &HashMap<String, String>, recent: &[Deliver
             .unwrap_or_default(),
         failed,
     }
+}
+
+fn filters_text(f: &Filters) -> String {
+    [
+        ("phone numbers", &f.phone_number_ids),
+        ("statuses", &f.statuses),
+        ("message types", &f.message_types),
+    ]
+    .iter()
+    .filter(|(_, list)| !list.is_empty())
+    .map(|(name, list)| format!("{name}: {}", list.join(", ")))
+    .collect::<Vec<_>>()
+    .join("; ")
 }
 
 fn delivery_row(d: &Delivery, now: u64) -> DeliveryRow {
@@ -191,7 +215,7 @@ pub async fn act(cx: &Ctx<'_>, id: &str, action: &str) -> Result<Done, Error> {
             Flash::ok(format!(
                 "Test event queued as delivery {}: a sample {} event marked \"test\": true, for this listener only.",
                 d.id,
-                listener.event.as_str()
+                listener.subscribed().join(", ")
             ))
         }
         "redeliver-failed" => {
