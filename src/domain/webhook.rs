@@ -117,8 +117,13 @@ impl<'a> Change<'a> {
 
     /// The WABAs the change is for: `entry.id`, or the WABAs of the business
     /// portfolio it names (only events without a phone number come that way).
+    /// An event that names its WABA (`waba_info`, as `PARTNER_ADDED` does)
+    /// goes there, whatever portfolio `entry.id` is.
     fn wabas(&self, businesses: BusinessWabas<'_>) -> Vec<(String, bool)> {
         if self.phone_number_id.is_none() {
+            if let Some(waba) = id_string(self.value.pointer("/waba_info/waba_id")) {
+                return vec![(waba.clone(), waba != self.entry_id)];
+            }
             let wabas = businesses(self.entry_id);
             if !wabas.is_empty() {
                 return wabas.into_iter().map(|w| (w, true)).collect();
@@ -363,19 +368,11 @@ impl Ctx<'_> {
                 content_hash(item)
             ),
         };
+        let contact_at = is_item.then(|| self.item_contact(item)).flatten();
+        let user = str_field(item, "from");
         let mut facet = None;
         if event_type == CALL || event_type == CALL_STATUS {
-            let user = str_field(
-                item,
-                if event_type == CALL {
-                    "from"
-                } else {
-                    "recipient_id"
-                },
-            );
-            let contact = self
-                .contact_at(user.as_deref(), None)
-                .map(|i| &self.contacts[i]);
+            let contact = contact_at.map(|i| &self.contacts[i]);
             put(
                 &mut data,
                 "waId",
@@ -398,6 +395,7 @@ impl Ctx<'_> {
         let raw = if is_item { item } else { &Value::Null };
         let mut event = self.event(event_type, key, raw, data);
         event.facet = facet;
+        event.source.contact = contact_at;
         event
     }
 
@@ -436,6 +434,28 @@ impl Ctx<'_> {
             },
             ..InboundEvent::default()
         }
+    }
+
+    /// The user of a call, preference or similar item: it may name them as its
+    /// sender, its recipient (a business-initiated call) or plainly.
+    fn item_contact(&self, item: &Value) -> Option<usize> {
+        let pairs = [
+            ("from", "from_user_id"),
+            ("to", "to_user_id"),
+            ("wa_id", "user_id"),
+            ("recipient_id", "recipient_user_id"),
+        ];
+        let named: Vec<(Option<String>, Option<String>)> = pairs
+            .iter()
+            .map(|(p, u)| (str_field(item, p), str_field(item, u)))
+            .filter(|(p, u)| p.is_some() || u.is_some())
+            .collect();
+        if named.is_empty() {
+            return self.contact_at(None, None);
+        }
+        named
+            .iter()
+            .find_map(|(p, u)| self.contact_at(p.as_deref(), u.as_deref()))
     }
 
     /// The `contacts[]` entry describing this user: by phone or by BSUID; the only

@@ -11,6 +11,7 @@ mod config_check;
 mod connect;
 mod crash;
 mod delivery;
+mod fields;
 mod flow;
 mod openapi;
 mod ops;

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{bearer, field, World, PHONE_A, TOKEN_A};
+use crate::support::payloads;
 
 fn send_path() -> String {
     format!("/api/v1/phone-numbers/{PHONE_A}/messages")
@@ -349,4 +350,38 @@ fn mark_as_read_with_the_typing_indicator() {
     );
     let (status, _) = w.a("POST", &path, Some(&json!({"typing": "yes"})));
     assert_eq!(status, 400);
+}
+
+#[test]
+fn a_sent_message_has_its_history_right_after_the_send() {
+    let w = World::start();
+    let request = json!({"to": "+420 777 123 456", "type": "text", "text": {"body": "hi"},
+        "biz_opaque_callback_data": "order-7"});
+    let (status, body) = w.a("POST", &send_path(), Some(&request));
+    assert_eq!(status, 200, "{body}");
+    let id = body["messageId"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/messages/{id}");
+    let (status, history) = w.a("GET", &path, None);
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["status"], "accepted");
+    assert_eq!(history["recipientId"], "420777123456");
+    assert_eq!(history["phoneNumberId"], PHONE_A);
+    assert_eq!(history["history"].as_array().unwrap().len(), 1);
+    // Another account's key does not see it.
+    let (status, _) = w.gw.request("GET", &path, Some(&w.key_b), None);
+    assert_eq!(status, 404);
+    // Meta's first status moves it on, after the send in its history.
+    let sent = payloads::status_with(&id, "sent", "4102444800", json!({}));
+    let (status, _) =
+        w.gw.post_webhook(&payloads::statuses(super::WABA_A, PHONE_A, vec![sent]));
+    assert_eq!(status, 200);
+    let (_, history) = w.a("GET", &path, None);
+    assert_eq!(history["status"], "sent");
+    let steps: Vec<&str> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["accepted", "sent"]);
 }
