@@ -17,6 +17,12 @@ fn rank(status: &str) -> u8 {
     }
 }
 
+/// True for what the flow API records at the send (Meta's answer), before
+/// any status webhook.
+pub fn is_send_answer(status: &str) -> bool {
+    rank(status) == 1
+}
+
 /// True for a status that ends the wait after `sent`: the message reached the
 /// phone, or Meta said it never will.
 pub fn settles(status: &str) -> bool {

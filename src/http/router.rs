@@ -464,6 +464,12 @@ pub const ROUTES: &[(Method, &str, Route, Audience)] = &[
         Browser,
     ),
     (
+        Method::POST,
+        "/admin/listeners",
+        Route::Backoffice(Page::AddListener),
+        Browser,
+    ),
+    (
         Method::GET,
         "/admin/subscriptions",
         Route::Backoffice(Page::Subscriptions),

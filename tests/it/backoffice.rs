@@ -678,3 +678,74 @@ fn an_admin_sets_up_wabridge_in_a_browser() {
         "the redelivered event arrived once"
     );
 }
+
+#[test]
+fn the_admin_adds_a_listener_for_template_events_from_the_listeners_page() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let (_, key) = gw.add_account(&meta, "token-a", &["W1"]);
+    let receiver = Receiver::start();
+    let mut b = logged_in(&gw);
+    let page = b.get("/admin/listeners").body;
+    assert!(page.contains("id=\"add-listener\""), "{page}");
+    assert!(page.contains("<option value=\"W1\">"), "{page}");
+    let csrf = b.csrf();
+    let url = receiver.url("/n8n/webhook");
+    // A typo is refused with the reason, and nothing is registered.
+    let resp = b.post(
+        "/admin/listeners",
+        &[
+            ("csrf", &csrf),
+            ("wabaId", "W1"),
+            ("events", "whatsapp.templates.*"),
+            ("url", &url),
+        ],
+    );
+    assert_eq!(resp.status, 303);
+    let page = b.get("/admin/listeners").body;
+    assert!(
+        page.contains("not an event type wabridge delivers"),
+        "{page}"
+    );
+    let resp = b.post(
+        "/admin/listeners",
+        &[
+            ("csrf", &csrf),
+            ("wabaId", "W1"),
+            ("events", "whatsapp.template.*, whatsapp.account.update"),
+            ("url", &url),
+            ("format", "standard"),
+        ],
+    );
+    assert_eq!(resp.status, 303);
+    let (_, list) = gw.request("GET", "/api/v1/listeners", Some(&key), None);
+    let listener = list["listeners"][0].clone();
+    assert_eq!(
+        listener["events"],
+        serde_json::json!(["whatsapp.template.*", "whatsapp.account.update"])
+    );
+    let detail = b
+        .get(&format!(
+            "/admin/listeners/{}",
+            listener["id"].as_str().unwrap()
+        ))
+        .body;
+    assert!(
+        detail.contains("whatsapp.template.*, whatsapp.account.update"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("whsec_"),
+        "the secret is shown once: {detail}"
+    );
+    let template = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "W1", "time": 1796213300,
+        "changes": [{"field": "message_template_status_update", "value": {"event": "APPROVED", "message_template_id": 9, "message_template_name": "welcome", "message_template_language": "en_US"}}]}]});
+    assert_eq!(
+        gw.post_webhook(&serde_json::to_vec(&template).unwrap()).0,
+        200
+    );
+    let got = receiver.wait_for(1, Duration::from_secs(10));
+    assert_eq!(got[0].json()["type"], "whatsapp.template.status");
+    assert_eq!(got[0].json()["data"]["message_template_name"], "welcome");
+}

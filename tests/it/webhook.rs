@@ -254,6 +254,7 @@ fn assert_delivered_as_received(name: &str, sender: Value) {
     let sent = payloads::fixture_json(&path);
     let message = sent["entry"][0]["changes"][0]["value"]["messages"][0].clone();
     let mut data: Map<String, Value> = message.as_object().unwrap().clone();
+    data.insert("field".into(), json!("messages"));
     data.insert("wabaId".into(), json!(WABA));
     data.insert("phoneNumberId".into(), json!(PHONE));
     data.extend(sender.as_object().unwrap().clone());
@@ -462,6 +463,8 @@ fn sent_delivered_read_and_failed_reach_the_statuses_listener_in_the_contract_sh
     let got = p.statuses.wait_for_exactly(expected.len(), WAIT, GRACE);
     assert_verified(&got, &p.statuses_secret);
     for (body, data) in by_id_and_status(&got).iter().zip(&expected) {
+        let mut data = data.clone();
+        data["field"] = json!("messages");
         let secs: u64 = data["timestamp"].as_str().unwrap().parse().unwrap();
         let want =
             json!({"type": "whatsapp.message.status", "timestamp": rfc3339(secs), "data": data});

@@ -4,14 +4,16 @@ use std::collections::HashMap;
 
 use askama::Template;
 use hyper::StatusCode;
+use serde_json::Value;
 
 use super::views::{stamp, Chrome, Stamp};
-use super::{html, Ctx, Done};
+use super::{html, Ctx, Done, Form, LISTENERS};
 use crate::domain::model::{Delivery, DeliveryState, Listener};
+use crate::domain::subscription::Requested;
 use crate::domain::subscription::{Filters, Format};
 use crate::error::Error;
 use crate::http::response::Resp;
-use crate::http::routes::flow::{queue_test, redeliver_all_failed};
+use crate::http::routes::flow::{queue_test, redeliver_all_failed, register_listener};
 use crate::http::session::Flash;
 
 /// How many recent deliveries the success rate and the detail page look at.
@@ -58,6 +60,8 @@ pub struct DeliveryRow {
 struct ListenersPage {
     chrome: Chrome,
     listeners: Vec<ListenerRow>,
+    /// (WABA id, account name) of every connected account, for the add form.
+    wabas: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -76,9 +80,17 @@ pub fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
         listeners.push(listener_row(&l, &names, &recent));
     }
     listeners.sort_by(|a, b| (&a.account, &a.waba_id).cmp(&(&b.account, &b.waba_id)));
+    let wabas = cx
+        .state
+        .store
+        .accounts()?
+        .into_iter()
+        .flat_map(|a| a.waba_ids.into_iter().map(move |w| (w, a.name.clone())))
+        .collect();
     let page = ListenersPage {
         chrome: cx.chrome("listeners"),
         listeners,
+        wabas,
     };
     Ok(html(StatusCode::OK, &page))
 }
@@ -190,6 +202,41 @@ fn delivery_row(d: &Delivery, now: u64) -> DeliveryRow {
         created: stamp(d.created_at, now),
         redeliverable: matches!(d.state, DeliveryState::Failed | DeliveryState::Cancelled),
     }
+}
+
+/// The admin registers a listener for a connected account's WABA, e.g. an
+/// n8n webhook URL pasted in: the same checks as the flow API's.
+pub async fn add(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
+    let waba_id = form.get("wabaId").trim();
+    let account = cx
+        .state
+        .store
+        .accounts()?
+        .into_iter()
+        .find(|a| a.waba_ids.iter().any(|w| w == waba_id))
+        .ok_or_else(|| Error::invalid("wabaId", "choose the WABA of a connected account"))?;
+    let events: Vec<Value> = form
+        .get("events")
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| Value::String(s.to_string()))
+        .collect();
+    let requested = Requested {
+        events: Some(Value::Array(events)),
+        format: Some(form.get("format").to_string()).filter(|f| !f.is_empty()),
+        ..Requested::default()
+    };
+    let (listener, _) =
+        register_listener(cx.state, &account, waba_id, &requested, form.get("url")).await?;
+    Ok(Done::to(
+        format!("{LISTENERS}/{}", listener.id),
+        Flash::ok(format!(
+            "Listener added for WABA {waba_id} ({}). Its signing secret is shown this once: copy it into the flow tool now.",
+            listener.events.join(", ")
+        ))
+        .with_secret(listener.secret),
+    ))
 }
 
 /// pause, resume, test or redeliver-failed.

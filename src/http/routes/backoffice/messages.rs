@@ -172,8 +172,12 @@ fn recipient(history: &[StatusRecord]) -> String {
 pub fn timeline(cx: &Ctx<'_>, id: &str) -> Result<Resp, Error> {
     let history = statuses::ordered(cx.state.store.status_history(id)?);
     let Some(current) = statuses::current(&history).cloned() else {
-        return Ok(no_status_yet(cx, id));
+        return Ok(no_status_yet(cx, id, StatusCode::NOT_FOUND));
     };
+    if statuses::is_send_answer(&current.status) {
+        // Only wabridge's own record of the send: Meta has said nothing yet.
+        return Ok(no_status_yet(cx, id, StatusCode::OK));
+    }
     let silent = current.status == "sent"
         && cx.now.saturating_sub(current.received_at) > DEFAULT_MINUTES * 60_000;
     let page = TimelinePage {
@@ -192,14 +196,14 @@ pub fn timeline(cx: &Ctx<'_>, id: &str) -> Result<Resp, Error> {
 
 /// A message with no status: just sent (Meta's `sent` takes a moment), sent
 /// while the webhook was not set up, or a mistyped id. 404, with what to check.
-fn no_status_yet(cx: &Ctx<'_>, id: &str) -> Resp {
+fn no_status_yet(cx: &Ctx<'_>, id: &str, code: StatusCode) -> Resp {
     let page = NoStatusPage {
         chrome: cx.chrome("messages"),
         id: id.to_string(),
         link: percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
             .to_string(),
     };
-    html(StatusCode::NOT_FOUND, &page)
+    html(code, &page)
 }
 
 fn step(r: &StatusRecord, now: u64) -> Step {
