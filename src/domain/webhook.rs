@@ -306,7 +306,6 @@ impl Ctx<'_> {
             waba_id: self.waba_id.to_string(),
             phone_number_id: self.change.phone_number_id.clone().unwrap_or_default(),
             received_at: self.change.received_at_ms,
-            ..Default::default()
         };
         let mut data = Map::new();
         data.insert("id".into(), json!(id));

@@ -260,7 +260,7 @@ fn every_field_reaches_exactly_the_listeners_that_asked_for_it_once() {
 
     let received = messages_a.wait_for_exactly(1, WAIT, GRACE);
     assert_eq!(received[0].json()["type"], "whatsapp.message.received");
-    assert_eq!(received[0].json()["data"]["group_id"].is_string(), true);
+    assert!(received[0].json()["data"]["group_id"].is_string());
     let standby = standby_a.wait_for_exactly(1, WAIT, GRACE);
     assert_eq!(
         standby[0].json()["data"]["text"]["body"],
@@ -550,7 +550,7 @@ fn a_meta_format_listener_is_understood_by_pywa_as_metas_own_webhook() {
         "{parsed:?}"
     );
     assert!(
-        classes.get("CallConnect").is_some() && classes.get("CallTerminate").is_some(),
+        classes.contains_key("CallConnect") && classes.contains_key("CallTerminate"),
         "{parsed:?}"
     );
     assert!(

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::views::{stamp, Chrome, Stamp};
 use super::{html, Ctx};
+use crate::domain::events::{MESSAGE_ECHO, MESSAGE_RECEIVED, MESSAGE_STANDBY, MESSAGE_STATUS};
 use crate::error::Error;
 use crate::http::response::Resp;
 use crate::store::RecentEvent;
@@ -81,7 +82,9 @@ fn event_row(e: &RecentEvent, now: u64) -> EventRow {
     let data = body.get("data").cloned().unwrap_or(Value::Null);
     let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or_default();
     let message_id = s("id").to_string();
-    let (who, summary, message_link) = if e.kind == "statuses" {
+    // Events stored before schema 6 say "messages" or "statuses".
+    let kind = e.kind.as_str();
+    let (who, summary, message_link) = if kind == "statuses" || kind == MESSAGE_STATUS {
         let who = first_of(&[s("recipientId"), s("recipientUserId")]);
         let link = utf8_percent_encode(s("id"), NON_ALPHANUMERIC).to_string();
         (who, s("status").to_string(), Some(link))
@@ -91,7 +94,16 @@ fn event_row(e: &RecentEvent, now: u64) -> EventRow {
             "" => number,
             name => format!("{name} · {number}"),
         };
-        (who, message_summary(&data), None)
+        let summary = if matches!(
+            kind,
+            "messages" | MESSAGE_RECEIVED | MESSAGE_STANDBY | MESSAGE_ECHO
+        ) {
+            message_summary(&data)
+        } else {
+            // Template, account, call and other events: what happened, in Meta's word.
+            first_of(&[s("event"), s("status"), s("decision"), s("field")])
+        };
+        (who, summary, None)
     };
     EventRow {
         kind: e.kind.clone(),
