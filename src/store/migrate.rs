@@ -213,6 +213,48 @@ mod tests {
         run(&db).unwrap();
     }
 
+    #[tokio::test]
+    async fn a_version_5_listener_is_routed_by_the_type_its_event_stood_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            create_tables(&tx).unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 5)
+                .unwrap();
+            // A listener as version 5 wrote it: `event`, no `events`, routed by kind.
+            let old = serde_json::json!({"id": "lst_old", "accountId": "acc", "wabaId": "W1",
+                "event": "statuses", "url": "http://127.0.0.1:9/h", "secret": "whsec_AAAA", "createdAt": 1});
+            tx.open_table(LISTENERS)
+                .unwrap()
+                .insert("lst_old", serde_json::to_vec(&old).unwrap().as_slice())
+                .unwrap();
+            tx.open_table(LISTENER_ROUTES)
+                .unwrap()
+                .insert(("W1", "statuses", "lst_old"), ())
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let listener = store.listener("lst_old").unwrap().unwrap();
+        assert_eq!(listener.events, ["whatsapp.message.status"]);
+        let mut event = status("wamid.M5", "delivered", 10);
+        event.waba_id = "W1".into();
+        let report = store.ingest(vec![event], 10).await.unwrap();
+        assert_eq!(
+            report.deliveries, 1,
+            "the old listener still gets its statuses"
+        );
+        let mut message = inbound("after", 11);
+        message.waba_id = "W1".into();
+        let report = store.ingest(vec![message], 11).await.unwrap();
+        assert_eq!(report.deliveries, 0, "and nothing else");
+        store.close();
+    }
+
     #[test]
     fn a_newer_database_is_refused() {
         let dir = tempfile::tempdir().unwrap();
