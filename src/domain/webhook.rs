@@ -34,7 +34,7 @@ pub fn parse_with(
     received_at_ms: u64,
     businesses: BusinessWabas<'_>,
 ) -> Result<Vec<InboundEvent>, Unusable> {
-    let root: Value =
+    let mut root: Value =
         serde_json::from_slice(body).map_err(|e| Unusable(format!("not valid JSON: {e}")))?;
     let object = root
         .get("object")
@@ -47,8 +47,8 @@ pub fn parse_with(
         )));
     }
     let entries = root
-        .get("entry")
-        .and_then(Value::as_array)
+        .get_mut("entry")
+        .and_then(Value::as_array_mut)
         .ok_or_else(|| Unusable("no entry[] array".into()))?;
     let mut events = Vec::new();
     for entry in entries {
@@ -56,12 +56,13 @@ pub fn parse_with(
             .ok_or_else(|| Unusable("an entry has no id (WABA ID)".into()))?;
         let entry_secs = entry.get("time").and_then(Value::as_u64);
         for change in entry
-            .get("changes")
-            .and_then(Value::as_array)
+            .get_mut("changes")
+            .and_then(Value::as_array_mut)
             .into_iter()
             .flatten()
         {
-            let Some(value) = change.get("value") else {
+            // Taken, not copied: the events share it (see `MetaSource`).
+            let Some(value) = change.get_mut("value").map(Value::take) else {
                 continue;
             };
             // Hand-written bodies (and Meta's oldest samples) may leave `field` out.
@@ -83,7 +84,6 @@ struct Change<'a> {
     value: Arc<Value>,
     phone_number_id: Option<String>,
     entry_secs: Option<u64>,
-    fallback_secs: u64,
     received_at_ms: u64,
 }
 
@@ -91,7 +91,7 @@ impl<'a> Change<'a> {
     fn new(
         entry_id: &'a str,
         field: &'a str,
-        value: &Value,
+        value: Value,
         entry_secs: Option<u64>,
         received_at_ms: u64,
     ) -> Result<Self, Unusable> {
@@ -107,12 +107,16 @@ impl<'a> Change<'a> {
         Ok(Change {
             entry_id,
             field,
-            value: Arc::new(value.clone()),
+            value: Arc::new(value),
             phone_number_id,
             entry_secs,
-            fallback_secs: entry_secs.unwrap_or(received_at_ms / 1000),
             received_at_ms,
         })
+    }
+
+    /// When an item says nothing of its time: the entry's, else when it came.
+    fn fallback_secs(&self) -> u64 {
+        self.entry_secs.unwrap_or(self.received_at_ms / 1000)
     }
 
     /// The WABAs the change is for: `entry.id`, or the WABAs of the business
@@ -133,10 +137,8 @@ impl<'a> Change<'a> {
     }
 
     fn events(&self, businesses: BusinessWabas<'_>, out: &mut Vec<InboundEvent>) {
-        let (lists, whole) = match events::field(self.field) {
-            Some(f) => (f.lists, f.whole.to_string()),
-            None => (&[][..], events::unknown_field_type(self.field)),
-        };
+        let spec = events::field(self.field);
+        let lists = spec.map_or(&[][..], |f| f.lists);
         let root = items_root(self.field, &self.value);
         for (waba_id, via_business) in self.wabas(businesses) {
             let ctx = Ctx {
@@ -158,6 +160,10 @@ impl<'a> Change<'a> {
                 }
             }
             if !any {
+                let whole = spec.map_or_else(
+                    || events::unknown_field_type(self.field),
+                    |f| f.whole.to_string(),
+                );
                 out.push(ctx.whole_event(&whole));
             }
         }
@@ -208,11 +214,7 @@ impl Ctx<'_> {
         let contact_at = self.contact_at(user.as_deref(), user_id.as_deref());
         let contact = contact_at.map(|i| &self.contacts[i]);
         let mut data = object_of(message);
-        put(
-            &mut data,
-            "waId",
-            contact.and_then(|c| str_field(c, "wa_id")).or(user),
-        );
+        put_user(&mut data, contact, user);
         put(
             &mut data,
             "userId",
@@ -224,13 +226,6 @@ impl Ctx<'_> {
             contact
                 .and_then(|c| str_field(c, "parent_user_id"))
                 .or_else(|| str_field(message, "from_parent_user_id")),
-        );
-        put(
-            &mut data,
-            "name",
-            contact
-                .and_then(|c| c.pointer("/profile/name"))
-                .and_then(as_string),
         );
         put(
             &mut data,
@@ -275,7 +270,7 @@ impl Ctx<'_> {
             .collect();
         let at_ms = secs_of(message)
             .map(|secs| secs.saturating_mul(1000))
-            .unwrap_or(self.change.fallback_secs.saturating_mul(1000));
+            .unwrap_or(self.change.fallback_secs().saturating_mul(1000));
         (!ids.is_empty()).then_some(InboundSender { ids, at_ms })
     }
 
@@ -371,19 +366,7 @@ impl Ctx<'_> {
         let user = str_field(item, "from");
         let mut facet = None;
         if event_type == CALL || event_type == CALL_STATUS {
-            let contact = contact_at.map(|i| &self.contacts[i]);
-            put(
-                &mut data,
-                "waId",
-                contact.and_then(|c| str_field(c, "wa_id")).or(user),
-            );
-            put(
-                &mut data,
-                "name",
-                contact
-                    .and_then(|c| c.pointer("/profile/name"))
-                    .and_then(as_string),
-            );
+            put_user(&mut data, contact_at.map(|i| &self.contacts[i]), user);
             facet = str_field(item, "status");
         }
         put(
@@ -412,7 +395,7 @@ impl Ctx<'_> {
         }
         let secs = secs_of(raw)
             .or_else(|| secs_of(&self.change.value))
-            .unwrap_or(self.change.fallback_secs);
+            .unwrap_or(self.change.fallback_secs());
         let envelope = json!({
             "type": event_type,
             "timestamp": rfc3339_secs(secs),
@@ -571,6 +554,23 @@ fn str_field(v: &Value, key: &str) -> Option<String> {
 
 fn as_string(v: &Value) -> Option<String> {
     v.as_str().map(str::to_string)
+}
+
+/// `waId` and `name` of the event's user: from their `contacts[]` entry, else
+/// the number the item names them by.
+fn put_user(data: &mut Map<String, Value>, contact: Option<&Value>, wa_id: Option<String>) {
+    put(
+        data,
+        "waId",
+        contact.and_then(|c| str_field(c, "wa_id")).or(wa_id),
+    );
+    put(
+        data,
+        "name",
+        contact
+            .and_then(|c| c.pointer("/profile/name"))
+            .and_then(as_string),
+    );
 }
 
 fn put(map: &mut Map<String, Value>, key: &str, value: Option<String>) {
