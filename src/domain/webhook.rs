@@ -500,6 +500,20 @@ pub fn meta_body(event: &InboundEvent) -> Vec<u8> {
     serde_json::to_vec(&envelope).unwrap_or_default()
 }
 
+/// The business portfolio and WABA an `account_update` names (Embedded
+/// Signup's `PARTNER_ADDED` carries `waba_info`): what lets later
+/// business-level events of that portfolio reach that WABA's listeners.
+pub fn business_link(event: &InboundEvent) -> Option<(String, String)> {
+    if event.event_type != events::ACCOUNT_UPDATE {
+        return None;
+    }
+    let info = event.source.value.get("waba_info")?;
+    Some((
+        id_string(info.get("owner_business_id"))?,
+        id_string(info.get("waba_id"))?,
+    ))
+}
+
 /// Where a field keeps its lists and their contacts: `value`, or the object
 /// nested in it (`value.standby`).
 fn items_root<'v>(field: &str, value: &'v Value) -> &'v Value {
@@ -794,6 +808,21 @@ mod tests {
         assert_eq!(envelope["timestamp"], "2023-11-14T22:13:20Z");
         // Unknown business: kept under the id Meta sent.
         assert_eq!(parse(&b, 0).unwrap()[0].waba_id, "BIZ1");
+    }
+
+    #[test]
+    fn a_partner_added_links_its_waba_to_the_owning_business() {
+        let b = serde_json::to_vec(&json!({"object": "whatsapp_business_account", "entry": [
+            {"id": "PARTNER", "changes": [{"field": "account_update", "value": {"event": "PARTNER_ADDED",
+                "waba_info": {"waba_id": "W7", "owner_business_id": 42}}}]}
+        ]})).unwrap();
+        let events = parse(&b, 0).unwrap();
+        assert_eq!(events[0].waba_id, "W7");
+        assert_eq!(business_link(&events[0]), Some(("42".into(), "W7".into())));
+        let other = body(
+            json!([{"field": "account_alerts", "value": {"waba_info": {"waba_id": "W7", "owner_business_id": "42"}}}]),
+        );
+        assert_eq!(business_link(&parse(&other, 0).unwrap()[0]), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use redb::{ReadableTable, WriteTransaction};
 use super::tables::{BUSINESS_WABAS, MEDIA, PHONE_NUMBERS, USER_LINKS_SEEN, WINDOWS};
 use super::Store;
 use crate::domain::model::InboundEvent;
+use crate::domain::webhook::business_link;
 use crate::error::Error;
 
 /// Where an inbound media file came in.
@@ -124,22 +125,6 @@ impl Store {
     }
 }
 
-/// The business portfolio and WABA an `account_update` names (Embedded
-/// Signup's `PARTNER_ADDED` carries `waba_info`): later business-level events
-/// of that portfolio reach that WABA's listeners.
-fn business_of(event: &InboundEvent) -> Option<(String, String)> {
-    if event.event_type != crate::domain::events::ACCOUNT_UPDATE {
-        return None;
-    }
-    let info = event.source.value.get("waba_info")?;
-    let text = |k: &str| match info.get(k)? {
-        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    Some((text("owner_business_id")?, text("waba_id")?))
-}
-
 /// Records, both ways, that `ids` name one person, seen at `now_ms`.
 fn link_all(tx: &WriteTransaction, ids: &[String], now_ms: u64) -> Result<(), Error> {
     let mut links = tx.open_table(USER_LINKS_SEEN)?;
@@ -162,7 +147,7 @@ pub(super) fn learn_from(
         tx.open_table(PHONE_NUMBERS)?
             .insert(phone, event.waba_id.as_str())?;
     }
-    if let Some((business, waba)) = business_of(event) {
+    if let Some((business, waba)) = business_link(event) {
         tx.open_table(BUSINESS_WABAS)?
             .insert((business.as_str(), waba.as_str()), ())?;
     }
