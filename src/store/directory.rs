@@ -77,8 +77,8 @@ impl Store {
         self.write(move |tx| link_all(tx, &ids, now_ms)).await
     }
 
-    /// The WABAs of a business portfolio, as connecting accounts and Meta's
-    /// `account_update` events taught them.
+    /// The WABAs of a business portfolio, as Meta's `account_update` events
+    /// taught them (see `domain::webhook::business_link`).
     pub fn business_wabas(&self, business_id: &str) -> Result<Vec<String>, Error> {
         self.read(|tx| {
             let t = tx.open_table(BUSINESS_WABAS)?;
@@ -93,21 +93,6 @@ impl Store {
             }
             Ok(out)
         })
-    }
-
-    /// Records (business portfolio id, WABA id) pairs found while connecting an account.
-    pub async fn remember_businesses(&self, pairs: Vec<(String, String)>) -> Result<(), Error> {
-        if pairs.is_empty() {
-            return Ok(());
-        }
-        self.write(move |tx| {
-            let mut t = tx.open_table(BUSINESS_WABAS)?;
-            for (business, waba) in &pairs {
-                t.insert((business.as_str(), waba.as_str()), ())?;
-            }
-            Ok(())
-        })
-        .await
     }
 
     pub fn media_origin(&self, media_id: &str) -> Result<Option<MediaOrigin>, Error> {
