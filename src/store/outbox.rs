@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 
-use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{
+    ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
 
 use super::codec::{dec, enc};
 use super::tables::{
@@ -120,18 +122,12 @@ impl Store {
     pub fn backlog(&self) -> Result<Backlog, Error> {
         self.read(|tx| {
             let mut queued = 0;
-            let mut earliest_due_at: Option<u64> = None;
             for lane in [Lane::Urgent, Lane::Normal] {
-                let outbox = tx.open_table(lane.table())?;
-                queued += outbox.len()?;
-                let first = outbox.first()?.map(|(k, _)| k.value().0);
-                if let Some(due) = first {
-                    earliest_due_at = Some(earliest_due_at.map_or(due, |e| e.min(due)));
-                }
+                queued += tx.open_table(lane.table())?.len()?;
             }
             Ok(Backlog {
                 queued,
-                earliest_due_at,
+                earliest_due_at: earliest_due(tx)?,
                 quarantined: tx.open_table(QUARANTINE)?.len()?,
             })
         })
@@ -139,7 +135,7 @@ impl Store {
 
     /// When the earliest queued delivery falls due.
     pub fn next_due_at(&self) -> Result<Option<u64>, Error> {
-        Ok(self.backlog()?.earliest_due_at)
+        self.read(earliest_due)
     }
 
     pub async fn record_outcome(&self, outcome: Outcome) -> Result<(), Error> {
@@ -174,6 +170,22 @@ impl Store {
             v.map(|v| dec(v.value(), "delivery")).transpose()
         })
     }
+}
+
+/// The due time at the head of either outbox, whichever is earlier.
+fn earliest_due(tx: &ReadTransaction) -> Result<Option<u64>, Error> {
+    let mut earliest: Option<u64> = None;
+    for lane in [Lane::Urgent, Lane::Normal] {
+        let first = tx
+            .open_table(lane.table())?
+            .first()?
+            .map(|(k, _)| k.value().0);
+        earliest = match (earliest, first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(earliest)
 }
 
 fn record(tx: &WriteTransaction, outcome: &Outcome) -> Result<(), Error> {
