@@ -32,6 +32,14 @@ impl Store {
         })
     }
 
+    /// The connected account that has this WABA.
+    pub fn account_with_waba(&self, waba_id: &str) -> Result<Option<Account>, Error> {
+        Ok(self
+            .accounts()?
+            .into_iter()
+            .find(|a| a.waba_ids.iter().any(|w| w == waba_id)))
+    }
+
     /// The account an API key belongs to, by the key's hash.
     pub fn account_by_key_hash(&self, hash: &str) -> Result<Option<Account>, Error> {
         self.read(|tx| {

@@ -108,13 +108,7 @@ fn row(a: &Account, listeners: usize, now: u64) -> AccountRow {
 }
 
 pub async fn add(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
-    let wabas: Vec<String> = form
-        .get("wabaIds")
-        .split([',', ' ', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
+    let wabas = form.list("wabaIds");
     let name = Some(form.get("name").to_string());
     let (account, api_key) =
         connect_account(cx.state, form.get("accessToken"), name, wabas).await?;

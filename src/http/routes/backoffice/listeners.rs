@@ -211,19 +211,10 @@ pub async fn add(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
     let account = cx
         .state
         .store
-        .accounts()?
-        .into_iter()
-        .find(|a| a.waba_ids.iter().any(|w| w == waba_id))
+        .account_with_waba(waba_id)?
         .ok_or_else(|| Error::invalid("wabaId", "choose the WABA of a connected account"))?;
-    let events: Vec<Value> = form
-        .get("events")
-        .split([',', ' ', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| Value::String(s.to_string()))
-        .collect();
     let requested = Requested {
-        events: Some(Value::Array(events)),
+        events: Some(Value::from(form.list("events"))),
         format: Some(form.get("format").to_string()).filter(|f| !f.is_empty()),
         ..Requested::default()
     };

@@ -154,6 +154,16 @@ impl Form {
     pub fn get(&self, name: &str) -> &str {
         self.0.get(name).map(String::as_str).unwrap_or_default()
     }
+
+    /// A field holding several values separated by commas, spaces or lines.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 /// What a successful form leads to: a page, and a message on it.

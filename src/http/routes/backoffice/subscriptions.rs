@@ -83,9 +83,7 @@ pub async fn subscribe_waba(cx: &Ctx<'_>, waba_id: &str) -> Result<Done, Error> 
     let account = cx
         .state
         .store
-        .accounts()?
-        .into_iter()
-        .find(|a| a.waba_ids.iter().any(|w| w == waba_id))
+        .account_with_waba(waba_id)?
         .ok_or(Error::NotFound("connected WABA"))?;
     let answer = subscribe(cx.state, &account, waba_id).await?;
     tracing::info!(waba = %waba_id, account = %account.id, "WABA subscribed from the backoffice");
