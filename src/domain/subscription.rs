@@ -82,6 +82,8 @@ impl Filters {
 /// A checked subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
+    /// The old `event` name, when the listener was asked for that way.
+    pub event: Option<EventKind>,
     pub events: Vec<String>,
     pub filters: Filters,
     pub format: Format,
@@ -103,23 +105,23 @@ pub struct Requested {
 
 impl Requested {
     pub fn check(&self) -> Result<Subscription, Error> {
-        let events = match (&self.event, &self.events) {
+        let (event, events) = match (&self.event, &self.events) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
                     "events",
                     "give either `event` (\"messages\" or \"statuses\") or `events` (a list of types), not both",
                 ))
             }
-            (Some(e), None) => vec![EventKind::parse(e.trim())
-                .ok_or_else(|| {
+            (Some(e), None) => {
+                let kind = EventKind::parse(e.trim()).ok_or_else(|| {
                     Error::invalid(
                         "event",
                         "must be \"messages\" or \"statuses\"; for other events use `events`, e.g. [\"whatsapp.template.*\"]",
                     )
-                })?
-                .webhook_type()
-                .to_string()],
-            (None, Some(list)) => check_events(list)?,
+                })?;
+                (Some(kind), vec![kind.webhook_type().to_string()])
+            }
+            (None, Some(list)) => (None, check_events(list)?),
             (None, None) => {
                 return Err(Error::invalid(
                     "events",
@@ -128,6 +130,7 @@ impl Requested {
             }
         };
         Ok(Subscription {
+            event,
             events,
             filters: self.filters.as_ref().map(check_filters).transpose()?.unwrap_or_default(),
             format: match self.format.as_deref().map(str::trim) {
@@ -252,6 +255,7 @@ mod tests {
     fn the_old_event_names_stand_for_one_type_each() {
         let s = req(json!({"event": "statuses"})).unwrap();
         assert_eq!(s.events, [MESSAGE_STATUS]);
+        assert_eq!(s.event, Some(EventKind::Statuses));
         assert_eq!((s.format, s.filters.is_empty()), (Format::Standard, true));
         assert!(req(json!({"event": "templates"})).is_err());
         assert!(req(json!({})).is_err());

@@ -119,15 +119,11 @@ pub async fn register_listener(
     let wanted = requested.check()?;
     let url = check_target(&state.guard, url.trim()).await?;
     let subscription = subscribe(state, account, &waba_id).await?;
-    let legacy = requested
-        .event
-        .as_deref()
-        .and_then(|e| EventKind::parse(e.trim()));
     let listener = Listener {
         id: new_id("lst"),
         account_id: account.id.clone(),
         waba_id,
-        event: legacy,
+        event: wanted.event,
         events: wanted.events,
         filters: wanted.filters,
         format: wanted.format,
