@@ -41,6 +41,10 @@ pub struct Facts<'a> {
     pub message_type: Option<&'a str>,
 }
 
+/// Values one filter may list: the filters are read for every event routed
+/// to the listener, so they stay small.
+const MAX_FILTER_VALUES: usize = 100;
+
 /// Statuses Meta reports for messages and for calls.
 const STATUSES: [&str; 12] = [
     "accepted",
@@ -178,6 +182,13 @@ fn check_filters(raw: &Value) -> Result<Filters, Error> {
     for (key, value) in map {
         let field = format!("filters.{key}");
         let list = strings(&field, value)?;
+        // Every event is checked against every listener's filters at ingest.
+        if list.len() > MAX_FILTER_VALUES {
+            return Err(Error::invalid(
+                &field,
+                format!("has {} values; a filter takes at most {MAX_FILTER_VALUES} (register more listeners to cover more)", list.len()),
+            ));
+        }
         match key.as_str() {
             "phoneNumberIds" => {
                 if let Some(bad) = list
@@ -280,6 +291,7 @@ mod tests {
             json!({"events": ["*"], "filters": {"messageTypes": []}}),
             json!({"events": ["*"], "filters": []}),
             json!({"events": ["*"], "format": "xml"}),
+            json!({"events": ["*"], "filters": {"phoneNumberIds": (0..101).map(|i| i.to_string()).collect::<Vec<_>>()}}),
         ] {
             assert!(req(bad.clone()).is_err(), "{bad}");
         }
