@@ -10,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::domain::ids::{hex, random_bytes};
 use crate::domain::signature::sign_meta;
-use crate::meta::samples::{sample, Sample, SampleContext, SampleKind};
+use crate::meta::field_samples::{field_sample, FIELD_SAMPLES};
+use crate::meta::samples::{sample, SampleContext, SampleKind};
 
 use super::client;
 
@@ -57,9 +58,11 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "Simulated User")]
     pub name: String,
 
-    /// Which events: `all`, `messages`, `statuses`, or a list of text, image,
-    /// video, audio, document, sticker, location, contacts, button-reply,
-    /// list-reply, button, reaction, sent, delivered, read, failed.
+    /// Which events: `all` (every message and status kind), `messages`,
+    /// `statuses`, `fields` (one sample of every other Meta field), or a list of
+    /// kinds (text, image, video, audio, document, sticker, location, contacts,
+    /// button-reply, list-reply, button, reaction, sent, delivered, read,
+    /// failed) and field samples (calls, standby, account_update, …).
     #[arg(long, default_value = "all")]
     pub events: String,
 
@@ -98,8 +101,133 @@ pub struct SimulateArgs {
     pub quiet: bool,
 }
 
+/// One thing to send: a message or status of a kind, or a Meta field's sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pick {
+    Kind(SampleKind),
+    Field(&'static str),
+}
+
+impl Pick {
+    fn name(self) -> &'static str {
+        match self {
+            Pick::Kind(k) => k.name(),
+            Pick::Field(f) => f,
+        }
+    }
+
+    /// `--events`: the kinds' words, plus `fields` and each field sample's name.
+    fn parse_list(raw: &str) -> Result<Vec<Pick>, String> {
+        let mut out = Vec::new();
+        for word in raw.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            if word == "fields" {
+                out.extend(FIELD_SAMPLES.iter().map(|(n, _)| Pick::Field(n)));
+            } else if let Some((n, _)) = FIELD_SAMPLES.iter().find(|(n, _)| *n == word) {
+                out.push(Pick::Field(n));
+            } else {
+                let kinds = SampleKind::parse_list(word).map_err(|e| {
+                    format!(
+                        "{e}; or fields, or one of the field samples: {}",
+                        field_names()
+                    )
+                })?;
+                out.extend(kinds.into_iter().map(Pick::Kind));
+            }
+        }
+        if out.is_empty() {
+            return Err("name at least one event kind".into());
+        }
+        Ok(out)
+    }
+}
+
+fn field_names() -> String {
+    FIELD_SAMPLES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A body ready to sign, with what to print for it.
+struct Sample {
+    pick: Pick,
+    /// The message id a kind's event is about; empty for a field sample.
+    message_id: String,
+    body: Vec<u8>,
+}
+
+/// The `n`th webhook of a run. Statuses of one cycle through the picks are
+/// about the same message; a field sample of a later cycle gets ids of its own
+/// and an entry dated a second earlier per cycle, because the events Meta gives
+/// no id are deduplicated by their content and entry time.
+fn nth(ctx: &SampleContext, picks: &[Pick], run: &str, i: u64) -> Sample {
+    let cycle = i / picks.len() as u64;
+    match picks[(i % picks.len() as u64) as usize] {
+        Pick::Kind(kind) => {
+            let n = if kind.is_status() { cycle } else { i };
+            let s = sample(ctx, kind, run, n);
+            Sample {
+                pick: Pick::Kind(kind),
+                message_id: s.message_id,
+                body: s.body,
+            }
+        }
+        Pick::Field(name) => {
+            let run = if cycle == 0 {
+                run.to_string()
+            } else {
+                format!("{run}C{cycle}")
+            };
+            let secs = ctx.timestamp.saturating_sub(cycle);
+            let body = field_sample(name, &ctx.waba_id, &run, secs).unwrap_or_default();
+            Sample {
+                pick: Pick::Field(name),
+                message_id: String::new(),
+                body: on_number(&body, ctx),
+            }
+        }
+    }
+}
+
+/// A field sample's changes moved to `--phone-number-id`, so listeners that
+/// filter on it see them as that number's. Indexing would add the keys a
+/// change lacks, hence `get_mut`.
+fn on_number(body: &[u8], ctx: &SampleContext) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.to_vec();
+    };
+    let changes = v["entry"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["changes"].as_array_mut())
+        .flatten();
+    // Handovers name the number as `recipient`, every other field as `metadata`.
+    let numbers = changes
+        .filter_map(|c| c.get_mut("value"))
+        .flat_map(|v| {
+            let v = v.as_object_mut()?;
+            Some(
+                v.iter_mut()
+                    .filter(|(k, _)| *k == "metadata" || *k == "recipient")
+                    .filter_map(|(_, m)| m.as_object_mut())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .flatten();
+    for m in numbers {
+        m.insert("phone_number_id".into(), ctx.phone_number_id.clone().into());
+        m.insert(
+            "display_phone_number".into(),
+            ctx.display_phone_number.clone().into(),
+        );
+    }
+    serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())
+}
+
 struct Sent {
-    kind: SampleKind,
+    pick: Pick,
     message_id: String,
     status: Option<u16>,
     answer: String,
@@ -118,7 +246,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
 }
 
 fn simulate(args: &SimulateArgs) -> Result<bool, String> {
-    let kinds = SampleKind::parse_list(&args.events)?;
+    let picks = Pick::parse_list(&args.events)?;
     let url = events_url(&args.to)?;
     if args.secret.trim().is_empty() {
         return Err("--secret (or WABRIDGE_CLIENT_SECRET) must be the Meta App secret the gateway has as clientSecret".into());
@@ -145,17 +273,8 @@ fn simulate(args: &SimulateArgs) -> Result<bool, String> {
             .map(|d| d.as_secs())
             .unwrap_or(0),
     };
-    let count = args.count.unwrap_or(kinds.len() as u64);
-    let nth = |i: u64| -> Sample {
-        let kind = kinds[(i % kinds.len() as u64) as usize];
-        // Statuses of one cycle through the kinds are about the same message.
-        let n = if kind.is_status() {
-            i / kinds.len() as u64
-        } else {
-            i
-        };
-        sample(&ctx, kind, &run_id, n)
-    };
+    let count = args.count.unwrap_or(picks.len() as u64);
+    let nth = |i: u64| nth(&ctx, &picks, &run_id, i);
     if args.dry_run {
         for i in 0..count {
             let s = nth(i);
@@ -195,7 +314,7 @@ fn simulate(args: &SimulateArgs) -> Result<bool, String> {
                     println!(
                         "{} {:<12} {} {}",
                         sent.status.map_or("---".to_string(), |s| s.to_string()),
-                        sent.kind.name(),
+                        sent.pick.name(),
                         sent.message_id,
                         sent.answer
                     );
@@ -233,7 +352,7 @@ fn send(agent: &ureq::Agent, url: &str, secret: &str, s: Sample) -> Sent {
         Err(e) => (None, client::describe(&e)),
     };
     Sent {
-        kind: s.kind,
+        pick: s.pick,
         message_id: s.message_id,
         status,
         answer,
@@ -316,5 +435,54 @@ mod tests {
             "http://gw/plugins/appmixer/whatsapp/events"
         );
         assert!(events_url("ftp://x").is_err());
+    }
+
+    fn ctx() -> SampleContext {
+        SampleContext {
+            waba_id: "W1".into(),
+            phone_number_id: "PN9".into(),
+            display_phone_number: "15550001111".into(),
+            from: "15550009999".into(),
+            user_id: "US.15550009999".into(),
+            name: "Sim".into(),
+            timestamp: 1_800_000_000,
+        }
+    }
+
+    #[test]
+    fn fields_and_field_names_mix_with_the_kinds() {
+        let picks = Pick::parse_list("text, calls,statuses").unwrap();
+        assert_eq!(picks[0], Pick::Kind(SampleKind::Text));
+        assert_eq!(picks[1], Pick::Field("calls"));
+        assert_eq!(picks.len(), 2 + 4);
+        assert_eq!(
+            Pick::parse_list("fields").unwrap().len(),
+            FIELD_SAMPLES.len()
+        );
+        let err = Pick::parse_list("telepathy").unwrap_err();
+        assert!(err.contains("user_preferences"), "{err}");
+        assert!(Pick::parse_list(" , ").is_err());
+    }
+
+    #[test]
+    fn a_field_sample_is_moved_to_the_number_and_each_cycle_differs() {
+        let picks = [
+            Pick::Field("template_category_update"),
+            Pick::Field("calls"),
+        ];
+        let first = nth(&ctx(), &picks, "R1", 1);
+        let again = nth(&ctx(), &picks, "R1", 3);
+        let calls: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
+        let value = &calls["entry"][0]["changes"][0]["value"];
+        assert_eq!(calls["entry"][0]["id"], "W1");
+        assert_eq!(value["metadata"]["phone_number_id"], "PN9");
+        assert!(value["calls"][0]["id"].as_str().unwrap().contains("SIMR1"));
+        assert_ne!(first.body, again.body);
+        let template_0 = nth(&ctx(), &picks, "R1", 0).body;
+        let template_1 = nth(&ctx(), &picks, "R1", 2).body;
+        assert_ne!(
+            template_0, template_1,
+            "id-less events differ by entry time"
+        );
     }
 }

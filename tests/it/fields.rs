@@ -28,7 +28,7 @@ const PHONE_A: &str = "106540352242922";
 const WABA_B: &str = "102290129340399";
 
 /// Each fixture and the outbound types it must become, in Meta's words (docs/events.md).
-const EXPECTED: &[(&str, &[&str])] = &[
+pub const EXPECTED: &[(&str, &[&str])] = &[
     ("account_alerts", &["whatsapp.account.alert"]),
     ("account_review_update", &["whatsapp.account.review"]),
     (
@@ -127,7 +127,7 @@ fn every_field_batch() -> Vec<u8> {
     serde_json::to_vec(&json!({"object": "whatsapp_business_account", "entry": entries})).unwrap()
 }
 
-fn counts<'a>(types: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, usize> {
+pub fn counts<'a>(types: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for t in types {
         *out.entry(t.to_string()).or_default() += 1;
@@ -135,7 +135,7 @@ fn counts<'a>(types: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, usiz
     out
 }
 
-fn types_of(deliveries: &[Recorded]) -> BTreeMap<String, usize> {
+pub fn types_of(deliveries: &[Recorded]) -> BTreeMap<String, usize> {
     let bodies: Vec<Value> = deliveries.iter().map(Recorded::json).collect();
     counts(bodies.iter().map(|b| b["type"].as_str().unwrap()))
 }
