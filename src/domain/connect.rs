@@ -137,6 +137,31 @@ pub fn wabas_from_businesses(answer: &Value) -> Vec<String> {
     out
 }
 
+/// Which business portfolio owns which WABA, as `/me/businesses` lists them:
+/// (business, WABA). The WABAs a business manages for clients are another
+/// business's, so they are not in it.
+pub fn owned_wabas(answer: &Value) -> Vec<(String, String)> {
+    let businesses = answer.get("data").and_then(Value::as_array);
+    let mut out = Vec::new();
+    for business in businesses.into_iter().flatten() {
+        let Some(business_id) = meta_id(business) else {
+            continue;
+        };
+        let owned = business
+            .pointer("/owned_whatsapp_business_accounts/data")
+            .and_then(Value::as_array);
+        for waba in owned.into_iter().flatten().filter_map(meta_id) {
+            out.push((business_id.clone(), waba));
+        }
+    }
+    out
+}
+
+/// The portfolio that owns a WABA, from `GET /{waba}?fields=owner_business_info`.
+pub fn owner_business(waba: &Value) -> Option<String> {
+    meta_id(waba.get("owner_business_info")?)
+}
+
 /// Meta sends ids as strings; tolerate numbers too.
 fn meta_id(v: &Value) -> Option<String> {
     match v.get("id")? {
@@ -308,6 +333,14 @@ mod tests {
         ]});
         assert_eq!(wabas_from_businesses(&answer), ["W1", "W2", "3"]);
         assert!(wabas_from_businesses(&json!({"error": {}})).is_empty());
+        let owners = owned_wabas(&answer);
+        assert_eq!(
+            owners,
+            [("B1", "W1"), ("B1", "W2"), ("B2", "W1")].map(|(b, w)| (b.to_string(), w.to_string()))
+        );
+        let waba = json!({"id": "W1", "owner_business_info": {"id": "B1", "name": "Shop"}});
+        assert_eq!(owner_business(&waba).as_deref(), Some("B1"));
+        assert_eq!(owner_business(&json!({"id": "W1"})), None);
     }
 
     #[test]

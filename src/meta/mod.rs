@@ -1,6 +1,7 @@
 //! Meta's side: the Graph API client, the error shape Meta answers with, and
 //! webhook bodies shaped like Meta's (for the simulator).
 
+pub mod discovery;
 mod error;
 pub mod field_samples;
 mod graph;

@@ -3,19 +3,25 @@
 use redb::{ReadableTable, WriteTransaction};
 
 use super::codec::{dec, enc};
-use super::tables::{ACCOUNTS, API_KEYS, LISTENERS};
+use super::tables::{ACCOUNTS, API_KEYS, BUSINESS_WABAS, LISTENERS};
 use super::Store;
 use crate::domain::model::{Account, Listener};
 use crate::error::Error;
 
 impl Store {
-    pub async fn insert_account(&self, account: Account) -> Result<(), Error> {
+    /// Stores a new account, with the (business portfolio, WABA) pairs found
+    /// for its WABAs (see `save_connection`).
+    pub async fn insert_account(
+        &self,
+        account: Account,
+        owners: Vec<(String, String)>,
+    ) -> Result<(), Error> {
         self.write(move |tx| {
             tx.open_table(ACCOUNTS)?
                 .insert(account.id.as_str(), enc(&account).as_slice())?;
             tx.open_table(API_KEYS)?
                 .insert(account.api_key_hash.as_str(), account.id.as_str())?;
-            Ok(())
+            remember_owners(tx, &owners)
         })
         .await
     }
@@ -144,4 +150,16 @@ pub(super) fn all_accounts(
         out.push(dec(v.value(), "account")?);
     }
     Ok(out)
+}
+
+/// Which business portfolio owns which WABA: where business-level events go.
+pub(super) fn remember_owners(
+    tx: &WriteTransaction,
+    owners: &[(String, String)],
+) -> Result<(), Error> {
+    let mut table = tx.open_table(BUSINESS_WABAS)?;
+    for (business, waba) in owners {
+        table.insert((business.as_str(), waba.as_str()), ())?;
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::accounts::all_accounts;
+use super::accounts::{all_accounts, remember_owners};
 use super::codec::{dec, enc};
 use super::tables::{ACCOUNTS, API_KEYS, CONNECT_LINKS, PENDING_LOGINS};
 use super::Store;
@@ -125,10 +125,13 @@ impl Store {
     /// one transaction: a link connects one account, even when two logins
     /// through it finish at once. A login by the same Meta user on a WABA an
     /// account already has updates that account (see `domain::connect`).
+    /// `owners` are (business portfolio, WABA) pairs found on the way, which
+    /// route Meta's business-level events.
     pub async fn save_connection(
         &self,
         link_hash: Option<String>,
         fresh: Account,
+        owners: Vec<(String, String)>,
         now_ms: u64,
     ) -> Result<Connected, Error> {
         self.write(move |tx| {
@@ -156,6 +159,7 @@ impl Store {
             }
             tx.open_table(ACCOUNTS)?
                 .insert(account.id.as_str(), enc(account).as_slice())?;
+            remember_owners(tx, &owners)?;
             Ok(connected)
         })
         .await
@@ -258,7 +262,7 @@ mod tests {
 
         assert_eq!(store.open_connect_links(10).unwrap().len(), 2);
         let first = store
-            .save_connection(Some("L1".into()), account("a", "u1", "W1"), 10)
+            .save_connection(Some("L1".into()), account("a", "u1", "W1"), vec![], 10)
             .await
             .unwrap();
         assert_eq!(
@@ -277,15 +281,21 @@ mod tests {
             (Some(10), Some("a"))
         );
         let again = store
-            .save_connection(Some("L1".into()), account("b", "u2", "W2"), 11)
+            .save_connection(Some("L1".into()), account("b", "u2", "W2"), vec![], 11)
             .await;
         assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
 
         let reconnect = store
-            .save_connection(Some("L2".into()), account("c", "u1", "W1"), 12)
+            .save_connection(
+                Some("L2".into()),
+                account("c", "u1", "W1"),
+                vec![("B1".into(), "W1".into())],
+                12,
+            )
             .await
             .unwrap();
         assert!(!reconnect.created);
+        assert_eq!(store.business_wabas("B1").unwrap(), ["W1"]);
         assert_eq!(reconnect.account.id, "a");
         assert_eq!(reconnect.account.access_token, "token-c");
         assert_eq!(store.accounts().unwrap().len(), 1);

@@ -2,12 +2,15 @@
 //! the connect link, Meta's login (plain OAuth or Embedded Signup), the callback.
 //! The browser is played by hand: redirects are read, not followed.
 
-use serde_json::Value;
+use std::time::Duration;
+
+use serde_json::{json, Value};
 
 use crate::support::admin_browser::Browser;
 use crate::support::browser::{self, Page};
 use crate::support::fake_meta::{now_secs, FakeMeta, APP_ID, LONG_LIVED_SECS};
 use crate::support::gateway::{Gateway, Options, ADMIN_TOKEN, PUBLIC_URL};
+use crate::support::receiver::Receiver;
 
 const CALLBACK: &str = "https://gateway.test/auth/whatsapp/callback";
 const ES_CONFIG: &str = "987654321";
@@ -570,4 +573,81 @@ fn connect_before_setup_says_what_is_missing() {
     assert_eq!(page.status, 503, "{}", page.body);
     assert!(page.body.contains("not configured"));
     assert!(page.header("location").is_none());
+}
+
+#[test]
+fn business_level_events_reach_the_wabas_their_portfolio_owns() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+
+    // Plain OAuth: biz-1 owns W1 and manages W2 for a client whose owner
+    // Meta does not tell; the business listing says who owns what.
+    meta.add_user_token("user-token", "meta-user-1", &[], Some(5400));
+    meta.set_businesses(&["W1"], &["W2"]);
+    meta.issue_code("code-1", "user-token", Some(CALLBACK));
+    let (_, state) = start(&gw);
+    let key_a = oauth_callback(&gw, "code-1", &state)
+        .secret()
+        .expect("the API key is shown once");
+
+    // Embedded Signup names only the WABA: the gateway asks Meta for its owner.
+    gw.set_es_config(ES_CONFIG);
+    meta.add_user_token("es-token", "meta-user-9", &["W9"], None);
+    meta.set_owner("W9", "biz-9");
+    meta.issue_code("sdk-code", "es-token", None);
+    let (_, state) = start(&gw);
+    let key_b = signup_callback(&gw, &state, "sdk-code", "W9")
+        .secret()
+        .expect("the API key is shown once");
+    let asked = meta.requests_to("GET", "/W9");
+    assert_eq!(
+        asked[0].query_param("fields").as_deref(),
+        Some("owner_business_info")
+    );
+
+    // A token the admin pastes: the same question about its WABA.
+    meta.set_owner("W5", "biz-5");
+    let (_, key_c) = gw.add_account(&meta, "system-user-token", &["W5"]);
+
+    let receiver = Receiver::start();
+    for (key, waba) in [
+        (&key_a, "W1"),
+        (&key_a, "W2"),
+        (&key_b, "W9"),
+        (&key_c, "W5"),
+    ] {
+        let listener = json!({"wabaId": waba, "events": ["whatsapp.account.*"], "url": receiver.url(&format!("/{waba}"))});
+        let (status, body) = gw.request("POST", "/api/v1/listeners", Some(key), Some(&listener));
+        assert_eq!(status, 201, "{body}");
+    }
+    // Business-level entries: `entry.id` is the portfolio, no WABA named.
+    let body = json!({"object": "whatsapp_business_account", "entry": [
+        {"id": "biz-1", "time": 1796213400, "changes": [{"field": "account_update", "value": {"event": "MM_LITE_TERMS_SIGNED"}}]},
+        {"id": "biz-9", "time": 1796213401, "changes": [{"field": "account_update", "value": {"event": "BUSINESS_PRIMARY_LOCATION_COUNTRY_UPDATE", "country": "CZ"}}]},
+        {"id": "biz-5", "time": 1796213402, "changes": [{"field": "account_update", "value": {"event": "MM_LITE_TERMS_SIGNED"}}]}
+    ]});
+    let (status, answer) = gw.post_webhook(&serde_json::to_vec(&body).unwrap());
+    assert_eq!(status, 200, "{answer}");
+    let got = receiver.wait_for_exactly(3, Duration::from_secs(10), Duration::from_millis(700));
+    let mut seen: Vec<(String, String)> = got
+        .iter()
+        .map(|r| {
+            let data = &r.json()["data"];
+            assert_eq!(format!("/{}", data["wabaId"].as_str().unwrap()), r.path);
+            (r.path.clone(), data["event"].as_str().unwrap().to_string())
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("/W1".to_string(), "MM_LITE_TERMS_SIGNED".to_string()),
+            ("/W5".to_string(), "MM_LITE_TERMS_SIGNED".to_string()),
+            (
+                "/W9".to_string(),
+                "BUSINESS_PRIMARY_LOCATION_COUNTRY_UPDATE".to_string()
+            )
+        ]
+    );
 }

@@ -34,6 +34,8 @@ struct State {
     revoked_users: HashSet<String>,
     /// The businesses `/me/businesses` lists, a page at a time.
     businesses: Vec<Value>,
+    /// WABA → the business portfolio that owns it, beside the businesses listed.
+    owners: HashMap<String, String>,
     /// How many long-lived tokens were issued: names them apart.
     exchanges: u64,
     /// WABA → its phone numbers as Meta lists them.
@@ -172,6 +174,15 @@ impl FakeMeta {
             "owned_whatsapp_business_accounts": list(owned),
             "client_whatsapp_business_accounts": list(client),
         }));
+    }
+
+    /// The business portfolio that owns `waba` (`owner_business_info`).
+    pub fn set_owner(&self, waba: &str, business: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .owners
+            .insert(waba.into(), business.into());
     }
 
     /// The app is removed from the WABA's subscribed apps, as in Meta's dashboard.
@@ -373,6 +384,23 @@ fn meta_error_sub(code: i64, subcode: i64, message: &str) -> Reply {
 }
 
 impl State {
+    /// The business portfolio that owns a WABA: set for it, or the listed
+    /// business whose owned WABAs include it.
+    fn owning_business(&self, waba: &str) -> Option<String> {
+        if let Some(b) = self.owners.get(waba) {
+            return Some(b.clone());
+        }
+        self.businesses.iter().find_map(|b| {
+            let owned = b
+                .pointer("/owned_whatsapp_business_accounts/data")?
+                .as_array()?;
+            owned
+                .iter()
+                .any(|w| w["id"] == waba)
+                .then(|| b["id"].as_str().unwrap_or_default().to_string())
+        })
+    }
+
     fn user_of(&self, token: &str) -> Option<String> {
         self.tokens
             .get(token)?
@@ -613,11 +641,14 @@ fn object(st: &State, id: &str) -> Reply {
     if let Some(n) = st.phone(id) {
         return Reply::json(200, n);
     }
-    if st.numbers.contains_key(id) || st.templates.contains_key(id) {
-        return Reply::json(
-            200,
-            json!({"id": id, "name": format!("WABA {id}"), "currency": "EUR", "timezone_id": "1", "message_template_namespace": "ns"}),
-        );
+    let owner = st.owning_business(id);
+    if st.numbers.contains_key(id) || st.templates.contains_key(id) || owner.is_some() {
+        let mut waba = json!({"id": id, "name": format!("WABA {id}"), "currency": "EUR", "timezone_id": "1", "message_template_namespace": "ns"});
+        if let Some(business) = owner {
+            waba["owner_business_info"] =
+                json!({"id": business, "name": format!("Business {business}")});
+        }
+        return Reply::json(200, waba);
     }
     match st.media.get(id) {
         Some((mime, bytes)) => Reply::json(

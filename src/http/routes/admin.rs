@@ -16,7 +16,7 @@ use crate::http::body::{page_limit, read_json, read_optional_json};
 use crate::http::query::query_value;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
-use crate::meta::AccountToken;
+use crate::meta::{discovery, AccountToken};
 
 pub const EVENTS_PATH: &str = "/plugins/appmixer/whatsapp/events";
 pub const CALLBACK_PATH: &str = "/auth/whatsapp/callback";
@@ -213,27 +213,25 @@ pub async fn connect_account(
     let graph = state.graph.clone();
     let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     let checked_token = token.clone();
-    let (debug, fetched_name) = blocking(move || {
-        let token = checked_token;
-        let debug = graph.debug_token(&token, &settings.client_id, &settings.client_secret)?;
+    let (grant, fetched_name, owners) = blocking(move || {
+        let debug =
+            graph.debug_token(&checked_token, &settings.client_id, &settings.client_secret)?;
+        let grant = grant_from(&debug, &waba_ids)?;
+        let as_account = AccountToken {
+            token: &checked_token,
+            app_secret: Some(&settings.client_secret),
+        };
         let fetched = match name {
             Some(n) => Some(n),
             None => graph
-                .get(
-                    "me",
-                    &AccountToken {
-                        token: &token,
-                        app_secret: Some(&settings.client_secret),
-                    },
-                    &[("fields", "name")],
-                )
+                .get("me", &as_account, &[("fields", "name")])
                 .ok()
                 .and_then(|me| me.get("name").and_then(|n| n.as_str()).map(str::to_string)),
         };
-        Ok((debug, fetched))
+        let owners = discovery::owners_of(&graph, &as_account, &grant.waba_ids, &[]);
+        Ok((grant, fetched, owners))
     })
     .await?;
-    let grant = grant_from(&debug, &waba_ids)?;
     let api_key = new_token("wbk");
     let account = Account {
         id: new_id("acc"),
@@ -249,7 +247,7 @@ pub async fn connect_account(
         status_reason: None,
         token_checked_at: Some(now_ms()),
     };
-    state.store.insert_account(account.clone()).await?;
+    state.store.insert_account(account.clone(), owners).await?;
     tracing::info!(account = %account.id, wabas = account.waba_ids.len(), "account added");
     Ok((account, api_key))
 }

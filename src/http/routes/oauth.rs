@@ -10,8 +10,7 @@ use super::admin::{blocking, CALLBACK_PATH};
 use super::backoffice;
 use crate::domain::accounts::{grant_from, MISSING_SCOPES_FIXES};
 use crate::domain::connect::{
-    check_link, default_waba, expiry, oauth_dialog_url, signup_url, usable_login,
-    wabas_from_businesses, Unusable,
+    check_link, default_waba, expiry, oauth_dialog_url, signup_url, usable_login, Unusable,
 };
 use crate::domain::ids::{new_id, new_token, token_hash};
 use crate::domain::model::{Account, AccountStatus, ConnectFlow, PendingLogin, Settings};
@@ -23,7 +22,7 @@ use crate::http::pages::{self, Action, Failure, SignupConfig, Success};
 use crate::http::query::query_pairs;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
-use crate::meta::{hint_for, next_cursor, AccountToken, Graph, MetaError};
+use crate::meta::{discovery, hint_for, AccountToken, Graph, MetaError};
 use crate::store::Connected;
 
 pub const SIGNUP_PATH: &str = "/plugins/appmixer/whatsapp/signup";
@@ -251,6 +250,8 @@ struct MetaLogin {
     name: Option<String>,
     /// Why `/me/businesses` could not list WABAs, when it was needed and failed.
     discovery_error: Option<MetaError>,
+    /// (business portfolio, WABA): where Meta's business-level events go.
+    owners: Vec<(String, String)>,
 }
 
 async fn finish_login(
@@ -288,7 +289,7 @@ async fn finish_login(
     };
     let connected = state
         .store
-        .save_connection(login.link_hash, fresh, now)
+        .save_connection(login.link_hash, fresh, meta.owners, now)
         .await
         .map_err(|e| failure_from(&e))?;
     tracing::info!(account = %connected.account.id, created = connected.created, wabas = connected.account.waba_ids.len(), "account connected through login");
@@ -310,11 +311,12 @@ fn meta_login(
         token: &token,
         app_secret: Some(&app.client_secret),
     };
-    let (waba_ids, discovery_error) = if grant.waba_ids.is_empty() {
-        businesses_wabas(graph, &as_account)
+    let (waba_ids, mut owners, discovery_error) = if grant.waba_ids.is_empty() {
+        discovery::businesses_wabas(graph, &as_account)
     } else {
-        (grant.waba_ids, None)
+        (grant.waba_ids, Vec::new(), None)
     };
+    owners.extend(discovery::owners_of(graph, &as_account, &waba_ids, &owners));
     let name = graph
         .get("me", &as_account, &[("fields", "id,name")])
         .ok()
@@ -326,6 +328,7 @@ fn meta_login(
         waba_ids,
         name,
         discovery_error,
+        owners,
     })
 }
 
@@ -355,42 +358,6 @@ fn long_lived(
         }
         Err(e) => Err(e),
     }
-}
-
-/// Businesses read at most (pages of 50): far more than one person belongs to.
-const BUSINESS_PAGES: usize = 20;
-
-/// Plain OAuth tokens do not name the WABA picked; the businesses the user
-/// belongs to list the WABAs they own and manage for clients.
-fn businesses_wabas(graph: &Graph, token: &AccountToken<'_>) -> (Vec<String>, Option<MetaError>) {
-    let fields = "id,name,owned_whatsapp_business_accounts.limit(100){id,name},client_whatsapp_business_accounts.limit(100){id,name}";
-    let mut wabas: Vec<String> = Vec::new();
-    let mut after: Option<String> = None;
-    for _ in 0..BUSINESS_PAGES {
-        let mut query = vec![("fields", fields), ("limit", "50")];
-        if let Some(cursor) = &after {
-            query.push(("after", cursor));
-        }
-        let answer = match graph.get("me/businesses", token, &query) {
-            Ok(answer) => answer,
-            Err(Error::Meta(e)) if wabas.is_empty() => return (wabas, Some(e)),
-            Err(e) => {
-                // What the earlier pages found is still worth connecting.
-                tracing::warn!(error = %e, found = wabas.len(), "could not list the user's businesses");
-                break;
-            }
-        };
-        for id in wabas_from_businesses(&answer) {
-            if !wabas.contains(&id) {
-                wabas.push(id);
-            }
-        }
-        after = next_cursor(&answer);
-        if after.is_none() {
-            break;
-        }
-    }
-    (wabas, None)
 }
 
 fn success(state: &AppState, connected: &Connected, api_key: &str) -> Resp {
