@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::codec::{dec, enc};
 use super::tables::*;
 use super::{next_id, Store};
-use crate::domain::events::{is_urgent, patterns_for};
+use crate::domain::events::{covers, is_urgent};
 use crate::domain::ids::new_id;
 use crate::domain::model::{
     Delivery, DeliveryState, InboundEvent, Listener, QuarantineItem, StatusRecord,
@@ -198,18 +198,17 @@ impl Router<'_> {
     fn listeners_for(&self, event: &InboundEvent) -> Result<Vec<Listener>, Error> {
         let waba = event.waba_id.as_str();
         let mut ids: Vec<String> = Vec::new();
-        for pattern in patterns_for(&event.event_type) {
-            let pattern = pattern.as_str();
-            for row in self.routes.range((waba, pattern, "")..)? {
-                let (key, _) = row?;
-                let (w, p, listener_id) = key.value();
-                if w != waba || p != pattern {
-                    break;
-                }
-                // A listener subscribed to both a type and its prefix gets it once.
-                if !ids.iter().any(|id| id == listener_id) {
-                    ids.push(listener_id.to_string());
-                }
+        // A WABA has a handful of routes: one scan of them all is cheaper than
+        // a lookup for each pattern that could cover the type.
+        for row in self.routes.range((waba, "", "")..)? {
+            let (key, _) = row?;
+            let (w, pattern, listener_id) = key.value();
+            if w != waba {
+                break;
+            }
+            // A listener subscribed to both a type and its prefix gets it once.
+            if covers(pattern, &event.event_type) && !ids.iter().any(|id| id == listener_id) {
+                ids.push(listener_id.to_string());
             }
         }
         let facts = Facts {

@@ -21,7 +21,7 @@ pub const API_KEYS: TableDefinition<&str, &str> = TableDefinition::new("api_keys
 /// listener id → Listener JSON.
 pub const LISTENERS: TableDefinition<&str, &[u8]> = TableDefinition::new("listeners");
 /// (WABA id, subscribed pattern, listener id): how an event finds its
-/// listeners, by its type, each `prefix.*` above it and `*`. Before version 6
+/// listeners, those of its WABA whose pattern covers its type. Before version 6
 /// the middle part was "messages" or "statuses".
 pub const LISTENER_ROUTES: TableDefinition<(&str, &str, &str), ()> =
     TableDefinition::new("listener_routes");
