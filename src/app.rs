@@ -19,6 +19,7 @@ use crate::domain::ids::{new_token, token_hash};
 use crate::domain::urlguard::UrlGuard;
 use crate::domain::webhook_health::WebhookWatch;
 use crate::error::Error;
+use crate::http::limits::{set_body_timeout, BodyBudget, Connections};
 use crate::http::{server, tls, AppState, Backoffice, LoginThrottle, Sessions};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
@@ -107,6 +108,11 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     // so a start that fails on those must not use up its showing.
     let admin_token_hash = admin_token(&store).await?;
 
+    set_body_timeout(args.body_timeout);
+    let max_connections = connection_cap(
+        args.max_connections as usize,
+        usize::from(args.delivery_concurrency),
+    );
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
     let watch = Arc::new(WebhookWatch::new(store.webhook_facts()?));
@@ -127,6 +133,8 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         graph_version: args.graph_version.clone(),
         connect_state_ttl: args.connect_state_ttl,
         max_body_bytes: args.max_body_bytes,
+        connections: Connections::new(max_connections),
+        body_budget: BodyBudget::new(args.webhook_body_budget),
         wake: wake.clone(),
         metrics: metrics.clone(),
         watch: watch.clone(),
@@ -172,7 +180,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     announce(&format!("listening on {}://{bound}", args.scheme()));
     tracing::info!(public_url = %args.public_url, webhook = %format!("{}/plugins/appmixer/whatsapp/events", args.public_url), "wabridge {VERSION} ready");
     notify_systemd(&[sd_notify::NotifyState::Ready]);
-    server::serve(listener, tls, state, shutdown.clone()).await;
+    server::serve(listener, tls, state, shutdown.clone(), args.header_timeout).await;
     // Every background task watches `shutdown`; each gets a bounded time to finish
     // before the store closes. The dispatcher bounds itself (`drain_timeout`).
     let _ = workers.await;
@@ -190,6 +198,34 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
 }
 
 /// Waits up to `bound` for a background task that was told to stop.
+/// File descriptors kept back from client connections: the database, the
+/// log, deliveries in flight, Graph calls.
+const RESERVED_FDS: usize = 256;
+
+/// How many client connections may be open: the configured number, within
+/// the process's file descriptor limit, which is first raised to its hard
+/// limit (a shell's or systemd's soft limit is often 1024).
+fn connection_cap(wanted: usize, delivery_concurrency: usize) -> usize {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the file descriptor limit");
+            return wanted;
+        }
+    };
+    let room = limit
+        .saturating_sub(RESERVED_FDS + delivery_concurrency)
+        .max(16);
+    if room < wanted {
+        tracing::warn!(
+            fd_limit = limit,
+            max_connections = room,
+            "the file descriptor limit allows fewer connections than --max-connections; raise LimitNOFILE"
+        );
+    }
+    wanted.min(room)
+}
+
 async fn finish(name: &str, task: tokio::task::JoinHandle<()>, bound: Duration) {
     if tokio::time::timeout(bound, task).await.is_err() {
         tracing::warn!(task = name, "did not stop in time; leaving it behind");

@@ -71,6 +71,27 @@ pub struct ServeArgs {
     #[arg(long, env = "WABRIDGE_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// A connection with no request in progress is closed when it has not sent
+    /// a complete request head within this long (since it opened, or since its
+    /// last answer).
+    #[arg(long, env = "WABRIDGE_HEADER_TIMEOUT", default_value = "20s", value_parser = parse_positive_duration)]
+    pub header_timeout: Duration,
+
+    /// A request body must arrive in full within this long after its head;
+    /// otherwise the request is answered 408 and the connection closed.
+    #[arg(long, env = "WABRIDGE_BODY_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    pub body_timeout: Duration,
+
+    /// Connections open at once. At the limit, the connection idle the longest
+    /// is closed to make room for a new one.
+    #[arg(long, env = "WABRIDGE_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Bytes of webhook bodies being received at once, over all connections;
+    /// beyond, webhooks are answered 503 with Retry-After until some finish.
+    #[arg(long, env = "WABRIDGE_WEBHOOK_BODY_BUDGET", default_value_t = 64 * 1024 * 1024)]
+    pub webhook_body_budget: usize,
+
     /// How long a flow webhook may take to answer before the attempt counts as failed.
     #[arg(long, env = "WABRIDGE_DELIVERY_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub delivery_timeout: Duration,

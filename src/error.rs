@@ -30,6 +30,22 @@ pub enum Error {
     #[error("request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
 
+    /// The body did not arrive in full before the body deadline.
+    #[error("the request body did not arrive within {secs} s")]
+    BodyTimeout { secs: u64 },
+
+    /// Refused for now to protect the server (e.g. the webhook body budget
+    /// is spent); the client should retry after `retry_after` seconds.
+    #[error("{message}")]
+    Busy {
+        message: &'static str,
+        retry_after: u64,
+    },
+
+    /// Too many failed credentials from one address; retry after `retry_after` seconds.
+    #[error("too many failed attempts from this address; try again in {retry_after} s")]
+    Throttled { retry_after: u64 },
+
     /// A file over Meta's limit for its kind.
     #[error("{what} may be at most {limit} bytes (Meta's limit)")]
     TooLargeFor { what: String, limit: usize },
@@ -75,6 +91,9 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::TooLarge { .. } | Error::TooLargeFor { .. } => "payload_too_large",
+            Error::BodyTimeout { .. } => "request_timeout",
+            Error::Busy { .. } => "busy",
+            Error::Throttled { .. } => "too_many_attempts",
             Error::WindowClosed(_) => "window_closed",
             Error::NotConfigured(_) => "not_configured",
             Error::Meta(_) => "meta_error",

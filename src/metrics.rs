@@ -34,6 +34,11 @@ counters! {
     delivery_attempts_total: "Attempts to POST an event to a flow webhook.",
     deliveries_succeeded_total: "Deliveries a flow webhook accepted with a 2xx.",
     deliveries_failed_total: "Deliveries given up after the last retry.",
+    connections_shed_total: "Idle connections closed to make room for a new one at --max-connections.",
+    connections_refused_total: "New connections refused because every open one was busy.",
+    connections_idle_closed_total: "Connections closed for sending no request head within --header-timeout.",
+    request_bodies_timed_out_total: "Requests answered 408 because the body did not arrive within --body-timeout.",
+    webhook_bodies_over_budget_total: "Webhooks answered 503 because --webhook-body-budget was in use.",
 }
 
 /// A value read from the store when scraped, with one sample per label value.

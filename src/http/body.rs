@@ -1,16 +1,35 @@
-//! Reading request bodies with a size limit, and JSON with a readable error.
+//! Reading request bodies with a size limit and a deadline, and JSON with a
+//! readable error.
+
+use std::future::Future;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 
+use super::limits::{body_timeout, BodyBudget};
 use crate::error::Error;
 
 /// JSON bodies of the API are small; this keeps a client from filling memory.
 pub const API_BODY_LIMIT: usize = 1024 * 1024;
 
+/// Reads the body within the body deadline: a client trickling one in holds
+/// its connection and memory only that long.
+async fn in_time<T>(read: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    let timeout = body_timeout();
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| Error::BodyTimeout {
+            secs: timeout.as_secs(),
+        })?
+}
+
 pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, Error> {
+    in_time(collect_limited(body, limit)).await
+}
+
+async fn collect_limited(body: Incoming, limit: usize) -> Result<Bytes, Error> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
@@ -29,7 +48,11 @@ pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, Error> 
 /// Reads a body of at most `limit` bytes. A longer one is still read to its end
 /// (up to `drain` bytes in all) and thrown away, so that a client that sends the
 /// whole body before it listens sees the 413 instead of a reset connection.
-pub async fn read_or_drain(mut body: Incoming, limit: usize, drain: usize) -> Result<Bytes, Error> {
+pub async fn read_or_drain(body: Incoming, limit: usize, drain: usize) -> Result<Bytes, Error> {
+    in_time(drain_beyond(body, limit, drain)).await
+}
+
+async fn drain_beyond(mut body: Incoming, limit: usize, drain: usize) -> Result<Bytes, Error> {
     let mut kept = BytesMut::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
@@ -47,6 +70,42 @@ pub async fn read_or_drain(mut body: Incoming, limit: usize, drain: usize) -> Re
     }
     if seen > limit {
         return Err(Error::TooLarge { limit });
+    }
+    Ok(kept.freeze())
+}
+
+/// Reads a body of at most `limit` bytes whose memory comes out of `budget`
+/// as it arrives: unauthenticated bodies (Meta's webhook) from many slow
+/// senders never add up to more than the budget.
+pub async fn read_budgeted(
+    body: Incoming,
+    limit: usize,
+    budget: &BodyBudget,
+) -> Result<Bytes, Error> {
+    in_time(collect_budgeted(body, limit, budget)).await
+}
+
+async fn collect_budgeted(
+    mut body: Incoming,
+    limit: usize,
+    budget: &BodyBudget,
+) -> Result<Bytes, Error> {
+    let mut kept = BytesMut::new();
+    let mut held = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| Error::invalid("body", format!("could not read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if kept.len() + data.len() > limit {
+            return Err(Error::TooLarge { limit });
+        }
+        held.push(budget.take(data.len()).ok_or(Error::Busy {
+            message: "too many webhook bodies are being received at once; retry shortly",
+            retry_after: 1,
+        })?);
+        kept.extend_from_slice(&data);
     }
     Ok(kept.freeze())
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+pub mod limits;
 mod pages;
 mod query;
 mod response;

@@ -102,6 +102,9 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::TooLarge { .. } | Error::TooLargeFor { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+        Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::WindowClosed(_) => StatusCode::CONFLICT,
         Error::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Meta(e) => meta_status(e),
@@ -138,6 +141,10 @@ pub fn error(err: &Error) -> Resp {
     if status == StatusCode::UNAUTHORIZED && matches!(err, Error::Unauthorized) {
         resp.headers_mut()
             .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+    }
+    if let Error::Busy { retry_after, .. } | Error::Throttled { retry_after } = err {
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from(*retry_after));
     }
     resp
 }

@@ -18,6 +18,7 @@ use hyper::{Method, Request, StatusCode};
 use percent_encoding::percent_decode_str;
 use tokio::sync::Notify;
 
+use super::limits::{BodyBudget, Connections};
 use super::pages;
 use super::response::{self, Resp};
 use super::routes::backoffice::{self, Page};
@@ -47,6 +48,10 @@ pub struct AppState {
     /// How long a login's `state` stays usable.
     pub connect_state_ttl: Duration,
     pub max_body_bytes: usize,
+    /// The open connections, bounded and shed oldest-idle first.
+    pub connections: Arc<Connections>,
+    /// Memory for webhook bodies being received, over all connections.
+    pub body_budget: BodyBudget,
     /// Wakes the delivery dispatcher when new deliveries are queued.
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
@@ -604,8 +609,15 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
     let resp = match route(&state, req, &method, &path).await {
         Ok(resp) => resp,
         Err(err) => {
-            if matches!(err, Error::Storage(_)) {
-                tracing::error!(error = %err, "request failed");
+            match err {
+                Error::Storage(_) => tracing::error!(error = %err, "request failed"),
+                Error::BodyTimeout { .. } => {
+                    Metrics::add(&state.metrics.request_bodies_timed_out_total, 1)
+                }
+                Error::Busy { .. } => {
+                    Metrics::add(&state.metrics.webhook_bodies_over_budget_total, 1)
+                }
+                _ => {}
             }
             response::error(&err)
         }

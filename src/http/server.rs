@@ -1,14 +1,18 @@
-//! The accept loop: TLS handshake with a timeout, HTTP/1.1 and HTTP/2, and a
-//! graceful shutdown that lets requests in flight finish.
+//! The accept loop: a bounded number of connections, TLS handshake and request
+//! heads with deadlines, HTTP/1.1 and HTTP/2, and a graceful shutdown that
+//! lets requests in flight finish.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::channel::{Channel, Sender};
 use http_body_util::{Either, Full};
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use hyper::service::service_fn;
 use hyper::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -19,11 +23,18 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use super::limits::{Admission, Conn, RequestGuard};
 use super::response::{Resp, SendFile};
 use super::router::{handle, AppState};
+use crate::metrics::Metrics;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
+/// The most a connection buffers of what it reads (hyper's default is about
+/// 400 KiB): enough for any request head, and bodies stream through it, so
+/// thousands of slow senders cannot pile up buffers.
+const READ_BUFFER: usize = 64 * 1024;
+/// HTTP/2 requests one connection may have in progress at once.
+const MAX_STREAMS: u32 = 100;
 /// How long requests in flight may take to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -43,12 +54,18 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     state: Arc<AppState>,
     shutdown: CancellationToken,
+    header_timeout: Duration,
 ) {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
+        .header_read_timeout(header_timeout)
+        .max_buf_size(READ_BUFFER);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -63,6 +80,20 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
+        // Counted from the first moment, so a socket stalled in the TLS
+        // handshake is as sheddable as an idle one.
+        let handle = match state.connections.admit() {
+            Admission::Admitted(h) => h,
+            Admission::MadeRoom(h) => {
+                Metrics::add(&state.metrics.connections_shed_total, 1);
+                h
+            }
+            Admission::Full => {
+                Metrics::add(&state.metrics.connections_refused_total, 1);
+                tracing::debug!(%peer, "every connection is busy: refused");
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let tls = tls.clone();
         let state = state.clone();
@@ -72,31 +103,20 @@ pub async fn serve(
             peer,
             tls: tls.is_some(),
         };
+        let metrics = state.metrics.clone();
         tokio::spawn(async move {
-            let io: Box<dyn Io> = match tls {
-                None => Box::new(stream),
-                Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => Box::new(s),
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    }
+            let conn = handle.conn.clone();
+            tokio::select! {
+                _ = serve_connection(stream, tls, state, builder, watcher, info, conn.clone()) => {}
+                _ = conn.close.cancelled() => {
+                    tracing::debug!(%peer, "closed to make room for a new connection");
                 }
-            };
-            let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(info);
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(with_file_body(handle(state, req).await)) }
-            });
-            let conn = builder
-                .serve_connection(TokioIo::new(io), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                _ = conn.idle_expired(header_timeout) => {
+                    Metrics::add(&metrics.connections_idle_closed_total, 1);
+                    tracing::debug!(%peer, "closed: no request within {header_timeout:?}");
+                }
             }
+            drop(handle);
         });
     }
     drop(listener);
@@ -105,6 +125,73 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("some connections were still busy after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}
+
+/// One connection from TLS handshake to its end.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    tls: Option<TlsAcceptor>,
+    state: Arc<AppState>,
+    builder: Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    info: ConnInfo,
+    conn: Arc<Conn>,
+) {
+    let peer = info.peer;
+    let io: Box<dyn Io> = match tls {
+        None => Box::new(stream),
+        Some(acceptor) => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    };
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        let busy = conn.begin();
+        req.extensions_mut().insert(info);
+        let state = state.clone();
+        async move {
+            let resp = with_file_body(handle(state, req).await);
+            Ok::<_, Infallible>(resp.map(|body| Guarded { body, _busy: busy }))
+        }
+    });
+    let served = builder
+        .serve_connection(TokioIo::new(io), service)
+        .into_owned();
+    if let Err(e) = watcher.watch(served).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// An answer's body that keeps its connection counted busy until it is sent.
+struct Guarded {
+    body: Body,
+    _busy: RequestGuard,
+}
+
+impl HttpBody for Guarded {
+    type Data = Bytes;
+    type Error = <Body as HttpBody>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

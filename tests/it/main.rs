@@ -13,6 +13,7 @@ mod crash;
 mod delivery;
 mod fields;
 mod flow;
+mod hostile;
 mod openapi;
 mod ops;
 mod routing;

@@ -94,5 +94,15 @@ fn gauges(state: &AppState) -> Result<Vec<Gauge>, Error> {
                 (Some(("state", "stopped")), stopped),
             ],
         },
+        Gauge::single(
+            "connections_open",
+            "Client connections open now (at most --max-connections).",
+            state.connections.open() as u64,
+        ),
+        Gauge::single(
+            "webhook_body_budget_free_bytes",
+            "What is left of --webhook-body-budget for webhook bodies being received.",
+            state.body_budget.available() as u64,
+        ),
     ])
 }

@@ -10,7 +10,7 @@ use crate::domain::time::now_ms;
 use crate::domain::webhook;
 use crate::domain::webhook_health::FailureKind;
 use crate::error::Error;
-use crate::http::body::read_limited;
+use crate::http::body::read_budgeted;
 use crate::http::query::query_value;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
@@ -57,7 +57,7 @@ pub async fn receive(state: &AppState, req: Request<Incoming>) -> Result<Resp, E
         .map(str::to_string);
     // Read before any refusal: an unread body makes hyper close the connection,
     // and a client that reuses it fails its next request.
-    let body = read_limited(body, state.max_body_bytes).await?;
+    let body = read_budgeted(body, state.max_body_bytes, &state.body_budget).await?;
     let now = now_ms();
     let secret = state.settings().client_secret;
     if secret.is_empty() {

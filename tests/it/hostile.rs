@@ -1,0 +1,182 @@
+//! A hostile network, without any secret: idle sockets, slow bodies, login
+//! floods and odd timestamps must not take the gateway down (docs/security.md).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::support::fake_meta::{FakeMeta, APP_SECRET};
+use crate::support::gateway::{Gateway, Options};
+use crate::support::{meta_signature, payloads};
+
+fn start(args: &[&str]) -> (FakeMeta, Gateway) {
+    // The test holds thousands of sockets; a shell's soft limit is often 1024.
+    rlimit::increase_nofile_limit(16_384).expect("raise the file descriptor limit");
+    let meta = FakeMeta::start();
+    let gw = Gateway::start_with(
+        &meta,
+        Options {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            ..Options::default()
+        },
+    );
+    gw.configure();
+    (meta, gw)
+}
+
+fn addr(gw: &Gateway) -> SocketAddr {
+    gw.base.trim_start_matches("http://").parse().unwrap()
+}
+
+/// The gateway's resident memory now, in KiB.
+fn rss_kib(gw: &Gateway) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", gw.pid().unwrap())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+fn metric(gw: &Gateway, name: &str) -> u64 {
+    let (status, text) = gw.admin("GET", "/metrics", None);
+    assert_eq!(status, 200);
+    let text = text.as_str().unwrap().to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("wabridge_{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Whether the server has closed the socket (EOF or reset), waiting up to `wait`.
+fn closed_by_server(s: &mut TcpStream, wait: Duration) -> bool {
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            // An answer (a 408) before the close: keep reading to the end.
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+fn signed_text(gw: &Gateway, id: &str) -> u16 {
+    let body = payloads::single_text("111", "PN1", id, "still here");
+    let (status, answer) = gw.post_webhook_signed(&body, Some(&meta_signature(&body, APP_SECRET)));
+    assert!(answer.is_object(), "{answer}");
+    status
+}
+
+#[test]
+fn two_thousand_idle_sockets_neither_starve_meta_nor_healthz_and_are_closed() {
+    let (_meta, gw) = start(&["--max-connections", "500", "--header-timeout", "3s"]);
+    let target = addr(&gw);
+    let opened = Instant::now();
+    let mut idle: Vec<TcpStream> = (0..2_000)
+        .map(|_| TcpStream::connect(target).expect("connect"))
+        .collect();
+    // Half of them start a request head and never finish it.
+    for s in idle.iter_mut().step_by(2) {
+        let _ = s.write_all(b"POST /plugins/appmixer/whatsapp/events HTTP/1.1\r\nHost: x\r\n");
+    }
+    let (status, _) = gw.request("GET", "/healthz", None, None);
+    assert_eq!(status, 200, "healthz behind 2,000 idle sockets");
+    assert_eq!(signed_text(&gw, "wamid.AFTER-FLOOD"), 200);
+    assert!(metric(&gw, "connections_open") <= 500);
+
+    // Whatever was not shed is closed by the head deadline. Sockets that
+    // overflowed the kernel's accept queue are taken only when the client's
+    // handshake is retried (after 1, 2, 4, 8 s…), hence the long wait.
+    let deadline = Duration::from_secs(40);
+    let still_open = idle
+        .iter_mut()
+        .map(|s| {
+            let left = deadline.saturating_sub(opened.elapsed());
+            closed_by_server(s, left.max(Duration::from_millis(1)))
+        })
+        .filter(|closed| !closed)
+        .count();
+    assert_eq!(still_open, 0, "idle sockets left open by the server");
+    // At the cap, new sockets made room; the others met the head deadline.
+    let shed = metric(&gw, "connections_shed_total");
+    let expired = metric(&gw, "connections_idle_closed_total");
+    assert!(shed > 0, "2,000 sockets reached the cap of 500");
+    assert!(shed + expired >= 2_000, "{shed} shed + {expired} expired");
+    eprintln!(
+        "2,000 idle sockets: {shed} shed at the cap of 500, {expired} closed by the 3 s head deadline; all gone {:.1} s after opening",
+        opened.elapsed().as_secs_f64()
+    );
+    assert_eq!(signed_text(&gw, "wamid.AFTER-CLOSE"), 200);
+}
+
+#[test]
+fn slow_webhook_bodies_hold_at_most_the_budget_and_are_dropped_at_the_deadline() {
+    let (_meta, gw) = start(&["--webhook-body-budget", "8388608", "--body-timeout", "3s"]);
+    let target = addr(&gw);
+    let before = rss_kib(&gw);
+    let body_len = 1024 * 1024;
+    let started = Instant::now();
+    // 200 senders announce 1 MiB each and send all of it but the last byte.
+    let senders: Vec<_> = (0..200)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(target).unwrap();
+                let head = format!(
+                    "POST /plugins/appmixer/whatsapp/events HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\nx-hub-signature-256: sha256=00\r\ncontent-length: {body_len}\r\n\r\n"
+                );
+                let _ = s.write_all(head.as_bytes());
+                let chunk = vec![b' '; 64 * 1024];
+                let mut sent = 0;
+                while sent + chunk.len() < body_len {
+                    if s.write_all(&chunk).is_err() {
+                        break;
+                    }
+                    sent += chunk.len();
+                }
+                let mut answer = String::new();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let _ = s.read_to_string(&mut answer);
+                (answer.lines().next().unwrap_or("").to_string(), started.elapsed())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1_500));
+    let during = rss_kib(&gw);
+    let (status, _) = gw.request("GET", "/healthz", None, None);
+    assert_eq!(status, 200);
+    let answers: Vec<(String, Duration)> = senders.into_iter().map(|t| t.join().unwrap()).collect();
+    let after = rss_kib(&gw);
+    let busy = answers.iter().filter(|(a, _)| a.contains(" 503 ")).count();
+    let timed_out = answers.iter().filter(|(a, _)| a.contains(" 408 ")).count();
+    let slowest = answers.iter().map(|(_, t)| *t).max().unwrap();
+    eprintln!(
+        "200 slow 1 MiB bodies: RSS {} → {} MiB during, {} MiB after; {busy} × 503 (budget), {timed_out} × 408 (deadline), last closed after {:.1} s",
+        before / 1024,
+        during / 1024,
+        after / 1024,
+        slowest.as_secs_f64()
+    );
+    assert_eq!(
+        busy + timed_out,
+        200,
+        "every sender was answered: {answers:?}"
+    );
+    assert!(
+        busy >= 190,
+        "at most 8 MiB of bodies are held: {busy} refused"
+    );
+    assert!(
+        during.saturating_sub(before) < 48 * 1024,
+        "RSS grew from {before} to {during} KiB"
+    );
+    assert_eq!(signed_text(&gw, "wamid.AFTER-SLOW"), 200);
+    assert_eq!(
+        metric(&gw, "webhook_body_budget_free_bytes"),
+        8 * 1024 * 1024
+    );
+}
