@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
@@ -20,7 +20,7 @@ use crate::domain::urlguard::UrlGuard;
 use crate::domain::webhook_health::WebhookWatch;
 use crate::error::Error;
 use crate::http::limits::{set_body_timeout, BodyBudget, Connections};
-use crate::http::{server, tls, AppState, Backoffice, LoginThrottle, Sessions};
+use crate::http::{server, tls, AppState, Backoffice, Sessions, Throttle};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -140,8 +140,11 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         watch: watch.clone(),
         backoffice: Backoffice {
             sessions: Sessions::new(args.admin_idle_timeout),
-            throttle: LoginThrottle::default(),
+            throttle: Throttle::new(LOGIN_FAILURES, FAILURE_WINDOW),
+            password_checks: Semaphore::new(PASSWORD_CHECKS),
         },
+        api_throttle: Throttle::new(TOKEN_FAILURES, FAILURE_WINDOW),
+        trusted_proxies: args.trusted_proxies.clone(),
     });
     // Installed before anything is spawned or "listening on" is printed: a
     // SIGTERM right after that line must be a clean shutdown, not a kill.
@@ -198,6 +201,15 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
 }
 
 /// Waits up to `bound` for a background task that was told to stop.
+/// Wrong admin logins per address per window before the backoffice refuses more.
+const LOGIN_FAILURES: usize = 5;
+/// Wrong Bearer tokens per address per window before the API refuses more:
+/// more than logins, as a flow tool with an old key retries on its own.
+const TOKEN_FAILURES: usize = 20;
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Argon2id password checks at once (19 MiB each).
+const PASSWORD_CHECKS: usize = 2;
+
 /// File descriptors kept back from client connections: the database, the
 /// log, deliveries in flight, Graph calls.
 const RESERVED_FDS: usize = 256;

@@ -67,6 +67,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WABRIDGE_WEBHOOK_ALLOW_NET", value_delimiter = ',')]
     pub webhook_allow_net: Vec<IpNet>,
 
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names
+    /// the client, e.g. 127.0.0.1/32 for nginx on this host. Empty: the peer's
+    /// own address is the client's, whatever the headers say.
+    #[arg(long, env = "WABRIDGE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+
     /// Largest webhook body accepted from Meta, in bytes.
     #[arg(long, env = "WABRIDGE_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,

@@ -3,9 +3,13 @@
 use hyper::header::AUTHORIZATION;
 use hyper::http::request::Parts;
 
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::server::ConnInfo;
 use super::AppState;
 use crate::domain::ids::{constant_time_eq, token_hash};
 use crate::domain::model::Account;
+use crate::domain::time::now_ms;
 use crate::error::Error;
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -18,21 +22,41 @@ fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 pub fn require_admin(state: &AppState, parts: &Parts) -> Result<(), Error> {
-    let token = bearer(parts).ok_or(Error::Unauthorized)?;
-    if constant_time_eq(
-        token_hash(token).as_bytes(),
-        state.admin_token_hash.as_bytes(),
-    ) {
-        Ok(())
-    } else {
-        Err(Error::Unauthorized)
-    }
+    checked(state, parts, |token| {
+        Ok(constant_time_eq(
+            token_hash(token).as_bytes(),
+            state.admin_token_hash.as_bytes(),
+        )
+        .then_some(()))
+    })
 }
 
 pub fn require_account(state: &AppState, parts: &Parts) -> Result<Account, Error> {
+    checked(state, parts, |token| {
+        state.store.account_by_key_hash(&token_hash(token))
+    })
+}
+
+/// Checks the Bearer token with `check` (`None`: wrong token). Wrong tokens
+/// are counted per client address; past the limit the address gets 429s
+/// without any check until the window slides. A request without a token is
+/// not a guess and is not counted.
+fn checked<T>(
+    state: &AppState,
+    parts: &Parts,
+    check: impl FnOnce(&str) -> Result<Option<T>, Error>,
+) -> Result<T, Error> {
     let token = bearer(parts).ok_or(Error::Unauthorized)?;
     state
-        .store
-        .account_by_key_hash(&token_hash(token))?
+        .api_throttle
+        .check(client(parts), now_ms(), || check(token))
+        .map_err(|retry_after| Error::Throttled { retry_after })??
         .ok_or(Error::Unauthorized)
+}
+
+fn client(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnInfo>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.client)
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod client;
 pub mod limits;
 mod pages;
 mod query;
@@ -11,7 +12,9 @@ mod router;
 mod routes;
 pub mod server;
 mod session;
+mod throttle;
 pub mod tls;
 
 pub use router::{AppState, Backoffice};
-pub use session::{LoginThrottle, Sessions};
+pub use session::Sessions;
+pub use throttle::Throttle;

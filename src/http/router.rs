@@ -15,15 +15,17 @@ use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
+use ipnet::IpNet;
 use percent_encoding::percent_decode_str;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use super::limits::{BodyBudget, Connections};
 use super::pages;
 use super::response::{self, Resp};
 use super::routes::backoffice::{self, Page};
 use super::routes::{admin, backup, flow, media, messages, numbers, oauth, ops, webhook};
-use super::session::{LoginThrottle, Sessions};
+use super::session::Sessions;
+use super::throttle::Throttle;
 use crate::domain::model::Settings;
 use crate::domain::urlguard::UrlGuard;
 use crate::domain::webhook_health::WebhookWatch;
@@ -59,11 +61,18 @@ pub struct AppState {
     pub watch: Arc<WebhookWatch>,
     /// The browser backoffice's sessions and login throttle.
     pub backoffice: Backoffice,
+    /// Wrong Bearer tokens (admin token, account API keys) per client address.
+    pub api_throttle: Throttle,
+    /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxies`).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 pub struct Backoffice {
     pub sessions: Sessions,
-    pub throttle: LoginThrottle,
+    pub throttle: Throttle,
+    /// Argon2id verifications running at once: each takes 19 MiB and tens of
+    /// milliseconds of a core, so a burst of logins waits here instead.
+    pub password_checks: Semaphore,
 }
 
 impl AppState {

@@ -3,7 +3,7 @@
 //! lets requests in flight finish.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use super::client::client_ip;
 use super::limits::{Admission, Conn, RequestGuard};
 use super::response::{Resp, SendFile};
 use super::router::{handle, AppState};
@@ -44,6 +45,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// The client: the peer, or the one a trusted proxy names (see `client`).
+    pub client: IpAddr,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -102,6 +105,7 @@ pub async fn serve(
         let info = ConnInfo {
             peer,
             tls: tls.is_some(),
+            client: peer.ip(),
         };
         let metrics = state.metrics.clone();
         tokio::spawn(async move {
@@ -154,7 +158,8 @@ async fn serve_connection(
     };
     let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let busy = conn.begin();
-        req.extensions_mut().insert(info);
+        let client = client_ip(req.headers(), info.peer.ip(), &state.trusted_proxies);
+        req.extensions_mut().insert(ConnInfo { client, ..info });
         let state = state.clone();
         async move {
             let resp = with_file_body(handle(state, req).await);

@@ -1,12 +1,11 @@
-//! Backoffice sessions and login throttling, both in memory: a restart logs the
-//! admin out, which is cheap to redo and keeps session ids off the disk.
+//! Backoffice sessions, in memory: a restart logs the admin out, which is
+//! cheap to redo and keeps session ids off the disk.
 //!
 //! A session starts anonymous when the login page is shown (so the login form has
 //! a CSRF token too) and is replaced by a new one, with a new id and a new CSRF
 //! token, when the admin logs in.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -22,11 +21,6 @@ const ANONYMOUS_IDLE: Duration = Duration::from_secs(30 * 60);
 /// More sessions than this are only possible by someone fetching the login page
 /// in a loop; anonymous ones are dropped first.
 const MAX_SESSIONS: usize = 10_000;
-
-/// Failures allowed per client address in the window before logins are refused.
-pub const MAX_FAILURES: usize = 5;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
 /// A message shown once on the next page: the outcome of a form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,52 +180,6 @@ impl Sessions {
     }
 }
 
-/// Failed logins per client address over a sliding window.
-#[derive(Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<IpAddr, Vec<u64>>>,
-}
-
-impl LoginThrottle {
-    /// Seconds until the next attempt is allowed, when this address is locked out.
-    pub fn locked_for(&self, ip: IpAddr, now_ms: u64) -> Option<u64> {
-        let map = self.failures.lock().ok()?;
-        let recent: Vec<u64> = map
-            .get(&ip)?
-            .iter()
-            .copied()
-            .filter(|t| now_ms.saturating_sub(*t) < ms(FAILURE_WINDOW))
-            .collect();
-        if recent.len() < MAX_FAILURES {
-            return None;
-        }
-        let oldest = recent.iter().min().copied().unwrap_or(now_ms);
-        Some((oldest + ms(FAILURE_WINDOW)).saturating_sub(now_ms) / 1000 + 1)
-    }
-
-    pub fn failed(&self, ip: IpAddr, now_ms: u64) {
-        let Ok(mut map) = self.failures.lock() else {
-            return;
-        };
-        if map.len() >= MAX_TRACKED_ADDRESSES {
-            map.retain(|_, times| {
-                times
-                    .iter()
-                    .any(|t| now_ms.saturating_sub(*t) < ms(FAILURE_WINDOW))
-            });
-        }
-        let times = map.entry(ip).or_default();
-        times.retain(|t| now_ms.saturating_sub(*t) < ms(FAILURE_WINDOW));
-        times.push(now_ms);
-    }
-
-    pub fn succeeded(&self, ip: IpAddr) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(&ip);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,22 +241,5 @@ mod tests {
         s.set_flash(&a.id, Flash::ok("saved"));
         assert_eq!(s.take_flash(&a.id), Some(Flash::ok("saved")));
         assert_eq!(s.take_flash(&a.id), None);
-    }
-
-    #[test]
-    fn five_failures_lock_an_address_for_the_window() {
-        let t = LoginThrottle::default();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let other: IpAddr = "192.0.2.2".parse().unwrap();
-        for i in 0..MAX_FAILURES as u64 {
-            assert!(t.locked_for(ip, i).is_none());
-            t.failed(ip, i);
-        }
-        assert_eq!(t.locked_for(ip, 10), Some(900));
-        assert!(t.locked_for(other, 10).is_none());
-        assert!(t.locked_for(ip, ms(FAILURE_WINDOW) + 1).is_none());
-        t.failed(ip, 20);
-        t.succeeded(ip);
-        assert!(t.locked_for(ip, 30).is_none());
     }
 }

@@ -3,10 +3,12 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use crate::support::admin_browser::Browser;
 use crate::support::fake_meta::{FakeMeta, APP_SECRET};
-use crate::support::gateway::{Gateway, Options};
+use crate::support::gateway::{Gateway, Options, ADMIN_TOKEN};
 use crate::support::{meta_signature, payloads};
 
 fn start(args: &[&str]) -> (FakeMeta, Gateway) {
@@ -171,12 +173,124 @@ fn slow_webhook_bodies_hold_at_most_the_budget_and_are_dropped_at_the_deadline()
         "at most 8 MiB of bodies are held: {busy} refused"
     );
     assert!(
-        during.saturating_sub(before) < 48 * 1024,
+        during.saturating_sub(before) < 64 * 1024,
         "RSS grew from {before} to {during} KiB"
     );
     assert_eq!(signed_text(&gw, "wamid.AFTER-SLOW"), 200);
     assert_eq!(
         metric(&gw, "webhook_body_budget_free_bytes"),
         8 * 1024 * 1024
+    );
+}
+
+/// The gateway's peak resident memory so far, in KiB.
+fn peak_kib(gw: &Gateway) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", gw.pid().unwrap())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_burst_of_wrong_logins_is_checked_five_times_in_bounded_memory() {
+    let (_meta, gw) = start(&[]);
+    let password = "the admin's long passphrase";
+    let mut admin = Browser::new(&gw);
+    assert_eq!(admin.login(ADMIN_TOKEN).status, 303);
+    let csrf = admin.csrf();
+    admin.post(
+        "/admin/password",
+        &[
+            ("csrf", &csrf),
+            ("current", ADMIN_TOKEN),
+            ("password", password),
+            ("confirm", password),
+        ],
+    );
+    assert!(admin
+        .get("/admin/setup")
+        .body
+        .contains("Admin password set"));
+
+    let before = peak_kib(&gw);
+    let barrier = Arc::new(Barrier::new(60));
+    let guesses: Vec<_> = (0..60)
+        .map(|i| {
+            let (base, barrier) = (gw.base.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut b = Browser::at(&base);
+                let csrf = b.get("/admin/login").csrf();
+                barrier.wait();
+                let guess = format!("guess number {i} of the passphrase");
+                b.post("/admin/login", &[("csrf", &csrf), ("secret", &guess)])
+                    .status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = guesses.into_iter().map(|t| t.join().unwrap()).collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    let grown = peak_kib(&gw).saturating_sub(before);
+    eprintln!(
+        "60 simultaneous wrong logins: {checked} checked, {refused} refused; peak RSS +{} MiB",
+        grown / 1024
+    );
+    assert_eq!(checked + refused, 60, "{statuses:?}");
+    assert!(checked <= 5, "{checked} passwords were checked");
+    assert!(grown < 256 * 1024, "peak RSS grew by {grown} KiB");
+    // The address is locked out, even with the right password.
+    assert_eq!(Browser::new(&gw).login(password).status, 429);
+}
+
+/// Calls the admin API with `token`, as coming through `forwarded_for`.
+fn admin_call(gw: &Gateway, token: &str, forwarded_for: Option<&str>) -> (u16, Option<String>) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut req = agent
+        .get(gw.url("/api/v1/admin/accounts"))
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(xff) = forwarded_for {
+        req = req.header("x-forwarded-for", xff);
+    }
+    let resp = req.call().unwrap();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (resp.status().as_u16(), retry_after)
+}
+
+#[test]
+fn wrong_bearer_tokens_are_throttled_per_address_and_only_a_trusted_proxy_names_it() {
+    // Nobody trusted: a forged X-Forwarded-For changes nothing.
+    let (_meta, gw) = start(&[]);
+    for i in 0..20 {
+        let forged = format!("198.51.100.{i}");
+        assert_eq!(admin_call(&gw, "not-the-token", Some(&forged)).0, 401);
+    }
+    let (status, retry_after) = admin_call(&gw, "not-the-token", Some("198.51.100.99"));
+    assert_eq!(status, 429);
+    let wait: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    assert_eq!(admin_call(&gw, &gw.admin_token, None).0, 429, "locked out");
+
+    // Behind a trusted proxy on loopback, each client is counted on its own.
+    let (_meta, gw) = start(&["--trusted-proxies", "127.0.0.1/32"]);
+    for i in 0..25 {
+        let client = format!("203.0.113.{i}");
+        assert_eq!(admin_call(&gw, "not-the-token", Some(&client)).0, 401);
+    }
+    for _ in 0..20 {
+        admin_call(&gw, "not-the-token", Some("192.0.2.66"));
+    }
+    assert_eq!(admin_call(&gw, "not-the-token", Some("192.0.2.66")).0, 429);
+    assert_eq!(
+        admin_call(&gw, &gw.admin_token, Some("192.0.2.67")).0,
+        200,
+        "another client behind the same proxy"
     );
 }

@@ -11,7 +11,6 @@ use crate::domain::password;
 use crate::http::body::read_limited;
 use crate::http::response::Resp;
 use crate::http::routes::admin::blocking;
-use crate::http::session::FAILURE_WINDOW;
 use crate::http::AppState;
 
 #[derive(Template)]
@@ -48,22 +47,26 @@ fn form(state: &AppState, web: &Web, now: u64, status: StatusCode, error: &str) 
 }
 
 pub async fn submit(state: &AppState, web: &Web, req: Request<Incoming>, now: u64) -> Resp {
+    // Counted from here: simultaneous guesses cannot all be checked.
     let throttle = &state.backoffice.throttle;
-    if let Some(secs) = throttle.locked_for(web.peer, now) {
-        let minutes = secs.div_ceil(60);
-        tracing::warn!(client = %web.peer, "backoffice login refused: too many failures");
-        return form(
-            state,
-            web,
-            now,
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!(
-                "Too many failed logins from your address. Try again in {minutes} min (at most {} failures per {} min).",
-                crate::http::session::MAX_FAILURES,
-                FAILURE_WINDOW.as_secs() / 60
-            ),
-        );
-    }
+    let attempt = match throttle.begin(web.peer, now) {
+        Ok(attempt) => attempt,
+        Err(secs) => {
+            tracing::warn!(client = %web.peer, "backoffice login refused: too many failures");
+            return form(
+                state,
+                web,
+                now,
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "Too many failed logins from your address. Try again in {} min (at most {} failures per {} min).",
+                    secs.div_ceil(60),
+                    throttle.max_failures,
+                    throttle.window.as_secs() / 60
+                ),
+            );
+        }
+    };
     let Some(anon) = web.session.clone() else {
         return form(
             state,
@@ -81,7 +84,7 @@ pub async fn submit(state: &AppState, web: &Web, req: Request<Incoming>, now: u6
         return views::csrf_refused(why);
     }
     if !credential_ok(state, fields.get("secret")).await {
-        throttle.failed(web.peer, now);
+        attempt.failed(now);
         tracing::warn!(client = %web.peer, "backoffice login failed");
         return form(
             state,
@@ -91,7 +94,7 @@ pub async fn submit(state: &AppState, web: &Web, req: Request<Incoming>, now: u6
             "That is neither the admin token nor the admin password.",
         );
     }
-    throttle.succeeded(web.peer);
+    attempt.succeeded();
     let session = state.backoffice.sessions.login(Some(&anon.id), now);
     tracing::info!(client = %web.peer, "backoffice login");
     let mut resp = redirect(HOME);
@@ -111,6 +114,9 @@ async fn credential_ok(state: &AppState, secret: &str) -> bool {
         return true;
     }
     let Ok(Some(phc)) = state.store.admin_password_hash() else {
+        return false;
+    };
+    let Ok(_slot) = state.backoffice.password_checks.acquire().await else {
         return false;
     };
     let secret = secret.to_string();

@@ -48,7 +48,7 @@ impl Web {
             .and_then(|id| state.backoffice.sessions.get(&id, now, touch));
         Web {
             secure,
-            peer: client_ip(req, conn),
+            peer: conn.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.client),
             origins,
             origin: form_origin(req),
             session,
@@ -123,22 +123,4 @@ fn form_origin(req: &Request<Incoming>) -> Option<String> {
     }
     let referer = url::Url::parse(header(req, REFERER)?).ok()?;
     Some(referer.origin().ascii_serialization())
-}
-
-/// The peer's address; behind a reverse proxy on this host, the address the proxy
-/// puts last in `X-Forwarded-For` (the one it saw), so throttling hits the client,
-/// not the proxy. A forwarded address from any other peer is not trusted.
-fn client_ip(req: &Request<Incoming>, conn: Option<ConnInfo>) -> IpAddr {
-    let peer = conn
-        .map(|c| c.peer.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    if !peer.is_loopback() {
-        return peer;
-    }
-    req.headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|last| last.trim().parse().ok())
-        .unwrap_or(peer)
 }
