@@ -53,7 +53,7 @@ def start_once(binary, data_dir, tls):
     if not tls:
         args.append("--no-tls")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WABRIDGE_")}
-    env["WABRIDGE_ADMIN_TOKEN"] = "cold-start-measurement-token"
+    env["WABRIDGE_ADMIN_TOKEN"] = "cold-start-measurement-token-0123456789abcdef"
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:

@@ -15,7 +15,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::ServeArgs;
 use crate::domain::delivery::RetryPolicy;
-use crate::domain::ids::{new_token, token_hash};
+use crate::domain::ids::{admin_token_problem, new_token, token_hash};
 use crate::domain::urlguard::UrlGuard;
 use crate::domain::webhook_health::WebhookWatch;
 use crate::error::Error;
@@ -322,6 +322,9 @@ async fn admin_token(store: &Store) -> Result<String, Error> {
         .ok()
         .filter(|t| !t.trim().is_empty())
     {
+        if let Some(problem) = admin_token_problem(&token) {
+            return Err(Error::Startup(problem));
+        }
         let hash = token_hash(token.trim());
         if store.admin_token_hash()?.as_deref() != Some(hash.as_str()) {
             store.set_admin_token_hash(hash.clone()).await?;

@@ -18,6 +18,7 @@ use std::time::Duration;
 use clap::{Args, Command};
 
 use crate::config::{self, Layered, Origin, ServeArgs};
+use crate::domain::ids::admin_token_problem;
 use crate::http::tls;
 use crate::store;
 use crate::store::tables_schema_version;
@@ -57,6 +58,9 @@ pub fn run(args: &ServeArgs, layered: &Layered) -> ExitCode {
     print_settings(layered);
     for u in &layered.unknown {
         r.problem(u.clone());
+    }
+    if let Some(problem) = client::admin_token().and_then(|t| admin_token_problem(&t)) {
+        r.problem(problem);
     }
     let server_running = check_data_dir(args, &mut r);
     check_listen(args, server_running, &mut r);

@@ -29,6 +29,20 @@ pub fn new_token(prefix: &str) -> String {
     format!("{prefix}_{}", URL_SAFE_NO_PAD.encode(random_bytes(32)))
 }
 
+/// The shortest admin token accepted: 32 characters are ~190 bits as
+/// `openssl rand -base64 24` makes them, beyond any guessing, throttled or not.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// Why an admin token chosen by the operator is refused, if it is.
+pub fn admin_token_problem(token: &str) -> Option<String> {
+    let n = token.trim().chars().count();
+    (n < MIN_ADMIN_TOKEN_CHARS).then(|| {
+        format!(
+            "WABRIDGE_ADMIN_TOKEN has {n} characters; it must have at least {MIN_ADMIN_TOKEN_CHARS} (make one with `openssl rand -hex 32`, or unset it and let wabridge generate one)"
+        )
+    })
+}
+
 /// A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes.
 pub fn new_webhook_secret() -> String {
     format!("whsec_{}", STANDARD.encode(random_bytes(32)))

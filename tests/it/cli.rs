@@ -257,12 +257,46 @@ fn an_unreadable_or_garbage_certificate_exits_1_with_one_clear_line() {
                 "--tls-key",
                 key,
             ],
-            &[("WABRIDGE_ADMIN_TOKEN", "t0ken-for-cli-tests")],
+            &[(
+                "WABRIDGE_ADMIN_TOKEN",
+                "t0ken-for-the-cli-tests-0123456789abcdef",
+            )],
             tmp.path(),
         );
         assert_eq!(code, 1, "{cert} {key}: {stderr}");
         assert_one_clear_line(&stderr, mentions);
     }
+}
+
+#[test]
+fn a_short_admin_token_is_refused_at_start_and_by_config_check() {
+    let tmp = tempdir();
+    let data = tmp.path().join("data").display().to_string();
+    let short = [("WABRIDGE_ADMIN_TOKEN", "admin")];
+    let (code, _, stderr) = run(
+        &[
+            "serve",
+            "--data-dir",
+            &data,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-tls",
+        ],
+        &short,
+        tmp.path(),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert_one_clear_line(&stderr, "at least 32");
+    let (code, stdout, _) = run(
+        &["config", "check", "--data-dir", &data],
+        &short,
+        tmp.path(),
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("WABRIDGE_ADMIN_TOKEN has 5 characters"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -273,7 +307,10 @@ fn a_port_in_use_exits_1_with_one_clear_line() {
     let data = tmp.path().join("data").display().to_string();
     let (code, _, stderr) = run(
         &["serve", "--data-dir", &data, "--listen", &addr, "--no-tls"],
-        &[("WABRIDGE_ADMIN_TOKEN", "t0ken-for-cli-tests")],
+        &[(
+            "WABRIDGE_ADMIN_TOKEN",
+            "t0ken-for-the-cli-tests-0123456789abcdef",
+        )],
         tmp.path(),
     );
     assert_eq!(code, 1, "{stderr}");
@@ -369,14 +406,20 @@ fn wabridge_variables_work_like_flags() {
             ("WABRIDGE_LISTEN", &listen),
             ("WABRIDGE_NO_TLS", "true"),
             ("WABRIDGE_PUBLIC_URL", "https://wa.example.com"),
-            ("WABRIDGE_ADMIN_TOKEN", "t0ken-from-the-environment"),
+            (
+                "WABRIDGE_ADMIN_TOKEN",
+                "t0ken-from-the-environment-0123456789abcdef",
+            ),
         ],
     );
     assert_eq!(serve.base, format!("http://{listen}"));
     assert!(data.join("wabridge.redb").exists());
     let mut resp = client()
         .get(format!("{}/api/v1/admin/config", serve.base))
-        .header("authorization", "Bearer t0ken-from-the-environment")
+        .header(
+            "authorization",
+            "Bearer t0ken-from-the-environment-0123456789abcdef",
+        )
         .call()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
