@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
@@ -37,9 +37,15 @@ pub fn file(content_type: &str, file: std::fs::File, len: u64) -> Resp {
     r
 }
 
+/// JSON answers carry API keys, listener secrets and customer data: never
+/// kept by a cache, never sniffed into something a browser would run.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
     let body = serde_json::to_vec(value).unwrap_or_default();
-    with_type(status, "application/json", body)
+    let mut r = with_type(status, "application/json", body);
+    let h = r.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r
 }
 
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http_body_util::channel::{Channel, Sender};
 use http_body_util::{Either, Full};
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use hyper::header::{HeaderValue, STRICT_TRANSPORT_SECURITY};
 use hyper::service::service_fn;
 use hyper::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -162,7 +163,15 @@ async fn serve_connection(
         req.extensions_mut().insert(ConnInfo { client, ..info });
         let state = state.clone();
         async move {
-            let resp = with_file_body(handle(state, req).await);
+            let mut resp = with_file_body(handle(state, req).await);
+            if info.tls {
+                // Browsers that once reached us over TLS never fall back to
+                // plain HTTP for a year (a cookie or an API key sent in clear).
+                resp.headers_mut().insert(
+                    STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static("max-age=31536000"),
+                );
+            }
             Ok::<_, Infallible>(resp.map(|body| Guarded { body, _busy: busy }))
         }
     });

@@ -375,6 +375,19 @@ fn tls_uses_a_self_signed_certificate_generated_once_and_reused() {
             .map(|r| r.status().as_u16())
     };
     assert_eq!(healthz(&agent, &gw.base).unwrap(), 200);
+    let me = agent.get(format!("{}/api/v1/me", gw.base)).call().unwrap();
+    assert_eq!(me.status(), 401);
+    let header = |name: &str| {
+        me.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(
+        header("strict-transport-security").as_deref(),
+        Some("max-age=31536000")
+    );
+    assert_eq!(header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
     let port = gw.base.rsplit(':').next().unwrap().to_string();
     assert_eq!(
         healthz(&agent, &format!("https://localhost:{port}")).unwrap(),

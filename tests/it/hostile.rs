@@ -294,3 +294,30 @@ fn wrong_bearer_tokens_are_throttled_per_address_and_only_a_trusted_proxy_names_
         "another client behind the same proxy"
     );
 }
+
+#[test]
+fn json_answers_are_not_cached_nor_sniffed_and_plain_http_sends_no_hsts() {
+    let (_meta, gw) = start(&[]);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let resp = agent
+        .post(gw.url("/api/v1/admin/listeners"))
+        .header("authorization", format!("Bearer {}", gw.admin_token))
+        .send_empty()
+        .unwrap();
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(
+        header("strict-transport-security"),
+        None,
+        "--no-tls: the proxy's to send"
+    );
+}
