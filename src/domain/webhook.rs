@@ -3,6 +3,7 @@
 //! change otherwise; each tagged with its WABA and, where it has one, its
 //! phone number ID. A field wabridge does not know is delivered all the same.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
@@ -140,16 +141,18 @@ impl<'a> Change<'a> {
         let spec = events::field(self.field);
         let lists = spec.map_or(&[][..], |f| f.lists);
         let root = items_root(self.field, &self.value);
+        let contacts = Contacts::new(
+            root.get("contacts")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        );
         for (waba_id, via_business) in self.wabas(businesses) {
             let ctx = Ctx {
                 change: self,
                 waba_id: &waba_id,
                 business_id: via_business.then_some(self.entry_id),
-                contacts: root
-                    .get("contacts")
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]),
+                contacts: &contacts,
             };
             let mut any = false;
             for (list, event_type) in lists {
@@ -174,7 +177,58 @@ struct Ctx<'a> {
     change: &'a Change<'a>,
     waba_id: &'a str,
     business_id: Option<&'a str>,
-    contacts: &'a [Value],
+    contacts: &'a Contacts<'a>,
+}
+
+/// A change's `contacts[]`, found by phone (`wa_id`) or BSUID (`user_id`).
+/// Meta sends one or two; a body with thousands of items and thousands of
+/// contacts is looked up through maps, so parsing stays linear in its size.
+struct Contacts<'a> {
+    list: &'a [Value],
+    by_wa_id: HashMap<String, usize>,
+    by_user_id: HashMap<String, usize>,
+}
+
+/// Up to this many entries a scan is cheaper than building maps.
+const CONTACTS_SCANNED: usize = 8;
+
+impl<'a> Contacts<'a> {
+    fn new(list: &'a [Value]) -> Contacts<'a> {
+        let mut c = Contacts {
+            list,
+            by_wa_id: HashMap::new(),
+            by_user_id: HashMap::new(),
+        };
+        if list.len() > CONTACTS_SCANNED {
+            for (i, entry) in list.iter().enumerate() {
+                if let Some(id) = str_field(entry, "wa_id") {
+                    c.by_wa_id.entry(id).or_insert(i);
+                }
+                if let Some(id) = str_field(entry, "user_id") {
+                    c.by_user_id.entry(id).or_insert(i);
+                }
+            }
+        }
+        c
+    }
+
+    fn get(&self, i: usize) -> &'a Value {
+        &self.list[i]
+    }
+
+    /// The first entry with this phone or this BSUID.
+    fn find(&self, wa_id: Option<&str>, user_id: Option<&str>) -> Option<usize> {
+        if self.list.len() > CONTACTS_SCANNED {
+            let by_phone = wa_id.and_then(|w| self.by_wa_id.get(w));
+            let by_user = user_id.and_then(|u| self.by_user_id.get(u));
+            return by_phone.into_iter().chain(by_user).min().copied();
+        }
+        let matches = |c: &Value| {
+            (wa_id.is_some() && str_field(c, "wa_id").as_deref() == wa_id)
+                || (user_id.is_some() && str_field(c, "user_id").as_deref() == user_id)
+        };
+        self.list.iter().position(matches)
+    }
 }
 
 impl Ctx<'_> {
@@ -212,7 +266,7 @@ impl Ctx<'_> {
             )
         };
         let contact_at = self.contact_at(user.as_deref(), user_id.as_deref());
-        let contact = contact_at.map(|i| &self.contacts[i]);
+        let contact = contact_at.map(|i| self.contacts.get(i));
         let mut data = object_of(message);
         put_user(&mut data, contact, user);
         put(
@@ -282,7 +336,7 @@ impl Ctx<'_> {
             recipient_id.as_deref(),
             str_field(status, "recipient_user_id").as_deref(),
         );
-        let contact = contact_at.map(|i| &self.contacts[i]);
+        let contact = contact_at.map(|i| self.contacts.get(i));
         let recipient_user_id = str_field(status, "recipient_user_id")
             .or_else(|| contact.and_then(|c| str_field(c, "user_id")));
         let record = StatusRecord {
@@ -366,7 +420,7 @@ impl Ctx<'_> {
         let user = str_field(item, "from");
         let mut facet = None;
         if event_type == CALL || event_type == CALL_STATUS {
-            put_user(&mut data, contact_at.map(|i| &self.contacts[i]), user);
+            put_user(&mut data, contact_at.map(|i| self.contacts.get(i)), user);
             facet = str_field(item, "status");
         }
         put(
@@ -446,13 +500,9 @@ impl Ctx<'_> {
     /// event) gets none: another user's name or BSUID must never stick to it.
     fn contact_at(&self, wa_id: Option<&str>, user_id: Option<&str>) -> Option<usize> {
         if wa_id.is_none() && user_id.is_none() {
-            return (self.contacts.len() == 1).then_some(0);
+            return (self.contacts.list.len() == 1).then_some(0);
         }
-        let matches = |c: &Value| {
-            (wa_id.is_some() && str_field(c, "wa_id").as_deref() == wa_id)
-                || (user_id.is_some() && str_field(c, "user_id").as_deref() == user_id)
-        };
-        self.contacts.iter().position(matches)
+        self.contacts.find(wa_id, user_id)
     }
 }
 
@@ -692,6 +742,42 @@ mod tests {
         assert_eq!(d["errors"][0]["code"], 131047);
         assert_eq!(events[1].status.as_ref().unwrap().status, "failed");
         assert_eq!(events[0].status.as_ref().unwrap().received_at, 5);
+    }
+
+    #[test]
+    fn a_big_batch_finds_each_users_contact_like_a_small_one() {
+        let n = 50;
+        let contacts: Vec<Value> = (0..n)
+            .map(|i| json!({"profile": {"name": format!("User {i}")}, "wa_id": format!("4207{i:05}"), "user_id": format!("CZ.{i}")}))
+            .collect();
+        let messages: Vec<Value> = (0..n)
+            .rev()
+            .map(|i| {
+                // Half name the user by phone, half by BSUID only.
+                let mut m = json!({"id": format!("wamid.{i}"), "timestamp": "1764000000", "type": "text", "text": {"body": "hi"}});
+                if i % 2 == 0 {
+                    m["from"] = json!(format!("4207{i:05}"));
+                } else {
+                    m["from_user_id"] = json!(format!("CZ.{i}"));
+                }
+                m
+            })
+            .collect();
+        let events = parse(
+            &body(json!([{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "1", "phone_number_id": "PN1"},
+                "contacts": contacts, "messages": messages}}])),
+            0,
+        )
+        .unwrap();
+        assert_eq!(events.len(), n);
+        for e in &events {
+            let d = data(e);
+            let i: usize = d["id"].as_str().unwrap()[6..].parse().unwrap();
+            assert_eq!(d["name"], format!("User {i}"), "{d}");
+            assert_eq!(d["userId"], format!("CZ.{i}"), "{d}");
+        }
     }
 
     #[test]

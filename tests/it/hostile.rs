@@ -321,3 +321,61 @@ fn json_answers_are_not_cached_nor_sniffed_and_plain_http_sends_no_hsts() {
         "--no-tls: the proxy's to send"
     );
 }
+
+#[test]
+fn timestamps_past_the_year_9999_are_stored_and_shown_without_a_panic() {
+    let (meta, gw) = start(&[]);
+    meta.add_phone_number("111", "3000000000001", "+420 800 111 111", true);
+    let (_, key) = gw.add_account(&meta, "token-hostile", &["111"]);
+    for (id, ts) in [
+        ("wamid.Y10K", "253402300800"),
+        ("wamid.MAX", "18446744073709551615"),
+    ] {
+        let contact = payloads::contact("420777123456", "Jana");
+        let mut message = payloads::text(id, "420777123456", "from the far future");
+        message["timestamp"] = ts.into();
+        let mut status = payloads::status("wamid.OUT", "delivered", "420777123456");
+        status["timestamp"] = ts.into();
+        let mut value = payloads::messages_value("3000000000001", vec![contact], vec![message]);
+        value["statuses"] = serde_json::json!([status]);
+        let body = payloads::notification(&[("111", vec![value])]);
+        let (status, answer) = gw.post_webhook(&body);
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, window) = gw.request(
+        "GET",
+        "/api/v1/phone-numbers/3000000000001/windows/420777123456",
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200, "{window}");
+    assert_eq!(window["lastInboundAt"], "9999-12-31T23:59:59.999Z");
+    let (status, history) = gw.request("GET", "/api/v1/messages/wamid.OUT", Some(&key), None);
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(signed_text(&gw, "wamid.AFTER-Y10K"), 200);
+}
+
+#[test]
+fn twenty_thousand_messages_with_twenty_thousand_contacts_are_parsed_in_one_pass() {
+    let (_meta, gw) = start(&["--max-body-bytes", "16777216"]);
+    let n = 20_000;
+    let contacts = (0..n)
+        .map(|i| payloads::contact(&format!("4207{i:08}"), "Someone"))
+        .collect();
+    let messages = (0..n)
+        .map(|i| payloads::text(&format!("wamid.BIG{i}"), &format!("4207{i:08}"), "hi"))
+        .collect();
+    let body = payloads::notification(&[(
+        "111",
+        vec![payloads::messages_value("PN1", contacts, messages)],
+    )]);
+    let started = Instant::now();
+    let (status, answer) = gw.post_webhook(&body);
+    eprintln!(
+        "{} KiB body, {n} messages × {n} contacts: answered in {:.2} s",
+        body.len() / 1024,
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"], n);
+}
