@@ -962,3 +962,7 @@ mod tests {
         assert_eq!(e.facet.as_deref(), Some("read"));
     }
 }
+
+#[cfg(test)]
+#[path = "webhook_props.rs"]
+mod props;

@@ -379,3 +379,151 @@ fn twenty_thousand_messages_with_twenty_thousand_contacts_are_parsed_in_one_pass
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["accepted"], n);
 }
+
+/// Paths anyone may reach, and a few that need credentials (their refusal
+/// must be as clean).
+const PUBLIC_PATHS: &[&str] = &[
+    "/healthz",
+    "/metrics",
+    "/api/openapi.json",
+    "/plugins/appmixer/whatsapp/events",
+    "/plugins/appmixer/whatsapp/signup",
+    "/auth/whatsapp/callback",
+    "/connect",
+    "/admin/login",
+    "/admin/static/app.css",
+    "/admin/setup",
+    "/api/v1/me",
+    "/api/v1/listeners",
+    "/api/v1/admin/config",
+];
+
+/// One request an attacker without any secret could send.
+#[derive(Debug, Clone)]
+struct Probe {
+    method: &'static str,
+    path: String,
+    query: String,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    /// Sign the body with the app secret, to get past the HMAC into the parser.
+    signed: bool,
+}
+
+fn probe() -> impl proptest::strategy::Strategy<Value = Probe> {
+    use proptest::prelude::*;
+    let methods =
+        prop::sample::select(&["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"][..]);
+    let path = (
+        prop::sample::select(PUBLIC_PATHS),
+        prop::option::of("[a-zA-Z0-9%._~-]{0,20}"),
+    )
+        .prop_map(|(p, extra)| match extra {
+            Some(e) => format!("{p}/{e}"),
+            None => p.to_string(),
+        });
+    let query = prop::collection::vec(
+        (
+            prop::sample::select(
+                &[
+                    "hub.mode",
+                    "hub.challenge",
+                    "hub.verify_token",
+                    "state",
+                    "code",
+                    "error",
+                    "link",
+                    "waba_id",
+                    "x",
+                ][..],
+            ),
+            "[a-zA-Z0-9%+._~-]{0,40}",
+        ),
+        0..4,
+    )
+    .prop_map(|pairs| {
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    let header_names = prop::sample::select(
+        &[
+            "content-type",
+            "x-hub-signature-256",
+            "x-forwarded-for",
+            "cookie",
+            "origin",
+            "authorization",
+            "accept",
+        ][..],
+    );
+    let headers = prop::collection::vec((header_names, "[ -~]{0,60}"), 0..4);
+    let body = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..300),
+        "[ -~]{0,300}".prop_map(String::into_bytes),
+        Just(br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"1"},"messages":[{"id":1,"timestamp":-5}]}}]}]}"#.to_vec()),
+    ];
+    (methods, path, query, headers, body, any::<bool>()).prop_map(
+        |(method, path, query, headers, body, signed)| Probe {
+            method,
+            path,
+            query,
+            headers,
+            body,
+            signed,
+        },
+    )
+}
+
+#[test]
+fn random_requests_without_credentials_get_clean_answers() {
+    use proptest::test_runner::{Config, TestRunner};
+    let (_meta, gw) = start(&[]);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(400);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&probe(), |p| {
+        let url = if p.query.is_empty() {
+            gw.url(&p.path)
+        } else {
+            format!("{}?{}", gw.url(&p.path), p.query)
+        };
+        let mut req = ureq::http::Request::builder().method(p.method).uri(&url);
+        for (name, value) in &p.headers {
+            req = req.header(*name, value.as_str());
+        }
+        if p.signed {
+            req = req.header("x-hub-signature-256", meta_signature(&p.body, APP_SECRET));
+        }
+        let Ok(req) = req.body(p.body.clone()) else {
+            // Not a request an HTTP client can even send.
+            return Ok(());
+        };
+        let status = match agent.run(req) {
+            Ok(resp) => resp.status().as_u16(),
+            Err(e) => panic!("{p:?}: no answer: {e}"),
+        };
+        proptest::prop_assert!(status < 500 || status == 503, "{:?} answered {}", p, status);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}\n{}", gw.log());
+    }
+    let (status, _) = gw.request("GET", "/healthz", None, None);
+    assert_eq!(status, 200);
+    assert_eq!(signed_text(&gw, "wamid.AFTER-FUZZ"), 200);
+}
