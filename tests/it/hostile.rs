@@ -82,9 +82,16 @@ fn two_thousand_idle_sockets_neither_starve_meta_nor_healthz_and_are_closed() {
     let mut idle: Vec<TcpStream> = (0..2_000)
         .map(|_| TcpStream::connect(target).expect("connect"))
         .collect();
-    // Half of them start a request head and never finish it.
-    for s in idle.iter_mut().step_by(2) {
-        let _ = s.write_all(b"POST /plugins/appmixer/whatsapp/events HTTP/1.1\r\nHost: x\r\n");
+    // A quarter start a request head and never finish it; a quarter speak
+    // HTTP/2 (its preface and an empty SETTINGS frame) and open no stream.
+    for (i, s) in idle.iter_mut().enumerate() {
+        let _ = match i % 4 {
+            0 => s.write_all(b"POST /plugins/appmixer/whatsapp/events HTTP/1.1\r\nHost: x\r\n"),
+            1 => {
+                s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            }
+            _ => Ok(()),
+        };
     }
     let (status, _) = gw.request("GET", "/healthz", None, None);
     assert_eq!(status, 200, "healthz behind 2,000 idle sockets");
