@@ -76,7 +76,7 @@ pub fn init_logging() -> WorkerGuard {
 
 async fn run(args: ServeArgs) -> Result<(), Error> {
     let _lock = lock_data_dir(&args.data_dir)?;
-    let store = Store::open(&args.data_dir.join("wabridge.redb"))?;
+    let store = Store::open_with(&args.data_dir.join("wabridge.redb"), args.min_free_space)?;
     // A start that fails later (certificate, port) still closes the database
     // cleanly, so `backup` and `config check` can open it read-only after.
     let _close_on_exit = CloseOnDrop(store.clone());

@@ -130,6 +130,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WABRIDGE_ADMIN_IDLE_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
     pub admin_idle_timeout: Duration,
 
+    /// Free space kept in reserve on the data dir's disk: below it, new events
+    /// are refused with 503 (Meta retries later) before a write can fail for
+    /// lack of room. A size (64MiB, 1GB) or a share of the disk (2%); 0 is off.
+    #[arg(long, env = "WABRIDGE_MIN_FREE_SPACE", default_value = "64MiB")]
+    pub min_free_space: crate::domain::disk::MinFreeSpace,
+
     /// A TOML file with any of the settings above, keyed by the flag's name
     /// (`listen = "0.0.0.0:443"`, `data_dir = "/var/lib/wabridge"`). Flags and
     /// WABRIDGE_* variables win over it.

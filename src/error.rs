@@ -1,5 +1,6 @@
 //! Typed errors of the library. Only `http::response` turns them into status codes.
 
+use crate::domain::disk::human_bytes;
 use crate::meta::MetaError;
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,11 @@ pub enum Error {
     #[error("storage: {0}")]
     Storage(String),
 
+    /// The database cannot take this write now (disk full or failing, or the
+    /// reserve of free space reached). Nothing was stored; retrying later works.
+    #[error("{0}")]
+    StorageUnavailable(StorageFault),
+
     /// Start-up problems: bad certificate, busy port, locked data dir.
     #[error("{0}")]
     Startup(String),
@@ -99,6 +105,7 @@ impl Error {
             Error::Meta(_) => "meta_error",
             Error::MetaUnreachable(_) => "meta_unreachable",
             Error::Storage(_) => "storage_error",
+            Error::StorageUnavailable(_) => "storage_unavailable",
             Error::Startup(_) => "startup_error",
         }
     }
@@ -112,6 +119,15 @@ impl Error {
             Error::Meta(e) => e.hint().map(str::to_string),
             Error::WindowClosed(_) => Some("send an approved template (type \"template\"), which Meta delivers at any time; once the user replies, free-form messages work for 24 hours".into()),
             Error::MetaUnreachable(_) => Some("check the server's outbound network and --graph-url".into()),
+            Error::StorageUnavailable(f) => Some(f.hint().into()),
+            _ => None,
+        }
+    }
+
+    /// Seconds after which a retry may succeed, for errors that pass by themselves.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Error::StorageUnavailable(_) => Some(STORAGE_RETRY_AFTER_SECS),
             _ => None,
         }
     }
@@ -119,5 +135,42 @@ impl Error {
     /// Exit code of the process when this error ends `serve`.
     pub fn exit_code(&self) -> u8 {
         1
+    }
+}
+
+/// Long enough for an admin to free space or for the store to be reopened;
+/// Meta paces its own redeliveries anyway.
+const STORAGE_RETRY_AFTER_SECS: u32 = 60;
+
+/// Why the database refuses writes for now. Each passes without a restart:
+/// space freed, or the store reopened once the disk answers again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageFault {
+    /// The reserve of `--min-free-space` is reached: new events are refused
+    /// before a write can fail half-way.
+    #[error(
+        "the data dir's disk has {} free, less than the {} kept in reserve (--min-free-space)",
+        human_bytes(*.free),
+        human_bytes(*.reserve)
+    )]
+    LowSpace { free: u64, reserve: u64 },
+
+    #[error("the data dir's disk is full")]
+    NoSpace,
+
+    #[error("the database could not read or write its file: {0}")]
+    Io(String),
+}
+
+impl StorageFault {
+    pub fn hint(&self) -> &'static str {
+        match self {
+            StorageFault::LowSpace { .. } | StorageFault::NoSpace => {
+                "free space on the disk that holds the data dir; wabridge accepts events again by itself, and Meta redelivers refused webhooks"
+            }
+            StorageFault::Io(_) => {
+                "check the disk and the server log; wabridge reopens its database by itself once writes succeed again, and Meta redelivers refused webhooks"
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod connect;
 pub mod delivery;
+pub mod disk;
 pub mod events;
 pub mod ids;
 pub mod media;

@@ -112,7 +112,7 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::WindowClosed(_) => StatusCode::CONFLICT,
-        Error::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::NotConfigured(_) | Error::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Meta(e) => meta_status(e),
         Error::MetaUnreachable(_) => StatusCode::BAD_GATEWAY,
         Error::Storage(_) | Error::Startup(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -144,6 +144,10 @@ pub fn error(err: &Error) -> Resp {
         body["error"]["field"] = json!(field);
     }
     let mut resp = json(status, &body);
+    if let Some(secs) = err.retry_after() {
+        resp.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     if status == StatusCode::UNAUTHORIZED && matches!(err, Error::Unauthorized) {
         resp.headers_mut()
             .insert("www-authenticate", HeaderValue::from_static("Bearer"));

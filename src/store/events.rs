@@ -59,12 +59,14 @@ impl Store {
     }
 
     /// Stores a verified webhook's events and queues one delivery per matching listener.
-    /// Returns once the transaction is durable.
+    /// Returns once the transaction is durable. Refused (nothing stored) while
+    /// the disk is failing or short of the reserve, so Meta retries later.
     pub async fn ingest(
         &self,
         events: Vec<InboundEvent>,
         now_ms: u64,
     ) -> Result<IngestReport, Error> {
+        self.health.admit()?;
         self.write(move |tx| ingest(tx, &events, now_ms)).await
     }
 
@@ -74,6 +76,7 @@ impl Store {
         body: Vec<u8>,
         now_ms: u64,
     ) -> Result<u64, Error> {
+        self.health.admit()?;
         self.write(move |tx| {
             let id = next_id(tx, "next_quarantine")?;
             let item = QuarantineItem {

@@ -6,6 +6,8 @@ mod codec;
 mod connect;
 mod directory;
 mod events;
+mod handle;
+mod health;
 mod janitor;
 mod listeners;
 mod messages;
@@ -19,14 +21,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
-use crate::error::Error;
+use crate::domain::disk::{DiskSpace, MinFreeSpace};
+use crate::error::{Error, StorageFault};
+use handle::Handle;
+use health::Health;
 
 pub use backup::{backup_file, inspect, Summary};
 pub use connect::Connected;
 pub use directory::MediaOrigin;
 pub use events::{IngestReport, RecentEvent};
+pub use health::disk_space;
 pub use messages::Awaiting;
 
 /// The schema version this build reads and writes.
@@ -35,53 +41,76 @@ pub fn tables_schema_version() -> u64 {
 }
 pub use outbox::{Backlog, Due, Lane, Outcome};
 
-/// redb's page cache (1 GiB by default) would let a busy gateway grow towards
-/// that; hot pages of the tables we touch per request fit well within this.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
-
 /// A handle on the database. Cheap to clone; all writes go through one writer thread.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    db: Handle,
     path: Arc<PathBuf>,
     writer: mpsc::Sender<writer::Msg>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+    health: Arc<Health>,
 }
 
 impl Store {
     /// Opens (or creates) the database file and brings its schema up to date.
+    /// No reserve of free space is kept (see `open_with`).
     pub fn open(path: &Path) -> Result<Store, Error> {
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => Error::Startup(format!(
-                    "{} is already open in another process",
-                    path.display()
-                )),
-                other => {
-                    Error::Startup(format!("cannot open database {}: {other}", path.display()))
-                }
-            })?;
+        Store::open_with(path, MinFreeSpace::Bytes(0))
+    }
+
+    /// Like `open`; new events are refused while the data dir's disk has less
+    /// than `reserve` free.
+    pub fn open_with(path: &Path, reserve: MinFreeSpace) -> Result<Store, Error> {
+        let db = handle::open(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Startup(format!(
+                "{} is already open in another process",
+                path.display()
+            )),
+            other => Error::Startup(format!("cannot open database {}: {other}", path.display())),
+        })?;
         migrate::run(&db)?;
-        let db = Arc::new(db);
+        let db = Handle::new(db);
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let health = Arc::new(Health::new(dir, reserve));
         let (tx, rx) = mpsc::channel();
-        let writer_db = db.clone();
+        let writer = writer::Writer {
+            db: db.clone(),
+            path: path.to_path_buf(),
+            health: health.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("wabridge-writer".into())
-            .spawn(move || writer::run(writer_db, rx))
+            .spawn(move || writer::run(writer, rx))
             .map_err(|e| Error::Startup(format!("cannot start the database writer: {e}")))?;
         Ok(Store {
             db,
             path: Arc::new(path.to_path_buf()),
             writer: tx,
             thread: Arc::new(Mutex::new(Some(thread))),
+            health,
         })
     }
 
     /// The folder that holds the database file.
     pub fn dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Why new events are refused right now: the disk failed (until the
+    /// database is reopened) or the reserve of free space is reached.
+    pub fn refusal(&self) -> Option<StorageFault> {
+        self.health.refusal()
+    }
+
+    /// The fault that stops every write until the database is reopened.
+    pub fn fault(&self) -> Option<StorageFault> {
+        self.health.fault()
+    }
+
+    /// The data dir's free space (read at most once a second), if the
+    /// filesystem tells, and the reserve it is held to.
+    pub fn space(&self) -> (Option<DiskSpace>, MinFreeSpace) {
+        (self.health.space(), self.health.reserve())
     }
 
     /// Runs `f` in a durable write transaction, possibly sharing the commit with
@@ -127,10 +156,12 @@ fn next_id(tx: &WriteTransaction, counter: &str) -> Result<u64, Error> {
     Ok(next)
 }
 
+/// Each redb error through `health::from_redb`, which tells a failing disk
+/// (retry later) from any other storage error.
 macro_rules! storage_errors {
     ($($t:ty),*) => {$(
         impl From<$t> for Error {
-            fn from(e: $t) -> Self { Error::Storage(e.to_string()) }
+            fn from(e: $t) -> Self { health::from_redb(redb::Error::from(e)) }
         }
     )*};
 }

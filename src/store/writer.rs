@@ -2,17 +2,33 @@
 //! waited as ONE durable transaction (group commit), then answers each.
 //! If the shared transaction fails, each request is replayed on its own so
 //! one bad request cannot fail its neighbours.
+//!
+//! A failure of the disk (full, or an I/O error) is different: redb latches it
+//! and fails every later write until the database is reopened. The writer then
+//! closes the database, answers every request with the fault at once, and
+//! reopens the file with backoff until a probe write succeeds; then writes
+//! resume with no restart. A request answered with the fault stored nothing.
 
-use std::sync::mpsc;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use redb::{Database, WriteTransaction};
+use redb::WriteTransaction;
 use tokio::sync::oneshot;
 
-use crate::error::Error;
+use super::handle::{self, Handle};
+use super::health::Health;
+use crate::error::{Error, StorageFault};
 
 /// Most requests in one commit: bounds the latency one commit adds.
 const MAX_BATCH: usize = 1024;
+
+/// First wait before reopening after a fault; doubled after each failed try
+/// up to `REOPEN_MAX_WAIT`, so a disk that stays full costs a try every few
+/// seconds (each may mean a repair of the file), not a busy loop.
+const REOPEN_FIRST_WAIT: Duration = Duration::from_millis(200);
+const REOPEN_MAX_WAIT: Duration = Duration::from_secs(5);
 
 pub(crate) trait Job: Send {
     fn run(&mut self, tx: &WriteTransaction) -> Result<(), Error>;
@@ -69,11 +85,24 @@ where
     )
 }
 
-pub(crate) fn run(db: Arc<Database>, rx: mpsc::Receiver<Msg>) {
+pub(crate) struct Writer {
+    pub db: Handle,
+    pub path: PathBuf,
+    pub health: Arc<Health>,
+}
+
+/// Set while the database is closed after a fault.
+struct Recovery {
+    next_try: Instant,
+    wait: Duration,
+}
+
+pub(crate) fn run(w: Writer, rx: mpsc::Receiver<Msg>) {
+    let mut recovery: Option<Recovery> = None;
     loop {
-        let first = match rx.recv() {
-            Ok(Msg::Job(job)) => job,
-            Ok(Msg::Stop) | Err(_) => return,
+        let first = match next(&w, &rx, &mut recovery) {
+            Some(Msg::Job(job)) => job,
+            Some(Msg::Stop) | None => return,
         };
         let mut batch = vec![first];
         let mut stop = false;
@@ -87,27 +116,113 @@ pub(crate) fn run(db: Arc<Database>, rx: mpsc::Receiver<Msg>) {
                 Err(_) => break,
             }
         }
-        commit(&db, batch);
+        if recovery
+            .as_ref()
+            .is_some_and(|r| Instant::now() >= r.next_try)
+        {
+            try_reopen(&w, &mut recovery);
+        }
+        if recovery.is_some() {
+            let fault = w.health.fault().unwrap_or_else(|| {
+                StorageFault::Io("the database is being reopened after a failed write".into())
+            });
+            refuse(batch, &fault);
+        } else if let Some(fault) = commit(&w.db, batch) {
+            tracing::error!(error = %fault, "the database cannot write: refusing writes until it is reopened");
+            w.health.set_fault(fault);
+            // redb wants the file closed before it can be used again; closing
+            // now also fails readers cleanly instead of with stale latches.
+            w.db.close();
+            recovery = Some(Recovery {
+                next_try: Instant::now() + REOPEN_FIRST_WAIT,
+                wait: REOPEN_FIRST_WAIT,
+            });
+        }
         if stop {
             return;
         }
     }
 }
 
-fn commit(db: &Database, mut batch: Vec<Box<dyn Job>>) {
-    if batch.len() > 1 && run_together(db, &mut batch).is_ok() {
-        for job in batch {
-            job.finish(Ok(()));
+/// The next message; while recovering, wakes up to retry the reopen even when
+/// no request comes, so health comes back by itself.
+fn next(w: &Writer, rx: &mpsc::Receiver<Msg>, recovery: &mut Option<Recovery>) -> Option<Msg> {
+    loop {
+        let Some(r) = recovery.as_ref() else {
+            return rx.recv().ok();
+        };
+        match rx.recv_timeout(r.next_try.saturating_duration_since(Instant::now())) {
+            Ok(msg) => return Some(msg),
+            Err(RecvTimeoutError::Timeout) => try_reopen(w, recovery),
+            Err(RecvTimeoutError::Disconnected) => return None,
         }
-        return;
-    }
-    for mut job in batch {
-        let result = run_together(db, std::slice::from_mut(&mut job));
-        job.finish(result);
     }
 }
 
-fn run_together(db: &Database, jobs: &mut [Box<dyn Job>]) -> Result<(), Error> {
+fn try_reopen(w: &Writer, recovery: &mut Option<Recovery>) {
+    let Some(r) = recovery.as_mut() else {
+        return;
+    };
+    match handle::reopen(&w.path) {
+        Ok(db) => {
+            w.db.replace(db);
+            w.health.clear_fault();
+            *recovery = None;
+            tracing::info!("database reopened: writes resume");
+        }
+        Err(e) => {
+            let fault = match e {
+                Error::StorageUnavailable(fault) => fault,
+                other => StorageFault::Io(other.to_string()),
+            };
+            tracing::warn!(error = %fault, retry_in = ?r.wait, "the database cannot be reopened yet");
+            w.health.set_fault(fault);
+            r.next_try = Instant::now() + r.wait;
+            r.wait = (r.wait * 2).min(REOPEN_MAX_WAIT);
+        }
+    }
+}
+
+fn refuse(batch: Vec<Box<dyn Job>>, fault: &StorageFault) {
+    for job in batch {
+        job.finish(Err(Error::StorageUnavailable(fault.clone())));
+    }
+}
+
+/// Commits the batch and answers each job; returns the disk's fault if there
+/// was one, after which nothing more is tried.
+fn commit(db: &Handle, mut batch: Vec<Box<dyn Job>>) -> Option<StorageFault> {
+    if batch.len() > 1 {
+        match run_together(db, &mut batch) {
+            Ok(()) => {
+                for job in batch {
+                    job.finish(Ok(()));
+                }
+                return None;
+            }
+            // Replaying one by one would only meet the latch again.
+            Err(Error::StorageUnavailable(fault)) => {
+                refuse(batch, &fault);
+                return Some(fault);
+            }
+            Err(_) => {}
+        }
+    }
+    let mut jobs = batch.into_iter();
+    while let Some(mut job) = jobs.next() {
+        let result = run_together(db, std::slice::from_mut(&mut job));
+        if let Err(Error::StorageUnavailable(fault)) = &result {
+            let fault = fault.clone();
+            job.finish(result);
+            refuse(jobs.collect(), &fault);
+            return Some(fault);
+        }
+        job.finish(result);
+    }
+    None
+}
+
+fn run_together(db: &Handle, jobs: &mut [Box<dyn Job>]) -> Result<(), Error> {
     let tx = db.begin_write()?;
     for job in jobs.iter_mut() {
         job.run(&tx)?;

@@ -1,0 +1,223 @@
+//! Whether the store can take writes: the data dir's free space, read at most
+//! once a second, and the fault that stopped the writer, if any.
+//!
+//! redb latches an I/O error: after one failed write every later one fails
+//! until the database is closed and opened again. The writer thread does that
+//! (see `writer.rs`); this is where it records what went wrong, so that
+//! `/healthz`, `/metrics`, the backoffice and the webhook can say so.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::domain::disk::{DiskSpace, MinFreeSpace};
+use crate::error::{Error, StorageFault};
+
+/// How old a free-space reading may be before the next request reads it again.
+const SPACE_MAX_AGE: Duration = Duration::from_secs(1);
+
+pub(crate) struct Health {
+    dir: PathBuf,
+    reserve: MinFreeSpace,
+    space: Mutex<Option<(Instant, Option<DiskSpace>)>>,
+    /// Mirrors `fault.is_some()`, so the ingest path checks it without a lock.
+    failing: AtomicBool,
+    fault: Mutex<Option<StorageFault>>,
+}
+
+impl Health {
+    pub fn new(dir: PathBuf, reserve: MinFreeSpace) -> Health {
+        Health {
+            dir,
+            reserve,
+            space: Mutex::new(None),
+            failing: AtomicBool::new(false),
+            fault: Mutex::new(None),
+        }
+    }
+
+    pub fn reserve(&self) -> MinFreeSpace {
+        self.reserve
+    }
+
+    /// The data dir's free space, at most `SPACE_MAX_AGE` old; `None` when the
+    /// filesystem cannot tell (the reserve is then not enforced).
+    pub fn space(&self) -> Option<DiskSpace> {
+        let Ok(mut cached) = self.space.lock() else {
+            return disk_space(&self.dir).ok();
+        };
+        match *cached {
+            Some((at, reading)) if at.elapsed() < SPACE_MAX_AGE => reading,
+            _ => {
+                let reading = disk_space(&self.dir)
+                    .inspect_err(|e| {
+                        tracing::debug!(error = %e, dir = %self.dir.display(), "cannot read free space");
+                    })
+                    .ok();
+                *cached = Some((Instant::now(), reading));
+                reading
+            }
+        }
+    }
+
+    /// The fault that stops writes right now, if any.
+    pub fn fault(&self) -> Option<StorageFault> {
+        if !self.failing.load(Ordering::Acquire) {
+            return None;
+        }
+        self.fault.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// Why new events are refused: a fault, or the reserve reached.
+    pub fn refusal(&self) -> Option<StorageFault> {
+        if let Some(fault) = self.fault() {
+            return Some(fault);
+        }
+        let space = self.space()?;
+        self.reserve
+            .is_short(space)
+            .then(|| StorageFault::LowSpace {
+                free: space.free,
+                reserve: self.reserve.bytes(space.total),
+            })
+    }
+
+    /// Refuses new events (`Error::StorageUnavailable`) while `refusal` says so.
+    pub fn admit(&self) -> Result<(), Error> {
+        match self.refusal() {
+            Some(fault) => Err(Error::StorageUnavailable(fault)),
+            None => Ok(()),
+        }
+    }
+
+    pub fn set_fault(&self, fault: StorageFault) {
+        if let Ok(mut f) = self.fault.lock() {
+            *f = Some(fault);
+        }
+        self.failing.store(true, Ordering::Release);
+    }
+
+    pub fn clear_fault(&self) {
+        self.failing.store(false, Ordering::Release);
+        if let Ok(mut f) = self.fault.lock() {
+            *f = None;
+        }
+        // Space freed is what usually ends a fault: look again now.
+        if let Ok(mut cached) = self.space.lock() {
+            *cached = None;
+        }
+    }
+}
+
+/// `statvfs` on `dir`: what the data dir's filesystem has left for us.
+pub fn disk_space(dir: &Path) -> io::Result<DiskSpace> {
+    let st = rustix::fs::statvfs(dir)?;
+    Ok(DiskSpace {
+        free: st.f_bavail.saturating_mul(st.f_frsize),
+        total: st.f_blocks.saturating_mul(st.f_frsize),
+    })
+}
+
+/// The fault behind a redb error, when it is one that a working disk ends:
+/// redb's own I/O error, or the latch it leaves after one.
+pub(crate) fn fault_of(e: &redb::Error) -> Option<StorageFault> {
+    match e {
+        redb::Error::Io(io) => Some(io_fault(io)),
+        redb::Error::PreviousIo => Some(StorageFault::Io(
+            "an earlier write failed; the database is being reopened".into(),
+        )),
+        redb::Error::DatabaseClosed => Some(StorageFault::Io(
+            "the database was closed after a failed write and is being reopened".into(),
+        )),
+        _ => None,
+    }
+}
+
+fn io_fault(e: &io::Error) -> StorageFault {
+    match e.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => StorageFault::NoSpace,
+        _ => StorageFault::Io(e.to_string()),
+    }
+}
+
+/// A redb error as ours: a fault that passes (`StorageUnavailable`), or a plain
+/// storage error.
+pub(crate) fn from_redb(e: redb::Error) -> Error {
+    match fault_of(&e) {
+        Some(fault) => Error::StorageUnavailable(fault),
+        None => Error::Storage(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(code: i32) -> redb::Error {
+        redb::Error::Io(io::Error::from_raw_os_error(code))
+    }
+
+    #[test]
+    fn a_full_disk_or_quota_is_no_space() {
+        assert_eq!(fault_of(&os(28)), Some(StorageFault::NoSpace)); // ENOSPC
+        assert_eq!(fault_of(&os(122)), Some(StorageFault::NoSpace)); // EDQUOT
+    }
+
+    #[test]
+    fn other_io_errors_and_the_latch_are_faults_too() {
+        assert!(
+            matches!(fault_of(&os(5)), Some(StorageFault::Io(m)) if m.contains("Input/output"))
+        ); // EIO
+        assert!(matches!(
+            fault_of(&redb::Error::PreviousIo),
+            Some(StorageFault::Io(_))
+        ));
+        assert!(matches!(
+            fault_of(&redb::Error::DatabaseClosed),
+            Some(StorageFault::Io(_))
+        ));
+    }
+
+    #[test]
+    fn a_logic_error_is_not_a_fault() {
+        let e = redb::Error::TableDoesNotExist("events".into());
+        assert_eq!(fault_of(&e), None);
+        assert!(matches!(from_redb(e), Error::Storage(_)));
+        assert!(matches!(
+            from_redb(os(28)),
+            Error::StorageUnavailable(StorageFault::NoSpace)
+        ));
+    }
+
+    #[test]
+    fn a_fault_refuses_events_until_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let health = Health::new(dir.path().to_path_buf(), MinFreeSpace::Bytes(0));
+        assert!(health.admit().is_ok());
+        health.set_fault(StorageFault::NoSpace);
+        assert!(matches!(
+            health.admit(),
+            Err(Error::StorageUnavailable(StorageFault::NoSpace))
+        ));
+        health.clear_fault();
+        assert!(health.admit().is_ok());
+        assert_eq!(health.fault(), None);
+    }
+
+    #[test]
+    fn a_reserve_larger_than_the_disk_refuses_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let health = Health::new(dir.path().to_path_buf(), MinFreeSpace::Bytes(u64::MAX));
+        let space = health.space().expect("statvfs works on a temp dir");
+        assert!(space.total > 0 && space.free <= space.total);
+        match health.admit() {
+            Err(Error::StorageUnavailable(StorageFault::LowSpace { free, reserve })) => {
+                assert_eq!(reserve, u64::MAX);
+                assert!(free < reserve);
+            }
+            other => panic!("expected LowSpace, got {other:?}"),
+        }
+    }
+}
