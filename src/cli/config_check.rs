@@ -18,6 +18,7 @@ use std::time::Duration;
 use clap::{Args, Command};
 
 use crate::config::{self, Layered, Origin, ServeArgs};
+use crate::domain::disk::human_bytes;
 use crate::domain::ids::admin_token_problem;
 use crate::http::tls;
 use crate::store;
@@ -67,6 +68,7 @@ pub fn run(args: &ServeArgs, layered: &Layered) -> ExitCode {
     check_tls(args, &mut r);
     check_public_url(args, &mut r);
     check_delivery(args, &mut r);
+    check_disk(args, &mut r);
     check_database(args, server_running, &mut r);
 
     println!();
@@ -214,6 +216,39 @@ fn check_data_dir(args: &ServeArgs, r: &mut Report) -> bool {
         Err(e) => r.problem(format!("data dir {}: {e}", dir.display())),
     }
     running
+}
+
+/// The data dir's free space against `--min-free-space`, as `serve` will see it.
+fn check_disk(args: &ServeArgs, r: &mut Report) {
+    let dir = nearest_existing(&args.data_dir);
+    let reserve = args.min_free_space;
+    match store::disk_space(dir) {
+        Ok(space) => {
+            r.note(
+                "disk",
+                format!(
+                    "{} free of {}; {} kept in reserve (--min-free-space {reserve})",
+                    human_bytes(space.free),
+                    human_bytes(space.total),
+                    human_bytes(reserve.bytes(space.total)),
+                ),
+            );
+            if reserve.is_short(space) {
+                r.problem(format!(
+                    "the data dir's disk has {} free, less than --min-free-space {reserve}: Meta's webhooks would be refused with 503; free space or lower the reserve",
+                    human_bytes(space.free)
+                ));
+            } else if reserve.bytes(space.total) == 0 {
+                r.warning(
+                    "--min-free-space is 0: a full disk is met by failing writes (503 until space is freed) instead of being refused ahead of time",
+                );
+            }
+        }
+        Err(e) => r.warning(format!(
+            "cannot read the free space of {}: {e}; --min-free-space is not enforced there",
+            dir.display()
+        )),
+    }
 }
 
 fn nearest_existing(dir: &Path) -> &Path {

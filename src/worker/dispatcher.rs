@@ -63,9 +63,12 @@ impl Dispatcher {
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             let mut started = 0;
+            // While the disk fails no outcome can be recorded, so a delivery
+            // made now would be made again once the store is reopened.
+            let store_failing = shared.store.fault().is_some();
             for (lane, permits) in &lanes {
                 let free = permits.available_permits();
-                if free == 0 {
+                if free == 0 || store_failing {
                     continue;
                 }
                 for item in shared.take_due(*lane, free) {

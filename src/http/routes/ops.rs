@@ -10,8 +10,13 @@ use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::metrics::{render_gauges, Gauge};
 
-/// Healthy when the database answers a read.
+/// Healthy when the database answers a read and takes new events: while the
+/// disk fails, or the data dir is short of its reserve, the answer is the 503
+/// the webhook gets, saying why, so a monitor sees what Meta sees.
 pub fn healthz(state: &AppState) -> Result<Resp, Error> {
+    if let Some(fault) = state.store.refusal() {
+        return Err(Error::StorageUnavailable(fault));
+    }
     state.store.next_due_at()?;
     Ok(response::json(
         StatusCode::OK,
@@ -27,15 +32,50 @@ pub fn openapi() -> Resp {
 }
 
 /// The counters since start, then gauges read from the store: what a monitor
-/// alerts on (a growing delivery lag, accounts that need reconnecting).
+/// alerts on (a growing delivery lag, accounts that need reconnecting, the
+/// disk filling up). While the database cannot be read, the disk gauges are
+/// still there: that is when they matter.
 pub fn metrics(state: &AppState) -> Result<Resp, Error> {
     let mut out = state.metrics.render();
-    render_gauges(&mut out, &gauges(state)?);
+    render_gauges(&mut out, &disk_gauges(state));
+    match gauges(state) {
+        Ok(gauges) => render_gauges(&mut out, &gauges),
+        Err(e) => tracing::warn!(error = %e, "metrics without the store's gauges"),
+    }
     Ok(response::with_type(
         StatusCode::OK,
         "text/plain; version=0.0.4",
         out,
     ))
+}
+
+fn disk_gauges(state: &AppState) -> Vec<Gauge> {
+    let (space, reserve) = state.store.space();
+    let mut out = vec![Gauge::single(
+        "store_writable",
+        "1 while the database takes new events; 0 while the disk fails or the data dir is short of --min-free-space.",
+        u64::from(state.store.refusal().is_none()),
+    )];
+    if let Some(space) = space {
+        out.extend([
+            Gauge::single(
+                "data_dir_free_bytes",
+                "Free space on the data dir's filesystem (what an unprivileged writer may use).",
+                space.free,
+            ),
+            Gauge::single(
+                "data_dir_size_bytes",
+                "Size of the data dir's filesystem.",
+                space.total,
+            ),
+            Gauge::single(
+                "data_dir_min_free_bytes",
+                "The reserve (--min-free-space): below it new events are refused with 503.",
+                reserve.bytes(space.total),
+            ),
+        ]);
+    }
+    out
 }
 
 fn gauges(state: &AppState) -> Result<Vec<Gauge>, Error> {

@@ -135,6 +135,12 @@ impl Ctx<'_> {
             csrf: self.session.csrf.clone(),
             flash: self.state.backoffice.sessions.take_flash(&self.session.id),
             version: crate::app::VERSION,
+            storage: self
+                .state
+                .store
+                .refusal()
+                .as_ref()
+                .map(views::storage_warning),
         }
     }
 }

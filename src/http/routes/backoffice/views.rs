@@ -7,7 +7,7 @@ use askama::Template;
 use hyper::StatusCode;
 
 use super::{html, Ctx};
-use crate::error::Error;
+use crate::error::{Error, StorageFault};
 use crate::http::response::{status_of, Resp};
 use crate::http::session::Flash;
 
@@ -18,6 +18,16 @@ pub struct Chrome {
     pub csrf: String,
     pub flash: Option<Flash>,
     pub version: &'static str,
+    /// Why new events are being refused (disk full or failing), on every page.
+    pub storage: Option<String>,
+}
+
+/// The layout's banner while the store refuses new events.
+pub fn storage_warning(fault: &StorageFault) -> String {
+    format!(
+        "{fault}. Meta's webhooks are answered 503 until this passes, and Meta delivers them again later. What to do: {}.",
+        fault.hint()
+    )
 }
 
 impl Chrome {
