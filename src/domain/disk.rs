@@ -40,7 +40,19 @@ impl MinFreeSpace {
     pub fn is_short(self, space: DiskSpace) -> bool {
         space.free < self.bytes(space.total)
     }
+
+    /// Whether a disk that ran full has room enough to try writing again:
+    /// the reserve, and never less than `RESUME_FLOOR`. Without this, the few
+    /// pages a failed write left would let the reopen's probe pass and the
+    /// next webhook fail again, flapping between healthy and failing.
+    pub fn room_to_resume(self, space: DiskSpace) -> bool {
+        space.free >= self.bytes(space.total).max(RESUME_FLOOR)
+    }
 }
+
+/// See `MinFreeSpace::room_to_resume`: far more than one batch of ordinary
+/// webhooks needs, far less than any disk a gateway runs on.
+pub const RESUME_FLOOR: u64 = MIB;
 
 impl Default for MinFreeSpace {
     fn default() -> Self {
@@ -234,6 +246,26 @@ mod tests {
         assert!(MinFreeSpace::Basis(1_000).is_short(DiskSpace {
             free: 99,
             total: 1000
+        }));
+    }
+
+    #[test]
+    fn a_full_disk_resumes_only_with_real_room() {
+        let off = MinFreeSpace::Bytes(0);
+        let total = 100 * MIB;
+        assert!(!off.room_to_resume(DiskSpace {
+            free: 64 * KIB,
+            total
+        }));
+        assert!(off.room_to_resume(DiskSpace { free: MIB, total }));
+        let reserve = MinFreeSpace::Bytes(8 * MIB);
+        assert!(!reserve.room_to_resume(DiskSpace {
+            free: 4 * MIB,
+            total
+        }));
+        assert!(reserve.room_to_resume(DiskSpace {
+            free: 8 * MIB,
+            total
         }));
     }
 

@@ -70,6 +70,16 @@ impl Health {
         self.fault.lock().ok().and_then(|f| f.clone())
     }
 
+    /// After the disk ran full: whether it has room enough again to try a
+    /// reopen (see `MinFreeSpace::room_to_resume`). Any other fault: yes.
+    pub fn may_resume(&self) -> bool {
+        if self.fault() != Some(StorageFault::NoSpace) {
+            return true;
+        }
+        self.space()
+            .is_none_or(|space| self.reserve.room_to_resume(space))
+    }
+
     /// Why new events are refused: a fault, or the reserve reached.
     pub fn refusal(&self) -> Option<StorageFault> {
         if let Some(fault) = self.fault() {

@@ -30,6 +30,10 @@ const MAX_BATCH: usize = 1024;
 const REOPEN_FIRST_WAIT: Duration = Duration::from_millis(200);
 const REOPEN_MAX_WAIT: Duration = Duration::from_secs(5);
 
+/// How often a full disk is looked at for freed space (the reading itself is
+/// cached for a second).
+const SPACE_POLL: Duration = Duration::from_secs(1);
+
 pub(crate) trait Job: Send {
     fn run(&mut self, tx: &WriteTransaction) -> Result<(), Error>;
     fn finish(self: Box<Self>, result: Result<(), Error>);
@@ -163,6 +167,10 @@ fn try_reopen(w: &Writer, recovery: &mut Option<Recovery>) {
     let Some(r) = recovery.as_mut() else {
         return;
     };
+    if !w.health.may_resume() {
+        r.next_try = Instant::now() + SPACE_POLL;
+        return;
+    }
     match handle::reopen(&w.path) {
         Ok(db) => {
             w.db.replace(db);
