@@ -11,6 +11,7 @@ mod config_check;
 mod connect;
 mod crash;
 mod delivery;
+mod disk;
 mod fields;
 mod flow;
 mod hostile;

@@ -29,6 +29,9 @@ pub struct Options {
     pub binary: Option<PathBuf>,
     /// Extra environment for the gateway (e.g. `RUST_LOG`), applied last.
     pub env: Vec<(String, String)>,
+    /// The data dir to use instead of a fresh one in a temporary folder (e.g. a
+    /// small filesystem the test mounted).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -40,6 +43,7 @@ impl Default for Options {
             webhook_allow_net: Some("127.0.0.0/8".into()),
             binary: None,
             env: Vec::new(),
+            data_dir: None,
         }
     }
 }
@@ -48,7 +52,9 @@ pub struct Gateway {
     child: Option<Child>,
     pub base: String,
     pub admin_token: String,
-    data_dir: tempfile::TempDir,
+    /// Holds the log, and the data dir unless `Options::data_dir` named one.
+    temp: tempfile::TempDir,
+    data: PathBuf,
     bin: PathBuf,
     cmd_args: Vec<String>,
     cmd_env: Vec<(String, String)>,
@@ -83,14 +89,15 @@ impl Gateway {
     }
 
     pub fn start_with(meta: &FakeMeta, options: Options) -> Gateway {
-        let data_dir = tempfile::Builder::new()
+        let temp = tempfile::Builder::new()
             .prefix("wabridge-test-")
             .tempdir()
             .unwrap();
+        let data = options.data_dir.unwrap_or_else(|| temp.path().join("data"));
         let mut args: Vec<String> = vec![
             "serve".into(),
             "--data-dir".into(),
-            data_dir.path().join("data").display().to_string(),
+            data.display().to_string(),
             "--listen".into(),
             "127.0.0.1:0".into(),
             "--public-url".into(),
@@ -115,7 +122,8 @@ impl Gateway {
             child: None,
             base: String::new(),
             admin_token: options.admin_token.clone().unwrap_or_default(),
-            data_dir,
+            temp,
+            data,
             bin: options.binary.unwrap_or_else(binary),
             cmd_args: args,
             cmd_env: options.env,
@@ -185,11 +193,11 @@ impl Gateway {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.data_dir.path().join("data")
+        self.data.clone()
     }
 
     fn log_path(&self) -> PathBuf {
-        self.data_dir.path().join("wabridge.log")
+        self.temp.path().join("wabridge.log")
     }
 
     /// Everything the gateway logged on stderr so far.
