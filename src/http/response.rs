@@ -158,3 +158,43 @@ pub fn error(err: &Error) -> Resp {
     }
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::error::StorageFault;
+
+    async fn body(resp: Resp) -> serde_json::Value {
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_storage_fault_is_a_503_to_retry_with_the_usual_body() {
+        let resp = error(&Error::StorageUnavailable(StorageFault::LowSpace {
+            free: 40 << 20,
+            reserve: 64 << 20,
+        }));
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[hyper::header::RETRY_AFTER], "60");
+        let body = body(resp).await;
+        assert_eq!(body["error"]["code"], "storage_unavailable");
+        assert_eq!(
+            body["error"]["message"],
+            "the data dir's disk has 40 MiB free, less than the 64 MiB kept in reserve (--min-free-space)"
+        );
+        assert!(body["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("free space"));
+    }
+
+    #[test]
+    fn any_other_storage_error_stays_a_500_without_retry_after() {
+        let resp = error(&Error::Storage("unreadable event record".into()));
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!resp.headers().contains_key(hyper::header::RETRY_AFTER));
+    }
+}

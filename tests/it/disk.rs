@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::delivery::{delivered_ids, free_addr, setup, wait_until, PHONE, WABA};
 use crate::support::admin_browser::Browser;
 use crate::support::fake_meta::APP_SECRET;
-use crate::support::gateway::{client, Gateway, Options, ADMIN_TOKEN};
+use crate::support::gateway::{client, run_cli, Gateway, Options, ADMIN_TOKEN};
 use crate::support::payloads;
 use crate::support::receiver::Receiver;
 
@@ -290,6 +290,9 @@ fn below_the_reserve_webhooks_are_refused_before_the_disk_is_full() {
 
     let (status, body) = healthz(&gw);
     assert_eq!(status, 503, "{body}");
+    let (code, _, err) = run_cli(&["healthcheck", "--url", &gw.base], &std::env::temp_dir());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("kept in reserve"), "{err}");
     let free = metric(&gw, "wabridge_data_dir_free_bytes");
     let reserve = metric(&gw, "wabridge_data_dir_min_free_bytes");
     assert_eq!(reserve, 6 * 1024 * 1024);
