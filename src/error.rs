@@ -125,8 +125,11 @@ impl Error {
     }
 
     /// Seconds after which a retry may succeed, for errors that pass by themselves.
-    pub fn retry_after(&self) -> Option<u32> {
+    pub fn retry_after(&self) -> Option<u64> {
         match self {
+            Error::Busy { retry_after, .. } | Error::Throttled { retry_after } => {
+                Some(*retry_after)
+            }
             Error::StorageUnavailable(_) => Some(STORAGE_RETRY_AFTER_SECS),
             _ => None,
         }
@@ -140,7 +143,7 @@ impl Error {
 
 /// Long enough for an admin to free space or for the store to be reopened;
 /// Meta paces its own redeliveries anyway.
-const STORAGE_RETRY_AFTER_SECS: u32 = 60;
+const STORAGE_RETRY_AFTER_SECS: u64 = 60;
 
 /// Why the database refuses writes for now. Each passes without a restart:
 /// space freed, or the store reopened once the disk answers again.

@@ -152,10 +152,6 @@ pub fn error(err: &Error) -> Resp {
         resp.headers_mut()
             .insert("www-authenticate", HeaderValue::from_static("Bearer"));
     }
-    if let Error::Busy { retry_after, .. } | Error::Throttled { retry_after } = err {
-        resp.headers_mut()
-            .insert("retry-after", HeaderValue::from(*retry_after));
-    }
     resp
 }
 
