@@ -2,7 +2,6 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -19,6 +18,7 @@ use crate::domain::ids::{admin_token_problem, new_token, token_hash};
 use crate::domain::urlguard::UrlGuard;
 use crate::domain::webhook_health::WebhookWatch;
 use crate::error::Error;
+use crate::files;
 use crate::http::limits::{set_body_timeout, BodyBudget, Connections};
 use crate::http::{server, tls, AppState, Backoffice, Sessions, Throttle};
 use crate::meta::{Graph, GraphConfig};
@@ -292,16 +292,12 @@ async fn on_signal((mut term, mut int): StopSignals, shutdown: CancellationToken
     shutdown.cancel();
 }
 
-/// Creates the data dir (0700) and takes an exclusive lock on it for the life of the process.
+/// Creates the data dir (0700; an existing one that lets others in is made
+/// private) and takes an exclusive lock on it for the life of the process.
 fn lock_data_dir(dir: &Path) -> Result<File, Error> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::Startup(format!("cannot create data dir {}: {e}", dir.display())))?;
+    files::private_dir(dir)?;
     let path = dir.join("wabridge.lock");
-    let file = File::create(&path)
-        .map_err(|e| Error::Startup(format!("cannot create {}: {e}", path.display())))?;
+    let file = files::open_private(&path)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(fs::TryLockError::WouldBlock) => Err(Error::Startup(format!(

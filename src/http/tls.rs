@@ -25,6 +25,9 @@ pub fn self_signed(data_dir: &Path, public_host: Option<&str>) -> Result<TlsFile
         key: data_dir.join("tls-key.pem"),
     };
     if files.cert.exists() && files.key.exists() {
+        // Written by an older version with the umask's mode.
+        crate::files::private_file(&files.key)?;
+        crate::files::private_file(&files.cert)?;
         return Ok(files);
     }
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
@@ -34,12 +37,12 @@ pub fn self_signed(data_dir: &Path, public_host: Option<&str>) -> Result<TlsFile
     let generated = rcgen::generate_simple_self_signed(names)
         .map_err(|e| Error::Startup(format!("cannot generate a self-signed certificate: {e}")))?;
     write_private(&files.key, generated.signing_key.serialize_pem().as_bytes())?;
-    fs::write(&files.cert, generated.cert.pem())
-        .map_err(|e| Error::Startup(format!("cannot write {}: {e}", files.cert.display())))?;
+    write_private(&files.cert, generated.cert.pem().as_bytes())?;
     tracing::info!(cert = %files.cert.display(), "generated a self-signed TLS certificate");
     Ok(files)
 }
 
+/// Mode 0600 also for a file left behind by an earlier start.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let mut f = fs::OpenOptions::new()
         .write(true)
@@ -48,6 +51,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .mode(0o600)
         .open(path)
         .map_err(|e| Error::Startup(format!("cannot write {}: {e}", path.display())))?;
+    crate::files::private_file(path)?;
     f.write_all(bytes)
         .map_err(|e| Error::Startup(format!("cannot write {}: {e}", path.display())))
 }
