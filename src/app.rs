@@ -23,7 +23,7 @@ use crate::http::limits::{set_body_timeout, BodyBudget, Connections};
 use crate::http::{server, tls, AppState, Backoffice, Sessions, Throttle};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{self, Store};
 use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper};
 
 /// The crate version and, when built from a git checkout, the commit (see build.rs).
@@ -76,7 +76,12 @@ pub fn init_logging() -> WorkerGuard {
 
 async fn run(args: ServeArgs) -> Result<(), Error> {
     let _lock = lock_data_dir(&args.data_dir)?;
-    let store = Store::open_with(&args.data_dir.join("wabridge.redb"), args.min_free_space)?;
+    let key = store::locate_key(&args.data_dir, args.secrets_key.as_deref());
+    let store = Store::open_with(
+        &args.data_dir.join("wabridge.redb"),
+        &key,
+        args.min_free_space,
+    )?;
     // A start that fails later (certificate, port) still closes the database
     // cleanly, so `backup` and `config check` can open it read-only after.
     let _close_on_exit = CloseOnDrop(store.clone());

@@ -136,6 +136,13 @@ pub struct ServeArgs {
     #[arg(long, env = "WABRIDGE_MIN_FREE_SPACE", default_value = "64MiB")]
     pub min_free_space: crate::domain::disk::MinFreeSpace,
 
+    /// The key that encrypts the stored secrets (app secret, account tokens,
+    /// listener secrets): 32 bytes, generated at first start. Default: the
+    /// systemd credential `wabridge-secrets-key` when there is one, else
+    /// <data-dir>/secrets.key. Restoring a backup needs it.
+    #[arg(long, env = "WABRIDGE_SECRETS_KEY", value_name = "FILE")]
+    pub secrets_key: Option<PathBuf>,
+
     /// A TOML file with any of the settings above, keyed by the flag's name
     /// (`listen = "0.0.0.0:443"`, `data_dir = "/var/lib/wabridge"`). Flags and
     /// WABRIDGE_* variables win over it.

@@ -3,6 +3,7 @@
 use redb::{ReadableTable, WriteTransaction};
 
 use super::codec::{dec, enc};
+use super::secrets::Sealer;
 use super::tables::{ACCOUNTS, API_KEYS, BUSINESS_WABAS, LISTENERS};
 use super::Store;
 use crate::domain::model::{Account, Listener};
@@ -16,9 +17,10 @@ impl Store {
         account: Account,
         owners: Vec<(String, String)>,
     ) -> Result<(), Error> {
+        let sealed = self.sealer.seal_account(&account)?;
         self.write(move |tx| {
             tx.open_table(ACCOUNTS)?
-                .insert(account.id.as_str(), enc(&account).as_slice())?;
+                .insert(account.id.as_str(), sealed.as_slice())?;
             tx.open_table(API_KEYS)?
                 .insert(account.api_key_hash.as_str(), account.id.as_str())?;
             remember_owners(tx, &owners)
@@ -27,14 +29,14 @@ impl Store {
     }
 
     pub fn accounts(&self) -> Result<Vec<Account>, Error> {
-        self.read(|tx| all_accounts(&tx.open_table(ACCOUNTS)?))
+        self.read(|tx| all_accounts(&tx.open_table(ACCOUNTS)?, &self.sealer))
     }
 
     pub fn account(&self, id: &str) -> Result<Option<Account>, Error> {
         self.read(|tx| {
             let t = tx.open_table(ACCOUNTS)?;
             let v = t.get(id)?;
-            v.map(|v| dec(v.value(), "account")).transpose()
+            v.map(|v| self.sealer.open_account(v.value())).transpose()
         })
     }
 
@@ -55,7 +57,7 @@ impl Store {
             };
             let t = tx.open_table(ACCOUNTS)?;
             let v = t.get(id.as_str())?;
-            v.map(|v| dec(v.value(), "account")).transpose()
+            v.map(|v| self.sealer.open_account(v.value())).transpose()
         })
     }
 
@@ -66,24 +68,29 @@ impl Store {
     where
         F: Fn(&mut Account) -> bool + Send + 'static,
     {
+        let sealer = self.sealer.clone();
         self.write(move |tx| {
             let mut t = tx.open_table(ACCOUNTS)?;
             let stored: Option<Account> = {
                 let v = t.get(id.as_str())?;
-                v.map(|v| dec(v.value(), "account")).transpose()?
+                v.map(|v| sealer.open_account(v.value())).transpose()?
             };
             let Some(mut account) = stored else {
                 return Ok(None);
             };
             if change(&mut account) {
-                t.insert(account.id.as_str(), enc(&account).as_slice())?;
+                t.insert(
+                    account.id.as_str(),
+                    sealer.seal_account(&account)?.as_slice(),
+                )?;
             }
             Ok(Some(account))
         })
         .await
     }
 
-    /// Replaces an account's API key: the old one stops working in the same commit.
+    /// Replaces an account's API key: the old one stops working in the same
+    /// commit. The token is not touched: its sealed text is written back as read.
     pub async fn rotate_api_key(&self, id: String, new_hash: String) -> Result<bool, Error> {
         self.write(move |tx| {
             let mut accounts = tx.open_table(ACCOUNTS)?;
@@ -140,14 +147,15 @@ fn listeners_of(tx: &WriteTransaction, account_id: &str) -> Result<Vec<Listener>
     Ok(out)
 }
 
-/// Every account in the table, read or write transaction alike.
+/// Every account in the table, tokens decrypted; read or write transaction alike.
 pub(super) fn all_accounts(
     accounts: &impl ReadableTable<&'static str, &'static [u8]>,
+    sealer: &Sealer,
 ) -> Result<Vec<Account>, Error> {
     let mut out = Vec::new();
     for row in accounts.iter()? {
         let (_, v) = row?;
-        out.push(dec(v.value(), "account")?);
+        out.push(sealer.open_account(v.value())?);
     }
     Ok(out)
 }

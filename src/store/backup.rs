@@ -30,8 +30,11 @@ const COPY_CACHE_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub schema_version: Option<u64>,
+    /// As stored: `client_secret` is sealed (only whether it is empty tells anything).
     pub settings: Settings,
     pub admin_token_set: bool,
+    /// What the secrets key must open (see `key_opens`); `None` before schema 7.
+    pub key_check: Option<String>,
     /// (table name, rows), every table.
     pub rows: Vec<(String, u64)>,
 }
@@ -105,6 +108,9 @@ fn summarize(tx: &ReadTransaction) -> Result<Summary, Error> {
             s.settings = dec(v.value(), "settings")?;
         }
         s.admin_token_set = settings.get("admin_token_hash")?.is_some();
+        s.key_check = settings
+            .get(super::secrets::KEY_CHECK)?
+            .map(|v| String::from_utf8_lossy(v.value()).into_owned());
     }
     for handle in tx.list_tables()? {
         let name = handle.name().to_string();
@@ -119,7 +125,7 @@ fn summarize(tx: &ReadTransaction) -> Result<Summary, Error> {
     Ok(s)
 }
 
-fn copy_into(src: &ReadTransaction, dest: &Path) -> Result<Summary, Error> {
+pub(super) fn copy_into(src: &ReadTransaction, dest: &Path) -> Result<Summary, Error> {
     // create_new: never overwrite a file here; 0600: the copy holds secrets.
     OpenOptions::new()
         .write(true)
@@ -231,7 +237,7 @@ mod tests {
     #[tokio::test]
     async fn a_snapshot_holds_every_committed_row_of_every_table() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("wabridge.redb")).unwrap();
+        let store = Store::open_beside(&dir.path().join("wabridge.redb")).unwrap();
         store
             .put_settings(Settings {
                 client_secret: "s3cret".into(),
@@ -290,7 +296,7 @@ mod tests {
         assert!(store.snapshot_to(&copy).is_err(), "never overwrites");
         store.close();
 
-        let restored = Store::open(&copy).unwrap();
+        let restored = Store::open_beside(&copy).unwrap();
         assert_eq!(restored.settings().unwrap().client_secret, "s3cret");
         assert_eq!(restored.last_inbound("PN1", "CZ.7").unwrap(), Some(1_007));
         assert!(restored.connect_link("link-hash").unwrap().is_some());
@@ -311,7 +317,7 @@ mod tests {
     fn a_file_held_by_a_server_is_reported_as_busy() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wabridge.redb");
-        let store = Store::open(&path).unwrap();
+        let store = Store::open_beside(&path).unwrap();
         assert!(inspect(&path).unwrap().is_none());
         assert!(backup_file(&path, &dir.path().join("x.redb"))
             .unwrap()

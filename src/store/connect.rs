@@ -134,8 +134,9 @@ impl Store {
         owners: Vec<(String, String)>,
         now_ms: u64,
     ) -> Result<Connected, Error> {
+        let sealer = self.sealer.clone();
         self.write(move |tx| {
-            let accounts = all_accounts(&tx.open_table(ACCOUNTS)?)?;
+            let accounts = all_accounts(&tx.open_table(ACCOUNTS)?, &sealer)?;
             let target =
                 reconnect_target(&accounts, fresh.meta_user_id.as_deref(), &fresh.waba_ids);
             let connected = match target {
@@ -157,8 +158,10 @@ impl Store {
                 tx.open_table(API_KEYS)?
                     .insert(account.api_key_hash.as_str(), account.id.as_str())?;
             }
-            tx.open_table(ACCOUNTS)?
-                .insert(account.id.as_str(), enc(account).as_slice())?;
+            tx.open_table(ACCOUNTS)?.insert(
+                account.id.as_str(),
+                sealer.seal_account(account)?.as_slice(),
+            )?;
             remember_owners(tx, &owners)?;
             Ok(connected)
         })
@@ -250,7 +253,7 @@ mod tests {
     #[tokio::test]
     async fn a_link_connects_one_account_and_a_reconnect_updates_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let store = Store::open_beside(&dir.path().join("db.redb")).unwrap();
         store
             .insert_connect_link("L1".into(), link(1_000))
             .await
@@ -319,7 +322,7 @@ mod tests {
     #[tokio::test]
     async fn a_state_is_taken_once_and_leftovers_are_purged() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let store = Store::open_beside(&dir.path().join("db.redb")).unwrap();
         let login = PendingLogin {
             flow: crate::domain::model::ConnectFlow::OAuth,
             link_hash: None,
@@ -356,7 +359,7 @@ mod tests {
     #[tokio::test]
     async fn only_an_open_link_is_revoked() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let store = Store::open_beside(&dir.path().join("db.redb")).unwrap();
         let named = |id: &str, created_at: u64, expires_at: u64| ConnectLink {
             id: id.into(),
             created_at,

@@ -209,7 +209,7 @@ mod tests {
     #[tokio::test]
     async fn a_user_is_found_by_phone_or_by_bsuid() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let store = Store::open_beside(&dir.path().join("db.redb")).unwrap();
         store
             .ingest(vec![message("m:1", &["420777123456", "CZ.1"], 1_000)], 5)
             .await
@@ -265,7 +265,7 @@ mod tests {
     #[tokio::test]
     async fn a_link_between_ids_expires_unless_seen_again() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let store = Store::open_beside(&dir.path().join("db.redb")).unwrap();
         store
             .ingest(vec![message("m:1", &["CZ.1"], 1_000)], 50)
             .await

@@ -225,6 +225,7 @@ impl Router<'_> {
             let Some(raw) = self.listeners.get(id.as_str())? else {
                 continue;
             };
+            // Routing needs no secret: it stays sealed, and ingest decrypts nothing.
             let listener: Listener = dec(raw.value(), "listener")?;
             if listener.stopped_reason.is_none()
                 && !listener.paused

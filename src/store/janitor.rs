@@ -346,7 +346,7 @@ mod tests {
     #[tokio::test]
     async fn old_rows_go_and_recent_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let store = Store::open_beside(&dir.path().join("db.redb")).unwrap();
         store
             .ingest(vec![event("old-1"), event("old-2")], 1_000)
             .await

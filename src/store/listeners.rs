@@ -12,9 +12,10 @@ use crate::error::Error;
 
 impl Store {
     pub async fn insert_listener(&self, listener: Listener) -> Result<(), Error> {
+        let sealed = self.sealer.seal_listener(&listener)?;
         self.write(move |tx| {
             tx.open_table(LISTENERS)?
-                .insert(listener.id.as_str(), enc(&listener).as_slice())?;
+                .insert(listener.id.as_str(), sealed.as_slice())?;
             add_routes(tx, &listener)
         })
         .await
@@ -24,7 +25,7 @@ impl Store {
         self.read(|tx| {
             let t = tx.open_table(LISTENERS)?;
             let v = t.get(id)?;
-            v.map(|v| dec(v.value(), "listener")).transpose()
+            v.map(|v| self.sealer.open_listener(v.value())).transpose()
         })
     }
 
@@ -33,13 +34,14 @@ impl Store {
             let t = tx.open_table(LISTENERS)?;
             let mut out = Vec::new();
             for row in t.iter()? {
-                out.push(dec(row?.1.value(), "listener")?);
+                out.push(self.sealer.open_listener(row?.1.value())?);
             }
             Ok(out)
         })
     }
 
-    /// Pauses (no new events are queued for it) or resumes a listener.
+    /// Pauses (no new events are queued for it) or resumes a listener; its
+    /// secret is written back sealed as it was read.
     pub async fn set_listener_paused(&self, id: String, paused: bool) -> Result<bool, Error> {
         self.write(move |tx| {
             let mut t = tx.open_table(LISTENERS)?;

@@ -192,7 +192,7 @@ mod tests {
     #[tokio::test]
     async fn sent_without_delivered_is_listed_until_it_settles() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let store = Store::open_beside(&dir.path().join("db.redb")).unwrap();
         store
             .ingest(vec![status("m1", "sent", "420111", 1_000)], 1_000)
             .await

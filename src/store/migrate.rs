@@ -3,11 +3,14 @@
 
 use redb::{Database, ReadableMultimapTable, ReadableTable};
 
+use super::secrets::{self, Sealer};
 use super::tables::*;
 use crate::domain::time::now_ms;
 use crate::error::Error;
 
-pub fn run(db: &Database) -> Result<(), Error> {
+/// Brings `db` to the current schema; `sealer` encrypts the secrets that a
+/// database older than version 7 holds in plaintext.
+pub fn run(db: &Database, sealer: &Sealer) -> Result<(), Error> {
     let tx = db.begin_write()?;
     let found = {
         let meta = tx.open_table(META)?;
@@ -17,6 +20,7 @@ pub fn run(db: &Database) -> Result<(), Error> {
     match found {
         None => {
             create_tables(&tx)?;
+            secrets::seal_plaintext(&tx, sealer)?;
             tx.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
             tx.commit()?;
             Ok(())
@@ -27,13 +31,13 @@ pub fn run(db: &Database) -> Result<(), Error> {
         ))),
         Some(v) => {
             tx.abort()?;
-            (v..SCHEMA_VERSION).try_for_each(|from| step(db, from))
+            (v..SCHEMA_VERSION).try_for_each(|from| step(db, from, sealer))
         }
     }
 }
 
 /// Moves the database from version `from` to `from + 1` in one transaction.
-fn step(db: &Database, from: u64) -> Result<(), Error> {
+fn step(db: &Database, from: u64, sealer: &Sealer) -> Result<(), Error> {
     let tx = db.begin_write()?;
     match from {
         // 2: connect links and logins in progress (customers connecting themselves).
@@ -55,6 +59,21 @@ fn step(db: &Database, from: u64) -> Result<(), Error> {
         5 => {
             create_v6_tables(&tx)?;
             route_by_pattern(&tx)?;
+        }
+        // 7: the app secret, account tokens and listener secrets, stored in
+        // plaintext until now, are encrypted, and the file is rewritten without
+        // the pages that held them; backups taken before keep them in plaintext
+        // (docs/security.md).
+        6 => {
+            let done = secrets::seal_plaintext(&tx, sealer)?;
+            // Freed pages still hold them in plaintext.
+            super::rewrite::mark(&tx)?;
+            tracing::info!(
+                app_secret = done.app_secret,
+                accounts = done.accounts,
+                listeners = done.listeners,
+                "stored secrets encrypted"
+            );
         }
         v => {
             return Err(Error::Startup(format!(
@@ -148,6 +167,10 @@ mod tests {
     use crate::store::Store;
     use redb::ReadableDatabase;
 
+    fn sealer() -> Sealer {
+        Sealer::new(&crate::store::SecretKey::from_bytes([3; 32]))
+    }
+
     fn version_of(db: &Database) -> u64 {
         db.begin_read()
             .unwrap()
@@ -171,7 +194,7 @@ mod tests {
         tx.open_table(ACCOUNTS).unwrap();
         tx.commit().unwrap();
 
-        run(&db).unwrap();
+        run(&db, &sealer()).unwrap();
         let read = db.begin_read().unwrap();
         assert!(read.open_table(CONNECT_LINKS).is_ok());
         assert!(read.open_table(PENDING_LOGINS).is_ok());
@@ -198,7 +221,7 @@ mod tests {
             tx.open_table(AWAITING_DELIVERY).unwrap();
             tx.commit().unwrap();
         }
-        run(&db).unwrap();
+        run(&db, &sealer()).unwrap();
         assert_eq!(version_of(&db), SCHEMA_VERSION);
         let tx = db.begin_read().unwrap();
         assert!(tx.open_table(WINDOWS).is_ok());
@@ -210,7 +233,7 @@ mod tests {
         assert!(tx.open_table(PHONE_NUMBERS).is_ok());
         assert!(tx.open_table(MEDIA).is_ok());
         drop(tx);
-        run(&db).unwrap();
+        run(&db, &sealer()).unwrap();
     }
 
     #[tokio::test]
@@ -238,7 +261,7 @@ mod tests {
                 .unwrap();
             tx.commit().unwrap();
         }
-        let store = Store::open(&path).unwrap();
+        let store = Store::open_beside(&path).unwrap();
         let listener = store.listener("lst_old").unwrap().unwrap();
         assert_eq!(listener.events, ["whatsapp.message.status"]);
         let mut event = status("wamid.M5", "delivered", 10);
@@ -255,6 +278,78 @@ mod tests {
         store.close();
     }
 
+    #[tokio::test]
+    async fn version_6_plaintext_secrets_are_encrypted_and_leave_no_trace_in_the_file() {
+        use crate::store::codec::enc;
+        use crate::store::key::tests::{
+            account, contains, listener, settings, APP_SECRET, LISTENER_SECRET, TOKEN,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wabridge.redb");
+        {
+            // As version 6 wrote them: the same JSON, secrets in plaintext.
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            create_tables(&tx).unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", 6)
+                .unwrap();
+            tx.open_table(SETTINGS)
+                .unwrap()
+                .insert("app", enc(&settings()).as_slice())
+                .unwrap();
+            tx.open_table(ACCOUNTS)
+                .unwrap()
+                .insert("acc_1", enc(&account()).as_slice())
+                .unwrap();
+            tx.open_table(LISTENERS)
+                .unwrap()
+                .insert("lst_1", enc(&listener()).as_slice())
+                .unwrap();
+            super::super::listeners::add_routes(&tx, &listener()).unwrap();
+            tx.commit().unwrap();
+        }
+        let raw = std::fs::read(&path).unwrap();
+        for secret in [APP_SECRET, TOKEN, LISTENER_SECRET] {
+            assert!(contains(&raw, secret), "the old file holds {secret}");
+        }
+        let key = dir.path().join("secrets.key");
+        assert!(!key.exists());
+
+        let store = Store::open_beside(&path).unwrap();
+        assert_eq!(store.settings().unwrap().client_secret, APP_SECRET);
+        assert_eq!(store.account("acc_1").unwrap().unwrap().access_token, TOKEN);
+        assert_eq!(
+            store.listener("lst_1").unwrap().unwrap().secret,
+            LISTENER_SECRET
+        );
+        store.close();
+        drop(store);
+        // Before any later write could reuse the pages the plaintext was in.
+        let raw = std::fs::read(&path).unwrap();
+        for secret in [APP_SECRET, TOKEN, LISTENER_SECRET] {
+            assert!(!contains(&raw, secret), "{secret} left in the file");
+        }
+        assert_eq!(
+            std::fs::read(&key).unwrap().len(),
+            32,
+            "made at the upgrade"
+        );
+        assert_eq!(version_of(&Database::open(&path).unwrap()), SCHEMA_VERSION);
+
+        // Routing still finds the listener.
+        let store = Store::open_beside(&path).unwrap();
+        let mut message = inbound("after-7", 7);
+        message.waba_id = "W1".into();
+        assert_eq!(store.ingest(vec![message], 7).await.unwrap().deliveries, 1);
+        store.close();
+        drop(store);
+        // From now on the key is needed.
+        std::fs::remove_file(&key).unwrap();
+        assert!(Store::open_beside(&path).is_err());
+    }
+
     #[test]
     fn a_newer_database_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -265,7 +360,7 @@ mod tests {
             .insert("schema_version", 99)
             .unwrap();
         tx.commit().unwrap();
-        assert!(matches!(run(&db), Err(Error::Startup(_))));
+        assert!(matches!(run(&db, &sealer()), Err(Error::Startup(_))));
     }
 
     fn status(message: &str, status: &str, at: u64) -> InboundEvent {
@@ -359,7 +454,7 @@ mod tests {
     async fn reopen_at(version: u64) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.redb");
-        let store = Store::open(&path).unwrap();
+        let store = Store::open_beside(&path).unwrap();
         for (m, s, at) in [("m1", "sent", 1), ("m1", "delivered", 2), ("m2", "sent", 3)] {
             store.ingest(vec![status(m, s, at)], at).await.unwrap();
         }
@@ -383,7 +478,7 @@ mod tests {
         drop(store);
         downgrade_to(&path, version);
 
-        let store = Store::open(&path).unwrap();
+        let store = Store::open_beside(&path).unwrap();
         let waiting: Vec<_> = store
             .awaiting_delivery(10, 10)
             .unwrap()

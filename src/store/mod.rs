@@ -9,10 +9,13 @@ mod events;
 mod handle;
 mod health;
 mod janitor;
+mod key;
 mod listeners;
 mod messages;
 mod migrate;
 mod outbox;
+mod rewrite;
+mod secrets;
 mod settings;
 mod tables;
 mod writer;
@@ -21,19 +24,22 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{Database, ReadTransaction, ReadableTable, WriteTransaction};
 
 use crate::domain::disk::{DiskSpace, MinFreeSpace};
 use crate::error::{Error, StorageFault};
 use handle::Handle;
 use health::Health;
+use secrets::Sealer;
 
 pub use backup::{backup_file, inspect, Summary};
 pub use connect::Connected;
 pub use directory::MediaOrigin;
 pub use events::{IngestReport, RecentEvent};
 pub use health::disk_space;
+pub use key::{key_opens, locate_key, read_key, KeyLocation, KeyOrigin, SecretKey};
 pub use messages::Awaiting;
+pub use secrets::Resealed;
 
 /// The schema version this build reads and writes.
 pub fn tables_schema_version() -> u64 {
@@ -49,26 +55,28 @@ pub struct Store {
     writer: mpsc::Sender<writer::Msg>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
     health: Arc<Health>,
+    /// Opens the secrets of records leaving the store and seals those coming in.
+    sealer: Arc<Sealer>,
+    key: Arc<KeyLocation>,
 }
 
 impl Store {
-    /// Opens (or creates) the database file and brings its schema up to date.
-    /// No reserve of free space is kept (see `open_with`).
-    pub fn open(path: &Path) -> Result<Store, Error> {
-        Store::open_with(path, MinFreeSpace::Bytes(0))
+    /// Opens (or creates) the database file (mode 0600), unlocks its secrets
+    /// with the key at `key` (made there for a database that has none sealed
+    /// yet) and brings its schema up to date. No reserve of free space is kept
+    /// (see `open_with`).
+    pub fn open(path: &Path, key: &KeyLocation) -> Result<Store, Error> {
+        Store::open_with(path, key, MinFreeSpace::Bytes(0))
     }
 
     /// Like `open`; new events are refused while the data dir's disk has less
     /// than `reserve` free.
-    pub fn open_with(path: &Path, reserve: MinFreeSpace) -> Result<Store, Error> {
-        let db = handle::open(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => Error::Startup(format!(
-                "{} is already open in another process",
-                path.display()
-            )),
-            other => Error::Startup(format!("cannot open database {}: {other}", path.display())),
-        })?;
-        migrate::run(&db)?;
+    pub fn open_with(
+        path: &Path,
+        key: &KeyLocation,
+        reserve: MinFreeSpace,
+    ) -> Result<Store, Error> {
+        let (db, sealer) = open_unlocked(path, key)?;
         let db = Handle::new(db);
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let health = Arc::new(Health::new(dir, reserve));
@@ -88,7 +96,14 @@ impl Store {
             writer: tx,
             thread: Arc::new(Mutex::new(Some(thread))),
             health,
+            sealer: Arc::new(sealer),
+            key: Arc::new(key.clone()),
         })
+    }
+
+    /// Where the key of the stored secrets is: a backup needs it to be restored.
+    pub fn key_location(&self) -> &KeyLocation {
+        &self.key
     }
 
     /// The folder that holds the database file.
@@ -146,6 +161,53 @@ impl Store {
             let _ = handle.join();
         }
     }
+}
+
+#[cfg(test)]
+impl Store {
+    /// A store with its secrets key beside it, as `serve` keeps it by default.
+    pub(crate) fn open_beside(path: &Path) -> Result<Store, Error> {
+        Store::open(
+            path,
+            &KeyLocation::in_data_dir(path.parent().unwrap_or(Path::new("."))),
+        )
+    }
+}
+
+/// Re-encrypts every stored secret under a new key, in one transaction, and
+/// puts the new key in place of the old one (see `key::rotate`). No server
+/// may hold the database meanwhile: one that does is named in the error.
+pub fn rotate_key(path: &Path, key: &KeyLocation) -> Result<Resealed, Error> {
+    if !path.exists() {
+        return Err(Error::Startup(format!(
+            "no database at {}: nothing to rotate (--data-dir names the data dir)",
+            path.display()
+        )));
+    }
+    let (db, old) = open_unlocked(path, key)?;
+    let done = key::rotate(&db, &old, key)?;
+    rewrite::finish(db, path, open_db)?;
+    Ok(done)
+}
+
+/// The database file, private, with its key found and its schema current.
+fn open_unlocked(path: &Path, key: &KeyLocation) -> Result<(Database, Sealer), Error> {
+    crate::files::open_private(path)?;
+    let db = open_db(path)?;
+    let sealer = key::unlock(&db, path, key)?;
+    migrate::run(&db, &sealer)?;
+    let db = rewrite::finish(db, path, open_db)?;
+    Ok((db, sealer))
+}
+
+fn open_db(path: &Path) -> Result<Database, Error> {
+    handle::open(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::Startup(format!(
+            "{} is already open in another process (a running wabridge? stop it first)",
+            path.display()
+        )),
+        other => Error::Startup(format!("cannot open database {}: {other}", path.display())),
+    })
 }
 
 /// Takes the next value of a named counter inside a write transaction.

@@ -89,9 +89,11 @@ impl Store {
                     continue;
                 };
                 let delivery: Delivery = dec(raw.value(), "delivery")?;
+                // The worker signs with the secret: opened here, one small
+                // decryption per attempt, beside the decoding of the same record.
                 let listener: Option<Listener> =
                     match listeners.get(delivery.listener_id.as_str())? {
-                        Some(v) => Some(dec(v.value(), "listener")?),
+                        Some(v) => Some(self.sealer.open_listener(v.value())?),
                         None => None,
                     };
                 let meta_body = match listener.as_ref().map(|l| l.format) {
@@ -224,6 +226,7 @@ fn record(tx: &WriteTransaction, outcome: &Outcome) -> Result<(), Error> {
     Ok(())
 }
 
+/// Marks a listener stopped; its secret is written back sealed as it was read.
 fn stop_listener(tx: &WriteTransaction, id: &str, reason: &str) -> Result<(), Error> {
     let mut listeners = tx.open_table(LISTENERS)?;
     let found: Option<Listener> = match listeners.get(id)? {

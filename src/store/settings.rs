@@ -7,26 +7,28 @@ use crate::domain::model::Settings;
 use crate::domain::webhook_health::WebhookFacts;
 use crate::error::Error;
 
-const APP: &str = "app";
+pub(super) const APP: &str = "app";
 const ADMIN_TOKEN_HASH: &str = "admin_token_hash";
 const ADMIN_PASSWORD_HASH: &str = "admin_password_hash";
 const WEBHOOK_FACTS: &str = "webhook_facts";
 
 impl Store {
+    /// The settings with `clientSecret` decrypted. The server keeps them in
+    /// memory, so the webhook's HMAC check decrypts nothing per request.
     pub fn settings(&self) -> Result<Settings, Error> {
         self.read(|tx| {
             let t = tx.open_table(SETTINGS)?;
             let v = t.get(APP)?;
-            v.map(|v| dec(v.value(), "settings"))
+            v.map(|v| self.sealer.open_settings(v.value()))
                 .transpose()
                 .map(Option::unwrap_or_default)
         })
     }
 
     pub async fn put_settings(&self, settings: Settings) -> Result<(), Error> {
+        let sealed = self.sealer.seal_settings(&settings)?;
         self.write(move |tx| {
-            tx.open_table(SETTINGS)?
-                .insert(APP, enc(&settings).as_slice())?;
+            tx.open_table(SETTINGS)?.insert(APP, sealed.as_slice())?;
             Ok(())
         })
         .await

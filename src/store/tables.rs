@@ -7,12 +7,14 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// 4: windows, user_links, phone_numbers, media. 5: user_links replaced by
 /// user_links_seen, which says when each link was last seen so it can expire.
 /// 6: listener routes by subscribed pattern; urgent_outbox, meta_bodies,
-/// business_wabas (every field Meta sends, CONTRACT §5.1).
-pub const SCHEMA_VERSION: u64 = 6;
+/// business_wabas (every field Meta sends, CONTRACT §5.1). 7: the app secret,
+/// account tokens and listener secrets encrypted (see `secrets`), with the
+/// key check in `settings`.
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// Counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// Admin settings and the admin token hash, as JSON by key.
+/// Admin settings, the admin token hash and the secrets key check, by key.
 pub const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
 /// account id → Account JSON.
 pub const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");

@@ -2,7 +2,7 @@
 //! values as data, never as markup or script.
 
 use wabridge::domain::model::Settings;
-use wabridge::store::Store;
+use wabridge::store::{KeyLocation, Store};
 
 use crate::support::browser;
 use crate::support::fake_meta::{FakeMeta, APP_ID, APP_SECRET};
@@ -69,7 +69,8 @@ fn a_hostile_es_config_id_from_an_old_database_stays_data() {
     let mut gw = Gateway::start(&meta);
     // The admin API accepts digits only; an old or tampered database may hold anything.
     gw.offline(|dir| {
-        let store = Store::open(&dir.join("wabridge.redb")).unwrap();
+        let store =
+            Store::open(&dir.join("wabridge.redb"), &KeyLocation::in_data_dir(dir)).unwrap();
         let settings = Settings {
             client_id: APP_ID.into(),
             client_secret: APP_SECRET.into(),
