@@ -1,6 +1,9 @@
 use std::process::ExitCode;
 
-use wabridge::cli::{self, backup, config_check, healthcheck, simulate, Command, ConfigAction};
+use wabridge::cli::{
+    self, backup, config_check, healthcheck, secrets, simulate, Command, ConfigAction,
+    SecretsAction,
+};
 
 fn main() -> ExitCode {
     let (command, layered) = match cli::parse() {
@@ -18,6 +21,9 @@ fn main() -> ExitCode {
         Command::Config {
             action: ConfigAction::Check(args),
         } => config_check::run(&args, &layered),
+        Command::Secrets {
+            action: SecretsAction::RotateKey(args),
+        } => secrets::rotate_key(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Backup(args) => backup::run(&args),
         Command::Healthcheck(args) => healthcheck::run(&args),

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod client;
 pub mod config_check;
 pub mod healthcheck;
+pub mod secrets;
 pub mod simulate;
 
 use std::ffi::OsString;
@@ -35,6 +36,11 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Copy the database consistently, also while the server runs.
     Backup(backup::BackupArgs),
+    /// Manage the key that encrypts the stored secrets.
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
+    },
     /// Exit 0 when the gateway answers GET /healthz, 1 otherwise (for monitors and containers).
     Healthcheck(healthcheck::HealthcheckArgs),
 }
@@ -44,6 +50,13 @@ pub enum ConfigAction {
     /// Print the effective configuration (secrets masked) and every problem found;
     /// exit 1 when there is a problem. Takes the same settings as `serve`.
     Check(ServeArgs),
+}
+
+#[derive(Subcommand)]
+pub enum SecretsAction {
+    /// Re-encrypt every stored secret under a new key and replace the key
+    /// file; the server must be stopped. Takes the same settings as `serve`.
+    RotateKey(ServeArgs),
 }
 
 /// Parses the process's arguments with the config file layered in. `Err` is
