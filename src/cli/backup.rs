@@ -9,7 +9,9 @@
 //! into place, so FILE is always a whole backup.
 //!
 //! Restore: stop the service, put the copy in place of `<data-dir>/wabridge.redb`
-//! (owned by the service's user, mode 0600), start it (docs/install.md).
+//! (owned by the service's user, mode 0600), start it (docs/install.md). The
+//! secrets in the copy are encrypted, so the restore also needs the secrets key
+//! they were encrypted with: the last line printed names its file.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -19,6 +21,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::ServeArgs;
+use crate::http::SECRETS_KEY_HEADER;
 use crate::store::{self, Summary};
 
 use super::client;
@@ -64,8 +67,8 @@ fn backup(args: &BackupArgs) -> Result<String, String> {
     let _ = fs::remove_file(&partial);
     let db_path = args.serve.data_dir.join("wabridge.redb");
     let result = (|| {
-        let source = match offline(args, &db_path, &partial)? {
-            Some(source) => source,
+        let (source, key_file) = match offline(args, &db_path, &partial)? {
+            Some(source) => (source, None),
             None => online(args, &partial)?,
         };
         let summary = store::inspect(&partial)
@@ -78,12 +81,34 @@ fn backup(args: &BackupArgs) -> Result<String, String> {
             .map_err(|e| format!("cannot move the copy to {}: {e}", args.out.display()))?;
         sync_dir(&args.out);
         let bytes = fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
-        Ok(describe(&args.out, bytes, &summary, &source))
+        // The server's word where it gave it: it may read the key from a
+        // systemd credential that this shell does not see.
+        let key_file = key_file.unwrap_or_else(|| {
+            store::locate_key(&args.serve.data_dir, args.serve.secrets_key.as_deref())
+                .path
+                .display()
+                .to_string()
+        });
+        Ok(format!(
+            "{}\n{}",
+            describe(&args.out, bytes, &summary, &source),
+            key_note(&summary, &key_file)
+        ))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&partial);
     }
     result
+}
+
+/// What a restore of this copy needs besides the file.
+fn key_note(summary: &Summary, key_file: &str) -> String {
+    if summary.key_check.is_none() {
+        return "the secrets in this copy are NOT encrypted (a database older than schema 7): keep it as private as the database".into();
+    }
+    format!(
+        "restoring it needs the secrets key {key_file}: its secrets (app secret, account tokens, listener secrets) are encrypted with it. Keep a copy of that file apart from the backups (e.g. `base64 {key_file}` into a password manager); a backup without its key cannot be used"
+    )
 }
 
 /// Copies the file directly when no server holds it. `None`: a server runs.
@@ -117,8 +142,9 @@ fn offline(args: &BackupArgs, db_path: &Path, partial: &Path) -> Result<Option<S
     }
 }
 
-/// Asks the running server for a copy and writes it to `partial`.
-fn online(args: &BackupArgs, partial: &Path) -> Result<String, String> {
+/// Asks the running server for a copy and writes it to `partial`. Returns
+/// where the copy came from and the key file the server named.
+fn online(args: &BackupArgs, partial: &Path) -> Result<(String, Option<String>), String> {
     let base = args
         .url
         .clone()
@@ -162,7 +188,12 @@ fn online(args: &BackupArgs, partial: &Path) -> Result<String, String> {
             "the copy was cut short: {got} of {expected} bytes arrived"
         ));
     }
-    Ok(format!("the running server at {base}"))
+    let key_file = resp
+        .headers()
+        .get(SECRETS_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok((format!("the running server at {base}"), key_file))
 }
 
 fn partial_path(out: &Path) -> PathBuf {

@@ -4,8 +4,9 @@
 //! It looks at what `serve` would use: the TLS files (readable, a certificate
 //! and a key that fit), the listen address (free, or held by a running
 //! wabridge), the public URL (what Meta will be told), the data dir (writable),
-//! and the database's settings: without a clientSecret no webhook from Meta can
-//! be verified. No server holding the database: the file is opened read-only.
+//! the secrets key (there, and the one the database's secrets were encrypted
+//! with), and the database's settings: without a clientSecret no webhook from
+//! Meta can be verified. No server holding the database: the file is opened read-only.
 //! A server holding it: the server is asked (with `WABRIDGE_ADMIN_TOKEN`).
 
 use std::fs::{self, File};
@@ -178,7 +179,7 @@ fn check_data_dir(args: &ServeArgs, r: &mut Report) -> bool {
             let mode = std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777;
             if mode & 0o077 != 0 {
                 r.warning(format!(
-                    "data dir {} has mode {mode:o}: others can read the database and the TLS key; chmod 700 it",
+                    "data dir {} has mode {mode:o}: others can reach the database and the keys; serve makes it 0700 (or refuses to start when it may not)",
                     dir.display()
                 ));
             }
@@ -403,6 +404,7 @@ const SET_SECRET: &str =
 fn check_database(args: &ServeArgs, server_running: bool, r: &mut Report) {
     let path = args.data_dir.join("wabridge.redb");
     if !server_running && !path.exists() {
+        check_secrets_key(args, Some(None), r);
         r.note(
             "database",
             format!("{} (created at first start)", path.display()),
@@ -424,9 +426,11 @@ fn check_database(args: &ServeArgs, server_running: bool, r: &mut Report) {
         }
     };
     let Some(s) = summary else {
+        check_secrets_key(args, None, r);
         ask_server(args, r);
         return;
     };
+    check_secrets_key(args, Some(s.key_check.as_deref()), r);
     let known = tables_schema_version();
     match s.schema_version {
         Some(v) if v > known => r.problem(format!(
@@ -462,6 +466,54 @@ fn check_database(args: &ServeArgs, server_running: bool, r: &mut Report) {
             "admin token",
             "none yet: the first start generates one and prints it once",
         );
+    }
+}
+
+/// Where the secrets key is and whether it opens the database's secrets.
+/// `key_check`: what the database stored for the key to open (`Some(None)`:
+/// nothing sealed yet; `None`: not known, a server holds the database).
+fn check_secrets_key(args: &ServeArgs, key_check: Option<Option<&str>>, r: &mut Report) {
+    let key = store::locate_key(&args.data_dir, args.secrets_key.as_deref());
+    let at = format!("{} ({})", key.path.display(), key.origin.describe());
+    let found = match store::read_key(&key.path) {
+        Ok(found) => found,
+        Err(e) => {
+            r.problem(format!("{e} (run config check as the service's user)"));
+            return;
+        }
+    };
+    let Some(found) = found else {
+        match key_check {
+            Some(None) => r.note("secrets key", format!("{at}: generated at first start")),
+            Some(Some(_)) => r.problem(format!(
+                "the secrets key {} is missing, but the database holds secrets encrypted with it: serve refuses to start; put the key file back or point --secrets-key (WABRIDGE_SECRETS_KEY) at it",
+                key.path.display()
+            )),
+            None => r.problem(format!(
+                "the secrets key {} is missing: the running server has it in memory, but the next start fails; put the key file back (docs/security.md)",
+                key.path.display()
+            )),
+        }
+        return;
+    };
+    if key.origin != store::KeyOrigin::Credential {
+        if let Ok(m) = fs::metadata(&key.path) {
+            let mode = std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777;
+            if mode & 0o077 != 0 {
+                r.warning(format!(
+                    "the secrets key {} has mode {mode:o}: others can read it; serve makes it 0600",
+                    key.path.display()
+                ));
+            }
+        }
+    }
+    match key_check {
+        Some(Some(check)) if !store::key_opens(&found, check) => r.problem(format!(
+            "the secrets key {} is not the key the database's secrets were encrypted with: serve refuses to start; put the right key file there",
+            key.path.display()
+        )),
+        Some(Some(_)) => r.note("secrets key", format!("{at}: opens the database's secrets")),
+        _ => r.note("secrets key", at),
     }
 }
 

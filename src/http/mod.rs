@@ -16,5 +16,6 @@ mod throttle;
 pub mod tls;
 
 pub use router::{AppState, Backoffice};
+pub use routes::backup::SECRETS_KEY_HEADER;
 pub use session::Sessions;
 pub use throttle::Throttle;

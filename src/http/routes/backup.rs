@@ -5,8 +5,12 @@
 //! database (same filesystem, inside the service's sandbox), which is unlinked
 //! as soon as it is open: it is streamed from the open handle and disappears
 //! when sent, or when the client goes away.
+//!
+//! The secrets in the copy are encrypted: the `wabridge-secrets-key` header
+//! names the key file that restoring it needs (`wabridge backup` says so).
 
 use hyper::body::Incoming;
+use hyper::header::HeaderValue;
 use hyper::Request;
 
 use crate::domain::ids::new_id;
@@ -14,6 +18,9 @@ use crate::error::Error;
 use crate::http::auth::require_admin;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
+
+/// Names the key file the copy's secrets are encrypted with.
+pub const SECRETS_KEY_HEADER: &str = "wabridge-secrets-key";
 
 pub async fn backup(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
     require_admin(state, &req.into_parts().0)?;
@@ -41,5 +48,11 @@ pub async fn backup(state: &AppState, req: Request<Incoming>) -> Result<Resp, Er
         events = summary.rows_of("events"),
         "backup taken"
     );
-    Ok(response::file("application/octet-stream", file, len))
+    let mut resp = response::file("application/octet-stream", file, len);
+    // A path that is not a valid header value is left out; the docs say where the key is.
+    let key = state.store.key_location().path.display().to_string();
+    if let Ok(value) = HeaderValue::from_str(&key) {
+        resp.headers_mut().insert(SECRETS_KEY_HEADER, value);
+    }
+    Ok(resp)
 }
