@@ -18,6 +18,7 @@ mod hostile;
 mod openapi;
 mod ops;
 mod routing;
+mod secrets;
 mod signup_page;
 mod simulate;
 mod smoke;

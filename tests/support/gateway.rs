@@ -266,6 +266,14 @@ impl Gateway {
         self.spawn();
     }
 
+    /// Starts again with these variables added to its environment, e.g. to
+    /// find the secrets key elsewhere.
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.cmd_env
+            .extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self.restart();
+    }
+
     pub fn request(
         &self,
         method: &str,
