@@ -186,7 +186,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     tokio::spawn(on_signal(stop, shutdown.clone()));
 
     announce(&format!("listening on {}://{bound}", args.scheme()));
-    tracing::info!(public_url = %args.public_url, webhook = %format!("{}/plugins/appmixer/whatsapp/events", args.public_url), "wabridge {VERSION} ready");
+    tracing::info!(public_url = %args.public_url, webhook = %format!("{}/plugins/appmixer/whatsapp/events", args.public_url), secrets_key = %key.path.display(), "wabridge {VERSION} ready; keep a copy of the secrets key with your backups");
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     server::serve(listener, tls, state, shutdown.clone(), args.header_timeout).await;
     // Every background task watches `shutdown`; each gets a bounded time to finish

@@ -248,7 +248,9 @@ fn create(path: &Path) -> Result<SecretKey, Error> {
     if let Some(dir) = path.parent() {
         files::sync_dir(dir).map_err(|e| write_error(path, e))?;
     }
-    tracing::info!(path = %path.display(), "generated the secrets key: keep a copy of it with your backups");
+    // Debug only: a start that fails later must say one thing on stderr; the
+    // ready line names the key.
+    tracing::debug!(path = %path.display(), "generated the secrets key");
     Ok(key)
 }
 
