@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
@@ -19,7 +19,8 @@ use crate::domain::urlguard::UrlGuard;
 use crate::domain::webhook_health::WebhookWatch;
 use crate::error::Error;
 use crate::files;
-use crate::http::limits::{set_body_timeout, BodyBudget, Connections};
+use crate::http::limits::{set_body_timeout, BodyBudget, Connections, EdgeLimits};
+use crate::http::password_checks::PasswordChecks;
 use crate::http::{server, tls, AppState, Backoffice, Sessions, Throttle};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
@@ -75,6 +76,9 @@ pub fn init_logging() -> WorkerGuard {
 }
 
 async fn run(args: ServeArgs) -> Result<(), Error> {
+    if let Some(problem) = args.edge_problem() {
+        return Err(Error::Startup(problem));
+    }
     let _lock = lock_data_dir(&args.data_dir)?;
     let key = store::locate_key(&args.data_dir, args.secrets_key.as_deref());
     let store = Store::open_with(
@@ -138,15 +142,16 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         graph_version: args.graph_version.clone(),
         connect_state_ttl: args.connect_state_ttl,
         max_body_bytes: args.max_body_bytes,
-        connections: Connections::new(max_connections),
+        connections: Connections::new(max_connections, args.max_connections_per_address as usize),
         body_budget: BodyBudget::new(args.webhook_body_budget),
+        form_budget: BodyBudget::new(FORM_BUDGET),
         wake: wake.clone(),
         metrics: metrics.clone(),
         watch: watch.clone(),
         backoffice: Backoffice {
             sessions: Sessions::new(args.admin_idle_timeout),
             throttle: Throttle::new(LOGIN_FAILURES, FAILURE_WINDOW),
-            password_checks: Semaphore::new(PASSWORD_CHECKS),
+            password_checks: PasswordChecks::start(PASSWORD_CHECKS, PASSWORD_QUEUE),
         },
         api_throttle: Throttle::new(TOKEN_FAILURES, FAILURE_WINDOW),
         trusted_proxies: args.trusted_proxies.clone(),
@@ -188,7 +193,14 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     announce(&format!("listening on {}://{bound}", args.scheme()));
     tracing::info!(public_url = %args.public_url, webhook = %format!("{}/plugins/appmixer/whatsapp/events", args.public_url), secrets_key = %key.path.display(), "wabridge {VERSION} ready; keep a copy of the secrets key with your backups");
     notify_systemd(&[sd_notify::NotifyState::Ready]);
-    server::serve(listener, tls, state, shutdown.clone(), args.header_timeout).await;
+    let limits = EdgeLimits {
+        header_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
+        max_connections,
+        max_connections_per_address: args.max_connections_per_address as usize,
+        webhook_body_budget: args.webhook_body_budget,
+    };
+    server::serve(listener, tls, state, shutdown.clone(), limits).await;
     // Every background task watches `shutdown`; each gets a bounded time to finish
     // before the store closes. The dispatcher bounds itself (`drain_timeout`).
     let _ = workers.await;
@@ -205,15 +217,18 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// Waits up to `bound` for a background task that was told to stop.
 /// Wrong admin logins per address per window before the backoffice refuses more.
 const LOGIN_FAILURES: usize = 5;
 /// Wrong Bearer tokens per address per window before the API refuses more:
 /// more than logins, as a flow tool with an old key retries on its own.
 const TOKEN_FAILURES: usize = 20;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Argon2id password checks at once (19 MiB each).
+/// Bytes of forms anyone may post (logins, Meta's OAuth callback) being
+/// received at once: each is at most 64 KiB and arrives in one packet or two.
+const FORM_BUDGET: usize = 16 * 1024 * 1024;
+/// Argon2id password checks at once (19 MiB each), and how many may wait.
 const PASSWORD_CHECKS: usize = 2;
+const PASSWORD_QUEUE: usize = 8;
 
 /// File descriptors kept back from client connections: the database, the
 /// log, deliveries in flight, Graph calls.
@@ -243,6 +258,7 @@ fn connection_cap(wanted: usize, delivery_concurrency: usize) -> usize {
     wanted.min(room)
 }
 
+/// Waits up to `bound` for a background task that was told to stop.
 async fn finish(name: &str, task: tokio::task::JoinHandle<()>, bound: Duration) {
     if tokio::time::timeout(bound, task).await.is_err() {
         tracing::warn!(task = name, "did not stop in time; leaving it behind");

@@ -80,18 +80,24 @@ pub struct ServeArgs {
     /// A connection with no request in progress is closed when it has not sent
     /// a complete request head within this long (since it opened, or since its
     /// last answer).
-    #[arg(long, env = "WABRIDGE_HEADER_TIMEOUT", default_value = "20s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "WABRIDGE_HEADER_TIMEOUT", default_value = "20s", value_parser = parse_edge_timeout)]
     pub header_timeout: Duration,
 
-    /// A request body must arrive in full within this long after its head;
-    /// otherwise the request is answered 408 and the connection closed.
-    #[arg(long, env = "WABRIDGE_BODY_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    /// A webhook or form body must arrive in full within this long after its
+    /// head, an upload must not pause longer, and an answer the client does
+    /// not take for this long is dropped with its connection.
+    #[arg(long, env = "WABRIDGE_BODY_TIMEOUT", default_value = "30s", value_parser = parse_edge_timeout)]
     pub body_timeout: Duration,
 
     /// Connections open at once. At the limit, the connection idle the longest
     /// is closed to make room for a new one.
     #[arg(long, env = "WABRIDGE_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
     pub max_connections: u32,
+
+    /// Connections open at once from one client address (an IPv6 /64 counts
+    /// as one); trusted proxies are not limited.
+    #[arg(long, env = "WABRIDGE_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_address: u32,
 
     /// Bytes of webhook bodies being received at once, over all connections;
     /// beyond, webhooks are answered 503 with Retry-After until some finish.
@@ -151,6 +157,16 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// Settings that are each valid but do not fit together.
+    pub fn edge_problem(&self) -> Option<String> {
+        (self.webhook_body_budget < self.max_body_bytes).then(|| {
+            format!(
+                "--webhook-body-budget ({} bytes) is smaller than --max-body-bytes ({}): every large webhook from Meta would be refused",
+                self.webhook_body_budget, self.max_body_bytes
+            )
+        })
+    }
+
     /// The scheme the listener speaks, for log lines and the self-signed cert.
     pub fn scheme(&self) -> &'static str {
         if self.no_tls {
@@ -159,6 +175,16 @@ impl ServeArgs {
             "https"
         }
     }
+}
+
+/// The edge's deadlines: at least a second (a client needs a round trip),
+/// at most an hour (beyond, they protect nothing).
+fn parse_edge_timeout(raw: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&d) {
+        return Err("must be from 1s to 1h".into());
+    }
+    Ok(d)
 }
 
 fn parse_retention(raw: &str) -> Result<Duration, String> {

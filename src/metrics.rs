@@ -37,8 +37,9 @@ counters! {
     connections_shed_total: "Idle connections closed to make room for a new one at --max-connections.",
     connections_refused_total: "New connections refused because every open one was busy.",
     connections_idle_closed_total: "Connections closed for sending no request head within --header-timeout.",
+    answers_stalled_total: "Connections closed because an answer was not taken for --body-timeout (the client stopped reading).",
     request_bodies_timed_out_total: "Requests answered 408 because the body did not arrive within --body-timeout.",
-    webhook_bodies_over_budget_total: "Webhooks answered 503 because --webhook-body-budget was in use.",
+    requests_busy_total: "Requests answered 503 + Retry-After to protect the server: a body budget (--webhook-body-budget, forms) in use, or the password checks all taken.",
 }
 
 /// A value read from the store when scraped, with one sample per label value.

@@ -383,6 +383,9 @@ fn check_public_url(args: &ServeArgs, r: &mut Report) {
 }
 
 fn check_delivery(args: &ServeArgs, r: &mut Report) {
+    if let Some(problem) = args.edge_problem() {
+        r.problem(problem);
+    }
     if args.delivery_timeout.is_zero() {
         r.problem("--delivery-timeout is 0: every delivery would time out");
     }

@@ -2,11 +2,15 @@
 //! readable error.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use serde::de::DeserializeOwned;
+use tokio::time::Sleep;
 
 use super::limits::{body_timeout, BodyBudget};
 use crate::error::Error;
@@ -48,16 +52,13 @@ async fn collect_limited(body: Incoming, limit: usize) -> Result<Bytes, Error> {
 /// Reads a body of at most `limit` bytes. A longer one is still read to its end
 /// (up to `drain` bytes in all) and thrown away, so that a client that sends the
 /// whole body before it listens sees the 413 instead of a reset connection.
+/// An upload may take as long as it needs, but must keep moving (see `Paced`).
 pub async fn read_or_drain(body: Incoming, limit: usize, drain: usize) -> Result<Bytes, Error> {
-    in_time(drain_beyond(body, limit, drain)).await
-}
-
-async fn drain_beyond(mut body: Incoming, limit: usize, drain: usize) -> Result<Bytes, Error> {
+    let mut body = Paced::new(body);
     let mut kept = BytesMut::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| Error::invalid("body", format!("could not read the request body: {e}")))?;
+        let frame = frame.map_err(|e| read_error(&*e))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -91,7 +92,7 @@ async fn collect_budgeted(
     budget: &BodyBudget,
 ) -> Result<Bytes, Error> {
     let mut kept = BytesMut::new();
-    let mut held = Vec::new();
+    let mut draw = budget.draw();
     while let Some(frame) = body.frame().await {
         let frame = frame
             .map_err(|e| Error::invalid("body", format!("could not read the request body: {e}")))?;
@@ -101,13 +102,80 @@ async fn collect_budgeted(
         if kept.len() + data.len() > limit {
             return Err(Error::TooLarge { limit });
         }
-        held.push(budget.take(data.len()).ok_or(Error::Busy {
-            message: "too many webhook bodies are being received at once; retry shortly",
-            retry_after: 1,
-        })?);
+        if !draw.grow(data.len()) {
+            return Err(Error::Busy {
+                message: "too many request bodies are being received at once; retry shortly",
+                retry_after: 1,
+            });
+        }
         kept.extend_from_slice(&data);
     }
     Ok(kept.freeze())
+}
+
+/// A request body that fails when it pauses for longer than the body
+/// deadline: an upload of any size may take as long as it needs, but a
+/// sender that stops holds its connection only that long.
+pub struct Paced {
+    body: Incoming,
+    pause: Duration,
+    sleep: Pin<Box<Sleep>>,
+}
+
+/// The error a `Paced` body ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body paused for more than {0} s")]
+pub struct Paused(u64);
+
+impl Paced {
+    pub fn new(body: Incoming) -> Paced {
+        let pause = body_timeout();
+        Paced {
+            body,
+            pause,
+            sleep: Box::pin(tokio::time::sleep(pause)),
+        }
+    }
+}
+
+impl Body for Paced {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let next = tokio::time::Instant::now() + self.pause;
+                self.sleep.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match self.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Paused(self.pause.as_secs()))))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The error for a body that could not be read: 408 when it paused too long.
+pub fn read_error(e: &(dyn std::error::Error + 'static)) -> Error {
+    match e.downcast_ref::<Paused>() {
+        Some(Paused(secs)) => Error::BodyTimeout { secs: *secs },
+        None => Error::invalid("body", format!("could not read the request body: {e}")),
+    }
 }
 
 pub async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Error> {
@@ -129,9 +197,13 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(body: Incoming) -
         .map_err(|e| Error::invalid("body", format!("not the expected JSON: {e}")))
 }
 
-/// `application/x-www-form-urlencoded` pairs, e.g. the Embedded Signup page's form.
-pub async fn read_form(body: Incoming) -> Result<Vec<(String, String)>, Error> {
-    let bytes = read_limited(body, FORM_BODY_LIMIT).await?;
+/// `application/x-www-form-urlencoded` pairs, e.g. the Embedded Signup page's
+/// form, which anyone may post: drawn from `budget`.
+pub async fn read_form(
+    body: Incoming,
+    budget: &BodyBudget,
+) -> Result<Vec<(String, String)>, Error> {
+    let bytes = read_budgeted(body, FORM_BODY_LIMIT, budget).await?;
     Ok(url::form_urlencoded::parse(&bytes).into_owned().collect())
 }
 

@@ -6,6 +6,7 @@ mod body;
 mod client;
 pub mod limits;
 mod pages;
+pub mod password_checks;
 mod query;
 mod response;
 mod router;

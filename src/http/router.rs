@@ -17,10 +17,11 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use ipnet::IpNet;
 use percent_encoding::percent_decode_str;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use super::limits::{BodyBudget, Connections};
 use super::pages;
+use super::password_checks::PasswordChecks;
 use super::response::{self, Resp};
 use super::routes::backoffice::{self, Page};
 use super::routes::{admin, backup, flow, media, messages, numbers, oauth, ops, webhook};
@@ -54,6 +55,8 @@ pub struct AppState {
     pub connections: Arc<Connections>,
     /// Memory for webhook bodies being received, over all connections.
     pub body_budget: BodyBudget,
+    /// The same for forms anyone may post (login, Meta's OAuth callback).
+    pub form_budget: BodyBudget,
     /// Wakes the delivery dispatcher when new deliveries are queued.
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
@@ -70,9 +73,8 @@ pub struct AppState {
 pub struct Backoffice {
     pub sessions: Sessions,
     pub throttle: Throttle,
-    /// Argon2id verifications running at once: each takes 19 MiB and tens of
-    /// milliseconds of a core, so a burst of logins waits here instead.
-    pub password_checks: Semaphore,
+    /// Argon2id verifications, on threads of their own (19 MiB each).
+    pub password_checks: PasswordChecks,
 }
 
 impl AppState {
@@ -623,9 +625,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
                 Error::BodyTimeout { .. } => {
                     Metrics::add(&state.metrics.request_bodies_timed_out_total, 1)
                 }
-                Error::Busy { .. } => {
-                    Metrics::add(&state.metrics.webhook_bodies_over_budget_total, 1)
-                }
+                Error::Busy { .. } => Metrics::add(&state.metrics.requests_busy_total, 1),
                 _ => {}
             }
             response::error(&err)

@@ -25,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::client::client_ip;
-use super::limits::{Admission, Conn, RequestGuard};
+use super::limits::{Admission, Conn, EdgeLimits, Expiry, RequestGuard, WriteGuard};
 use super::response::{Resp, SendFile};
 use super::router::{handle, AppState};
 use crate::metrics::Metrics;
@@ -58,13 +58,16 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     state: Arc<AppState>,
     shutdown: CancellationToken,
-    header_timeout: Duration,
+    limits: EdgeLimits,
 ) {
+    let (idle_timeout, write_timeout) = (limits.header_timeout, limits.body_timeout);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        // The watchdog below closes (and counts) a connection whose head is
+        // late; hyper's own timer is only the backstop.
+        .header_read_timeout(idle_timeout * 2)
         .max_buf_size(READ_BUFFER);
     builder
         .http2()
@@ -86,15 +89,16 @@ pub async fn serve(
         };
         // Counted from the first moment, so a socket stalled in the TLS
         // handshake is as sheddable as an idle one.
-        let handle = match state.connections.admit() {
+        let proxy = state.trusted_proxies.iter().any(|n| n.contains(&peer.ip()));
+        let handle = match state.connections.admit(peer.ip(), !proxy) {
             Admission::Admitted(h) => h,
             Admission::MadeRoom(h) => {
                 Metrics::add(&state.metrics.connections_shed_total, 1);
                 h
             }
-            Admission::Full => {
+            Admission::Full | Admission::AddressFull => {
                 Metrics::add(&state.metrics.connections_refused_total, 1);
-                tracing::debug!(%peer, "every connection is busy: refused");
+                tracing::debug!(%peer, "no room for another connection: refused");
                 continue;
             }
         };
@@ -116,9 +120,13 @@ pub async fn serve(
                 _ = conn.close.cancelled() => {
                     tracing::debug!(%peer, "closed to make room for a new connection");
                 }
-                _ = conn.idle_expired(header_timeout) => {
-                    Metrics::add(&metrics.connections_idle_closed_total, 1);
-                    tracing::debug!(%peer, "closed: no request within {header_timeout:?}");
+                why = conn.expired(idle_timeout, write_timeout) => {
+                    let counter = match why {
+                        Expiry::Idle => &metrics.connections_idle_closed_total,
+                        Expiry::Stalled => &metrics.answers_stalled_total,
+                    };
+                    Metrics::add(counter, 1);
+                    tracing::debug!(%peer, ?why, "closed by the edge's deadlines");
                 }
             }
             drop(handle);
@@ -158,6 +166,7 @@ async fn serve_connection(
         }
     };
     let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        let conn = conn.clone();
         let busy = conn.begin();
         let client = client_ip(req.headers(), info.peer.ip(), &state.trusted_proxies);
         req.extensions_mut().insert(ConnInfo { client, ..info });
@@ -172,7 +181,13 @@ async fn serve_connection(
                     HeaderValue::from_static("max-age=31536000"),
                 );
             }
-            Ok::<_, Infallible>(resp.map(|body| Guarded { body, _busy: busy }))
+            let writing = conn.writing();
+            Ok::<_, Infallible>(resp.map(|body| Guarded {
+                body,
+                pending: Bytes::new(),
+                writing,
+                _busy: busy,
+            }))
         }
     });
     let served = builder
@@ -183,10 +198,28 @@ async fn serve_connection(
     }
 }
 
-/// An answer's body that keeps its connection counted busy until it is sent.
+/// Most of an answer handed to hyper at once. hyper takes a frame into its
+/// write buffer whole; in pieces this size, the answer stays in this body
+/// (and its connection counted busy and watched for progress) until at most
+/// this much is left to send.
+const ANSWER_PIECE: usize = 64 * 1024;
+
+/// An answer's body: keeps its connection counted busy until it is sent, and
+/// tells the connection each time a piece of it is taken.
 struct Guarded {
     body: Body,
+    /// The rest of a frame larger than a piece.
+    pending: Bytes,
+    writing: WriteGuard,
     _busy: RequestGuard,
+}
+
+impl Guarded {
+    fn piece(&mut self) -> Frame<Bytes> {
+        let n = self.pending.len().min(ANSWER_PIECE);
+        self.writing.wrote();
+        Frame::data(self.pending.split_to(n))
+    }
 }
 
 impl HttpBody for Guarded {
@@ -197,15 +230,34 @@ impl HttpBody for Guarded {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        if !self.pending.is_empty() {
+            return Poll::Ready(Some(Ok(self.piece())));
+        }
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    self.pending = data;
+                    Poll::Ready(Some(Ok(self.piece())))
+                }
+                Err(trailers) => Poll::Ready(Some(Ok(trailers))),
+            },
+            other => other,
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.pending.is_empty() && self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        let inner = self.body.size_hint();
+        let extra = self.pending.len() as u64;
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower() + extra);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + extra);
+        }
+        hint
     }
 }
 

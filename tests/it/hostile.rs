@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::support::admin_browser::Browser;
 use crate::support::fake_meta::{FakeMeta, APP_SECRET};
 use crate::support::gateway::{Gateway, Options, ADMIN_TOKEN};
+use crate::support::server::Reply;
 use crate::support::{meta_signature, payloads};
 
 fn start(args: &[&str]) -> (FakeMeta, Gateway) {
@@ -78,7 +79,16 @@ fn signed_text(gw: &Gateway, id: &str) -> u16 {
 fn two_thousand_idle_sockets_neither_starve_meta_nor_healthz_and_are_closed() {
     // 5 s: long enough that 2,000 sockets reach the cap even when the machine
     // is busy with other tests, short enough to see them closed.
-    let (_meta, gw) = start(&["--max-connections", "500", "--header-timeout", "5s"]);
+    // All sockets come from one address: its own share is lifted so that
+    // the global cap is what they meet.
+    let (_meta, gw) = start(&[
+        "--max-connections",
+        "500",
+        "--max-connections-per-address",
+        "100000",
+        "--header-timeout",
+        "5s",
+    ]);
     let target = addr(&gw);
     let opened = Instant::now();
     let mut idle: Vec<TcpStream> = (0..2_000)
@@ -535,4 +545,88 @@ fn random_requests_without_credentials_get_clean_answers() {
     let (status, _) = gw.request("GET", "/healthz", None, None);
     assert_eq!(status, 200);
     assert_eq!(signed_text(&gw, "wamid.AFTER-FUZZ"), 200);
+}
+
+#[test]
+fn a_connection_busy_with_a_slow_request_outlives_the_head_deadline() {
+    let (meta, gw) = start(&["--header-timeout", "1s"]);
+    meta.add_phone_number("111", "3000000000001", "+420 800 111 111", true);
+    let (_, key) = gw.add_account(&meta, "token-slow", &["111"]);
+    // Meta takes 3 s to answer a send: three head deadlines pass meanwhile.
+    meta.script(
+        "POST",
+        "/3000000000001/messages",
+        Reply::json(
+            200,
+            serde_json::json!({"messaging_product": "whatsapp", "contacts": [{"input": "420777123456", "wa_id": "420777123456"}], "messages": [{"id": "wamid.SLOW"}]}),
+        )
+        .delayed(Duration::from_secs(3)),
+    );
+    let mut s = TcpStream::connect(addr(&gw)).unwrap();
+    let body = r#"{"to":"420777123456","type":"template","template":{"name":"hello_world","language":{"code":"en_US"}}}"#;
+    let head = format!(
+        "POST /api/v1/phone-numbers/3000000000001/messages HTTP/1.1\r\nHost: x\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = s
+        .read(&mut answer)
+        .expect("an answer, not a closed connection");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("wamid.SLOW"), "{answer}");
+}
+
+#[test]
+fn password_checks_from_many_clients_wait_for_two_slots_in_bounded_memory() {
+    // Behind a trusted proxy, each guess comes from its own client address,
+    // so the throttle lets them all through: only the slots bound them.
+    let (_meta, gw) = start(&["--trusted-proxies", "127.0.0.1/32"]);
+    let password = "the admin's long passphrase";
+    let mut admin = Browser::new(&gw);
+    assert_eq!(admin.login(ADMIN_TOKEN).status, 303);
+    let csrf = admin.csrf();
+    admin.post(
+        "/admin/password",
+        &[
+            ("csrf", &csrf),
+            ("current", ADMIN_TOKEN),
+            ("password", password),
+            ("confirm", password),
+        ],
+    );
+    let before = peak_kib(&gw);
+    let clients = 40;
+    let barrier = Arc::new(Barrier::new(clients));
+    let guesses: Vec<_> = (0..clients)
+        .map(|i| {
+            let (base, barrier) = (gw.base.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut b = Browser::at(&base);
+                b.forwarded_for = Some(format!("203.0.113.{i}"));
+                let csrf = b.get("/admin/login").csrf();
+                barrier.wait();
+                b.post(
+                    "/admin/login",
+                    &[("csrf", &csrf), ("secret", "a wrong guess")],
+                )
+                .status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = guesses.into_iter().map(|t| t.join().unwrap()).collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let busy = statuses.iter().filter(|s| **s == 503).count();
+    let grown = peak_kib(&gw).saturating_sub(before);
+    eprintln!(
+        "{clients} wrong logins from {clients} addresses: {checked} checked, {busy} told to retry; peak RSS +{} MiB",
+        grown / 1024
+    );
+    assert_eq!(checked + busy, clients, "{statuses:?}");
+    assert!(checked >= 2, "{statuses:?}");
+    // 40 checks at once would take 40 × 19 MiB.
+    assert!(grown < 256 * 1024, "peak RSS grew by {grown} KiB");
 }

@@ -49,6 +49,8 @@ pub struct Browser {
     pub base: String,
     /// `name=value` of the session cookie, as the server set it last.
     pub cookie: Option<String>,
+    /// Sent as `X-Forwarded-For`, as a reverse proxy in front would.
+    pub forwarded_for: Option<String>,
     agent: ureq::Agent,
 }
 
@@ -72,6 +74,7 @@ impl Browser {
         Browser {
             base: base.to_string(),
             cookie: None,
+            forwarded_for: None,
             agent,
         }
     }
@@ -80,6 +83,9 @@ impl Browser {
         let mut req = self.agent.get(format!("{}{path}", self.base));
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);
+        }
+        if let Some(xff) = &self.forwarded_for {
+            req = req.header("x-forwarded-for", xff);
         }
         self.finish(req.call())
     }
@@ -103,6 +109,9 @@ impl Browser {
         }
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);
+        }
+        if let Some(xff) = &self.forwarded_for {
+            req = req.header("x-forwarded-for", xff);
         }
         self.finish(req.send(body.as_bytes()))
     }

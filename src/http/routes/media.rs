@@ -12,7 +12,7 @@ use super::access::{is_meta_id, on_account, own_phone_number, Call};
 use crate::domain::media::{self, MediaKind, MAX_MEDIA_BYTES};
 use crate::error::Error;
 use crate::http::auth::require_account;
-use crate::http::body::read_or_drain;
+use crate::http::body::{read_error, read_or_drain, Paced};
 use crate::http::query::query_value;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
@@ -109,7 +109,8 @@ async fn read_multipart(body: Incoming, content_type: &str) -> Result<Upload, Er
         .map_err(|_| Error::invalid("content-type", "multipart/form-data needs a boundary"))?;
     let limits = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(DRAIN_BYTES as u64));
-    let mut form = multer::Multipart::with_constraints(body.into_data_stream(), boundary, limits);
+    let mut form =
+        multer::Multipart::with_constraints(Paced::new(body).into_data_stream(), boundary, limits);
     let mut declared: Option<String> = None;
     while let Some(mut field) = form.next_field().await.map_err(form_error)? {
         match field.name() {
@@ -170,6 +171,7 @@ fn form_error(e: multer::Error) -> Error {
         multer::Error::StreamSizeExceeded { limit } => Error::TooLarge {
             limit: limit as usize,
         },
+        multer::Error::StreamReadFailed(e) => read_error(&*e),
         other => Error::invalid("body", format!("not a readable multipart form: {other}")),
     }
 }

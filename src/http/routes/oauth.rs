@@ -158,7 +158,7 @@ pub fn signup(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
 pub async fn callback(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
     let (parts, body) = req.into_parts();
     let params = if parts.method == Method::POST {
-        Params(read_form(body).await?)
+        Params(read_form(body, &state.form_budget).await?)
     } else {
         Params::of_query(&parts)
     };

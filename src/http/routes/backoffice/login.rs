@@ -7,11 +7,10 @@ use hyper::{Request, StatusCode};
 use super::web::Web;
 use super::{html, redirect, views, Ctx, Form, FORM_LIMIT, HOME};
 use crate::domain::ids::{constant_time_eq, token_hash};
-use crate::domain::password;
-use crate::http::body::read_limited;
+use crate::http::body::read_budgeted;
 use crate::http::response::Resp;
-use crate::http::routes::admin::blocking;
 use crate::http::AppState;
+use crate::metrics::Metrics;
 
 #[derive(Template)]
 #[template(path = "admin/login.html")]
@@ -76,25 +75,42 @@ pub async fn submit(state: &AppState, web: &Web, req: Request<Incoming>, now: u6
             "The login page had expired. Please try again.",
         );
     };
-    let fields = match read_limited(req.into_body(), FORM_LIMIT).await {
+    let fields = match read_budgeted(req.into_body(), FORM_LIMIT, &state.form_budget).await {
         Ok(bytes) => Form::parse(&bytes),
         Err(e) => return views::notice(StatusCode::BAD_REQUEST, "Form refused", &e.to_string()),
     };
     if let Err(why) = web.check_csrf(&anon, fields.get("csrf")) {
         return views::csrf_refused(why);
     }
-    if !credential_ok(state, fields.get("secret")).await {
-        attempt.failed(now);
-        tracing::warn!(client = %web.peer, "backoffice login failed");
-        return form(
-            state,
-            web,
-            now,
-            StatusCode::UNAUTHORIZED,
-            "That is neither the admin token nor the admin password.",
-        );
+    match check_credential(state, fields.get("secret")).await {
+        Verdict::Valid => attempt.succeeded(),
+        Verdict::Invalid => {
+            attempt.failed(now);
+            tracing::warn!(client = %web.peer, "backoffice login failed");
+            return form(
+                state,
+                web,
+                now,
+                StatusCode::UNAUTHORIZED,
+                "That is neither the admin token nor the admin password.",
+            );
+        }
+        Verdict::Busy => {
+            attempt.withdrawn();
+            Metrics::add(&state.metrics.requests_busy_total, 1);
+            tracing::warn!(client = %web.peer, "backoffice login not checked: every password check is taken");
+            let mut resp = form(
+                state,
+                web,
+                now,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Many logins are being checked right now. Please try again in a few seconds.",
+            );
+            resp.headers_mut()
+                .insert("retry-after", hyper::header::HeaderValue::from_static("5"));
+            return resp;
+        }
     }
-    attempt.succeeded();
     let session = state.backoffice.sessions.login(Some(&anon.id), now);
     tracing::info!(client = %web.peer, "backoffice login");
     let mut resp = redirect(HOME);
@@ -102,27 +118,38 @@ pub async fn submit(state: &AppState, web: &Web, req: Request<Incoming>, now: u6
     resp
 }
 
+/// What a login's secret turned out to be.
+enum Verdict {
+    Valid,
+    Invalid,
+    /// The password checks' queue was full: not checked at all.
+    Busy,
+}
+
 /// The admin token (compared by hash, in constant time) or the Argon2id password.
-async fn credential_ok(state: &AppState, secret: &str) -> bool {
+async fn check_credential(state: &AppState, secret: &str) -> Verdict {
     if secret.trim().is_empty() {
-        return false;
+        return Verdict::Invalid;
     }
     if constant_time_eq(
         token_hash(secret.trim()).as_bytes(),
         state.admin_token_hash.as_bytes(),
     ) {
-        return true;
+        return Verdict::Valid;
     }
     let Ok(Some(phc)) = state.store.admin_password_hash() else {
-        return false;
+        return Verdict::Invalid;
     };
-    let Ok(_slot) = state.backoffice.password_checks.acquire().await else {
-        return false;
-    };
-    let secret = secret.to_string();
-    blocking(move || Ok(password::verify(&secret, &phc)))
+    match state
+        .backoffice
+        .password_checks
+        .verify(secret.to_string(), phc)
         .await
-        .unwrap_or(false)
+    {
+        Some(true) => Verdict::Valid,
+        Some(false) => Verdict::Invalid,
+        None => Verdict::Busy,
+    }
 }
 
 pub fn logout(cx: &Ctx<'_>, web: &Web) -> Resp {

@@ -25,7 +25,7 @@ use hyper::{Method, Request, StatusCode};
 
 use crate::domain::time::now_ms;
 use crate::error::Error;
-use crate::http::body::read_limited;
+use crate::http::body::read_budgeted;
 use crate::http::response::{self, Resp};
 use crate::http::session::{Flash, SessionInfo};
 use crate::http::AppState;
@@ -253,7 +253,7 @@ async fn post(
     page: Page,
     params: &[String],
 ) -> Resp {
-    let form = match read_limited(req.into_body(), FORM_LIMIT).await {
+    let form = match read_budgeted(req.into_body(), FORM_LIMIT, &cx.state.form_budget).await {
         Ok(bytes) => Form::parse(&bytes),
         Err(e) => return views::notice(StatusCode::BAD_REQUEST, "Form refused", &e.to_string()),
     };
