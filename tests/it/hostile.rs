@@ -202,6 +202,28 @@ fn slow_webhook_bodies_hold_at_most_the_budget_and_are_dropped_at_the_deadline()
     );
 }
 
+const PASSWORD: &str = "the admin's long passphrase";
+
+/// Sets the admin password in the backoffice, as the admin would.
+fn set_admin_password(gw: &Gateway) {
+    let mut admin = Browser::new(gw);
+    assert_eq!(admin.login(ADMIN_TOKEN).status, 303);
+    let csrf = admin.csrf();
+    admin.post(
+        "/admin/password",
+        &[
+            ("csrf", &csrf),
+            ("current", ADMIN_TOKEN),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ],
+    );
+    assert!(admin
+        .get("/admin/setup")
+        .body
+        .contains("Admin password set"));
+}
+
 /// The gateway's peak resident memory so far, in KiB.
 fn peak_kib(gw: &Gateway) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", gw.pid().unwrap())).unwrap();
@@ -215,23 +237,8 @@ fn peak_kib(gw: &Gateway) -> u64 {
 #[test]
 fn a_burst_of_wrong_logins_is_checked_five_times_in_bounded_memory() {
     let (_meta, gw) = start(&[]);
-    let password = "the admin's long passphrase";
-    let mut admin = Browser::new(&gw);
-    assert_eq!(admin.login(ADMIN_TOKEN).status, 303);
-    let csrf = admin.csrf();
-    admin.post(
-        "/admin/password",
-        &[
-            ("csrf", &csrf),
-            ("current", ADMIN_TOKEN),
-            ("password", password),
-            ("confirm", password),
-        ],
-    );
-    assert!(admin
-        .get("/admin/setup")
-        .body
-        .contains("Admin password set"));
+    let password = PASSWORD;
+    set_admin_password(&gw);
 
     let before = peak_kib(&gw);
     let barrier = Arc::new(Barrier::new(60));
@@ -585,19 +592,7 @@ fn password_checks_from_many_clients_wait_for_two_slots_in_bounded_memory() {
     // Behind a trusted proxy, each guess comes from its own client address,
     // so the throttle lets them all through: only the slots bound them.
     let (_meta, gw) = start(&["--trusted-proxies", "127.0.0.1/32"]);
-    let password = "the admin's long passphrase";
-    let mut admin = Browser::new(&gw);
-    assert_eq!(admin.login(ADMIN_TOKEN).status, 303);
-    let csrf = admin.csrf();
-    admin.post(
-        "/admin/password",
-        &[
-            ("csrf", &csrf),
-            ("current", ADMIN_TOKEN),
-            ("password", password),
-            ("confirm", password),
-        ],
-    );
+    set_admin_password(&gw);
     let before = peak_kib(&gw);
     let clients = 40;
     let barrier = Arc::new(Barrier::new(clients));
