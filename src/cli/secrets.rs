@@ -15,18 +15,23 @@ pub fn rotate_key(args: &ServeArgs) -> ExitCode {
     let key = store::locate_key(&args.data_dir, args.secrets_key.as_deref());
     let db = args.data_dir.join("wabridge.redb");
     match store::rotate_key(&db, &key) {
-        Ok(done) => {
+        Ok(rotated) => {
+            let done = rotated.resealed;
             println!(
                 "rotated the secrets key: re-encrypted {} app secret, {} account token(s) and {} listener secret(s) in {}; the new key is in {}",
                 u8::from(done.app_secret),
                 done.accounts,
                 done.listeners,
                 db.display(),
-                key.path.display()
+                rotated.key_at.display()
             );
             println!(
                 "keep a copy of the new key with your backups; backups taken before now need the old key"
             );
+            // Done all the same: the secrets are under the new key.
+            for step in &rotated.unfinished {
+                eprintln!("wabridge: warning: {step}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -1,9 +1,6 @@
 //! The TLS side of the listener: the admin's PEM files, or a self-signed
 //! certificate generated into the data dir on first start and reused after.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -42,17 +39,11 @@ pub fn self_signed(data_dir: &Path, public_host: Option<&str>) -> Result<TlsFile
     Ok(files)
 }
 
-/// Mode 0600 also for a file left behind by an earlier start.
+/// Whole or not at all, 0600, on disk: the pair is reused at every later
+/// start, so a crash must not leave a truncated key behind (a lone cert or key
+/// is regenerated, as both must exist to be reused).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::Startup(format!("cannot write {}: {e}", path.display())))?;
-    crate::files::private_file(path)?;
-    f.write_all(bytes)
+    crate::files::write_private_atomic(path, bytes)
         .map_err(|e| Error::Startup(format!("cannot write {}: {e}", path.display())))
 }
 

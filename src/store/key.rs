@@ -16,7 +16,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase, WriteTransaction};
 
 use super::secrets::{self, Resealed, Sealer, KEY_CHECK};
 use super::tables::SETTINGS;
@@ -181,13 +181,37 @@ pub(super) fn unlock(db: &Database, db_path: &Path, key: &KeyLocation) -> Result
     }))
 }
 
+/// What a rotation did, and what it left for the next start to finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    pub resealed: Resealed,
+    /// Where the new key is now: in place, or still at `<key>.new`.
+    pub key_at: PathBuf,
+    /// Steps after the commit that failed: the rotation is done, and the next
+    /// start (or the next `rotate-key`) finishes them. One sentence each.
+    pub unfinished: Vec<String>,
+}
+
 /// Re-encrypts every secret of `db` under a new key in one transaction, then
 /// puts the new key in place of the old one. The new key is written first, to
-/// `<key>.new`; until the transaction commits the old key stays the one that
-/// works, and a crash between the commit and the rename is finished by the
-/// next start (`finish_rotation`). So at every moment one of the two files
-/// opens the database.
-pub(super) fn rotate(db: &Database, old: &Sealer, key: &KeyLocation) -> Result<Resealed, Error> {
+/// `<key>.new`, and its dir flushed; until the transaction commits the old key
+/// stays the one that works, and a crash between the commit and the rename is
+/// finished by the next start (`finish_rotation`). So at every moment one of
+/// the two files opens the database, and `.new` is removed only when the
+/// commit was never tried.
+pub(super) fn rotate(db: &Database, old: &Sealer, key: &KeyLocation) -> Result<Rotated, Error> {
+    rotate_with(db, old, key, |tx| Ok(tx.commit()?), put_in_place)
+}
+
+/// `rotate`, with the commit and the rename given, so that tests can make
+/// them fail.
+fn rotate_with(
+    db: &Database,
+    old: &Sealer,
+    key: &KeyLocation,
+    commit: impl FnOnce(WriteTransaction) -> Result<(), Error>,
+    place: impl FnOnce(&Path, &Path) -> Result<(), Error>,
+) -> Result<Rotated, Error> {
     if key.origin == KeyOrigin::Credential {
         return Err(Error::Startup(format!(
             "the secrets key comes from the systemd credential {}, which only systemd can replace: run the rotation with --secrets-key naming the credential's source file, then encrypt it again for systemd (docs/security.md)",
@@ -205,28 +229,52 @@ pub(super) fn rotate(db: &Database, old: &Sealer, key: &KeyLocation) -> Result<R
     let fresh = SecretKey::generate();
     let file =
         files::write_new_private(&pending, fresh.bytes()).map_err(|e| write_error(&pending, e))?;
-    let result = (|| -> Result<Resealed, Error> {
+    let prepared = (|| -> Result<(WriteTransaction, Resealed), Error> {
+        // `write_new_private` flushed `.new` and its dir entry: it is
+        // findable after a crash that follows the commit.
         same_owner(&file, &key.path, &pending)?;
         let new = Sealer::new(&fresh);
         let tx = db.begin_write()?;
         let done = secrets::reseal(&tx, old, &new)?;
         // Freed pages still hold the secrets under the old key.
         super::rewrite::mark(&tx)?;
-        tx.commit()?;
-        Ok(done)
+        Ok((tx, done))
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&pending);
+    let (tx, resealed) = match prepared {
+        Ok(ready) => ready,
+        Err(e) => {
+            // Nothing was committed: the old key is still the only one.
+            let _ = fs::remove_file(&pending);
+            return Err(Error::Startup(format!(
+                "{e}. Nothing was changed: the old key {} still opens the database",
+                key.path.display()
+            )));
+        }
+    };
+    if let Err(e) = commit(tx) {
+        // The commit may or may not be on disk: both keys stay, and the next
+        // start uses whichever opens the database.
+        return Err(Error::Startup(format!(
+            "the commit of the re-encrypted secrets failed ({e}), so whether they are now under the new key is not known: keep both {} and {}; the next start (or rotate-key again) uses the one that opens the database",
+            key.path.display(),
+            pending.display()
+        )));
     }
-    let done = result?;
-    put_in_place(&pending, &key.path).map_err(|e| {
-        Error::Startup(format!(
-            "{e}. The secrets are now encrypted with the new key in {}: the next start puts it in place, or move it to {} yourself",
+    let mut unfinished = Vec::new();
+    let mut key_at = key.path.clone();
+    if let Err(e) = place(&pending, &key.path) {
+        key_at = pending.clone();
+        unfinished.push(format!(
+            "rotation done, but the new key is still at {} ({e}); it will be put in place of {} at the next start, or move it there yourself. Do not delete it: it is the only key that opens the database now",
             pending.display(),
             key.path.display()
-        ))
-    })?;
-    Ok(done)
+        ));
+    }
+    Ok(Rotated {
+        resealed,
+        key_at,
+        unfinished,
+    })
 }
 
 /// The key check stored in `db`, if any: `None` means no secret is sealed.
@@ -245,9 +293,7 @@ fn stored_key_check(db: &Database) -> Result<Option<String>, Error> {
 fn create(path: &Path) -> Result<SecretKey, Error> {
     let key = SecretKey::generate();
     files::write_new_private(path, key.bytes()).map_err(|e| write_error(path, e))?;
-    if let Some(dir) = path.parent() {
-        files::sync_dir(dir).map_err(|e| write_error(path, e))?;
-    }
+    files::sync_dir(files::parent_dir(path)).map_err(|e| write_error(path, e))?;
     // Debug only: a start that fails later must say one thing on stderr; the
     // ready line names the key.
     tracing::debug!(path = %path.display(), "generated the secrets key");
@@ -272,10 +318,7 @@ fn finish_rotation(path: &Path, check: &str) -> Result<Option<Sealer>, Error> {
 
 fn put_in_place(pending: &Path, path: &Path) -> Result<(), Error> {
     fs::rename(pending, path).map_err(|e| write_error(path, e))?;
-    if let Some(dir) = path.parent() {
-        files::sync_dir(dir).map_err(|e| write_error(path, e))?;
-    }
-    Ok(())
+    files::sync_dir(files::parent_dir(path)).map_err(|e| write_error(path, e))
 }
 
 /// The new key belongs to whoever owned the old one: a rotation run as root
@@ -289,6 +332,7 @@ fn same_owner(file: &fs::File, old: &Path, pending: &Path) -> Result<(), Error> 
         return Ok(());
     }
     std::os::unix::fs::fchown(file, Some(was.uid()), Some(was.gid()))
+        .and_then(|()| file.sync_all())
         .map_err(|e| write_error(pending, e))
 }
 
@@ -447,8 +491,10 @@ pub(super) mod tests {
         let old_sealed = sealed_values(&fs::read(&path).unwrap());
 
         let done = rotate_key(&path, &key).unwrap();
+        assert!(done.unfinished.is_empty(), "{:?}", done.unfinished);
+        assert_eq!(done.key_at, key.path);
         assert_eq!(
-            done,
+            done.resealed,
             Resealed {
                 app_secret: true,
                 accounts: 1,
@@ -490,6 +536,156 @@ pub(super) mod tests {
         assert_secrets_open(&path);
         assert_eq!(fs::read(&key.path).unwrap(), new_key);
         assert!(!pending_path(&key.path).exists());
+    }
+
+    /// Replaces the sealed secret of `lst_1` with one no key opens.
+    pub fn damage_listener_secret(path: &Path) {
+        let db = Database::create(path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            use redb::ReadableTable;
+            let mut table = tx.open_table(crate::store::tables::LISTENERS).unwrap();
+            let raw = table.get("lst_1").unwrap().unwrap().value().to_vec();
+            let mut record: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+            record["secret"] = "wbs1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+            let raw = serde_json::to_vec(&record).unwrap();
+            table.insert("lst_1", raw.as_slice()).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
+    /// The rotation's steps with the commit and the rename as given.
+    fn rotate_by_hand(
+        path: &Path,
+        key: &KeyLocation,
+        commit: impl FnOnce(WriteTransaction) -> Result<(), Error>,
+        place: impl FnOnce(&Path, &Path) -> Result<(), Error>,
+    ) -> Result<Rotated, Error> {
+        let (db, old) = crate::store::open_unlocked(path, key).unwrap();
+        rotate_with(&db, &old, key, commit, place)
+    }
+
+    #[tokio::test]
+    async fn a_rename_that_fails_after_the_commit_is_a_warning_and_the_next_start_finishes_it() {
+        let (dir, path) = stocked().await;
+        let key = KeyLocation::in_data_dir(dir.path());
+        let old_key = fs::read(&key.path).unwrap();
+        let done = rotate_by_hand(
+            &path,
+            &key,
+            |tx| Ok(tx.commit()?),
+            |_, _| Err(Error::Startup("rename refused".into())),
+        )
+        .unwrap();
+        assert_eq!(done.key_at, pending_path(&key.path));
+        assert_eq!(done.unfinished.len(), 1);
+        assert!(
+            done.unfinished[0].contains("rotation done"),
+            "{:?}",
+            done.unfinished
+        );
+        assert!(
+            done.unfinished[0].contains("next start"),
+            "{:?}",
+            done.unfinished
+        );
+        assert_eq!(fs::read(&key.path).unwrap(), old_key, "not renamed");
+
+        assert_secrets_open(&path);
+        assert_ne!(fs::read(&key.path).unwrap(), old_key);
+        assert!(!pending_path(&key.path).exists());
+    }
+
+    #[tokio::test]
+    async fn a_commit_that_errors_but_took_effect_keeps_the_new_key() {
+        let (dir, path) = stocked().await;
+        let key = KeyLocation::in_data_dir(dir.path());
+        let err = rotate_by_hand(
+            &path,
+            &key,
+            |tx| {
+                tx.commit()?;
+                Err(Error::Storage("fsync failed".into()))
+            },
+            |_, _| panic!("no rename after a failed commit"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not known"), "{err}");
+        assert!(pending_path(&key.path).exists(), "the only key that opens");
+        assert_secrets_open(&path);
+        assert!(!pending_path(&key.path).exists(), "put in place at start");
+    }
+
+    #[tokio::test]
+    async fn a_commit_that_errors_and_did_not_happen_leaves_the_old_key_working() {
+        let (dir, path) = stocked().await;
+        let key = KeyLocation::in_data_dir(dir.path());
+        let old_key = fs::read(&key.path).unwrap();
+        let err = rotate_by_hand(
+            &path,
+            &key,
+            |tx| {
+                tx.abort()?;
+                Err(Error::Storage("fsync failed".into()))
+            },
+            |_, _| panic!("no rename after a failed commit"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("keep both"), "{err}");
+        assert!(pending_path(&key.path).exists());
+        assert_secrets_open(&path);
+        assert_eq!(fs::read(&key.path).unwrap(), old_key);
+        // The leftover opens nothing, and a rotation after it works.
+        rotate_key(&path, &key).unwrap();
+        assert!(!pending_path(&key.path).exists());
+        assert_secrets_open(&path);
+    }
+
+    #[tokio::test]
+    async fn a_rotation_that_fails_before_the_commit_removes_its_new_key() {
+        let (dir, path) = stocked().await;
+        let key = KeyLocation::in_data_dir(dir.path());
+        let old_key = fs::read(&key.path).unwrap();
+        damage_listener_secret(&path);
+        let err = rotate_key(&path, &key).unwrap_err().to_string();
+        assert!(err.contains("Nothing was changed"), "{err}");
+        assert!(!pending_path(&key.path).exists());
+        assert_eq!(fs::read(&key.path).unwrap(), old_key);
+    }
+
+    #[tokio::test]
+    async fn rotation_is_refused_while_a_server_holds_the_data_dir_lock() {
+        let (dir, path) = stocked().await;
+        let key = KeyLocation::in_data_dir(dir.path());
+        let old_key = fs::read(&key.path).unwrap();
+        let server = fs::File::create(dir.path().join("wabridge.lock")).unwrap();
+        server.try_lock().unwrap();
+        let err = rotate_key(&path, &key).unwrap_err().to_string();
+        assert!(err.contains("in use by a running wabridge"), "{err}");
+        assert_eq!(fs::read(&key.path).unwrap(), old_key);
+        drop(server);
+        rotate_key(&path, &key).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_rotation_run_as_root_leaves_the_files_to_their_owner() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: needs root to give files away");
+            return;
+        }
+        let (dir, path) = stocked().await;
+        let key = KeyLocation::in_data_dir(dir.path());
+        let owner = (4242, 4343);
+        for file in [&path, &key.path] {
+            std::os::unix::fs::chown(file, Some(owner.0), Some(owner.1)).unwrap();
+        }
+        rotate_key(&path, &key).unwrap();
+        for file in [&path, &key.path, &dir.path().join("wabridge.lock")] {
+            let meta = fs::metadata(file).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), owner, "{}", file.display());
+        }
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub use connect::Connected;
 pub use directory::MediaOrigin;
 pub use events::{IngestReport, RecentEvent};
 pub use health::disk_space;
-pub use key::{key_opens, locate_key, read_key, KeyLocation, KeyOrigin, SecretKey};
+pub use key::{key_opens, locate_key, read_key, KeyLocation, KeyOrigin, Rotated, SecretKey};
 pub use messages::Awaiting;
 pub use secrets::Resealed;
 
@@ -175,19 +175,86 @@ impl Store {
 }
 
 /// Re-encrypts every stored secret under a new key, in one transaction, and
-/// puts the new key in place of the old one (see `key::rotate`). No server
-/// may hold the database meanwhile: one that does is named in the error.
-pub fn rotate_key(path: &Path, key: &KeyLocation) -> Result<Resealed, Error> {
-    if !path.exists() {
-        return Err(Error::Startup(format!(
-            "no database at {}: nothing to rotate (--data-dir names the data dir)",
-            path.display()
-        )));
-    }
+/// puts the new key in place of the old one (see `key::rotate`), then rewrites
+/// the file without the pages that held the old ones. Holds the data dir's
+/// lock throughout, as `serve` does: a server that runs is named in the error.
+/// Once the commit is done the rotation is reported done; a step after it that
+/// failed is in `unfinished`, and the next start finishes it.
+pub fn rotate_key(path: &Path, key: &KeyLocation) -> Result<Rotated, Error> {
+    let db_meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(_) => {
+            return Err(Error::Startup(format!(
+                "no database at {}: nothing to rotate (--data-dir names the data dir)",
+                path.display()
+            )))
+        }
+    };
+    owner_or_root(path, &db_meta)?;
+    let _lock = lock_for_rotation(crate::files::parent_dir(path), &db_meta)?;
     let (db, old) = open_unlocked(path, key)?;
-    let done = key::rotate(&db, &old, key)?;
-    rewrite::finish(db, path, open_db)?;
+    let mut done = key::rotate(&db, &old, key)?;
+    match rewrite::finish(db, path, open_db) {
+        Ok((_, rewrite::Rewrite::Done)) => {}
+        Ok((_, rewrite::Rewrite::Postponed(why))) => done.unfinished.push(format!("rotation done; {why}")),
+        Err(e) => done.unfinished.push(format!(
+            "rotation done, but rewriting the file without the old secrets' pages failed ({e}); it will be finished at the next start"
+        )),
+    }
     Ok(done)
+}
+
+/// Files written as another user would lock the service's user out of its
+/// own data; root can give them the right owner (see `rewrite`, `key`).
+fn owner_or_root(path: &Path, db: &std::fs::Metadata) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let euid = rustix::process::geteuid();
+    if euid.is_root() || euid.as_raw() == db.uid() {
+        return Ok(());
+    }
+    Err(Error::Startup(format!(
+        "{} belongs to uid {}, not to this user (uid {}): run rotate-key as that user (e.g. `sudo -u wabridge wabridge secrets rotate-key …`) or as root",
+        path.display(),
+        db.uid(),
+        euid.as_raw()
+    )))
+}
+
+/// The lock `serve` holds for its whole life (see `app::lock_data_dir`). The
+/// database's own lock is not enough: a server recovering from a full disk
+/// closes the file for a moment and would find it rewritten under it.
+fn lock_for_rotation(dir: &Path, db: &std::fs::Metadata) -> Result<std::fs::File, Error> {
+    use std::os::unix::fs::MetadataExt;
+    let path = dir.join("wabridge.lock");
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let file = crate::files::open_private(&path)?;
+            // Made by root, it would keep the service's user from locking it.
+            if let Err(e) = std::os::unix::fs::fchown(&file, Some(db.uid()), Some(db.gid())) {
+                tracing::debug!(error = %e, "cannot give the lock file the database's owner");
+            }
+            file
+        }
+        Err(e) => {
+            return Err(Error::Startup(format!(
+                "cannot open {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Startup(format!(
+            "data dir {} is in use by a running wabridge (it holds {}): stop it first (e.g. `systemctl stop wabridge`), then rotate, then start it again",
+            dir.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Startup(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 /// The database file, private, with its key found and its schema current.
@@ -196,7 +263,8 @@ fn open_unlocked(path: &Path, key: &KeyLocation) -> Result<(Database, Sealer), E
     let db = open_db(path)?;
     let sealer = key::unlock(&db, path, key)?;
     migrate::run(&db, &sealer)?;
-    let db = rewrite::finish(db, path, open_db)?;
+    // A postponed rewrite was logged; the pending mark stays for the next start.
+    let (db, _) = rewrite::finish(db, path, open_db)?;
     Ok((db, sealer))
 }
 
