@@ -93,7 +93,11 @@ impl Store {
                 // decryption per attempt, beside the decoding of the same record.
                 let listener: Option<Listener> =
                     match listeners.get(delivery.listener_id.as_str())? {
-                        Some(v) => Some(self.sealer.open_listener(v.value())?),
+                        Some(v) => match unopened(&self.sealer, v.value()) {
+                            Some(listener) => Some(listener),
+                            // Not even its record decodes: left for an admin, the rest go on.
+                            None => continue,
+                        },
                         None => None,
                     };
                 let meta_body = match listener.as_ref().map(|l| l.format) {
@@ -174,6 +178,32 @@ impl Store {
     }
 }
 
+/// The listener of a due delivery, its secret opened. One whose secret does
+/// not open (a damaged record) must not stop every other delivery: it comes
+/// back as stopped, so the worker fails that delivery with the reason and
+/// sends nothing; the record itself is left as it is. `None`: the record does
+/// not decode at all.
+fn unopened(sealer: &super::Sealer, raw: &[u8]) -> Option<Listener> {
+    let error = match sealer.open_listener(raw) {
+        Ok(listener) => return Some(listener),
+        Err(e) => e,
+    };
+    let mut listener: Listener = match dec(raw, "listener") {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(error = %e, "a listener record of the outbox cannot be read; its deliveries wait");
+            return None;
+        }
+    };
+    // The message names the record, never the secret.
+    tracing::error!(listener = %listener.id, %error, "cannot decrypt a listener's signing secret; its deliveries fail until it is recreated");
+    listener.secret.clear();
+    listener.stopped_reason = Some(format!(
+        "its signing secret cannot be decrypted ({error}); delete and recreate the listener"
+    ));
+    Some(listener)
+}
+
 /// The due time at the head of either outbox, whichever is earlier.
 fn earliest_due(tx: &ReadTransaction) -> Result<Option<u64>, Error> {
     let mut earliest: Option<u64> = None;
@@ -238,4 +268,54 @@ fn stop_listener(tx: &WriteTransaction, id: &str, reason: &str) -> Result<(), Er
         listeners.insert(id, enc(&l).as_slice())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::test_event::test_event;
+    use crate::store::key::tests::{damage_listener_secret, listener, LISTENER_SECRET};
+
+    #[tokio::test]
+    async fn a_listener_whose_secret_does_not_open_fails_its_deliveries_and_holds_up_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wabridge.redb");
+        let store = Store::open_beside(&path).unwrap();
+        let broken = listener();
+        let mut sound = listener();
+        sound.id = "lst_2".into();
+        for l in [&broken, &sound] {
+            store.insert_listener(l.clone()).await.unwrap();
+            let event = test_event(&l.events, &l.waba_id, 1).unwrap();
+            store.queue_test_event(event, l.clone(), 1).await.unwrap();
+        }
+        store.close();
+        drop(store);
+        damage_listener_secret(&path);
+
+        let store = Store::open_beside(&path).unwrap();
+        let due = store.due(Lane::Normal, 10, 10, &HashSet::new()).unwrap();
+        let due: Vec<_> = due
+            .iter()
+            .chain(&store.due(Lane::Urgent, 10, 10, &HashSet::new()).unwrap())
+            .cloned()
+            .collect();
+        assert_eq!(due.len(), 2, "both rows come out");
+        let of = |id: &str| {
+            due.iter()
+                .find(|d| d.delivery.listener_id == id)
+                .and_then(|d| d.listener.clone())
+                .unwrap()
+        };
+        let broken = of("lst_1");
+        assert!(broken
+            .stopped_reason
+            .unwrap()
+            .contains("cannot be decrypted"));
+        assert!(broken.secret.is_empty());
+        let sound = of("lst_2");
+        assert_eq!(sound.secret, LISTENER_SECRET);
+        assert!(sound.stopped_reason.is_none());
+        store.close();
+    }
 }
