@@ -28,6 +28,21 @@ impl Store {
         .await
     }
 
+    /// Accounts for monitors: (all, needing a reconnect). Decodes the records
+    /// without opening their tokens (see `listener_counts`).
+    pub fn account_counts(&self) -> Result<(u64, u64), Error> {
+        self.read(|tx| {
+            let (mut all, mut reconnect) = (0, 0);
+            for row in tx.open_table(ACCOUNTS)?.iter()? {
+                let a: Account = super::codec::dec(row?.1.value(), "account")?;
+                all += 1;
+                reconnect +=
+                    u64::from(a.status == crate::domain::model::AccountStatus::NeedsReconnect);
+            }
+            Ok((all, reconnect))
+        })
+    }
+
     pub fn accounts(&self) -> Result<Vec<Account>, Error> {
         self.read(|tx| all_accounts(&tx.open_table(ACCOUNTS)?, &self.sealer))
     }

@@ -29,6 +29,24 @@ impl Store {
         })
     }
 
+    /// Listeners by state for monitors: (active, paused, stopped). Decodes
+    /// the records without opening their secrets: `/metrics` is
+    /// unauthenticated and scraped often, and needs no secret.
+    pub fn listener_counts(&self) -> Result<(u64, u64, u64), Error> {
+        self.read(|tx| {
+            let (mut active, mut paused, mut stopped) = (0, 0, 0);
+            for row in tx.open_table(LISTENERS)?.iter()? {
+                let l: Listener = super::codec::dec(row?.1.value(), "listener")?;
+                match (&l.stopped_reason, l.paused) {
+                    (Some(_), _) => stopped += 1,
+                    (None, true) => paused += 1,
+                    (None, false) => active += 1,
+                }
+            }
+            Ok((active, paused, stopped))
+        })
+    }
+
     pub fn listeners(&self) -> Result<Vec<Listener>, Error> {
         self.read(|tx| {
             let t = tx.open_table(LISTENERS)?;

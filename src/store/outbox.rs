@@ -316,6 +316,11 @@ mod tests {
         let sound = of("lst_2");
         assert_eq!(sound.secret, LISTENER_SECRET);
         assert!(sound.stopped_reason.is_none());
+
+        // The gauges of /metrics open no secret, so a damaged one is counted.
+        assert!(store.listeners().is_err(), "opening it does fail");
+        assert_eq!(store.listener_counts().unwrap(), (2, 0, 0));
+        assert_eq!(store.account_counts().unwrap(), (0, 0));
         store.close();
     }
 }
