@@ -168,7 +168,9 @@ pub fn human_bytes(n: u64) -> String {
         n if n >= KIB => (KIB, "KiB"),
         _ => return format!("{n} B"),
     };
-    let tenths = n * 10 / scale;
+    // In u128: `n * 10` overflows u64 for n above ~1.8e18 (a reserve of
+    // u64::MAX, or a FUSE filesystem reporting near-u64::MAX free).
+    let tenths = u128::from(n) * 10 / u128::from(scale);
     if tenths.is_multiple_of(10) {
         format!("{} {unit}", tenths / 10)
     } else {
@@ -275,5 +277,12 @@ mod tests {
         assert_eq!(human_bytes(64 * MIB), "64 MiB");
         assert_eq!(human_bytes(12 * MIB + MIB / 2), "12.5 MiB");
         assert_eq!(human_bytes(3 * GIB), "3 GiB");
+    }
+
+    #[test]
+    fn the_largest_byte_count_reads_without_overflow() {
+        // Rounded down, as every reading here is.
+        assert_eq!(human_bytes(u64::MAX), "17179869183.9 GiB");
+        assert_eq!(human_bytes(u64::MAX / 10 + 1), "1717986918.4 GiB");
     }
 }
