@@ -41,12 +41,36 @@ impl MinFreeSpace {
         space.free < self.bytes(space.total)
     }
 
+    /// Like `is_short`, with hysteresis: once short (`was_short`), still short
+    /// until the free space is back above the reserve plus `resume_margin`, so
+    /// free space hovering at the reserve does not flip the webhook between
+    /// 200 and 503 every second.
+    pub fn still_short(self, space: DiskSpace, was_short: bool) -> bool {
+        let reserve = self.bytes(space.total);
+        if was_short {
+            space.free < reserve.saturating_add(resume_margin(reserve))
+        } else {
+            space.free < reserve
+        }
+    }
+
     /// Whether a disk that ran full has room enough to try writing again:
     /// the reserve, and never less than `RESUME_FLOOR`. Without this, the few
     /// pages a failed write left would let the reopen's probe pass and the
     /// next webhook fail again, flapping between healthy and failing.
     pub fn room_to_resume(self, space: DiskSpace) -> bool {
         space.free >= self.bytes(space.total).max(RESUME_FLOOR)
+    }
+}
+
+/// How far above a reserve the free space must come back before new events
+/// are taken again: a tenth of the reserve, and at least 8 MiB (none when the
+/// reserve is off).
+pub fn resume_margin(reserve: u64) -> u64 {
+    if reserve == 0 {
+        0
+    } else {
+        (reserve / 10).max(8 * MIB)
     }
 }
 
@@ -249,6 +273,27 @@ mod tests {
             free: 99,
             total: 1000
         }));
+    }
+
+    #[test]
+    fn once_short_events_resume_only_with_a_margin_above_the_reserve() {
+        let total = 10 * GIB;
+        let at = |free| DiskSpace { free, total };
+        let reserve = MinFreeSpace::Bytes(64 * MIB);
+        assert!(!reserve.still_short(at(64 * MIB), false));
+        assert!(reserve.still_short(at(64 * MIB - 1), false));
+        // Hovering at the reserve stays refused...
+        assert!(reserve.still_short(at(64 * MIB), true));
+        assert!(reserve.still_short(at(72 * MIB - 1), true));
+        // ...until 8 MiB (more than a tenth of 64 MiB) above it.
+        assert!(!reserve.still_short(at(72 * MIB), true));
+        // A large reserve: a tenth of it.
+        let large = MinFreeSpace::Bytes(GIB);
+        assert!(large.still_short(at(GIB + GIB / 10 - 1), true));
+        assert!(!large.still_short(at(GIB + GIB / 10), true));
+        // Off stays off; a reserve of u64::MAX does not overflow.
+        assert!(!MinFreeSpace::Bytes(0).still_short(at(0), true));
+        assert!(MinFreeSpace::Bytes(u64::MAX).still_short(at(u64::MAX - 1), true));
     }
 
     #[test]

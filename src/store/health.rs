@@ -1,68 +1,98 @@
-//! Whether the store can take writes: the data dir's free space, read at most
-//! once a second, and the fault that stopped the writer, if any.
+//! Whether the store can take writes: the data dir's free space, read once a
+//! second off the request path, and the fault that stopped the writer, if any.
 //!
 //! redb latches an I/O error: after one failed write every later one fails
 //! until the database is closed and opened again. The writer thread does that
 //! (see `writer.rs`); this is where it records what went wrong, so that
 //! `/healthz`, `/metrics`, the backoffice and the webhook can say so.
+//!
+//! The webhook asks on every request, so asking costs a few atomic loads: no
+//! lock, and never a `statvfs` (which a hung NFS mount can block for minutes)
+//! on a request's thread. A thread of its own (`watch`) and the writer, while
+//! it recovers, read the disk.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, Weak};
+use std::time::Duration;
 
 use crate::domain::disk::{DiskSpace, MinFreeSpace};
 use crate::error::{Error, StorageFault};
 
-/// How old a free-space reading may be before the next request reads it again.
-const SPACE_MAX_AGE: Duration = Duration::from_secs(1);
+/// How often the data dir's free space is read.
+const SPACE_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) struct Health {
     dir: PathBuf,
     reserve: MinFreeSpace,
-    space: Mutex<Option<(Instant, Option<DiskSpace>)>>,
+    /// The last reading; `known` false when the filesystem cannot tell.
+    free: AtomicU64,
+    total: AtomicU64,
+    known: AtomicBool,
+    /// Refusing new events for the reserve. Set below the reserve, cleared only
+    /// with a margin above it (`MinFreeSpace::still_short`).
+    short: AtomicBool,
     /// Mirrors `fault.is_some()`, so the ingest path checks it without a lock.
     failing: AtomicBool,
     fault: Mutex<Option<StorageFault>>,
 }
 
 impl Health {
+    /// Reads the disk once, on the caller's thread (start-up).
     pub fn new(dir: PathBuf, reserve: MinFreeSpace) -> Health {
-        Health {
+        let health = Health {
             dir,
             reserve,
-            space: Mutex::new(None),
+            free: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            known: AtomicBool::new(false),
+            short: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             fault: Mutex::new(None),
-        }
+        };
+        health.refresh_space();
+        health
     }
 
     pub fn reserve(&self) -> MinFreeSpace {
         self.reserve
     }
 
-    /// The data dir's free space, at most `SPACE_MAX_AGE` old; `None` when the
-    /// filesystem cannot tell (the reserve is then not enforced).
-    pub fn space(&self) -> Option<DiskSpace> {
-        let Ok(mut cached) = self.space.lock() else {
-            return disk_space(&self.dir).ok();
-        };
-        match *cached {
-            Some((at, reading)) if at.elapsed() < SPACE_MAX_AGE => reading,
-            _ => {
-                let reading = disk_space(&self.dir)
-                    .inspect_err(|e| {
-                        tracing::debug!(error = %e, dir = %self.dir.display(), "cannot read free space");
-                    })
-                    .ok();
-                *cached = Some((Instant::now(), reading));
-                reading
+    /// Reads the data dir's free space now (blocking: never on a request's
+    /// thread) and updates what `space` and `refusal` answer.
+    pub fn refresh_space(&self) {
+        match disk_space(&self.dir) {
+            Ok(space) => {
+                self.free.store(space.free, Ordering::Relaxed);
+                self.total.store(space.total, Ordering::Relaxed);
+                self.known.store(true, Ordering::Release);
+                let was_short = self.short.load(Ordering::Relaxed);
+                let short = self.reserve.still_short(space, was_short);
+                if short != was_short {
+                    self.short.store(short, Ordering::Release);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, dir = %self.dir.display(), "cannot read free space");
+                // The reserve is not enforced on a filesystem that cannot tell.
+                self.known.store(false, Ordering::Release);
+                self.short.store(false, Ordering::Release);
             }
         }
     }
 
-    /// The fault that stops writes right now, if any.
+    /// The data dir's free space as last read (at most about a second old);
+    /// `None` when the filesystem cannot tell (the reserve is then not enforced).
+    pub fn space(&self) -> Option<DiskSpace> {
+        self.known.load(Ordering::Acquire).then(|| DiskSpace {
+            free: self.free.load(Ordering::Relaxed),
+            total: self.total.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The fault that stops writes right now, if any. The lock is only taken
+    /// while the store fails, and is never held across I/O.
     pub fn fault(&self) -> Option<StorageFault> {
         if !self.failing.load(Ordering::Acquire) {
             return None;
@@ -85,13 +115,14 @@ impl Health {
         if let Some(fault) = self.fault() {
             return Some(fault);
         }
+        if !self.short.load(Ordering::Acquire) {
+            return None;
+        }
         let space = self.space()?;
-        self.reserve
-            .is_short(space)
-            .then(|| StorageFault::LowSpace {
-                free: space.free,
-                reserve: self.reserve.bytes(space.total),
-            })
+        Some(StorageFault::LowSpace {
+            free: space.free,
+            reserve: self.reserve.bytes(space.total),
+        })
     }
 
     /// Refuses new events (`Error::StorageUnavailable`) while `refusal` says so.
@@ -114,11 +145,23 @@ impl Health {
         if let Ok(mut f) = self.fault.lock() {
             *f = None;
         }
-        // Space freed is what usually ends a fault: look again now.
-        if let Ok(mut cached) = self.space.lock() {
-            *cached = None;
-        }
     }
+}
+
+/// Reads the free space every `SPACE_EVERY` until the store is gone. On a
+/// thread of its own: a `statvfs` that hangs holds up only this thread, and
+/// the last reading stays in place meanwhile.
+pub(crate) fn watch(health: Weak<Health>) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("wabridge-disk".into())
+        .spawn(move || loop {
+            std::thread::sleep(SPACE_EVERY);
+            match health.upgrade() {
+                Some(health) => health.refresh_space(),
+                None => return,
+            }
+        })
+        .map(drop)
 }
 
 /// `statvfs` on `dir`: what the data dir's filesystem has left for us.

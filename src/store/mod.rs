@@ -77,13 +77,20 @@ impl Store {
         reserve: MinFreeSpace,
     ) -> Result<Store, Error> {
         let (db, sealer) = open_unlocked(path, key)?;
+        // After `open_unlocked`, which may have put a rewritten file in place.
+        let file = handle::FileId::of(path).map_err(|e| {
+            Error::Startup(format!("cannot look at database {}: {e}", path.display()))
+        })?;
         let db = Handle::new(db);
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let health = Arc::new(Health::new(dir, reserve));
+        health::watch(Arc::downgrade(&health))
+            .map_err(|e| Error::Startup(format!("cannot start the free-space watcher: {e}")))?;
         let (tx, rx) = mpsc::channel();
         let writer = writer::Writer {
             db: db.clone(),
             path: path.to_path_buf(),
+            file,
             health: health.clone(),
         };
         let thread = std::thread::Builder::new()
@@ -122,7 +129,7 @@ impl Store {
         self.health.fault()
     }
 
-    /// The data dir's free space (read at most once a second), if the
+    /// The data dir's free space (read once a second), if the
     /// filesystem tells, and the reserve it is held to.
     pub fn space(&self) -> (Option<DiskSpace>, MinFreeSpace) {
         (self.health.space(), self.health.reserve())
