@@ -54,6 +54,13 @@ impl MinFreeSpace {
         }
     }
 
+    /// Whether a copy of `size` bytes (an online backup, made in the data dir)
+    /// fits in `space` and still leaves the reserve: a backup must not be what
+    /// fills the disk the events are stored on.
+    pub fn room_for_copy(self, space: DiskSpace, size: u64) -> bool {
+        space.free.saturating_sub(self.bytes(space.total)) >= size
+    }
+
     /// Whether a disk that ran full has room enough to try writing again:
     /// the reserve, and never less than `RESUME_FLOOR`. Without this, the few
     /// pages a failed write left would let the reopen's probe pass and the
@@ -294,6 +301,18 @@ mod tests {
         // Off stays off; a reserve of u64::MAX does not overflow.
         assert!(!MinFreeSpace::Bytes(0).still_short(at(0), true));
         assert!(MinFreeSpace::Bytes(u64::MAX).still_short(at(u64::MAX - 1), true));
+    }
+
+    #[test]
+    fn a_backup_copy_must_fit_above_the_reserve() {
+        let total = 10 * GIB;
+        let reserve = MinFreeSpace::Bytes(64 * MIB);
+        let at = |free| DiskSpace { free, total };
+        assert!(reserve.room_for_copy(at(64 * MIB + 100 * MIB), 100 * MIB));
+        assert!(!reserve.room_for_copy(at(64 * MIB + 100 * MIB - 1), 100 * MIB));
+        // Already below the reserve: no copy, however small.
+        assert!(!reserve.room_for_copy(at(MIB), 1));
+        assert!(MinFreeSpace::Bytes(0).room_for_copy(at(5), 5));
     }
 
     #[test]

@@ -113,6 +113,13 @@ impl Store {
         &self.key
     }
 
+    /// The size of the database file: what a backup copy takes, at most.
+    pub fn file_size(&self) -> Result<u64, Error> {
+        std::fs::metadata(self.path.as_path())
+            .map(|m| m.len())
+            .map_err(|e| Error::Storage(format!("cannot look at {}: {e}", self.path.display())))
+    }
+
     /// The folder that holds the database file.
     pub fn dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))

@@ -19,12 +19,35 @@ use crate::http::auth::require_admin;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 
+/// When to ask again after a backup refused for lack of space.
+const BACKUP_RETRY_AFTER_SECS: u64 = 300;
+
 /// Names the key file the copy's secrets are encrypted with.
 pub const SECRETS_KEY_HEADER: &str = "wabridge-secrets-key";
 
 pub async fn backup(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
     require_admin(state, &req.into_parts().0)?;
     let store = state.store.clone();
+    // The copy is written into the data dir: refused (503, retry later) when
+    // it would eat into the reserve the events need. The file's size bounds
+    // the copy (a compacted copy is smaller). A filesystem that does not tell
+    // its free space is not checked, as for the reserve itself.
+    let (space, reserve) = store.space();
+    if let Some(space) = space {
+        let size = store.file_size()?;
+        if !reserve.room_for_copy(space, size) {
+            tracing::warn!(
+                free = space.free,
+                reserve = reserve.bytes(space.total),
+                size,
+                "backup refused: the copy would not fit in the data dir above the reserve"
+            );
+            return Err(Error::Busy {
+                message: "not enough free space in the data dir for the backup copy; free space, or stop the server and run `wabridge backup`",
+                retry_after: BACKUP_RETRY_AFTER_SECS,
+            });
+        }
+    }
     let tmp = store
         .dir()
         .join(format!(".{}.backup-tmp.redb", new_id("bak")));
