@@ -131,10 +131,23 @@ fn meta_status(e: &MetaError) -> StatusCode {
     }
 }
 
+/// What anyone (the unauthenticated /healthz and webhook included) is told of
+/// a storage fault: OS error text and byte counts stay in the log, the
+/// backoffice and /metrics.
+pub const STORAGE_UNAVAILABLE: &str =
+    "storage unavailable: the disk is full or failing; retry later";
+const STORAGE_HINT: &str = "the operator finds why in the server log and the backoffice; wabridge accepts events again by itself, and Meta redelivers refused webhooks";
+
 pub fn error(err: &Error) -> Resp {
     let status = status_of(err);
-    let mut body = json!({"error": {"code": err.code(), "message": err.to_string()}});
-    if let Some(hint) = err.hint() {
+    let (message, hint) = match err {
+        Error::StorageUnavailable(_) => {
+            (STORAGE_UNAVAILABLE.to_string(), Some(STORAGE_HINT.into()))
+        }
+        _ => (err.to_string(), err.hint()),
+    };
+    let mut body = json!({"error": {"code": err.code(), "message": message}});
+    if let Some(hint) = hint {
         body["error"]["hint"] = json!(hint);
     }
     if let Error::Meta(meta) = err {
@@ -177,14 +190,24 @@ mod tests {
         assert_eq!(resp.headers()[hyper::header::RETRY_AFTER], "60");
         let body = body(resp).await;
         assert_eq!(body["error"]["code"], "storage_unavailable");
-        assert_eq!(
-            body["error"]["message"],
-            "the data dir's disk has 40 MiB free, less than the 64 MiB kept in reserve (--min-free-space)"
-        );
-        assert!(body["error"]["hint"]
-            .as_str()
-            .unwrap()
-            .contains("free space"));
+        assert_eq!(body["error"]["message"], STORAGE_UNAVAILABLE);
+        assert!(body["error"]["hint"].as_str().unwrap().contains("log"));
+    }
+
+    #[tokio::test]
+    async fn a_storage_fault_shows_no_os_error_or_byte_count_to_the_public() {
+        let resp = error(&Error::StorageUnavailable(StorageFault::Io(
+            "Input/output error (os error 5) at /var/lib/wabridge/wabridge.redb".into(),
+        )));
+        let text = body(resp).await.to_string();
+        assert!(!text.contains("os error"), "{text}");
+        assert!(!text.contains("/var/lib"), "{text}");
+        let resp = error(&Error::StorageUnavailable(StorageFault::LowSpace {
+            free: 40 << 20,
+            reserve: 64 << 20,
+        }));
+        let text = body(resp).await.to_string();
+        assert!(!text.contains("MiB"), "{text}");
     }
 
     #[test]

@@ -71,6 +71,17 @@ impl Health {
                 let short = self.reserve.still_short(space, was_short);
                 if short != was_short {
                     self.short.store(short, Ordering::Release);
+                    // The public 503 is generic: the log says why.
+                    let reserve = self.reserve.bytes(space.total);
+                    if short {
+                        tracing::warn!(free = space.free, reserve, "the data dir is short of its reserve (--min-free-space): new events are refused (503)");
+                    } else {
+                        tracing::info!(
+                            free = space.free,
+                            reserve,
+                            "the data dir has room again: new events are taken"
+                        );
+                    }
                 }
             }
             Err(e) => {

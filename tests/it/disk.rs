@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::delivery::{delivered_ids, free_addr, setup, wait_until, PHONE, WABA};
+use crate::delivery::{delivered_ids, setup, wait_until, PHONE, WABA};
 use crate::support::admin_browser::Browser;
 use crate::support::fake_meta::APP_SECRET;
 use crate::support::gateway::{client, run_cli, Gateway, Options, ADMIN_TOKEN};
 use crate::support::payloads;
 use crate::support::receiver::Receiver;
+use crate::support::server::Reply;
 
 /// A tmpfs mounted on a temporary folder for the life of the test.
 struct SmallDisk {
@@ -228,10 +229,13 @@ fn a_full_disk_is_503_until_space_is_freed_then_the_same_process_resumes() {
     // No reserve: the disk really fills, redb's write fails and must be reopened.
     let (_meta, gw, key) = setup(patient(&disk.path(), "0"));
     let pid = gw.pid();
-    // Nobody listens while the disk is full: a delivery made then could not be
-    // recorded and would be made again, which is not what this test is about.
-    let addr = free_addr();
-    gw.add_listener(&key, WABA, "messages", &format!("http://{addr}/hook"));
+    // The receiver refuses every delivery while the disk is full: one it took
+    // then could not be recorded and would be made again, which is not what
+    // this test is about. Started first and kept, so its port is never free
+    // for another test to take (a port found free and bound later was).
+    let receiver = Receiver::start();
+    receiver.script(vec![Reply::status(503); 100_000]);
+    gw.add_listener(&key, WABA, "messages", &receiver.url("/hook"));
 
     let (mut acked, refused, answer) = fill_until_refused(&gw, "full");
     println!(
@@ -262,7 +266,7 @@ fn a_full_disk_is_503_until_space_is_freed_then_the_same_process_resumes() {
     assert_eq!(gw.pid(), pid, "the gateway was restarted");
     assert!(gw.log().contains("database reopened"), "{}", gw.log());
 
-    let receiver = Receiver::start_at(addr);
+    receiver.unscript();
     assert_each_delivered_once(&gw, &receiver, &acked);
 }
 
@@ -285,14 +289,18 @@ fn below_the_reserve_webhooks_are_refused_before_the_disk_is_full() {
     );
     assert!(acked.len() > 50, "refused too early: {}", answer.body);
     assert_refused_for_storage(&answer);
+    // The public answer says what to do, not the disk's numbers (those are
+    // for the log, /metrics and the backoffice).
     let message = answer.body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("kept in reserve"), "{message}");
+    assert!(message.contains("storage unavailable"), "{message}");
+    assert!(!message.contains("reserve"), "{message}");
+    assert!(gw.log().contains("short of its reserve"), "{}", gw.log());
 
     let (status, body) = healthz(&gw);
     assert_eq!(status, 503, "{body}");
     let (code, _, err) = run_cli(&["healthcheck", "--url", &gw.base], &std::env::temp_dir());
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("kept in reserve"), "{err}");
+    assert!(err.contains("storage unavailable"), "{err}");
     let free = metric(&gw, "wabridge_data_dir_free_bytes");
     let reserve = metric(&gw, "wabridge_data_dir_min_free_bytes");
     assert_eq!(reserve, 6 * 1024 * 1024);

@@ -52,6 +52,11 @@ impl Receiver {
         self.state.lock().unwrap().script.extend(replies);
     }
 
+    /// Drops the replies not used yet: from now on every request gets a 200.
+    pub fn unscript(&self) {
+        self.state.lock().unwrap().script.clear();
+    }
+
     pub fn all_requests(&self) -> Vec<(Recorded, u16)> {
         self.state.lock().unwrap().got.clone()
     }
