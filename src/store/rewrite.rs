@@ -166,6 +166,17 @@ fn temp_path(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
+    /// Whether the rewrite is still marked to do.
+    fn pending(db: &Database) -> bool {
+        db.begin_read()
+            .unwrap()
+            .open_table(META)
+            .unwrap()
+            .get(PENDING)
+            .unwrap()
+            .is_some()
+    }
+
     #[test]
     fn a_rewrite_waits_for_room_for_the_copy_and_a_margin() {
         let size = 1 << 30;
@@ -196,14 +207,7 @@ mod tests {
             "{done:?}"
         );
         assert!(!temp_path(&path).exists(), "no copy begun");
-        let still = db
-            .begin_read()
-            .unwrap()
-            .open_table(META)
-            .unwrap()
-            .get(PENDING)
-            .unwrap()
-            .is_some();
+        let still = pending(&db);
         assert!(still, "retried at the next start");
         drop(db);
         assert_eq!(fs::metadata(&path).unwrap().ino(), before, "not replaced");
@@ -212,14 +216,7 @@ mod tests {
         let (db, done) =
             finish_with(db, &path, |p| Ok(Database::open(p)?), |_| Ok(u64::MAX)).unwrap();
         assert_eq!(done, Rewrite::Done);
-        let still = db
-            .begin_read()
-            .unwrap()
-            .open_table(META)
-            .unwrap()
-            .get(PENDING)
-            .unwrap()
-            .is_some();
+        let still = pending(&db);
         assert!(!still);
     }
 }
