@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::ServeArgs;
+use crate::files;
 use crate::http::SECRETS_KEY_HEADER;
 use crate::store::{self, Summary};
 
@@ -204,14 +205,9 @@ fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(format!(".{name}.partial"))
 }
 
+/// Best effort: the copy is already complete; this only makes its name durable.
 fn sync_dir(file: &Path) {
-    let dir = match file.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+    let _ = files::sync_dir(files::parent_dir(file));
 }
 
 fn describe(out: &Path, bytes: u64, s: &Summary, source: &str) -> String {

@@ -163,18 +163,6 @@ fn healthz(gw: &Gateway) -> (u16, Value) {
     gw.request("GET", "/healthz", None, None)
 }
 
-/// The value of an unlabelled metric.
-fn metric(gw: &Gateway, name: &str) -> u64 {
-    let (status, body) = gw.request("GET", "/metrics", None, None);
-    assert_eq!(status, 200);
-    let text = body.as_str().unwrap_or_default().to_string();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-        .parse()
-        .unwrap()
-}
-
 fn assert_refused_for_storage(answer: &Answer) {
     assert_eq!(answer.status, 503, "{}", answer.body);
     assert_eq!(answer.retry_after.as_deref(), Some("60"));
@@ -195,7 +183,7 @@ fn assert_each_delivered_once(gw: &Gateway, receiver: &Receiver, acked: &[String
         Duration::from_secs(60),
         "every acknowledged event delivered",
         || {
-            (delivered_ids(receiver) == want && metric(gw, "wabridge_deliveries_queued") == 0)
+            (delivered_ids(receiver) == want && gw.metric("wabridge_deliveries_queued") == 0)
                 .then_some(())
         },
     );
@@ -248,8 +236,8 @@ fn a_full_disk_is_503_until_space_is_freed_then_the_same_process_resumes() {
     let (status, body) = healthz(&gw);
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "storage_unavailable", "{body}");
-    assert_eq!(metric(&gw, "wabridge_store_writable"), 0);
-    assert!(metric(&gw, "wabridge_data_dir_free_bytes") < 1024 * 1024);
+    assert_eq!(gw.metric("wabridge_store_writable"), 0);
+    assert!(gw.metric("wabridge_data_dir_free_bytes") < 1024 * 1024);
     // Still full: still refused, not failing some other way.
     assert_refused_for_storage(&post(
         &client(),
@@ -261,7 +249,7 @@ fn a_full_disk_is_503_until_space_is_freed_then_the_same_process_resumes() {
     wait_until(Duration::from_secs(30), "healthz to be 200 again", || {
         (healthz(&gw).0 == 200).then_some(())
     });
-    assert_eq!(metric(&gw, "wabridge_store_writable"), 1);
+    assert_eq!(gw.metric("wabridge_store_writable"), 1);
     acked.extend(accepted_again(&gw, &refused, "after", 20));
     assert_eq!(gw.pid(), pid, "the gateway was restarted");
     assert!(gw.log().contains("database reopened"), "{}", gw.log());
@@ -301,8 +289,8 @@ fn below_the_reserve_webhooks_are_refused_before_the_disk_is_full() {
     let (code, _, err) = run_cli(&["healthcheck", "--url", &gw.base], &std::env::temp_dir());
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("storage unavailable"), "{err}");
-    let free = metric(&gw, "wabridge_data_dir_free_bytes");
-    let reserve = metric(&gw, "wabridge_data_dir_min_free_bytes");
+    let free = gw.metric("wabridge_data_dir_free_bytes");
+    let reserve = gw.metric("wabridge_data_dir_min_free_bytes");
     assert_eq!(reserve, 6 * 1024 * 1024);
     // Refused ahead of time: the disk still has room, and nothing had to be reopened.
     assert!(free > 0 && free < reserve, "free {free}, reserve {reserve}");

@@ -41,17 +41,6 @@ fn rss_kib(gw: &Gateway) -> u64 {
         .unwrap()
 }
 
-fn metric(gw: &Gateway, name: &str) -> u64 {
-    let (status, text) = gw.admin("GET", "/metrics", None);
-    assert_eq!(status, 200);
-    let text = text.as_str().unwrap().to_string();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("wabridge_{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
-        .parse()
-        .unwrap()
-}
-
 /// Whether the server has closed the socket (EOF or reset), waiting up to `wait`.
 fn closed_by_server(s: &mut TcpStream, wait: Duration) -> bool {
     s.set_read_timeout(Some(wait)).unwrap();
@@ -108,7 +97,7 @@ fn two_thousand_idle_sockets_neither_starve_meta_nor_healthz_and_are_closed() {
     let (status, _) = gw.request("GET", "/healthz", None, None);
     assert_eq!(status, 200, "healthz behind 2,000 idle sockets");
     assert_eq!(signed_text(&gw, "wamid.AFTER-FLOOD"), 200);
-    assert!(metric(&gw, "connections_open") <= 500);
+    assert!(gw.metric("wabridge_connections_open") <= 500);
 
     // Whatever was not shed is closed by the head deadline. Sockets that
     // overflowed the kernel's accept queue are taken only when the client's
@@ -124,8 +113,8 @@ fn two_thousand_idle_sockets_neither_starve_meta_nor_healthz_and_are_closed() {
         .count();
     assert_eq!(still_open, 0, "idle sockets left open by the server");
     // At the cap, new sockets made room; the others met the head deadline.
-    let shed = metric(&gw, "connections_shed_total");
-    let expired = metric(&gw, "connections_idle_closed_total");
+    let shed = gw.metric("wabridge_connections_shed_total");
+    let expired = gw.metric("wabridge_connections_idle_closed_total");
     assert!(shed > 0, "2,000 sockets reached the cap of 500");
     assert!(shed + expired >= 2_000, "{shed} shed + {expired} expired");
     eprintln!(
@@ -197,7 +186,7 @@ fn slow_webhook_bodies_hold_at_most_the_budget_and_are_dropped_at_the_deadline()
     );
     assert_eq!(signed_text(&gw, "wamid.AFTER-SLOW"), 200);
     assert_eq!(
-        metric(&gw, "webhook_body_budget_free_bytes"),
+        gw.metric("wabridge_webhook_body_budget_free_bytes"),
         8 * 1024 * 1024
     );
 }

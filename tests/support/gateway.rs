@@ -355,6 +355,18 @@ impl Gateway {
         )
     }
 
+    /// The value of an unlabelled metric at `/metrics`, by its full name.
+    pub fn metric(&self, name: &str) -> u64 {
+        let (status, body) = self.request("GET", "/metrics", None, None);
+        assert_eq!(status, 200);
+        let text = body.as_str().unwrap_or_default().to_string();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
     /// POSTs a webhook body as Meta would, signed with the app secret.
     pub fn post_webhook(&self, body: &[u8]) -> (u16, Value) {
         self.post_webhook_signed(body, Some(&super::meta_signature(body, APP_SECRET)))
