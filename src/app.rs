@@ -3,7 +3,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -25,6 +25,7 @@ use crate::http::{server, tls, AppState, Backoffice, Sessions, Throttle};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
+use crate::usecase::{Services, ServicesConfig};
 use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper};
 
 /// The crate version and, when built from a git checkout, the commit (see build.rs).
@@ -128,10 +129,8 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     let guard = UrlGuard {
         allow: args.webhook_allow_net.clone(),
     };
-    let state = Arc::new(AppState {
-        settings: RwLock::new(store.settings()?),
+    let app = Services::new(ServicesConfig {
         store: store.clone(),
-        admin_token_hash,
         graph: Graph::new(GraphConfig {
             base_url: args.graph_url.clone(),
             version: args.graph_version.clone(),
@@ -141,13 +140,17 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         facebook_url: args.facebook_url.clone(),
         graph_version: args.graph_version.clone(),
         connect_state_ttl: args.connect_state_ttl,
+        metrics: metrics.clone(),
+        watch: watch.clone(),
+        wake: wake.clone(),
+    })?;
+    let state = Arc::new(AppState {
+        app,
+        admin_token_hash,
         max_body_bytes: args.max_body_bytes,
         connections: Connections::new(max_connections, args.max_connections_per_address as usize),
         body_budget: BodyBudget::new(args.webhook_body_budget),
         form_budget: BodyBudget::new(FORM_BUDGET),
-        wake: wake.clone(),
-        metrics: metrics.clone(),
-        watch: watch.clone(),
         backoffice: Backoffice {
             sessions: Sessions::new(args.admin_idle_timeout),
             throttle: Throttle::new(LOGIN_FAILURES, FAILURE_WINDOW),
@@ -191,7 +194,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     tokio::spawn(on_signal(stop, shutdown.clone()));
 
     announce(&format!("listening on {}://{bound}", args.scheme()));
-    tracing::info!(public_url = %args.public_url, webhook = %format!("{}/plugins/appmixer/whatsapp/events", args.public_url), secrets_key = %key.path.display(), "wabridge {VERSION} ready; keep a copy of the secrets key with your backups");
+    tracing::info!(public_url = %args.public_url, webhook = %crate::domain::paths::public(&args.public_url, crate::domain::paths::EVENTS), secrets_key = %key.path.display(), "wabridge {VERSION} ready; keep a copy of the secrets key with your backups");
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     let limits = EdgeLimits {
         header_timeout: args.header_timeout,

@@ -14,6 +14,7 @@ pub mod http;
 pub mod meta;
 pub mod metrics;
 pub mod store;
+pub mod usecase;
 pub mod worker;
 
 pub use error::Error;

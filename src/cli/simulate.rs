@@ -9,14 +9,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::domain::ids::{hex, random_bytes};
+use crate::domain::paths::EVENTS as EVENTS_PATH;
 use crate::domain::signature::sign_meta;
 use crate::meta::field_samples::{field_sample, FIELD_SAMPLES};
 use crate::meta::samples::{sample, SampleContext, SampleKind};
 
 use super::client;
-
-/// The path of Meta's webhook on a wabridge.
-const EVENTS_PATH: &str = "/plugins/appmixer/whatsapp/events";
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SimulateArgs {

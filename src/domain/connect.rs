@@ -47,7 +47,7 @@ pub fn new_link(now_ms: u64, expires_in_hours: Option<u64>) -> Result<MintedLink
 /// The URL a customer opens. The secret is base64url: nothing in it needs
 /// escaping in a query.
 pub fn connect_url(public_url: &str, secret: &str) -> String {
-    format!("{public_url}/connect?link={secret}")
+    format!("{public_url}{}?link={secret}", super::paths::CONNECT)
 }
 
 /// Why a connect link or a login `state` cannot be used (any more).

@@ -72,6 +72,53 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Ids that cross from the front-ends into the use cases, typed so that a
+/// phone number id cannot be passed where a WABA id is meant. The stored
+/// records keep plain strings (their JSON is the same).
+macro_rules! typed_id {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(id: impl Into<String>) -> Self {
+                $name(id.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+    )*};
+}
+
+typed_id! {
+    /// A connected account (`acc_…`).
+    AccountId,
+    /// A WhatsApp Business Account, Meta's digits.
+    WabaId,
+    /// A sender phone number, Meta's digits (not the phone number itself).
+    PhoneNumberId,
+    /// A flow webhook registration (`lst_…`).
+    ListenerId,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ pub mod media;
 pub mod model;
 pub mod outbound;
 pub mod password;
+pub mod paths;
 pub mod recipient;
 pub mod signature;
 pub mod statuses;

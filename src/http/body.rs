@@ -7,12 +7,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use serde::de::DeserializeOwned;
 use tokio::time::Sleep;
 
 use super::limits::{body_timeout, BodyBudget};
+use super::request::Body;
 use crate::error::Error;
 
 /// JSON bodies of the API are small; this keeps a client from filling memory.
@@ -29,31 +30,31 @@ async fn in_time<T>(read: impl Future<Output = Result<T, Error>>) -> Result<T, E
         })?
 }
 
-pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, Error> {
+pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, Error> {
     in_time(collect_limited(body, limit)).await
 }
 
-async fn collect_limited(body: Incoming, limit: usize) -> Result<Bytes, Error> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(Error::TooLarge { limit })
+async fn collect_limited(mut body: Body, limit: usize) -> Result<Bytes, Error> {
+    let mut kept = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| Error::invalid("body", format!("could not read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if kept.len() + data.len() > limit {
+            return Err(Error::TooLarge { limit });
         }
-        Err(e) => Err(Error::invalid(
-            "body",
-            format!("could not read the request body: {e}"),
-        )),
+        kept.extend_from_slice(&data);
     }
+    Ok(kept.freeze())
 }
 
 /// Reads a body of at most `limit` bytes. A longer one is still read to its end
 /// (up to `drain` bytes in all) and thrown away, so that a client that sends the
 /// whole body before it listens sees the 413 instead of a reset connection.
 /// An upload may take as long as it needs, but must keep moving (see `Paced`).
-pub async fn read_or_drain(body: Incoming, limit: usize, drain: usize) -> Result<Bytes, Error> {
+pub async fn read_or_drain(body: Body, limit: usize, drain: usize) -> Result<Bytes, Error> {
     let mut body = Paced::new(body);
     let mut kept = BytesMut::new();
     let mut seen = 0usize;
@@ -78,16 +79,12 @@ pub async fn read_or_drain(body: Incoming, limit: usize, drain: usize) -> Result
 /// Reads a body of at most `limit` bytes whose memory comes out of `budget`
 /// as it arrives: unauthenticated bodies (Meta's webhook) from many slow
 /// senders never add up to more than the budget.
-pub async fn read_budgeted(
-    body: Incoming,
-    limit: usize,
-    budget: &BodyBudget,
-) -> Result<Bytes, Error> {
+pub async fn read_budgeted(body: Body, limit: usize, budget: &BodyBudget) -> Result<Bytes, Error> {
     in_time(collect_budgeted(body, limit, budget)).await
 }
 
 async fn collect_budgeted(
-    mut body: Incoming,
+    mut body: Body,
     limit: usize,
     budget: &BodyBudget,
 ) -> Result<Bytes, Error> {
@@ -117,7 +114,7 @@ async fn collect_budgeted(
 /// deadline: an upload of any size may take as long as it needs, but a
 /// sender that stops holds its connection only that long.
 pub struct Paced {
-    body: Incoming,
+    body: Body,
     pause: Duration,
     sleep: Pin<Box<Sleep>>,
 }
@@ -128,7 +125,7 @@ pub struct Paced {
 pub struct Paused(u64);
 
 impl Paced {
-    pub fn new(body: Incoming) -> Paced {
+    pub fn new(body: Body) -> Paced {
         let pause = body_timeout();
         Paced {
             body,
@@ -138,7 +135,7 @@ impl Paced {
     }
 }
 
-impl Body for Paced {
+impl HttpBody for Paced {
     type Data = Bytes;
     type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -152,7 +149,7 @@ impl Body for Paced {
                 self.sleep.as_mut().reset(next);
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => match self.sleep.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Paused(self.pause.as_secs()))))),
@@ -178,7 +175,7 @@ pub fn read_error(e: &(dyn std::error::Error + 'static)) -> Error {
     }
 }
 
-pub async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Error> {
+pub async fn read_json<T: DeserializeOwned>(body: Body) -> Result<T, Error> {
     let bytes = read_limited(body, API_BODY_LIMIT).await?;
     if bytes.is_empty() {
         return Err(Error::invalid("body", "expected a JSON object"));
@@ -188,7 +185,7 @@ pub async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Error> 
 }
 
 /// Like `read_json`, but an empty body means "all defaults".
-pub async fn read_optional_json<T: DeserializeOwned + Default>(body: Incoming) -> Result<T, Error> {
+pub async fn read_optional_json<T: DeserializeOwned + Default>(body: Body) -> Result<T, Error> {
     let bytes = read_limited(body, API_BODY_LIMIT).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
@@ -199,10 +196,7 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(body: Incoming) -
 
 /// `application/x-www-form-urlencoded` pairs, e.g. the Embedded Signup page's
 /// form, which anyone may post: drawn from `budget`.
-pub async fn read_form(
-    body: Incoming,
-    budget: &BodyBudget,
-) -> Result<Vec<(String, String)>, Error> {
+pub async fn read_form(body: Body, budget: &BodyBudget) -> Result<Vec<(String, String)>, Error> {
     let bytes = read_budgeted(body, FORM_BODY_LIMIT, budget).await?;
     Ok(url::form_urlencoded::parse(&bytes).into_owned().collect())
 }

@@ -1,22 +1,25 @@
-//! The edge: TLS, routing, body limits, authentication, and the one place where
-//! errors become HTTP status codes.
+//! The edge: TLS, routing, body limits, who is calling, and the one place
+//! where errors become HTTP status codes. Handlers translate a request into
+//! a use case's inputs and its result into an answer; the rules live in
+//! `usecase` and `domain`.
 
-mod auth;
 mod body;
 mod client;
+mod guards;
 pub mod limits;
 mod pages;
 pub mod password_checks;
-mod query;
+pub mod request;
 mod response;
 mod router;
 mod routes;
 pub mod server;
 mod session;
+mod state;
 mod throttle;
 pub mod tls;
 
-pub use router::{AppState, Backoffice};
 pub use routes::backup::SECRETS_KEY_HEADER;
 pub use session::Sessions;
+pub use state::{AppState, Backoffice};
 pub use throttle::Throttle;

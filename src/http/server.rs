@@ -26,8 +26,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::client_ip;
 use super::limits::{Admission, Conn, EdgeLimits, Expiry, RequestGuard, WriteGuard};
+use super::request::boxed;
 use super::response::{Resp, SendFile};
-use super::router::{handle, AppState};
+use super::router::handle;
+use super::AppState;
 use crate::metrics::Metrics;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -172,7 +174,7 @@ async fn serve_connection(
         req.extensions_mut().insert(ConnInfo { client, ..info });
         let state = state.clone();
         async move {
-            let mut resp = with_file_body(handle(state, req).await);
+            let mut resp = with_file_body(handle(state, req.map(boxed)).await);
             if info.tls {
                 // Browsers that once reached us over TLS never fall back to
                 // plain HTTP for a year (a cookie or an API key sent in clear).

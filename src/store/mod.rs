@@ -15,6 +15,7 @@ mod messages;
 mod migrate;
 mod outbox;
 mod rewrite;
+mod scoped;
 mod secrets;
 mod settings;
 mod tables;

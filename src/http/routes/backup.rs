@@ -9,13 +9,12 @@
 //! The secrets in the copy are encrypted: the `wabridge-secrets-key` header
 //! names the key file that restoring it needs (`wabridge backup` says so).
 
-use hyper::body::Incoming;
 use hyper::header::HeaderValue;
-use hyper::Request;
 
 use crate::domain::ids::new_id;
 use crate::error::Error;
-use crate::http::auth::require_admin;
+use crate::http::guards::Admin;
+use crate::http::request::Req;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 
@@ -25,8 +24,7 @@ const BACKUP_RETRY_AFTER_SECS: u64 = 300;
 /// Names the key file the copy's secrets are encrypted with.
 pub const SECRETS_KEY_HEADER: &str = "wabridge-secrets-key";
 
-pub async fn backup(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
-    require_admin(state, &req.into_parts().0)?;
+pub async fn backup(state: &AppState, _: Admin, _: Req) -> Result<Resp, Error> {
     let store = state.store.clone();
     // The copy is written into the data dir: refused (503, retry later) when
     // it would eat into the reserve the events need. The file's size bounds

@@ -1,81 +1,49 @@
 //! Media: uploads checked against Meta's limits before they are forwarded, and
 //! inbound files fetched with the account's token so a flow tool never needs it.
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
-use hyper::{Request, StatusCode};
-use serde_json::{json, Value};
+use hyper::StatusCode;
+use serde_json::json;
 
-use super::access::{is_meta_id, on_account, own_phone_number, Call};
 use crate::domain::media::{self, MediaKind, MAX_MEDIA_BYTES};
 use crate::error::Error;
-use crate::http::auth::require_account;
 use crate::http::body::{read_error, read_or_drain, Paced};
-use crate::http::query::query_value;
+use crate::http::guards::{Caller, OwnedNumber};
+use crate::http::request::{Body, Req};
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
-use crate::meta::FilePart;
+use crate::usecase::media::{self as media_files, Upload};
 
 /// How much of an oversized upload is read and discarded so the client gets its 413.
 const DRAIN_BYTES: usize = MAX_MEDIA_BYTES + 1024 * 1024;
 
-/// A file ready to forward.
-struct Upload {
-    mime: &'static str,
-    kind: MediaKind,
-    filename: String,
-    bytes: Bytes,
-}
-
 /// UploadMedia: `multipart/form-data` with a `file` part (and optionally a
 /// `type` part before it), or the raw file with its own Content-Type.
-pub async fn upload(state: &AppState, req: Request<Incoming>, id: &str) -> Result<Resp, Error> {
-    let (parts, body) = req.into_parts();
-    let account = require_account(state, &parts)?;
-    let content_type = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+pub async fn upload(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
+    let content_type = req
+        .header(CONTENT_TYPE.as_str())
         .unwrap_or_default()
         .to_string();
+    let filename = req.query("filename");
     let upload = if content_type
         .to_ascii_lowercase()
         .starts_with("multipart/form-data")
     {
-        read_multipart(body, &content_type).await?
+        read_multipart(req.body, &content_type).await?
     } else {
-        let filename = query_value(&parts.uri, "filename");
-        read_raw(body, &content_type, filename).await?
+        read_raw(req.body, &content_type, filename).await?
     };
-    media::check(upload.kind, &upload.bytes)?;
-    own_phone_number(state, &account, id).await?;
-    let call = Call::new(state, &account);
-    let path = format!("{id}/media");
-    let (mime, size) = (upload.mime, upload.bytes.len());
-    let answer = on_account(state, &account, move || {
-        call.graph().post_multipart(
-            &path,
-            &call.token(),
-            &[("messaging_product", "whatsapp"), ("type", upload.mime)],
-            &FilePart {
-                filename: &upload.filename,
-                content_type: upload.mime,
-                bytes: &upload.bytes,
-            },
-        )
-    })
-    .await?;
-    let media_id = answer.get("id").cloned().unwrap_or(Value::Null);
+    let done = media_files::upload(state, &owned.account, &owned.number, upload).await?;
     Ok(response::json(
         StatusCode::OK,
-        &json!({"mediaId": media_id, "type": mime, "kind": upload.kind.name(), "size": size}),
+        &json!({"mediaId": done.media_id, "type": done.mime, "kind": done.kind.name(), "size": done.size}),
     ))
 }
 
 async fn read_raw(
-    body: Incoming,
+    body: Body,
     content_type: &str,
     filename: Option<String>,
 ) -> Result<Upload, Error> {
@@ -104,7 +72,7 @@ fn default_name(kind: MediaKind) -> String {
     format!("{}-upload", kind.name())
 }
 
-async fn read_multipart(body: Incoming, content_type: &str) -> Result<Upload, Error> {
+async fn read_multipart(body: Body, content_type: &str) -> Result<Upload, Error> {
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| Error::invalid("content-type", "multipart/form-data needs a boundary"))?;
     let limits = multer::Constraints::new()
@@ -202,60 +170,11 @@ fn guess_type(filename: &str) -> Option<&'static str> {
     })
 }
 
-/// The file of an inbound image, audio, video, document or sticker: asks Meta
-/// for its short-lived URL, then fetches it with the account's token.
-pub async fn download(
-    state: &AppState,
-    req: Request<Incoming>,
-    media_id: &str,
-) -> Result<Resp, Error> {
-    let phone_param = query_value(req.uri(), "phoneNumberId");
-    let account = require_account(state, &req.into_parts().0)?;
-    if !is_meta_id(media_id) {
-        return Err(Error::NotFound("media"));
-    }
-    let phone = match (state.store.media_origin(media_id)?, phone_param) {
-        (Some(origin), _) if account.waba_ids.contains(&origin.waba_id) => origin.phone_number_id,
-        (Some(_), _) => {
-            return Err(Error::Forbidden(
-                "this media came in to a phone number of another account".into(),
-            ))
-        }
-        (None, Some(phone)) => {
-            own_phone_number(state, &account, &phone).await?;
-            phone
-        }
-        (None, None) => return Err(Error::NotFound(
-            "media among the inbound messages wabridge received (for other media of your numbers add ?phoneNumberId=)",
-        )),
-    };
-    let call = Call::new(state, &account);
-    let media_id = media_id.to_string();
-    let (mime, file) = on_account(state, &account, move || {
-        let info = call
-            .get(&media_id, &[("phone_number_id", &phone)])
-            .map_err(|e| match e {
-                // Meta's "object does not exist": an unknown or expired media id.
-                Error::Meta(m) if m.code == 100 => Error::NotFound(
-                    "media at Meta for this phone number (media ids expire after 30 days)",
-                ),
-                other => other,
-            })?;
-        let url = info
-            .get("url")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::MetaUnreachable("Meta's media answer has no url".into()))?;
-        let file = call
-            .graph()
-            .download(url, call.raw_token(), MAX_MEDIA_BYTES)?;
-        let mime = info
-            .get("mime_type")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or(file.content_type.clone());
-        Ok((mime, file))
-    })
-    .await?;
+/// The file of an inbound image, audio, video, document or sticker, fetched
+/// from Meta with the account's token.
+pub async fn download(state: &AppState, Caller(account): Caller, req: Req) -> Result<Resp, Error> {
+    let phone = req.query("phoneNumberId");
+    let (mime, file) = media_files::download(state, &account, req.param("mediaId"), phone).await?;
     Ok(response::file(
         mime.as_deref().unwrap_or("application/octet-stream"),
         file.file,

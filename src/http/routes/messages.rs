@@ -1,26 +1,25 @@
-//! Sending messages, marking them read, and the 24-hour window they depend on.
+//! Sending messages, marking them read, the 24-hour window, and a message's
+//! status history.
 
-use hyper::body::Incoming;
-use hyper::{Request, StatusCode, Uri};
-use serde::Deserialize;
+use hyper::StatusCode;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::access::{self, own_phone_number};
-use crate::domain::model::{Account, StatusRecord};
-use crate::domain::outbound::{self, Outbound};
-use crate::domain::recipient::{check_user_id, normalize_phone, Recipient};
-use crate::domain::time::{now_ms, rfc3339_ms};
-use crate::domain::window::{self, Window, WindowState};
+use crate::domain::model::StatusRecord;
+use crate::domain::statuses;
+use crate::domain::time::{rfc3339_ms, rfc3339_secs};
 use crate::error::Error;
-use crate::http::auth::require_account;
 use crate::http::body::{read_json, read_limited};
-use crate::http::query::query_value;
+use crate::http::guards::{Caller, OwnedNumber};
+use crate::http::request::Req;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
+use crate::meta::hint_for;
+use crate::usecase::messages;
 
 /// `?requireOpenWindow=true|false`, else the admin's default.
-fn strict_window(state: &AppState, uri: &Uri) -> Result<bool, Error> {
-    match query_value(uri, "requireOpenWindow").as_deref() {
+fn strict_window(state: &AppState, req: &Req) -> Result<bool, Error> {
+    match req.query("requireOpenWindow").as_deref() {
         None => Ok(state.settings().require_open_window),
         Some("true") => Ok(true),
         Some("false") => Ok(false),
@@ -28,166 +27,13 @@ fn strict_window(state: &AppState, uri: &Uri) -> Result<bool, Error> {
     }
 }
 
-/// When the person known by any of `keys` last wrote to this number.
-fn last_inbound(
-    state: &AppState,
-    phone_number_id: &str,
-    keys: &[String],
-) -> Result<Option<u64>, Error> {
-    let mut last = None;
-    for key in keys {
-        last = last.max(state.store.last_inbound(phone_number_id, key)?);
-    }
-    Ok(last)
-}
-
-/// The ids Meta's send answer gives the recipient (`wa_id`, `user_id`) that
-/// the request did not use: Brazil's and Mexico's numbers are often written
-/// one way by the flow and another by WhatsApp.
-fn other_ids(answer: &Value, who: &Recipient) -> Vec<String> {
-    ["/contacts/0/wa_id", "/contacts/0/user_id"]
-        .iter()
-        .filter_map(|p| answer.pointer(p).and_then(Value::as_str))
-        .filter(|id| !id.is_empty() && *id != who.key())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Remembers the ids Meta gave for the recipient, and returns the window as
-/// known by all of them.
-async fn learn_recipient(
-    state: &AppState,
-    phone_number_id: &str,
-    who: &Recipient,
-    answer: &Value,
-    before: Window,
-) -> Window {
-    let others = other_ids(answer, who);
-    if others.is_empty() {
-        return before;
-    }
-    let mut ids = vec![who.key().to_string()];
-    ids.extend(others);
-    // The message is sent: failing to remember the link must not fail the answer.
-    if let Err(e) = state.store.link_ids(ids.clone(), now_ms()).await {
-        tracing::warn!(error = %e, "could not remember the recipient's other ids");
-    }
-    match last_inbound(state, phone_number_id, &ids) {
-        Ok(last) if before.state != WindowState::Open => window::window(last, now_ms()),
-        _ => before,
-    }
-}
-
 /// Send{Text,Image,…}Message: checks the message, the number and the window,
 /// then `POST /{phone-number-id}/messages`.
-pub async fn send(state: &AppState, req: Request<Incoming>, id: &str) -> Result<Resp, Error> {
-    let (parts, body) = req.into_parts();
-    let account = require_account(state, &parts)?;
-    let strict = strict_window(state, &parts.uri)?;
-    let view = send_message(state, &account, id, read_json(body).await?, strict).await?;
+pub async fn send(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
+    let strict = strict_window(state, &req)?;
+    let message = read_json(req.body).await?;
+    let view = messages::send(state, &owned.account, &owned.number, message, strict).await?;
     Ok(response::json(StatusCode::OK, &view))
-}
-
-/// Checks a message (Meta's message object without `messaging_product`), the
-/// number `id` and the window, sends it with the account's token, and answers
-/// `{messageId, waId, window, …}`. Also the backoffice's test send.
-pub async fn send_message(
-    state: &AppState,
-    account: &Account,
-    id: &str,
-    request: Value,
-    strict: bool,
-) -> Result<Value, Error> {
-    let message = outbound::prepare(request)?;
-    let waba_id = own_phone_number(state, account, id).await?;
-    let last = last_inbound(state, id, &message.recipient.lookup_keys())?;
-    let window = window::window(last, now_ms());
-    let free_form = window::is_free_form(&message.message_type);
-    if free_form && strict && window.state != WindowState::Open {
-        return Err(Error::WindowClosed(format!(
-            "not sent: the 24-hour customer-service window with this recipient is {}, and Meta would silently drop a {} message (requireOpenWindow is on)",
-            state_name(window.state),
-            message.message_type
-        )));
-    }
-    let answer = access::post(
-        state,
-        account,
-        format!("{id}/messages"),
-        message.body.clone(),
-    )
-    .await?;
-    record_accepted(state, &waba_id, id, &message, &answer).await;
-    let window = learn_recipient(state, id, &message.recipient, &answer, window).await;
-    let mut view = json!({
-        "messageId": answer.pointer("/messages/0/id"),
-        "messageStatus": answer.pointer("/messages/0/message_status"),
-        "waId": answer.pointer("/contacts/0/wa_id"),
-        "userId": answer.pointer("/contacts/0/user_id"),
-        "window": window.state,
-        "windowExpiresAt": window.expires_at.map(rfc3339_ms),
-    });
-    if let Some(warning) = window::warning(window.state).filter(|_| free_form) {
-        view["warning"] = json!(warning);
-    }
-    Ok(strip_nulls(view))
-}
-
-/// Starts the message's status history with Meta's answer (`accepted`), so
-/// `GET /api/v1/messages/{id}` knows the message before Meta's first status.
-/// Meta has taken the message: failing to record it is logged, not answered.
-async fn record_accepted(
-    state: &AppState,
-    waba_id: &str,
-    phone_number_id: &str,
-    message: &Outbound,
-    answer: &Value,
-) {
-    let Some(message_id) = answer.pointer("/messages/0/id").and_then(Value::as_str) else {
-        return;
-    };
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-    let answered_wa_id = text(answer.pointer("/contacts/0/wa_id"));
-    let answered_user_id = text(answer.pointer("/contacts/0/user_id"));
-    let (recipient_id, recipient_user_id) = match &message.recipient {
-        Recipient::Phone(digits) => (answered_wa_id.or(Some(digits.clone())), answered_user_id),
-        Recipient::UserId(id) => (answered_wa_id, Some(id.clone())),
-    };
-    let now = now_ms();
-    let record = StatusRecord {
-        message_id: message_id.to_string(),
-        status: text(answer.pointer("/messages/0/message_status"))
-            .unwrap_or_else(|| "accepted".into()),
-        timestamp: Some((now / 1000).to_string()),
-        recipient_id,
-        recipient_user_id,
-        biz_opaque_callback_data: text(message.body.get("biz_opaque_callback_data")),
-        recipient_type: text(message.body.get("recipient_type")),
-        waba_id: waba_id.to_string(),
-        phone_number_id: phone_number_id.to_string(),
-        received_at: now,
-        ..StatusRecord::default()
-    };
-    if let Err(e) = state.store.record_sent(record).await {
-        tracing::error!(message = %message_id, error = %e, "cannot record a sent message in its history");
-    }
-}
-
-fn state_name(state: WindowState) -> &'static str {
-    match state {
-        WindowState::Open => "open",
-        WindowState::Closed => "closed",
-        WindowState::Unknown => {
-            "unknown (wabridge has not seen this recipient write to this number)"
-        }
-    }
-}
-
-fn strip_nulls(mut v: Value) -> Value {
-    if let Some(map) = v.as_object_mut() {
-        map.retain(|k, v| !v.is_null() || k == "windowExpiresAt");
-    }
-    v
 }
 
 #[derive(Deserialize, Default)]
@@ -197,68 +43,103 @@ struct ReadRequest {
     typing_indicator: bool,
 }
 
-/// Marks an inbound message read (blue ticks), optionally showing "typing…"
-/// to the user until the reply is sent or 25 seconds pass.
-pub async fn mark_read(
-    state: &AppState,
-    req: Request<Incoming>,
-    id: &str,
-    message_id: &str,
-) -> Result<Resp, Error> {
-    let (parts, body) = req.into_parts();
-    let account = require_account(state, &parts)?;
-    let raw = read_limited(body, 4096).await?;
+/// Marks an inbound message read, optionally with the typing indicator.
+pub async fn mark_read(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
+    let message_id = req.param("messageId").to_string();
+    let raw = read_limited(req.body, 4096).await?;
     let request: ReadRequest = if raw.iter().all(u8::is_ascii_whitespace) {
         ReadRequest::default()
     } else {
         serde_json::from_slice(&raw)
             .map_err(|e| Error::invalid("body", format!("not the expected JSON: {e}")))?
     };
-    if message_id.is_empty()
-        || message_id.len() > 512
-        || !message_id.chars().all(|c| c.is_ascii_graphic())
-    {
-        return Err(Error::invalid(
-            "messageId",
-            "must be the id (wamid…) of a message the user sent",
-        ));
-    }
-    let mut meta_body =
-        json!({"messaging_product": "whatsapp", "status": "read", "message_id": message_id});
-    if request.typing_indicator {
-        meta_body["typing_indicator"] = json!({"type": "text"});
-    }
-    own_phone_number(state, &account, id).await?;
-    let answer = access::post(state, &account, format!("{id}/messages"), meta_body).await?;
-    Ok(response::json(
-        StatusCode::OK,
-        &json!({"success": answer.get("success").and_then(Value::as_bool).unwrap_or(false)}),
-    ))
+    let success = messages::mark_read(
+        state,
+        &owned.account,
+        &owned.number,
+        &message_id,
+        request.typing_indicator,
+    )
+    .await?;
+    Ok(response::json(StatusCode::OK, &json!({"success": success})))
 }
 
 /// The window with one user, by phone number (any common writing) or BSUID.
-pub async fn window(
-    state: &AppState,
-    req: Request<Incoming>,
-    id: &str,
-    user: &str,
-) -> Result<Resp, Error> {
-    let account = require_account(state, &req.into_parts().0)?;
-    let who = match check_user_id("user", user) {
-        Ok(bsuid) => Recipient::UserId(bsuid),
-        Err(_) => Recipient::Phone(normalize_phone("user", user)?),
-    };
-    own_phone_number(state, &account, id).await?;
-    let last = last_inbound(state, id, &who.lookup_keys())?;
-    let w = window::window(last, now_ms());
+pub async fn window(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
+    let w = messages::window_with(state, &owned.number, req.param("user"))?;
     Ok(response::json(
         StatusCode::OK,
         &json!({
-            "phoneNumberId": id,
-            "user": who.key(),
-            "window": w.state,
-            "windowExpiresAt": w.expires_at.map(rfc3339_ms),
-            "lastInboundAt": last.map(rfc3339_ms),
+            "phoneNumberId": owned.number.id,
+            "user": w.user,
+            "window": w.window.state,
+            "windowExpiresAt": w.window.expires_at.map(rfc3339_ms),
+            "lastInboundAt": w.last_inbound_at.map(rfc3339_ms),
+        }),
+    ))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusStep {
+    status: String,
+    timestamp: Option<String>,
+    received_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pricing: Option<Value>,
+}
+
+fn step(r: &StatusRecord) -> StatusStep {
+    StatusStep {
+        status: r.status.clone(),
+        timestamp: r
+            .timestamp
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .map(rfc3339_secs),
+        received_at: rfc3339_ms(r.received_at),
+        errors: r.errors.clone().map(with_hints),
+        conversation: r.conversation.clone(),
+        pricing: r.pricing.clone(),
+    }
+}
+
+/// Adds the guide's hint to each of Meta's errors it knows.
+fn with_hints(mut errors: Value) -> Value {
+    for e in errors.as_array_mut().into_iter().flatten() {
+        let code = e.get("code").and_then(Value::as_i64).unwrap_or(0);
+        let message = e
+            .get("message")
+            .or_else(|| e.get("title"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if let (Some(hint), Some(obj)) = (hint_for(code, message), e.as_object_mut()) {
+            obj.insert("hint".into(), json!(hint));
+        }
+    }
+    errors
+}
+
+/// `GET /api/v1/messages/{messageId}`: the message's status history.
+pub async fn status(state: &AppState, Caller(account): Caller, req: Req) -> Result<Resp, Error> {
+    let id = req.param("messageId");
+    let history = messages::history(state, &account, id)?;
+    let current =
+        statuses::current(&history).ok_or(Error::NotFound("status history for this message"))?;
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({
+            "messageId": id,
+            "status": current.status,
+            "wabaId": current.waba_id,
+            "phoneNumberId": current.phone_number_id,
+            "recipientId": history.iter().find_map(|r| r.recipient_id.clone()),
+            "recipientUserId": history.iter().find_map(|r| r.recipient_user_id.clone()),
+            "history": history.iter().map(step).collect::<Vec<_>>(),
         }),
     ))
 }

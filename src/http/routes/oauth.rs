@@ -1,40 +1,29 @@
 //! The customer's side of connecting (connector guide §1.3, §2.1): `/connect`,
 //! the Embedded Signup page and the OAuth callback. Every answer is a page for a
 //! person in a browser; none of them redirects anywhere but to Meta or to us.
+//! What happens is `usecase::connect`'s; this module draws it.
 
-use hyper::body::Incoming;
-use hyper::http::request::Parts;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, StatusCode};
 
-use super::admin::{blocking, CALLBACK_PATH};
 use super::backoffice;
-use crate::domain::accounts::{grant_from, MISSING_SCOPES_FIXES};
-use crate::domain::connect::{
-    check_link, default_waba, expiry, oauth_dialog_url, signup_url, usable_login, Unusable,
-};
-use crate::domain::ids::{new_id, new_token, token_hash};
-use crate::domain::model::{Account, AccountStatus, ConnectFlow, PendingLogin, Settings};
-use crate::domain::time::{now_ms, now_secs, rfc3339_secs};
+use crate::domain::accounts::MISSING_SCOPES_FIXES;
+use crate::domain::connect::Unusable;
+use crate::domain::time::rfc3339_secs;
 use crate::error::Error;
-use crate::http::auth::require_admin;
 use crate::http::body::read_form;
+use crate::http::guards::{is_admin, Public};
 use crate::http::pages::{self, Action, Failure, SignupConfig, Success};
-use crate::http::query::query_pairs;
+use crate::http::request::Req;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
-use crate::meta::{discovery, hint_for, AccountToken, Graph, MetaError};
+use crate::meta::{hint_for, MetaError};
 use crate::store::Connected;
-
-pub const SIGNUP_PATH: &str = "/plugins/appmixer/whatsapp/signup";
+use crate::usecase::connect::{self, Ended, Returned, Stop};
 
 /// Query or form parameters; the first of a repeated name counts.
 struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn of_query(parts: &Parts) -> Params {
-        Params(query_pairs(&parts.uri))
-    }
-
     fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -44,86 +33,25 @@ impl Params {
     }
 }
 
-fn callback_url(state: &AppState) -> String {
-    format!("{}{CALLBACK_PATH}", state.public_url)
-}
-
-fn configured(s: &Settings) -> bool {
-    !s.client_id.is_empty() && !s.client_secret.is_empty()
-}
-
 /// `GET /connect?link=`: a usable connect link (or the admin: the admin token,
-/// or a browser logged into the backoffice) starts a login: Embedded Signup when
-/// `esConfigId` is set, plain OAuth otherwise.
-pub async fn connect(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
-    let admin_session = backoffice::admin_session(state, &req, now_ms());
-    let (parts, _) = req.into_parts();
-    let link_hash = match Params::of_query(&parts).get("link") {
-        Some(link) => {
-            let hash = token_hash(link);
-            if let Err(why) = check_link(state.store.connect_link(&hash)?.as_ref(), now_ms()) {
-                return Ok(link_refused(why));
-            }
-            Some(hash)
-        }
-        None if admin_session || require_admin(state, &parts).is_ok() => None,
-        None => return Ok(link_refused(Unusable::Unknown)),
-    };
-    let settings = state.settings();
-    if !configured(&settings) {
-        return Ok(not_configured(false));
+/// or a browser logged into the backoffice) starts a login.
+pub async fn connect(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
+    let params = Params(req.query_pairs());
+    let admin =
+        || backoffice::admin_session(state, &req.parts) || is_admin(state, &req.parts).is_ok();
+    match connect::begin(state, params.get("link"), admin).await? {
+        Ok(next) => response::redirect(&next),
+        Err(stop) => Ok(stopped(stop)),
     }
-    let flow = if settings.es_config_id.is_empty() {
-        ConnectFlow::OAuth
-    } else {
-        ConnectFlow::EmbeddedSignup
-    };
-    let url = start_login(state, &settings, link_hash, flow).await?;
-    response::redirect(&url)
-}
-
-/// Stores a new login under a fresh 256-bit `state` and returns where the browser goes next.
-async fn start_login(
-    state: &AppState,
-    settings: &Settings,
-    link_hash: Option<String>,
-    flow: ConnectFlow,
-) -> Result<String, Error> {
-    let raw = new_token("st");
-    let login = PendingLogin {
-        flow,
-        link_hash,
-        expires_at: expiry(now_ms(), state.connect_state_ttl),
-    };
-    state
-        .store
-        .insert_pending_login(token_hash(&raw), login)
-        .await?;
-    let callback = callback_url(state);
-    Ok(match flow {
-        ConnectFlow::EmbeddedSignup => signup_url(
-            &format!("{}{SIGNUP_PATH}", state.public_url),
-            &raw,
-            &callback,
-        ),
-        ConnectFlow::OAuth => oauth_dialog_url(
-            &state.facebook_url,
-            &state.graph_version,
-            &settings.client_id,
-            &callback,
-            &raw,
-        ),
-    })
 }
 
 /// `GET /plugins/appmixer/whatsapp/signup?state=&redirect_uri=`: the Embedded
 /// Signup page, for a login `/connect` started and nothing else.
-pub fn signup(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
-    let (parts, _) = req.into_parts();
-    let params = Params::of_query(&parts);
-    let callback = callback_url(state);
+pub async fn signup(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
+    let params = Params(req.query_pairs());
+    let callback = connect::callback_url(state);
     let Some(raw) = params.get("state") else {
-        return Ok(login_refused(Unusable::Unknown));
+        return Ok(stopped(Stop::Login(Unusable::Unknown)));
     };
     // Only our own callback: the page must never become a way to send a login code elsewhere.
     if params.get("redirect_uri").is_some_and(|r| r != callback) {
@@ -135,228 +63,80 @@ pub fn signup(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
             None,
         ));
     }
-    let settings = state.settings();
-    if !configured(&settings) || settings.es_config_id.is_empty() {
-        return Ok(not_configured(true));
-    }
-    match usable_login(state.store.pending_login(&token_hash(raw))?, now_ms()) {
-        Ok(login) if login.flow == ConnectFlow::EmbeddedSignup => {}
-        Ok(_) => return Ok(login_refused(Unusable::Unknown)),
-        Err(why) => return Ok(login_refused(why)),
-    }
-    Ok(pages::signup(&SignupConfig {
-        app_id: &settings.client_id,
-        config_id: &settings.es_config_id,
-        graph_version: &state.graph_version,
-        state: raw,
-        callback_url: &callback,
-    }))
+    Ok(match connect::signup(state, raw)? {
+        Ok(signup) => pages::signup(&SignupConfig {
+            app_id: &signup.app_id,
+            config_id: &signup.config_id,
+            graph_version: &state.graph_version,
+            state: raw,
+            callback_url: &callback,
+        }),
+        Err(stop) => stopped(stop),
+    })
 }
 
 /// `GET|POST /auth/whatsapp/callback`: Meta's redirect (plain OAuth) or the
-/// signup page's form (Embedded Signup). The `state` is spent before anything else.
-pub async fn callback(state: &AppState, req: Request<Incoming>) -> Result<Resp, Error> {
-    let (parts, body) = req.into_parts();
-    let params = if parts.method == Method::POST {
-        Params(read_form(body, &state.form_budget).await?)
+/// signup page's form (Embedded Signup).
+pub async fn callback(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
+    let params = if req.parts.method == Method::POST {
+        Params(read_form(req.body, &state.form_budget).await?)
     } else {
-        Params::of_query(&parts)
+        Params(req.query_pairs())
     };
     let Some(raw) = params.get("state") else {
-        return Ok(login_refused(Unusable::Unknown));
+        return Ok(stopped(Stop::Login(Unusable::Unknown)));
     };
-    let taken = state.store.take_pending_login(token_hash(raw)).await?;
-    let login = match usable_login(taken, now_ms()) {
-        Ok(login) => login,
-        Err(why) => return Ok(login_refused(why)),
+    let returned = Returned {
+        state: raw,
+        code: params.get("code"),
+        error: params
+            .get("error")
+            .map(|e| (e, params.get("error_description"))),
+        picked_waba: params.get("waba_id"),
     };
-    if let Some(error) = params.get("error") {
-        return login_error(state, login, error, params.get("error_description")).await;
-    }
-    let Some(code) = params.get("code") else {
-        return Ok(pages::failed(&Failure {
+    Ok(match connect::finish(state, returned).await? {
+        Ended::Stopped(stop) => stopped(stop),
+        Ended::Cancelled { retry } => cancelled(retry),
+        Ended::MetaSaid(said) => pages::failed(&Failure {
+            steps: hint_for(0, &said).into_iter().map(str::to_string).collect(),
+            ..Failure::new(
+                StatusCode::BAD_REQUEST,
+                "The login did not finish",
+                format!("Meta reported: {said}"),
+            )
+        }),
+        Ended::NoCode => pages::failed(&Failure {
             steps: vec!["Open the connect link you were given again and finish the login.".into()],
             ..Failure::new(
                 StatusCode::BAD_REQUEST,
                 "Meta sent no login code",
                 "The login came back without an authorization code, so there is nothing to connect.",
             )
-        }));
-    };
-    if let Some(hash) = &login.link_hash {
-        if let Err(why) = check_link(state.store.connect_link(hash)?.as_ref(), now_ms()) {
-            return Ok(link_refused(why));
-        }
-    }
-    let settings = state.settings();
-    if !configured(&settings) {
-        return Ok(not_configured(false));
-    }
-    let picked = params.get("waba_id").map(str::to_string);
-    match finish_login(state, &settings, login, code.to_string(), picked).await {
-        Ok((connected, api_key)) => Ok(success(state, &connected, &api_key)),
-        Err(failure) => Ok(pages::failed(&failure)),
-    }
+        }),
+        Ended::NoWaba(discovery_error) => pages::failed(&no_waba(discovery_error)),
+        Ended::Failed(e) => pages::failed(&failure_from(&e)),
+        Ended::Connected(connected, api_key) => success(state, &connected, &api_key.0),
+    })
 }
 
-/// Meta's `error=access_denied` (or the signup window closed): the cancelled page,
-/// with a fresh login to try again while the link still works.
-async fn login_error(
-    state: &AppState,
-    login: PendingLogin,
-    error: &str,
-    description: Option<&str>,
-) -> Result<Resp, Error> {
-    if error != "access_denied" {
-        let said = description.unwrap_or(error);
-        return Ok(pages::failed(&Failure {
-            steps: hint_for(0, said).into_iter().map(str::to_string).collect(),
-            ..Failure::new(
-                StatusCode::BAD_REQUEST,
-                "The login did not finish",
-                format!("Meta reported: {said}"),
-            )
-        }));
-    }
-    let settings = state.settings();
-    let link_ok = match &login.link_hash {
-        Some(hash) => check_link(state.store.connect_link(hash)?.as_ref(), now_ms()).is_ok(),
-        None => true,
-    };
-    let action = if link_ok && configured(&settings) {
-        let href = start_login(state, &settings, login.link_hash, login.flow).await?;
-        Some(Action {
-            label: "Try again".into(),
-            href,
-        })
-    } else {
-        None
-    };
-    Ok(pages::notice(
+fn cancelled(retry: Option<String>) -> Resp {
+    pages::notice(
         StatusCode::OK,
         "Login cancelled",
         "The Facebook login was cancelled before it finished, so nothing was connected and your connect link still works.",
         &["To connect, start again and approve the WhatsApp permissions; with Embedded Signup, pick or create your WhatsApp Business Account and phone number in Meta's wizard.".into()],
-        action,
-    ))
+        retry.map(|href| Action {
+            label: "Try again".into(),
+            href,
+        }),
+    )
 }
 
-/// What Meta said about the login, gathered on the blocking pool.
-struct MetaLogin {
-    token: String,
-    expires_at: Option<u64>,
-    user_id: Option<String>,
-    waba_ids: Vec<String>,
-    name: Option<String>,
-    /// Why `/me/businesses` could not list WABAs, when it was needed and failed.
-    discovery_error: Option<MetaError>,
-    /// (business portfolio, WABA): where Meta's business-level events go.
-    owners: Vec<(String, String)>,
-}
-
-async fn finish_login(
-    state: &AppState,
-    settings: &Settings,
-    login: PendingLogin,
-    code: String,
-    picked_waba: Option<String>,
-) -> Result<(Connected, String), Failure> {
-    let graph = state.graph.clone();
-    let app = settings.clone();
-    // Plain OAuth codes are bound to the redirect_uri of the dialog; the JS SDK's are not.
-    let redirect_uri = (login.flow == ConnectFlow::OAuth).then(|| callback_url(state));
-    let meta = blocking(move || meta_login(&graph, &app, &code, redirect_uri.as_deref()))
-        .await
-        .map_err(|e| failure_from(&e))?;
-    if meta.waba_ids.is_empty() {
-        return Err(no_waba(meta.discovery_error));
-    }
-    let api_key = new_token("wbk");
-    let now = now_ms();
-    let fresh = Account {
-        id: new_id("acc"),
-        name: meta.name.unwrap_or_else(|| "WhatsApp account".into()),
-        business_account_id: default_waba(&meta.waba_ids, picked_waba.as_deref()),
-        waba_ids: meta.waba_ids,
-        access_token: meta.token,
-        token_expires_at: meta.expires_at,
-        meta_user_id: meta.user_id,
-        api_key_hash: token_hash(&api_key),
-        created_at: now,
-        status: AccountStatus::Ok,
-        status_reason: None,
-        token_checked_at: Some(now),
-    };
-    let connected = state
-        .store
-        .save_connection(login.link_hash, fresh, meta.owners, now)
-        .await
-        .map_err(|e| failure_from(&e))?;
-    tracing::info!(account = %connected.account.id, created = connected.created, wabas = connected.account.waba_ids.len(), "account connected through login");
-    Ok((connected, api_key))
-}
-
-/// Code → token → `/debug_token` scope check → long-lived token → WABAs → name.
-fn meta_login(
-    graph: &Graph,
-    app: &Settings,
-    code: &str,
-    redirect_uri: Option<&str>,
-) -> Result<MetaLogin, Error> {
-    let issued = graph.exchange_code(&app.client_id, &app.client_secret, code, redirect_uri)?;
-    let debug = graph.debug_token(&issued.access_token, &app.client_id, &app.client_secret)?;
-    let grant = grant_from(&debug, &[])?;
-    let (token, expires_at) = long_lived(graph, app, issued.access_token, grant.expires_at)?;
-    let as_account = AccountToken {
-        token: &token,
-        app_secret: Some(&app.client_secret),
-    };
-    let (waba_ids, mut owners, discovery_error) = if grant.waba_ids.is_empty() {
-        discovery::businesses_wabas(graph, &as_account)
-    } else {
-        (grant.waba_ids, Vec::new(), None)
-    };
-    owners.extend(discovery::owners_of(graph, &as_account, &waba_ids, &owners));
-    let name = graph
-        .get("me", &as_account, &[("fields", "id,name")])
-        .ok()
-        .and_then(|me| me.get("name").and_then(|n| n.as_str()).map(str::to_string));
-    Ok(MetaLogin {
-        token,
-        expires_at,
-        user_id: grant.user_id,
-        waba_ids,
-        name,
-        discovery_error,
-        owners,
-    })
-}
-
-/// A login's token lasts an hour or two; `fb_exchange_token` makes it last ≈60 days.
-/// Tokens that never expire (System User tokens from Embedded Signup) stay as
-/// they are, and one that already lasts days is kept if the exchange fails.
-fn long_lived(
-    graph: &Graph,
-    app: &Settings,
-    token: String,
-    expires_at: Option<u64>,
-) -> Result<(String, Option<u64>), Error> {
-    let Some(expires_at) = expires_at else {
-        return Ok((token, None));
-    };
-    match graph.exchange_long_lived(&app.client_id, &app.client_secret, &token) {
-        Ok(issued) => {
-            let at = issued
-                .expires_in
-                .map(|s| now_secs() + s)
-                .unwrap_or(expires_at);
-            Ok((issued.access_token, Some(at)))
-        }
-        Err(e) if expires_at > now_secs() + 24 * 3600 => {
-            tracing::warn!(error = %e, "no long-lived token; keeping the issued one, which lasts more than a day");
-            Ok((token, Some(expires_at)))
-        }
-        Err(e) => Err(e),
+fn stopped(stop: Stop) -> Resp {
+    match stop {
+        Stop::Link(why) => link_refused(why),
+        Stop::Login(why) => login_refused(why),
+        Stop::NotConfigured { embedded_signup } => not_configured(embedded_signup),
     }
 }
 

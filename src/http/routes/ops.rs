@@ -5,6 +5,8 @@ use serde_json::json;
 
 use crate::domain::time::now_ms;
 use crate::error::Error;
+use crate::http::guards::Public;
+use crate::http::request::Req;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::metrics::{render_gauges, Gauge};
@@ -12,7 +14,7 @@ use crate::metrics::{render_gauges, Gauge};
 /// Healthy when the database answers a read and takes new events: while the
 /// disk fails, or the data dir is short of its reserve, the answer is the 503
 /// the webhook gets, saying why, so a monitor sees what Meta sees.
-pub fn healthz(state: &AppState) -> Result<Resp, Error> {
+pub async fn healthz(state: &AppState, _: Public, _: Req) -> Result<Resp, Error> {
     if let Some(fault) = state.store.refusal() {
         return Err(Error::StorageUnavailable(fault));
     }
@@ -26,15 +28,19 @@ pub fn healthz(state: &AppState) -> Result<Resp, Error> {
 /// The OpenAPI 3 document of every route (checked against the router in its tests).
 pub const OPENAPI: &str = include_str!("../../../static/openapi.json");
 
-pub fn openapi() -> Resp {
-    response::with_type(StatusCode::OK, "application/json", OPENAPI)
+pub async fn openapi(_: &AppState, _: Public, _: Req) -> Result<Resp, Error> {
+    Ok(response::with_type(
+        StatusCode::OK,
+        "application/json",
+        OPENAPI,
+    ))
 }
 
 /// The counters since start, then gauges read from the store: what a monitor
 /// alerts on (a growing delivery lag, accounts that need reconnecting, the
 /// disk filling up). While the database cannot be read, the disk gauges are
 /// still there: that is when they matter.
-pub fn metrics(state: &AppState) -> Result<Resp, Error> {
+pub async fn metrics(state: &AppState, _: Public, _: Req) -> Result<Resp, Error> {
     let mut out = state.metrics.render();
     render_gauges(&mut out, &disk_gauges(state));
     match gauges(state) {

@@ -7,14 +7,13 @@ use askama::Template;
 use hyper::StatusCode;
 
 use super::views::{stamp, utc, Chrome};
-use super::{html, Ctx, Done, Form};
-use crate::domain::connect::connect_url;
-use crate::domain::ids::{new_token, token_hash};
+use super::{html, Ctx, Done, Form, ACCOUNTS};
 use crate::domain::model::{Account, AccountStatus};
 use crate::error::Error;
 use crate::http::response::Resp;
-use crate::http::routes::admin::connect_account;
 use crate::http::session::Flash;
+use crate::usecase::accounts::{self, PastedToken};
+use crate::usecase::connect;
 
 /// A token that ends sooner than this gets an amber warning.
 const EXPIRY_WARNING_MS: u64 = 7 * 24 * 3600 * 1000;
@@ -47,7 +46,7 @@ struct AccountsPage {
     configured: bool,
 }
 
-pub fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
+pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
     let mut listeners: HashMap<String, usize> = HashMap::new();
     for l in cx.state.store.listeners()? {
         *listeners.entry(l.account_id).or_default() += 1;
@@ -108,63 +107,45 @@ fn row(a: &Account, listeners: usize, now: u64) -> AccountRow {
 }
 
 pub async fn add(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
-    let wabas = form.list("wabaIds");
-    let name = Some(form.get("name").to_string());
-    let (account, api_key) =
-        connect_account(cx.state, form.get("accessToken"), name, wabas).await?;
+    let pasted = PastedToken {
+        access_token: form.get("accessToken").to_string(),
+        name: Some(form.get("name").to_string()),
+        waba_ids: form.list("wabaIds"),
+    };
+    let (account, api_key) = accounts::add(cx.state, pasted).await?;
     let wabas = if account.waba_ids.is_empty() {
         "no WABA yet".to_string()
     } else {
         account.waba_ids.join(", ")
     };
     Ok(Done::to(
-        "/admin/accounts",
+        ACCOUNTS,
         Flash::ok(format!(
             "Account \"{}\" added ({wabas}). Its API key is shown this once: copy it into the flow tool now.",
             account.name
         ))
-        .with_secret(api_key),
+        .with_secret(api_key.0),
     ))
 }
 
-pub async fn rotate_key(cx: &Ctx<'_>, id: &str) -> Result<Done, Error> {
-    let account = cx
-        .state
-        .store
-        .account(id)?
-        .ok_or(Error::NotFound("account"))?;
-    let api_key = new_token("wbk");
-    if !cx
-        .state
-        .store
-        .rotate_api_key(id.to_string(), token_hash(&api_key))
-        .await?
-    {
-        return Err(Error::NotFound("account"));
-    }
-    tracing::info!(account = %id, "API key rotated from the backoffice");
+pub async fn rotate_key(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
+    let account = accounts::get(cx.state, cx.param("accountId"))?;
+    let api_key = accounts::rotate_key(cx.state, &account.id).await?;
     Ok(Done::to(
-        "/admin/accounts",
+        ACCOUNTS,
         Flash::ok(format!(
             "New API key for \"{}\". The old key no longer works. Copy this one now: it is shown only once.",
             account.name
         ))
-        .with_secret(api_key),
+        .with_secret(api_key.0),
     ))
 }
 
-pub async fn remove(cx: &Ctx<'_>, id: &str) -> Result<Done, Error> {
-    let account = cx
-        .state
-        .store
-        .account(id)?
-        .ok_or(Error::NotFound("account"))?;
-    if !cx.state.store.delete_account(id.to_string()).await? {
-        return Err(Error::NotFound("account"));
-    }
-    tracing::info!(account = %id, "account removed from the backoffice");
+pub async fn remove(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
+    let account = accounts::get(cx.state, cx.param("accountId"))?;
+    accounts::remove(cx.state, &account.id).await?;
     Ok(Done::to(
-        "/admin/accounts",
+        ACCOUNTS,
         Flash::ok(format!(
             "Account \"{}\" removed, with its API key and listeners.",
             account.name
@@ -174,31 +155,23 @@ pub async fn remove(cx: &Ctx<'_>, id: &str) -> Result<Done, Error> {
 
 /// Mints a one-time `/connect?link=` URL for a customer, as the admin API does
 /// (see docs/connect.md), with the default lifetime.
-pub async fn mint_link(cx: &Ctx<'_>) -> Result<Done, Error> {
-    let minted = cx.state.store.mint_connect_link(cx.now, None).await?;
+pub async fn mint_link(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
+    let link = connect::mint_link(cx.state, None).await?;
     Ok(Done::to(
-        "/admin/accounts",
+        ACCOUNTS,
         Flash::ok(format!(
             "Connect link created. Send it to your customer: it works once, until {}.",
-            utc(minted.link.expires_at)
+            utc(link.expires_at)
         ))
-        .with_secret(connect_url(&cx.state.public_url, &minted.secret)),
+        .with_secret(link.url),
     ))
 }
 
 /// Withdraws a link that has not connected anyone yet.
-pub async fn revoke_link(cx: &Ctx<'_>, id: &str) -> Result<Done, Error> {
-    if !cx
-        .state
-        .store
-        .revoke_connect_link(id.to_string(), cx.now)
-        .await?
-    {
-        return Err(Error::NotFound("open connect link"));
-    }
-    tracing::info!(link = %id, "connect link revoked from the backoffice");
+pub async fn revoke_link(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
+    connect::revoke_link(cx.state, cx.param("linkId")).await?;
     Ok(Done::to(
-        "/admin/accounts",
+        ACCOUNTS,
         Flash::ok("Connect link revoked: it no longer connects anyone."),
     ))
 }

@@ -50,7 +50,7 @@ struct EventsPage {
     quarantine: Vec<QuarantineRow>,
 }
 
-pub fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
+pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
     let store = &cx.state.store;
     let events = store
         .recent_events(SHOWN)?

@@ -8,13 +8,15 @@ use serde_json::Value;
 
 use super::views::{stamp, Chrome, Stamp};
 use super::{html, Ctx, Done, Form, LISTENERS};
+use crate::domain::ids::ListenerId;
 use crate::domain::model::{Delivery, DeliveryState, Listener};
 use crate::domain::subscription::Requested;
 use crate::domain::subscription::{Filters, Format};
 use crate::error::Error;
 use crate::http::response::Resp;
-use crate::http::routes::flow::{queue_test, redeliver_all_failed, register_listener};
 use crate::http::session::Flash;
+use crate::usecase::access::own_waba;
+use crate::usecase::listeners::{self, NewListener};
 
 /// How many recent deliveries the success rate and the detail page look at.
 const RECENT: usize = 200;
@@ -72,7 +74,7 @@ struct ListenerPage {
     deliveries: Vec<DeliveryRow>,
 }
 
-pub fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
+pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
     let names = account_names(cx)?;
     let mut listeners = Vec::new();
     for l in cx.state.store.listeners()? {
@@ -95,12 +97,9 @@ pub fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
     Ok(html(StatusCode::OK, &page))
 }
 
-pub fn detail(cx: &Ctx<'_>, id: &str) -> Result<Resp, Error> {
-    let l = cx
-        .state
-        .store
-        .listener(id)?
-        .ok_or(Error::NotFound("listener"))?;
+pub async fn detail(cx: &Ctx<'_>) -> Result<Resp, Error> {
+    let id = cx.param("listenerId");
+    let l = listeners::any(cx.state, id)?;
     let recent = cx.state.store.deliveries_of(id, RECENT)?;
     let page = ListenerPage {
         chrome: cx.chrome("listeners"),
@@ -218,8 +217,13 @@ pub async fn add(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
         format: Some(form.get("format").to_string()).filter(|f| !f.is_empty()),
         ..Requested::default()
     };
-    let (listener, _) =
-        register_listener(cx.state, &account, waba_id, &requested, form.get("url")).await?;
+    let waba = own_waba(&account, waba_id)?;
+    let asked = NewListener {
+        waba: &waba,
+        requested: &requested,
+        url: form.get("url"),
+    };
+    let (listener, _) = listeners::register(cx.state, &account, asked).await?;
     Ok(Done::to(
         format!("{LISTENERS}/{}", listener.id),
         Flash::ok(format!(
@@ -230,56 +234,63 @@ pub async fn add(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
     ))
 }
 
-/// pause, resume, test or redeliver-failed.
-pub async fn act(cx: &Ctx<'_>, id: &str, action: &str) -> Result<Done, Error> {
-    let back = format!("/admin/listeners/{id}");
-    let store = &cx.state.store;
-    let flash = match action {
-        "pause" | "resume" => {
-            let paused = action == "pause";
-            if !store.set_listener_paused(id.to_string(), paused).await? {
-                return Err(Error::NotFound("listener"));
-            }
-            tracing::info!(listener = %id, paused, "listener paused or resumed from the backoffice");
-            Flash::ok(if paused {
-                "Listener paused: new events are not queued for it until you resume it."
-            } else {
-                "Listener resumed: new events are queued for it again."
-            })
-        }
-        "test" => {
-            let listener = store.listener(id)?.ok_or(Error::NotFound("listener"))?;
-            let d = queue_test(cx.state, &listener).await?;
-            Flash::ok(format!(
-                "Test event queued as delivery {}: a sample {} event marked \"test\": true, for this listener only.",
-                d.id,
-                listener.subscribed().join(", ")
-            ))
-        }
-        "redeliver-failed" => {
-            store.listener(id)?.ok_or(Error::NotFound("listener"))?;
-            Flash::ok(match redeliver_all_failed(cx.state, id).await? {
-                1 => "1 failed delivery queued again.".to_string(),
-                n => format!("{n} failed deliveries queued again."),
-            })
-        }
-        _ => return Err(Error::NotFound("action")),
-    };
-    Ok(Done::to(back, flash))
+pub async fn pause(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
+    paused(cx, true).await
 }
 
-pub async fn redeliver(cx: &Ctx<'_>, id: &str, delivery: &str) -> Result<Done, Error> {
-    let delivery_id: u64 = delivery.parse().map_err(|_| Error::NotFound("delivery"))?;
-    match cx.state.store.delivery(delivery_id)? {
-        Some(d) if d.listener_id == id => {}
-        _ => return Err(Error::NotFound("delivery")),
-    }
-    cx.state.store.redeliver(delivery_id, cx.now).await?;
-    cx.state.wake.notify_one();
+pub async fn resume(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
+    paused(cx, false).await
+}
+
+async fn paused(cx: &Ctx<'_>, paused: bool) -> Result<Done, Error> {
+    let id = ListenerId::new(cx.param("listenerId"));
+    listeners::set_paused(cx.state, &id, paused).await?;
     Ok(Done::to(
-        format!("/admin/listeners/{id}"),
+        listener_page(&id),
+        Flash::ok(if paused {
+            "Listener paused: new events are not queued for it until you resume it."
+        } else {
+            "Listener resumed: new events are queued for it again."
+        }),
+    ))
+}
+
+pub async fn test(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
+    let listener = listeners::any(cx.state, cx.param("listenerId"))?;
+    let d = listeners::queue_test(cx.state, &listener).await?;
+    Ok(Done::to(
+        listener_page(&listener.id),
         Flash::ok(format!(
-            "Delivery {delivery_id} queued again (same webhook-id)."
+            "Test event queued as delivery {}: a sample {} event marked \"test\": true, for this listener only.",
+            d.id,
+            listener.subscribed().join(", ")
         )),
     ))
+}
+
+pub async fn redeliver_failed(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
+    let listener = listeners::any(cx.state, cx.param("listenerId"))?;
+    let flash = Flash::ok(
+        match listeners::redeliver_failed(cx.state, &listener).await? {
+            1 => "1 failed delivery queued again.".to_string(),
+            n => format!("{n} failed deliveries queued again."),
+        },
+    );
+    Ok(Done::to(listener_page(&listener.id), flash))
+}
+
+pub async fn redeliver(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
+    let listener = listeners::any(cx.state, cx.param("listenerId"))?;
+    let delivery = listeners::redeliver(cx.state, &listener, cx.param("deliveryId")).await?;
+    Ok(Done::to(
+        listener_page(&listener.id),
+        Flash::ok(format!(
+            "Delivery {} queued again (same webhook-id).",
+            delivery.id
+        )),
+    ))
+}
+
+fn listener_page(id: &str) -> String {
+    format!("{LISTENERS}/{id}")
 }

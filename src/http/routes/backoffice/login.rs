@@ -1,13 +1,16 @@
 //! Logging in with the admin token or the admin password, and out.
 
 use askama::Template;
-use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::StatusCode;
 
 use super::web::Web;
-use super::{html, redirect, views, Ctx, Form, FORM_LIMIT, HOME};
+use super::{html, open_form, redirect, views, Form, FORM_LIMIT, HOME};
 use crate::domain::ids::{constant_time_eq, token_hash};
+use crate::domain::time::now_ms;
+use crate::error::Error;
 use crate::http::body::read_budgeted;
+use crate::http::guards::Public;
+use crate::http::request::Req;
 use crate::http::response::Resp;
 use crate::http::AppState;
 use crate::metrics::Metrics;
@@ -20,11 +23,13 @@ struct LoginPage<'a> {
 }
 
 /// The login form, in an anonymous session so that it carries a CSRF token.
-pub fn page(state: &AppState, web: &Web, now: u64) -> Resp {
+pub async fn page(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
+    let now = now_ms();
+    let web = Web::of(state, &req.parts, now, true);
     if web.session.as_ref().is_some_and(|s| s.admin) {
-        return redirect(HOME);
+        return Ok(redirect(HOME));
     }
-    form(state, web, now, StatusCode::OK, "")
+    Ok(form(state, &web, now, StatusCode::OK, ""))
 }
 
 fn form(state: &AppState, web: &Web, now: u64, status: StatusCode, error: &str) -> Resp {
@@ -45,7 +50,13 @@ fn form(state: &AppState, web: &Web, now: u64, status: StatusCode, error: &str) 
     resp
 }
 
-pub async fn submit(state: &AppState, web: &Web, req: Request<Incoming>, now: u64) -> Resp {
+pub async fn submit(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
+    let now = now_ms();
+    let web = Web::of(state, &req.parts, now, true);
+    Ok(checked_login(state, &web, req, now).await)
+}
+
+async fn checked_login(state: &AppState, web: &Web, req: Req, now: u64) -> Resp {
     // Counted from here: simultaneous guesses cannot all be checked.
     let throttle = &state.backoffice.throttle;
     let attempt = match throttle.begin(web.peer, now) {
@@ -75,7 +86,7 @@ pub async fn submit(state: &AppState, web: &Web, req: Request<Incoming>, now: u6
             "The login page had expired. Please try again.",
         );
     };
-    let fields = match read_budgeted(req.into_body(), FORM_LIMIT, &state.form_budget).await {
+    let fields = match read_budgeted(req.body, FORM_LIMIT, &state.form_budget).await {
         Ok(bytes) => Form::parse(&bytes),
         Err(e) => return views::notice(StatusCode::BAD_REQUEST, "Form refused", &e.to_string()),
     };
@@ -152,9 +163,13 @@ async fn check_credential(state: &AppState, secret: &str) -> Verdict {
     }
 }
 
-pub fn logout(cx: &Ctx<'_>, web: &Web) -> Resp {
-    cx.state.backoffice.sessions.end(&cx.session.id);
+pub async fn logout(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
+    let (cx, _) = match open_form(state, req).await {
+        Ok(opened) => opened,
+        Err(refused) => return Ok(*refused),
+    };
+    state.backoffice.sessions.end(&cx.session.id);
     let mut resp = redirect("/admin/login");
-    web.clear_session_cookie(&mut resp);
-    resp
+    cx.web.clear_session_cookie(&mut resp);
+    Ok(resp)
 }

@@ -7,7 +7,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::Value;
 
 use super::views::{stamp, utc, Chrome, Stamp};
-use super::{html, redirect, Ctx, Form};
+use super::{html, redirect, Ctx};
 use crate::domain::model::StatusRecord;
 use crate::domain::statuses;
 use crate::error::Error;
@@ -79,7 +79,8 @@ struct NoStatusPage {
     link: String,
 }
 
-pub fn page(cx: &Ctx<'_>, query: &Form) -> Result<Resp, Error> {
+pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
+    let query = cx.query();
     let q = query.get("q").trim().to_string();
     let minutes = query
         .get("minutes")
@@ -169,7 +170,8 @@ fn recipient(history: &[StatusRecord]) -> String {
         .unwrap_or_default()
 }
 
-pub fn timeline(cx: &Ctx<'_>, id: &str) -> Result<Resp, Error> {
+pub async fn timeline(cx: &Ctx<'_>) -> Result<Resp, Error> {
+    let id = cx.param("messageId");
     let history = statuses::ordered(cx.state.store.status_history(id)?);
     let Some(current) = statuses::current(&history).cloned() else {
         return Ok(no_status_yet(cx, id, StatusCode::NOT_FOUND));

@@ -4,28 +4,30 @@
 //! Content-Security-Policy (no inline script: the little JS there is lives in
 //! `static/admin/`). Errors become a page or a message on a page, never a raw 500.
 
-mod accounts;
+pub mod accounts;
 mod assets;
-mod events;
-mod listeners;
-mod login;
-mod messages;
-mod setup;
-mod subscriptions;
-mod test_send;
+pub mod events;
+pub mod listeners;
+pub mod login;
+pub mod messages;
+pub mod setup;
+pub mod subscriptions;
+pub mod test_send;
 mod views;
 mod web;
 
 use std::collections::HashMap;
 
 use askama::Template;
-use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, CACHE_CONTROL};
-use hyper::{Method, Request, StatusCode};
+use hyper::http::request::Parts;
+use hyper::{Method, StatusCode};
 
 use crate::domain::time::now_ms;
 use crate::error::Error;
 use crate::http::body::read_budgeted;
+use crate::http::guards::Public;
+use crate::http::request::{Params, Req};
 use crate::http::response::{self, Resp};
 use crate::http::session::{Flash, SessionInfo};
 use crate::http::AppState;
@@ -42,89 +44,52 @@ const SUBSCRIPTIONS: &str = "/admin/subscriptions";
 /// Where `/admin` lands after login.
 const HOME: &str = SETUP;
 
-/// A page or form of the backoffice; the router's table says which path and
-/// method lead to each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Page {
-    /// The CSS and JS (`{file}`), which need no session.
-    Asset,
-    Home,
-    Login,
-    SubmitLogin,
-    Logout,
-    Setup,
-    SaveSetup,
-    Checklist,
-    SetPassword,
-    Accounts,
-    AddAccount,
-    RotateKey,
-    RemoveAccount,
-    TestSend,
-    SendTest,
-    MintConnectLink,
-    RevokeConnectLink,
-    Subscriptions,
-    Subscribe,
-    Listeners,
-    AddListener,
-    Listener,
-    PauseListener,
-    ResumeListener,
-    RedeliverFailed,
-    TestListener,
-    Redeliver,
-    Messages,
-    Message,
-    Events,
-    /// A path under `/admin` that is none of the above.
-    Unknown,
+/// `/admin/static/{file}`: the CSS and JS, which need no session.
+pub async fn asset(_: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
+    Ok(assets::serve(req.param("file"), &req.parts.headers))
 }
 
-/// Answers a backoffice request; `params` are the route's `{…}` values in order.
-pub async fn handle(
-    state: &AppState,
-    req: Request<Incoming>,
-    page: Page,
-    params: &[String],
-) -> Resp {
-    let mut resp = match page {
-        Page::Asset => assets::serve(param(params, 0), req.headers()),
-        _ => route(state, req, page, params).await,
-    };
-    harden(resp.headers_mut());
-    resp
+/// `/admin`: the admin's first page.
+pub async fn home(_: &Ctx<'_>) -> Result<Resp, Error> {
+    Ok(redirect(HOME))
 }
 
 /// A backoffice path asked with a method it does not take.
 pub fn method_not_allowed() -> Resp {
-    let mut resp = views::notice(
+    views::notice(
         StatusCode::METHOD_NOT_ALLOWED,
         "Not here",
         "This address only answers GET and POST.",
-    );
-    harden(resp.headers_mut());
-    resp
+    )
 }
 
-fn param(params: &[String], i: usize) -> &str {
-    params.get(i).map(String::as_str).unwrap_or_default()
+/// A path under `/admin` that is no page: the login for a visitor, a page in
+/// the layout for the admin.
+pub fn unknown(state: &AppState, req: Req) -> Resp {
+    match session(state, req, true) {
+        Ok(cx) => views::error_page(&cx, &Error::NotFound("page")),
+        Err(refused) => *refused,
+    }
 }
 
 /// Whether the request comes from an admin logged into the backoffice (their
 /// session cookie). `/connect` lets such an admin start a connection without a
 /// link (CONTRACT §2). Counts as the admin's activity.
-pub fn admin_session(state: &AppState, req: &Request<Incoming>, now: u64) -> bool {
-    Web::of(state, req, now, true)
+pub fn admin_session(state: &AppState, parts: &Parts) -> bool {
+    Web::of(state, parts, now_ms(), true)
         .session
         .is_some_and(|s| s.admin)
 }
 
-/// One request's view of the backoffice: who is asking, and when.
-pub(super) struct Ctx<'a> {
+/// One request's view of the backoffice: who is asking, when, and what the
+/// path and query say.
+pub struct Ctx<'a> {
     pub state: &'a AppState,
     pub session: SessionInfo,
+    web: Web,
     pub now: u64,
+    parts: Parts,
+    params: Params,
 }
 
 impl Ctx<'_> {
@@ -143,10 +108,133 @@ impl Ctx<'_> {
                 .map(views::storage_warning),
         }
     }
+
+    /// The route's `{name}`.
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name)
+    }
+
+    /// The query string's fields.
+    pub fn query(&self) -> Form {
+        Form::parse(self.parts.uri.query().unwrap_or_default().as_bytes())
+    }
+}
+
+/// The admin's session, or the answer for someone without one: a GET goes
+/// to the login, anything else is told the session ended. `touch`: whether
+/// the request counts as the admin's activity.
+pub fn session(state: &AppState, req: Req, touch: bool) -> Result<Ctx<'_>, Box<Resp>> {
+    session_of(state, req.parts, req.params, touch)
+}
+
+fn session_of(
+    state: &AppState,
+    parts: Parts,
+    params: Params,
+    touch: bool,
+) -> Result<Ctx<'_>, Box<Resp>> {
+    let now = now_ms();
+    let web = Web::of(state, &parts, now, touch);
+    let Some(session) = web.session.clone().filter(|s| s.admin) else {
+        return Err(Box::new(match parts.method {
+            Method::GET => redirect("/admin/login"),
+            _ => views::notice(
+                StatusCode::FORBIDDEN,
+                "Your session has ended",
+                "You were logged out (after a while without activity, or because wabridge restarted). Log in again and repeat the action.",
+            ),
+        }));
+    };
+    Ok(Ctx {
+        state,
+        session,
+        web,
+        now,
+        parts,
+        params,
+    })
+}
+
+/// A page's answer; an error becomes a page in the layout.
+pub fn shown(cx: &Ctx<'_>, page: Result<Resp, Error>) -> Resp {
+    page.unwrap_or_else(|e| views::error_page(cx, &e))
+}
+
+/// The admin's session and a form from one of our pages (its CSRF token checked).
+pub async fn open_form(state: &AppState, req: Req) -> Result<(Ctx<'_>, Form), Box<Resp>> {
+    let Req {
+        parts,
+        body,
+        params,
+    } = req;
+    let cx = session_of(state, parts, params, true)?;
+    let form = match read_budgeted(body, FORM_LIMIT, &state.form_budget).await {
+        Ok(bytes) => Form::parse(&bytes),
+        Err(e) => {
+            return Err(Box::new(views::notice(
+                StatusCode::BAD_REQUEST,
+                "Form refused",
+                &e.to_string(),
+            )))
+        }
+    };
+    if let Err(why) = cx.web.check_csrf(&cx.session, form.get("csrf")) {
+        return Err(Box::new(views::csrf_refused(why)));
+    }
+    Ok((cx, form))
+}
+
+/// Where a form goes back to when its action fails.
+#[derive(Debug, Clone, Copy)]
+pub enum Back {
+    Setup,
+    Accounts,
+    Subscriptions,
+    Listeners,
+    /// The listener's page while it exists, else the list.
+    Listener,
+    /// The account's test-send page while the account exists, else the list.
+    TestSend,
+}
+
+impl Back {
+    fn to(self, cx: &Ctx<'_>) -> String {
+        let store = &cx.state.store;
+        match self {
+            Back::Setup => SETUP.into(),
+            Back::Accounts => ACCOUNTS.into(),
+            Back::Subscriptions => SUBSCRIPTIONS.into(),
+            Back::Listeners => LISTENERS.into(),
+            Back::Listener => {
+                let id = cx.param("listenerId");
+                match store.listener(id) {
+                    Ok(Some(_)) => format!("{LISTENERS}/{id}"),
+                    _ => LISTENERS.into(),
+                }
+            }
+            Back::TestSend => {
+                let id = cx.param("accountId");
+                match store.account(id) {
+                    Ok(Some(_)) => format!("{ACCOUNTS}/{id}/test-send"),
+                    _ => ACCOUNTS.into(),
+                }
+            }
+        }
+    }
+}
+
+/// After a form: a redirect with a message, where the action led, or back.
+pub fn finish_form(cx: &Ctx<'_>, back: Back, done: Result<Done, Error>) -> Resp {
+    let done = done.unwrap_or_else(|e| Done::to(back.to(cx), views::error_flash(&e)));
+    cx.state
+        .backoffice
+        .sessions
+        .set_flash(&cx.session.id, done.flash);
+    redirect(&done.to)
 }
 
 /// A form's fields; a missing field reads as empty.
-pub(super) struct Form(HashMap<String, String>);
+pub struct Form(HashMap<String, String>);
 
 impl Form {
     fn parse(bytes: &[u8]) -> Form {
@@ -173,7 +261,7 @@ impl Form {
 }
 
 /// What a successful form leads to: a page, and a message on it.
-pub(super) struct Done {
+pub struct Done {
     pub to: String,
     pub flash: Flash,
 }
@@ -185,127 +273,6 @@ impl Done {
             flash,
         }
     }
-}
-
-async fn route(state: &AppState, req: Request<Incoming>, page: Page, params: &[String]) -> Resp {
-    let now = now_ms();
-    // The checklist refreshes itself; that must not keep an idle session alive.
-    let web = Web::of(state, &req, now, page != Page::Checklist);
-    let method = req.method().clone();
-    match page {
-        Page::Login => return login::page(state, &web, now),
-        Page::SubmitLogin => return login::submit(state, &web, req, now).await,
-        _ => {}
-    }
-    let Some(session) = web.session.clone().filter(|s| s.admin) else {
-        return match method {
-            Method::GET => redirect("/admin/login"),
-            _ => views::notice(
-                StatusCode::FORBIDDEN,
-                "Your session has ended",
-                "You were logged out (after a while without activity, or because wabridge restarted). Log in again and repeat the action.",
-            ),
-        };
-    };
-    let cx = Ctx {
-        state,
-        session,
-        now,
-    };
-    match method {
-        Method::GET => {
-            let query = req.uri().query().unwrap_or_default().to_string();
-            get(&cx, page, params, &Form::parse(query.as_bytes()))
-                .await
-                .unwrap_or_else(|e| views::error_page(&cx, &e))
-        }
-        Method::POST => post(&cx, &web, req, page, params).await,
-        _ => views::notice(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Not here",
-            "This address only answers GET and POST.",
-        ),
-    }
-}
-
-async fn get(cx: &Ctx<'_>, page: Page, params: &[String], query: &Form) -> Result<Resp, Error> {
-    let id = param(params, 0);
-    match page {
-        Page::Home => Ok(redirect(HOME)),
-        Page::Setup => setup::page(cx),
-        Page::Checklist => setup::checklist(cx),
-        Page::Accounts => accounts::page(cx),
-        Page::Listeners => listeners::page(cx),
-        Page::Listener => listeners::detail(cx, id),
-        Page::Messages => messages::page(cx, query),
-        Page::Message => messages::timeline(cx, id),
-        Page::Events => events::page(cx),
-        Page::Subscriptions => subscriptions::page(cx).await,
-        Page::TestSend => test_send::page(cx, id).await,
-        _ => Err(Error::NotFound("page")),
-    }
-}
-
-async fn post(
-    cx: &Ctx<'_>,
-    web: &Web,
-    req: Request<Incoming>,
-    page: Page,
-    params: &[String],
-) -> Resp {
-    let form = match read_budgeted(req.into_body(), FORM_LIMIT, &cx.state.form_budget).await {
-        Ok(bytes) => Form::parse(&bytes),
-        Err(e) => return views::notice(StatusCode::BAD_REQUEST, "Form refused", &e.to_string()),
-    };
-    if let Err(why) = web.check_csrf(&cx.session, form.get("csrf")) {
-        return views::csrf_refused(why);
-    }
-    let id = param(params, 0);
-    let (back, result) = match page {
-        Page::Logout => return login::logout(cx, web),
-        Page::SaveSetup => (SETUP, setup::save(cx, &form).await),
-        Page::SetPassword => (SETUP, setup::set_password(cx, &form).await),
-        Page::AddAccount => (ACCOUNTS, accounts::add(cx, &form).await),
-        Page::RotateKey => (ACCOUNTS, accounts::rotate_key(cx, id).await),
-        Page::RemoveAccount => (ACCOUNTS, accounts::remove(cx, id).await),
-        Page::SendTest => (ACCOUNTS, test_send::send(cx, id, &form).await),
-        Page::MintConnectLink => (ACCOUNTS, accounts::mint_link(cx).await),
-        Page::RevokeConnectLink => (ACCOUNTS, accounts::revoke_link(cx, id).await),
-        Page::Subscribe => (SUBSCRIPTIONS, subscriptions::subscribe_waba(cx, id).await),
-        Page::AddListener => (LISTENERS, listeners::add(cx, &form).await),
-        Page::PauseListener => (LISTENERS, listeners::act(cx, id, "pause").await),
-        Page::ResumeListener => (LISTENERS, listeners::act(cx, id, "resume").await),
-        Page::RedeliverFailed => (LISTENERS, listeners::act(cx, id, "redeliver-failed").await),
-        Page::TestListener => (LISTENERS, listeners::act(cx, id, "test").await),
-        Page::Redeliver => (
-            LISTENERS,
-            listeners::redeliver(cx, id, param(params, 1)).await,
-        ),
-        _ => return views::error_page(cx, &Error::NotFound("action")),
-    };
-    // A listener's forms, and the test send, return to their page when they fail.
-    let store = &cx.state.store;
-    let back = match page {
-        Page::PauseListener
-        | Page::ResumeListener
-        | Page::RedeliverFailed
-        | Page::Redeliver
-        | Page::TestListener
-            if store.listener(id).ok().flatten().is_some() =>
-        {
-            format!("{LISTENERS}/{id}")
-        }
-        Page::SendTest if store.account(id).ok().flatten().is_some() => {
-            format!("{ACCOUNTS}/{id}/test-send")
-        }
-        _ => back.to_string(),
-    };
-    let done = result.unwrap_or_else(|e| Done::to(back, views::error_flash(&e)));
-    cx.state
-        .backoffice
-        .sessions
-        .set_flash(&cx.session.id, done.flash);
-    redirect(&done.to)
 }
 
 /// 303 See Other: after a POST the browser GETs the page (no resubmit on reload).
@@ -329,8 +296,9 @@ pub(super) fn html<T: Template>(status: StatusCode, page: &T) -> Resp {
     }
 }
 
-/// Headers every backoffice answer carries.
-fn harden(h: &mut HeaderMap) {
+/// Headers every backoffice answer carries (the router sets them on every
+/// answer under `/admin`).
+pub fn harden(h: &mut HeaderMap) {
     let fixed = [
         (
             "content-security-policy",

@@ -9,11 +9,13 @@ use super::{html, Ctx, Done, Form};
 use crate::domain::ids::{constant_time_eq, token_hash};
 use crate::domain::model::Settings;
 use crate::domain::password;
+use crate::domain::paths;
 use crate::domain::webhook_health::{FailureKind, WebhookFacts};
 use crate::error::Error;
 use crate::http::response::Resp;
-use crate::http::routes::admin::{blocking, save_config, ConfigChange, CALLBACK_PATH, EVENTS_PATH};
 use crate::http::session::Flash;
+use crate::usecase::blocking;
+use crate::usecase::settings::{self, ConfigChange};
 
 /// A value for Meta's dashboard, with where it goes.
 pub struct MetaValue {
@@ -61,7 +63,7 @@ struct ChecklistFragment {
     checklist: Vec<CheckItem>,
 }
 
-pub fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
+pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
     let settings = cx.state.settings();
     let page = SetupPage {
         chrome: cx.chrome("setup"),
@@ -75,7 +77,7 @@ pub fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
 }
 
 /// The checklist alone: the page's script swaps it in every few seconds.
-pub fn checklist(cx: &Ctx<'_>) -> Result<Resp, Error> {
+pub async fn checklist(cx: &Ctx<'_>) -> Result<Resp, Error> {
     Ok(html(
         StatusCode::OK,
         &ChecklistFragment {
@@ -108,12 +110,12 @@ fn meta_values(public_url: &str, s: &Settings) -> Vec<MetaValue> {
         MetaValue {
             label: "Valid OAuth Redirect URI",
             place: "Facebook Login for Business → Settings → Valid OAuth Redirect URIs",
-            value: format!("{public_url}{CALLBACK_PATH}"),
+            value: paths::public(public_url, paths::CALLBACK),
         },
         MetaValue {
             label: "Callback URL",
             place: "WhatsApp → Configuration → Webhooks → Edit → Callback URL",
-            value: format!("{public_url}{EVENTS_PATH}"),
+            value: paths::public(public_url, paths::EVENTS),
         },
         MetaValue {
             label: "Verify token",
@@ -300,7 +302,7 @@ pub async fn save(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
         // An unticked checkbox is absent from the form.
         require_open_window: Some(form.get("requireOpenWindow") == "on"),
     };
-    save_config(cx.state, change).await?;
+    settings::save(cx.state, change).await?;
     Ok(Done::to("/admin/setup", Flash::ok("Settings saved.")))
 }
 

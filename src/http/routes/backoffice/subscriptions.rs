@@ -8,11 +8,11 @@ use askama::Template;
 use hyper::StatusCode;
 
 use super::views::{user_message, utc, Chrome};
-use super::{html, Ctx, Done};
+use super::{html, Ctx, Done, Form};
 use crate::error::Error;
 use crate::http::response::Resp;
-use crate::http::routes::subscriptions::{is_subscribed, subscribe};
 use crate::http::session::Flash;
+use crate::usecase::subscriptions::{is_subscribed, subscribe};
 
 pub struct SubscriptionRow {
     pub account: String,
@@ -79,7 +79,8 @@ fn verdict(checked: Option<Result<bool, Error>>) -> (&'static str, &'static str,
 }
 
 /// `POST /{waba}/subscribed_apps` with the token of the account that has the WABA.
-pub async fn subscribe_waba(cx: &Ctx<'_>, waba_id: &str) -> Result<Done, Error> {
+pub async fn subscribe_waba(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
+    let waba_id = cx.param("wabaId");
     let account = cx
         .state
         .store

@@ -9,12 +9,11 @@ use serde_json::{json, Value};
 
 use super::views::{user_message, Chrome};
 use super::{html, Ctx, Done, Form};
-use crate::domain::model::Account;
 use crate::error::Error;
 use crate::http::response::Resp;
-use crate::http::routes::access::phone_numbers;
-use crate::http::routes::messages::send_message;
 use crate::http::session::Flash;
+use crate::usecase::access::{own_phone_number, phone_numbers};
+use crate::usecase::{accounts, messages};
 
 pub struct NumberOption {
     pub id: String,
@@ -32,16 +31,9 @@ struct TestSendPage {
     problem: String,
 }
 
-fn account(cx: &Ctx<'_>, id: &str) -> Result<Account, Error> {
-    cx.state
-        .store
-        .account(id)?
-        .ok_or(Error::NotFound("account"))
-}
-
 /// The form, with the account's numbers as Meta lists them now.
-pub async fn page(cx: &Ctx<'_>, id: &str) -> Result<Resp, Error> {
-    let account = account(cx, id)?;
+pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
+    let account = accounts::get(cx.state, cx.param("accountId"))?;
     let mut numbers = Vec::new();
     let mut problem = String::new();
     for waba in &account.waba_ids {
@@ -82,22 +74,16 @@ fn option(n: &Value, waba: &str) -> Option<NumberOption> {
 
 /// Sends the template and shows the message's timeline, where its statuses
 /// (sent, delivered, read, or failed with Meta's reason) appear as they come.
-pub async fn send(cx: &Ctx<'_>, id: &str, form: &Form) -> Result<Done, Error> {
-    let account = account(cx, id)?;
+pub async fn send(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
+    let account = accounts::get(cx.state, cx.param("accountId"))?;
     let template = form.get("template").trim();
     let request = json!({
         "to": form.get("to"),
         "type": "template",
         "template": {"name": template, "language": {"code": form.get("language").trim()}},
     });
-    let view = send_message(
-        cx.state,
-        &account,
-        form.get("phoneNumberId"),
-        request,
-        false,
-    )
-    .await?;
+    let number = own_phone_number(cx.state, &account, form.get("phoneNumberId")).await?;
+    let view = messages::send(cx.state, &account, &number, request, false).await?;
     let message_id = view["messageId"].as_str().unwrap_or_default();
     tracing::info!(account = %account.id, message = %message_id, "test message sent from the backoffice");
     Ok(Done::to(

@@ -3,9 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, COOKIE, HOST, ORIGIN, REFERER, SET_COOKIE};
-use hyper::Request;
+use hyper::http::request::Parts;
 
 use crate::domain::ids::constant_time_eq;
 use crate::http::response::Resp;
@@ -30,8 +29,8 @@ pub(super) struct Web {
 
 impl Web {
     /// `touch`: whether this request counts as the admin's activity (see `Sessions::get`).
-    pub fn of(state: &AppState, req: &Request<Incoming>, now: u64, touch: bool) -> Web {
-        let conn = req.extensions().get::<ConnInfo>().copied();
+    pub fn of(state: &AppState, req: &Parts, now: u64, touch: bool) -> Web {
+        let conn = req.extensions.get::<ConnInfo>().copied();
         let tls = conn.is_some_and(|c| c.tls);
         let host = header(req, HOST).map(str::to_ascii_lowercase);
         let public = url::Url::parse(&state.public_url).ok();
@@ -91,8 +90,8 @@ impl Web {
     }
 }
 
-fn header(req: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<&str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
+fn header(req: &Parts, name: hyper::header::HeaderName) -> Option<&str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// `host[:port]` as a browser sends it in `Host` for this URL.
@@ -104,8 +103,8 @@ fn authority(u: &url::Url) -> String {
     }
 }
 
-fn cookie(req: &Request<Incoming>, name: &str) -> Option<String> {
-    req.headers()
+fn cookie(req: &Parts, name: &str) -> Option<String> {
+    req.headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -117,7 +116,7 @@ fn cookie(req: &Request<Incoming>, name: &str) -> Option<String> {
 }
 
 /// Origin, or failing that the origin of the Referer.
-fn form_origin(req: &Request<Incoming>) -> Option<String> {
+fn form_origin(req: &Parts) -> Option<String> {
     if let Some(o) = header(req, ORIGIN) {
         return (o != "null").then(|| o.to_string());
     }

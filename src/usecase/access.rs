@@ -10,12 +10,13 @@
 
 use serde_json::Value;
 
-use super::admin::blocking;
+use super::blocking;
+use super::Services;
+use crate::domain::ids::{PhoneNumberId, WabaId};
 use crate::domain::model::{Account, AccountStatus};
 use crate::domain::time::now_ms;
 use crate::domain::tokens::{apply, reason_from_meta, token_refused, Verdict};
 use crate::error::Error;
-use crate::http::AppState;
 use crate::meta::{next_cursor, AccountToken, Graph, MetaError};
 
 /// At most this many pages are followed in one listing, whatever Meta says.
@@ -26,9 +27,9 @@ pub fn is_meta_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-pub fn own_waba(account: &Account, waba_id: &str) -> Result<(), Error> {
+pub fn own_waba(account: &Account, waba_id: &str) -> Result<WabaId, Error> {
     if account.waba_ids.iter().any(|w| w == waba_id) {
-        return Ok(());
+        return Ok(WabaId::new(waba_id));
     }
     Err(Error::Forbidden(format!(
         "WABA {waba_id} is not one of this account's WhatsApp Business Accounts ({}); see GET /api/v1/business-accounts",
@@ -36,12 +37,23 @@ pub fn own_waba(account: &Account, waba_id: &str) -> Result<(), Error> {
     )))
 }
 
-/// The WABA of a phone number the account may use.
+/// A phone number the account may use, and the WABA it belongs to.
+#[derive(Debug, Clone)]
+pub struct Number {
+    pub id: PhoneNumberId,
+    pub waba: WabaId,
+}
+
+/// The phone number `phone_number_id` if it is the account's.
 pub async fn own_phone_number(
-    state: &AppState,
+    app: &Services,
     account: &Account,
     phone_number_id: &str,
-) -> Result<String, Error> {
+) -> Result<Number, Error> {
+    let number = |waba: &str| Number {
+        id: PhoneNumberId::new(phone_number_id),
+        waba: WabaId::new(waba),
+    };
     let refuse = || {
         Error::Forbidden(format!(
             "phone number {phone_number_id} does not belong to this account's WhatsApp Business Accounts ({}); use a phone number ID from GET /api/v1/business-accounts/{{wabaId}}/phone-numbers",
@@ -51,20 +63,20 @@ pub async fn own_phone_number(
     if !is_meta_id(phone_number_id) {
         return Err(refuse());
     }
-    if let Some(waba) = state.store.phone_number_waba(phone_number_id)? {
+    if let Some(waba) = app.store.phone_number_waba(phone_number_id)? {
         return if account.waba_ids.contains(&waba) {
-            Ok(waba)
+            Ok(number(&waba))
         } else {
             Err(refuse())
         };
     }
     for waba in &account.waba_ids {
-        let numbers = phone_numbers(state, account, waba).await?;
+        let numbers = phone_numbers(app, account, waba).await?;
         if numbers
             .iter()
             .any(|n| n.get("id").and_then(Value::as_str) == Some(phone_number_id))
         {
-            return Ok(waba.clone());
+            return Ok(number(waba));
         }
     }
     Err(refuse())
@@ -72,7 +84,7 @@ pub async fn own_phone_number(
 
 /// Every phone number of a WABA, as Meta lists them; the pairs are remembered.
 pub async fn phone_numbers(
-    state: &AppState,
+    app: &Services,
     account: &Account,
     waba_id: &str,
 ) -> Result<Vec<Value>, Error> {
@@ -81,7 +93,7 @@ pub async fn phone_numbers(
     }
     let fields = "id,display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,status,name_status,throughput";
     let page = paged(
-        state,
+        app,
         account,
         format!("{waba_id}/phone_numbers"),
         vec![("fields".into(), fields.into())],
@@ -97,7 +109,7 @@ pub async fn phone_numbers(
         .filter_map(|n| n.get("id").and_then(Value::as_str))
         .map(|id| (id.to_string(), waba_id.to_string()))
         .collect();
-    state.store.remember_phone_numbers(pairs).await?;
+    app.store.remember_phone_numbers(pairs).await?;
     Ok(page.items)
 }
 
@@ -115,14 +127,14 @@ pub struct Page {
 
 /// Follows Meta's cursors until the listing ends or `limit` items are in.
 pub async fn paged(
-    state: &AppState,
+    app: &Services,
     account: &Account,
     path: String,
     query: Vec<(String, String)>,
     paging: Paging,
 ) -> Result<Page, Error> {
-    let call = Call::new(state, account);
-    on_account(state, account, move || {
+    let call = AccountCall::new(app, account);
+    on_account(app, account, move || {
         let mut items = Vec::new();
         let mut after = paging.after;
         for _ in 0..MAX_PAGES {
@@ -163,18 +175,18 @@ pub async fn paged(
 }
 
 /// A Graph client bound to one account's token, to move onto the blocking pool.
-pub struct Call {
+pub struct AccountCall {
     graph: Graph,
     token: String,
     app_secret: String,
 }
 
-impl Call {
-    pub fn new(state: &AppState, account: &Account) -> Call {
-        Call {
-            graph: state.graph.clone(),
+impl AccountCall {
+    pub fn new(app: &Services, account: &Account) -> AccountCall {
+        AccountCall {
+            graph: app.graph.clone(),
             token: account.access_token.clone(),
-            app_secret: state.settings().client_secret,
+            app_secret: app.settings().client_secret,
         }
     }
 
@@ -204,13 +216,13 @@ impl Call {
 
 /// One Graph GET on the blocking pool.
 pub async fn get(
-    state: &AppState,
+    app: &Services,
     account: &Account,
     path: String,
     query: Vec<(&'static str, String)>,
 ) -> Result<Value, Error> {
-    let call = Call::new(state, account);
-    on_account(state, account, move || {
+    let call = AccountCall::new(app, account);
+    on_account(app, account, move || {
         let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
         call.get(&path, &q)
     })
@@ -219,37 +231,37 @@ pub async fn get(
 
 /// One Graph JSON POST on the blocking pool.
 pub async fn post(
-    state: &AppState,
+    app: &Services,
     account: &Account,
     path: String,
     body: Value,
 ) -> Result<Value, Error> {
-    let call = Call::new(state, account);
-    on_account(state, account, move || call.post(&path, &body)).await
+    let call = AccountCall::new(app, account);
+    on_account(app, account, move || call.post(&path, &body)).await
 }
 
 /// Runs Graph calls made with `account`'s token on the blocking pool. When Meta
 /// refuses that token (190 and the like), the account is marked
 /// `needs_reconnect` with Meta's reason, as the token keeper would on its round.
 pub async fn on_account<T: Send + 'static>(
-    state: &AppState,
+    app: &Services,
     account: &Account,
     calls: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
     let result = blocking(calls).await;
     if let Err(Error::Meta(e)) = &result {
         if token_refused(e) {
-            token_refused_by_meta(state, account, e).await;
+            token_refused_by_meta(app, account, e).await;
         }
     }
     result
 }
 
-async fn token_refused_by_meta(state: &AppState, account: &Account, e: &MetaError) {
+async fn token_refused_by_meta(app: &Services, account: &Account, e: &MetaError) {
     let used = account.access_token.clone();
     let verdict = Verdict::Refused(reason_from_meta(e));
     let now = now_ms();
-    let marked = state
+    let marked = app
         .store
         .update_account(account.id.clone(), move |stored| {
             // A reconnect meanwhile brought a new token; a marked account keeps its first reason.

@@ -5,31 +5,28 @@
 use serde_json::{json, Value};
 
 use super::access::{get, post};
+use super::Services;
 use crate::domain::model::Account;
 use crate::error::Error;
-use crate::http::AppState;
 
 /// Whether this app (`clientId`) is among the WABA's subscribed apps.
 pub async fn is_subscribed(
-    state: &AppState,
+    app: &Services,
     account: &Account,
     waba_id: &str,
 ) -> Result<bool, Error> {
-    let answer = get(state, account, path(waba_id), Vec::new()).await?;
-    Ok(lists_app(&answer, &state.settings().client_id))
+    let answer = get(app, account, path(waba_id), Vec::new()).await?;
+    Ok(lists_app(&answer, &app.settings().client_id))
 }
 
 /// Subscribes the WABA unless the app is already subscribed; Meta's answer
 /// is reported, not judged (an app subscribed twice is no error).
-pub async fn subscribe(state: &AppState, account: &Account, waba_id: &str) -> Result<Value, Error> {
+pub async fn subscribe(app: &Services, account: &Account, waba_id: &str) -> Result<Value, Error> {
     // A failed check is not a reason to skip the subscription itself.
-    if is_subscribed(state, account, waba_id)
-        .await
-        .unwrap_or(false)
-    {
+    if is_subscribed(app, account, waba_id).await.unwrap_or(false) {
         return Ok(json!({"subscribed": true, "alreadySubscribed": true}));
     }
-    let answer = post(state, account, path(waba_id), json!({})).await?;
+    let answer = post(app, account, path(waba_id), json!({})).await?;
     Ok(json!({"subscribed": true, "alreadySubscribed": false, "meta": answer}))
 }
 

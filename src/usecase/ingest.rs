@@ -1,0 +1,110 @@
+//! Meta's webhook: the verification handshake, and signed event bodies
+//! verified, parsed and stored in one durable commit before Meta is answered.
+
+use serde::Serialize;
+
+use super::Services;
+use crate::domain::ids::constant_time_eq;
+use crate::domain::signature::verify_meta;
+use crate::domain::time::now_ms;
+use crate::domain::webhook;
+use crate::domain::webhook_health::FailureKind;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::store::IngestReport;
+
+/// Meta's `hub.*` query of the verify handshake.
+pub struct Handshake<'a> {
+    pub mode: Option<&'a str>,
+    pub verify_token: Option<&'a str>,
+    pub challenge: Option<&'a str>,
+}
+
+/// The challenge to echo when the handshake is Meta's with our verify token.
+pub fn verify<'a>(app: &Services, hub: Handshake<'a>) -> Option<&'a str> {
+    let expected = app.settings().verify_token;
+    let token_ok = !expected.is_empty()
+        && hub
+            .verify_token
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes()));
+    if hub.mode == Some("subscribe") {
+        app.watch.update(|f| f.record_handshake(now_ms(), token_ok));
+    }
+    match (hub.mode, hub.challenge) {
+        (Some("subscribe"), Some(challenge)) if token_ok => {
+            tracing::info!("Meta's webhook verification succeeded");
+            Some(challenge)
+        }
+        _ => {
+            tracing::warn!(token_matched = token_ok, "webhook verification refused");
+            None
+        }
+    }
+}
+
+/// What became of a signed body.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Received {
+    Stored(IngestReport),
+    /// Signed but unusable: kept in the quarantine for the admin.
+    Quarantined {
+        quarantined: u64,
+        reason: String,
+    },
+}
+
+/// Verifies `body` against `X-Hub-Signature-256` with the app secret, then
+/// stores its events (with their deliveries) in one commit, or quarantines a
+/// signed body that cannot be used.
+pub async fn receive(
+    app: &Services,
+    body: &[u8],
+    signature: Option<&str>,
+) -> Result<Received, Error> {
+    let now = now_ms();
+    let secret = app.settings().client_secret;
+    if secret.is_empty() {
+        app.watch.update(|f| f.record_unconfigured(now));
+        return Err(Error::NotConfigured(
+            "no clientSecret is configured yet, so events cannot be verified; Meta retries later",
+        ));
+    }
+    if let Err(why) = verify_meta(body, signature, &secret) {
+        Metrics::add(&app.metrics.webhook_signature_failures_total, 1);
+        let kind = match signature {
+            None => FailureKind::Missing,
+            Some(_) => FailureKind::Mismatch,
+        };
+        app.watch.update(|f| f.record_bad_signature(now, kind));
+        return Err(Error::BadSignature(why));
+    }
+    app.watch.update(|f| f.record_signed_event(now));
+    let businesses = |id: &str| app.store.business_wabas(id).unwrap_or_default();
+    match webhook::parse_with(body, now, &businesses) {
+        Ok(events) => {
+            let report = app.store.ingest(events, now).await?;
+            Metrics::add(&app.metrics.events_accepted_total, report.accepted as u64);
+            Metrics::add(
+                &app.metrics.events_duplicate_total,
+                report.duplicates as u64,
+            );
+            if report.deliveries > 0 {
+                app.queued();
+            }
+            Ok(Received::Stored(report))
+        }
+        Err(webhook::Unusable(reason)) => {
+            tracing::warn!(%reason, "signed webhook body quarantined");
+            let id = app
+                .store
+                .quarantine(reason.clone(), body.to_vec(), now)
+                .await?;
+            Metrics::add(&app.metrics.webhooks_quarantined_total, 1);
+            Ok(Received::Quarantined {
+                quarantined: id,
+                reason,
+            })
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! What the gateway does, once, for every front-end: the JSON API, the
+//! backoffice and the CLI call these functions with the caller and plain
+//! inputs, and get domain values or a typed [`Error`](crate::error::Error)
+//! back. Nothing here knows HTTP; the front-ends only translate.
+//!
+//! One module per family: `accounts`, `connect` (links and logins),
+//! `settings`, `listeners` (and their deliveries), `messages` (sends, windows,
+//! status history), `numbers` (WABAs, phone numbers, templates, profiles),
+//! `media`, `ingest` (Meta's webhook). `access` holds what a key may touch and
+//! the Graph calls made with an account's token.
+
+pub mod access;
+pub mod accounts;
+pub mod connect;
+pub mod ingest;
+pub mod listeners;
+pub mod media;
+pub mod messages;
+pub mod numbers;
+pub mod settings;
+pub mod subscriptions;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::domain::model::Settings;
+use crate::domain::urlguard::UrlGuard;
+use crate::domain::webhook_health::WebhookWatch;
+use crate::error::Error;
+use crate::meta::Graph;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What the use cases share: the store, Meta's Graph API, the admin's settings
+/// and the delivery dispatcher's wake-up.
+pub struct Services {
+    pub store: Store,
+    /// The admin settings, kept in memory so the webhook path reads no table for them.
+    pub settings: RwLock<Settings>,
+    pub graph: Graph,
+    /// Which addresses a listener URL may point at.
+    pub guard: UrlGuard,
+    pub public_url: String,
+    /// Host of Meta's OAuth dialog (`--facebook-url`).
+    pub facebook_url: String,
+    /// Graph API version, also used for the dialog and the JS SDK.
+    pub graph_version: String,
+    /// How long a login's `state` stays usable.
+    pub connect_state_ttl: Duration,
+    pub metrics: Arc<Metrics>,
+    /// What the webhook has seen, for the setup checklist.
+    pub watch: Arc<WebhookWatch>,
+    /// Wakes the delivery dispatcher; only [`Services::queued`] rings it.
+    wake: Arc<Notify>,
+}
+
+/// Everything [`Services`] is built from, named.
+pub struct ServicesConfig {
+    pub store: Store,
+    pub graph: Graph,
+    pub guard: UrlGuard,
+    pub public_url: String,
+    pub facebook_url: String,
+    pub graph_version: String,
+    pub connect_state_ttl: Duration,
+    pub metrics: Arc<Metrics>,
+    pub watch: Arc<WebhookWatch>,
+    pub wake: Arc<Notify>,
+}
+
+impl Services {
+    pub fn new(c: ServicesConfig) -> Result<Services, Error> {
+        Ok(Services {
+            settings: RwLock::new(c.store.settings()?),
+            store: c.store,
+            graph: c.graph,
+            guard: c.guard,
+            public_url: c.public_url,
+            facebook_url: c.facebook_url,
+            graph_version: c.graph_version,
+            connect_state_ttl: c.connect_state_ttl,
+            metrics: c.metrics,
+            watch: c.watch,
+            wake: c.wake,
+        })
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Deliveries were queued: the dispatcher looks at the outbox now rather
+    /// than at its next timer.
+    fn queued(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Runs Graph calls (blocking ureq) off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::MetaUnreachable(format!("the Graph call did not finish: {e}")))?
+}
