@@ -3,7 +3,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -25,7 +25,7 @@ use crate::http::{server, tls, AppState, Backoffice, Sessions, Throttle};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
-use crate::usecase::{Services, ServicesConfig};
+use crate::usecase::{Services, Wake};
 use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper};
 
 /// The crate version and, when built from a git checkout, the commit (see build.rs).
@@ -129,7 +129,8 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     let guard = UrlGuard {
         allow: args.webhook_allow_net.clone(),
     };
-    let app = Services::new(ServicesConfig {
+    let app = Services {
+        settings: RwLock::new(store.settings()?),
         store: store.clone(),
         graph: Graph::new(GraphConfig {
             base_url: args.graph_url.clone(),
@@ -142,8 +143,8 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         connect_state_ttl: args.connect_state_ttl,
         metrics: metrics.clone(),
         watch: watch.clone(),
-        wake: wake.clone(),
-    })?;
+        wake: Wake::new(wake.clone()),
+    };
     let state = Arc::new(AppState {
         app,
         admin_token_hash,

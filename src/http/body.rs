@@ -31,11 +31,18 @@ async fn in_time<T>(read: impl Future<Output = Result<T, Error>>) -> Result<T, E
 }
 
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, Error> {
-    in_time(collect_limited(body, limit)).await
+    in_time(collect(body, limit, None)).await
 }
 
-async fn collect_limited(mut body: Body, limit: usize) -> Result<Bytes, Error> {
+/// The body, at most `limit` bytes; with a `budget`, its memory is drawn
+/// from it as it arrives.
+async fn collect(
+    mut body: Body,
+    limit: usize,
+    budget: Option<&BodyBudget>,
+) -> Result<Bytes, Error> {
     let mut kept = BytesMut::new();
+    let mut draw = budget.map(BodyBudget::draw);
     while let Some(frame) = body.frame().await {
         let frame = frame
             .map_err(|e| Error::invalid("body", format!("could not read the request body: {e}")))?;
@@ -44,6 +51,12 @@ async fn collect_limited(mut body: Body, limit: usize) -> Result<Bytes, Error> {
         };
         if kept.len() + data.len() > limit {
             return Err(Error::TooLarge { limit });
+        }
+        if draw.as_mut().is_some_and(|d| !d.grow(data.len())) {
+            return Err(Error::Busy {
+                message: "too many request bodies are being received at once; retry shortly",
+                retry_after: 1,
+            });
         }
         kept.extend_from_slice(&data);
     }
@@ -80,34 +93,7 @@ pub async fn read_or_drain(body: Body, limit: usize, drain: usize) -> Result<Byt
 /// as it arrives: unauthenticated bodies (Meta's webhook) from many slow
 /// senders never add up to more than the budget.
 pub async fn read_budgeted(body: Body, limit: usize, budget: &BodyBudget) -> Result<Bytes, Error> {
-    in_time(collect_budgeted(body, limit, budget)).await
-}
-
-async fn collect_budgeted(
-    mut body: Body,
-    limit: usize,
-    budget: &BodyBudget,
-) -> Result<Bytes, Error> {
-    let mut kept = BytesMut::new();
-    let mut draw = budget.draw();
-    while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| Error::invalid("body", format!("could not read the request body: {e}")))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if kept.len() + data.len() > limit {
-            return Err(Error::TooLarge { limit });
-        }
-        if !draw.grow(data.len()) {
-            return Err(Error::Busy {
-                message: "too many request bodies are being received at once; retry shortly",
-                retry_after: 1,
-            });
-        }
-        kept.extend_from_slice(&data);
-    }
-    Ok(kept.freeze())
+    in_time(collect(body, limit, Some(budget))).await
 }
 
 /// A request body that fails when it pauses for longer than the body

@@ -52,41 +52,20 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// What the webhook has seen, for the setup checklist.
     pub watch: Arc<WebhookWatch>,
-    /// Wakes the delivery dispatcher; only [`Services::queued`] rings it.
-    wake: Arc<Notify>,
+    pub wake: Wake,
 }
 
-/// Everything [`Services`] is built from, named.
-pub struct ServicesConfig {
-    pub store: Store,
-    pub graph: Graph,
-    pub guard: UrlGuard,
-    pub public_url: String,
-    pub facebook_url: String,
-    pub graph_version: String,
-    pub connect_state_ttl: Duration,
-    pub metrics: Arc<Metrics>,
-    pub watch: Arc<WebhookWatch>,
-    pub wake: Arc<Notify>,
+/// Wakes the delivery dispatcher when deliveries were queued. Only the use
+/// cases that queue ring it: the front-ends cannot forget to.
+pub struct Wake(Arc<Notify>);
+
+impl Wake {
+    pub fn new(dispatcher: Arc<Notify>) -> Wake {
+        Wake(dispatcher)
+    }
 }
 
 impl Services {
-    pub fn new(c: ServicesConfig) -> Result<Services, Error> {
-        Ok(Services {
-            settings: RwLock::new(c.store.settings()?),
-            store: c.store,
-            graph: c.graph,
-            guard: c.guard,
-            public_url: c.public_url,
-            facebook_url: c.facebook_url,
-            graph_version: c.graph_version,
-            connect_state_ttl: c.connect_state_ttl,
-            metrics: c.metrics,
-            watch: c.watch,
-            wake: c.wake,
-        })
-    }
-
     pub fn settings(&self) -> Settings {
         self.settings.read().map(|s| s.clone()).unwrap_or_default()
     }
@@ -94,7 +73,7 @@ impl Services {
     /// Deliveries were queued: the dispatcher looks at the outbox now rather
     /// than at its next timer.
     fn queued(&self) {
-        self.wake.notify_one();
+        self.wake.0.notify_one();
     }
 }
 

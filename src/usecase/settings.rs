@@ -3,8 +3,10 @@
 
 use serde::Deserialize;
 
-use super::Services;
+use super::{blocking, Services};
+use crate::domain::ids::{constant_time_eq, token_hash};
 use crate::domain::model::Settings;
+use crate::domain::password;
 use crate::domain::paths;
 use crate::error::Error;
 
@@ -97,6 +99,44 @@ fn printable(field: &str, v: String) -> Result<String, Error> {
         ));
     }
     Ok(v)
+}
+
+/// The admin password to set, and the admin token or current password that allows it.
+pub struct PasswordChange {
+    pub current: String,
+    pub new: String,
+    pub confirm: String,
+}
+
+/// Sets the admin password (an Argon2id hash). `current` must be the admin
+/// token (whose hash is `admin_token_hash`) or the password set now.
+pub async fn set_admin_password(
+    app: &Services,
+    admin_token_hash: &str,
+    change: PasswordChange,
+) -> Result<(), Error> {
+    if change.new != change.confirm {
+        return Err(Error::invalid("password", "the two new passwords differ"));
+    }
+    let token_ok = constant_time_eq(
+        token_hash(change.current.trim()).as_bytes(),
+        admin_token_hash.as_bytes(),
+    );
+    let stored = app.store.admin_password_hash()?;
+    let phc = blocking(move || {
+        let password_ok = stored.is_some_and(|phc| password::verify(&change.current, &phc));
+        if !token_ok && !password_ok {
+            return Err(Error::invalid(
+                "current",
+                "that is not the admin token or the current password",
+            ));
+        }
+        password::hash(&change.new)
+    })
+    .await?;
+    app.store.set_admin_password_hash(phc).await?;
+    tracing::info!("admin password set");
+    Ok(())
 }
 
 /// Whether the Meta App's id and secret are set: what checking a token and

@@ -214,3 +214,6 @@ routes! {
     GET "/admin/messages/{messageId}", Browser => page!(backoffice::messages::timeline);
     GET "/admin/events", Browser => page!(backoffice::events::page);
 }
+
+#[cfg(test)]
+mod tests;

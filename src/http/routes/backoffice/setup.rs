@@ -6,16 +6,13 @@ use hyper::StatusCode;
 
 use super::views::{stamp, Chrome};
 use super::{html, Ctx, Done, Form};
-use crate::domain::ids::{constant_time_eq, token_hash};
 use crate::domain::model::Settings;
-use crate::domain::password;
 use crate::domain::paths;
 use crate::domain::webhook_health::{FailureKind, WebhookFacts};
 use crate::error::Error;
 use crate::http::response::Resp;
 use crate::http::session::Flash;
-use crate::usecase::blocking;
-use crate::usecase::settings::{self, ConfigChange};
+use crate::usecase::settings::{self, ConfigChange, PasswordChange};
 
 /// A value for Meta's dashboard, with where it goes.
 pub struct MetaValue {
@@ -308,29 +305,12 @@ pub async fn save(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
 
 /// Sets the admin password; the current admin token or password must be given.
 pub async fn set_password(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
-    let current = form.get("current").to_string();
-    let new = form.get("password").to_string();
-    if new != form.get("confirm") {
-        return Err(Error::invalid("password", "the two new passwords differ"));
-    }
-    let token_hash_ok = constant_time_eq(
-        token_hash(current.trim()).as_bytes(),
-        cx.state.admin_token_hash.as_bytes(),
-    );
-    let stored = cx.state.store.admin_password_hash()?;
-    let phc = blocking(move || {
-        let password_ok = stored.is_some_and(|phc| password::verify(&current, &phc));
-        if !token_hash_ok && !password_ok {
-            return Err(Error::invalid(
-                "current",
-                "that is not the admin token or the current password",
-            ));
-        }
-        password::hash(&new)
-    })
-    .await?;
-    cx.state.store.set_admin_password_hash(phc).await?;
-    tracing::info!("admin password set from the backoffice");
+    let change = PasswordChange {
+        current: form.get("current").to_string(),
+        new: form.get("password").to_string(),
+        confirm: form.get("confirm").to_string(),
+    };
+    settings::set_admin_password(cx.state, &cx.state.admin_token_hash, change).await?;
     Ok(Done::to(
         "/admin/setup",
         Flash::ok("Admin password set. You can log in with it or with the admin token."),
