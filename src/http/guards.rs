@@ -15,7 +15,7 @@ use hyper::http::request::Parts;
 use super::request::Params;
 use super::server::ConnInfo;
 use super::AppState;
-use crate::domain::ids::{constant_time_eq, token_hash, WabaId};
+use crate::domain::ids::{constant_time_eq, token_hash, ListenerId, WabaId};
 use crate::domain::model::{Account, Listener};
 use crate::domain::time::now_ms;
 use crate::error::Error;
@@ -100,7 +100,8 @@ pub struct OwnedListener {
 impl Guard for OwnedListener {
     async fn resolve(state: &AppState, head: &Parts, params: &Params) -> Result<Self, Error> {
         let Caller(account) = Caller::resolve(state, head, params).await?;
-        let listener = listeners::owned(state, &account, params.get("listenerId"))?;
+        let id = ListenerId::new(params.get("listenerId"));
+        let listener = listeners::owned(state, &account, &id)?;
         Ok(OwnedListener { listener })
     }
 }

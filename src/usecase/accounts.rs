@@ -4,7 +4,7 @@
 use super::settings::{configured, digits};
 use super::{blocking, Services};
 use crate::domain::accounts::grant_from;
-use crate::domain::ids::{new_id, new_token, token_hash};
+use crate::domain::ids::{new_id, new_token, token_hash, AccountId};
 use crate::domain::model::{Account, AccountStatus};
 use crate::domain::time::now_ms;
 use crate::error::Error;
@@ -12,6 +12,49 @@ use crate::meta::{discovery, AccountToken};
 
 /// An account's API key in clear: stored only as a hash, so shown only once.
 pub struct ApiKey(pub String);
+
+impl ApiKey {
+    fn new() -> ApiKey {
+        ApiKey(new_token("wbk"))
+    }
+
+    fn hash(&self) -> String {
+        token_hash(&self.0)
+    }
+}
+
+/// What Meta granted a token, as a new account keeps it.
+pub(super) struct Granted {
+    pub name: Option<String>,
+    pub waba_ids: Vec<String>,
+    /// The WABA the account starts with; none: its first.
+    pub business_account_id: Option<String>,
+    pub access_token: String,
+    pub token_expires_at: Option<u64>,
+    pub meta_user_id: Option<String>,
+}
+
+/// A new account for a granted token, with its API key.
+pub(super) fn new_account(granted: Granted, now: u64) -> (Account, ApiKey) {
+    let api_key = ApiKey::new();
+    let account = Account {
+        id: new_id("acc"),
+        name: granted.name.unwrap_or_else(|| "WhatsApp account".into()),
+        business_account_id: granted
+            .business_account_id
+            .or_else(|| granted.waba_ids.first().cloned()),
+        waba_ids: granted.waba_ids,
+        access_token: granted.access_token,
+        token_expires_at: granted.token_expires_at,
+        meta_user_id: granted.meta_user_id,
+        api_key_hash: api_key.hash(),
+        created_at: now,
+        status: AccountStatus::Ok,
+        status_reason: None,
+        token_checked_at: Some(now),
+    };
+    (account, api_key)
+}
 
 /// A token pasted by the admin, as they pasted it.
 pub struct PastedToken {
@@ -66,32 +109,26 @@ pub async fn add(app: &Services, pasted: PastedToken) -> Result<(Account, ApiKey
         Ok((grant, fetched, owners))
     })
     .await?;
-    let api_key = new_token("wbk");
-    let account = Account {
-        id: new_id("acc"),
-        name: fetched_name.unwrap_or_else(|| "WhatsApp account".into()),
-        business_account_id: grant.waba_ids.first().cloned(),
+    let granted = Granted {
+        name: fetched_name,
         waba_ids: grant.waba_ids,
+        business_account_id: None,
         access_token: token,
         token_expires_at: grant.expires_at,
         meta_user_id: grant.user_id,
-        api_key_hash: token_hash(&api_key),
-        created_at: now_ms(),
-        status: AccountStatus::Ok,
-        status_reason: None,
-        token_checked_at: Some(now_ms()),
     };
+    let (account, api_key) = new_account(granted, now_ms());
     app.store.insert_account(account.clone(), owners).await?;
     tracing::info!(account = %account.id, wabas = account.waba_ids.len(), "account added");
-    Ok((account, ApiKey(api_key)))
+    Ok((account, api_key))
 }
 
-pub fn get(app: &Services, id: &str) -> Result<Account, Error> {
+pub fn get(app: &Services, id: &AccountId) -> Result<Account, Error> {
     app.store.account(id)?.ok_or(Error::NotFound("account"))
 }
 
 /// Removes the account with its API key and listeners.
-pub async fn remove(app: &Services, id: &str) -> Result<(), Error> {
+pub async fn remove(app: &Services, id: &AccountId) -> Result<(), Error> {
     if !app.store.delete_account(id.to_string()).await? {
         return Err(Error::NotFound("account"));
     }
@@ -100,15 +137,15 @@ pub async fn remove(app: &Services, id: &str) -> Result<(), Error> {
 }
 
 /// A new API key for the account; the old one stops working at once.
-pub async fn rotate_key(app: &Services, id: &str) -> Result<ApiKey, Error> {
-    let api_key = new_token("wbk");
+pub async fn rotate_key(app: &Services, id: &AccountId) -> Result<ApiKey, Error> {
+    let api_key = ApiKey::new();
     if !app
         .store
-        .rotate_api_key(id.to_string(), token_hash(&api_key))
+        .rotate_api_key(id.to_string(), api_key.hash())
         .await?
     {
         return Err(Error::NotFound("account"));
     }
     tracing::info!(account = %id, "API key rotated");
-    Ok(ApiKey(api_key))
+    Ok(api_key)
 }

@@ -10,17 +10,15 @@ use crate::domain::connect::{
     check_link, connect_url, default_waba, expiry, oauth_dialog_url, signup_url, usable_login,
     Unusable,
 };
-use crate::domain::ids::{new_id, new_token, token_hash};
-use crate::domain::model::{
-    Account, AccountStatus, ConnectFlow, ConnectLink, PendingLogin, Settings,
-};
+use crate::domain::ids::{new_token, token_hash};
+use crate::domain::model::{ConnectFlow, ConnectLink, PendingLogin, Settings};
 use crate::domain::paths;
 use crate::domain::time::{now_ms, now_secs};
 use crate::error::Error;
 use crate::meta::{discovery, AccountToken, Graph, MetaError};
 use crate::store::Connected;
 
-use super::accounts::ApiKey;
+use super::accounts::{new_account, ApiKey, Granted};
 
 /// A connect link just made: its URL holds the secret, shown only once.
 pub struct NewLink {
@@ -281,22 +279,16 @@ async fn connect(
     if meta.waba_ids.is_empty() {
         return Ended::NoWaba(meta.discovery_error);
     }
-    let api_key = new_token("wbk");
     let now = now_ms();
-    let fresh = Account {
-        id: new_id("acc"),
-        name: meta.name.unwrap_or_else(|| "WhatsApp account".into()),
+    let granted = Granted {
+        name: meta.name,
         business_account_id: default_waba(&meta.waba_ids, picked_waba.as_deref()),
         waba_ids: meta.waba_ids,
         access_token: meta.token,
         token_expires_at: meta.expires_at,
         meta_user_id: meta.user_id,
-        api_key_hash: token_hash(&api_key),
-        created_at: now,
-        status: AccountStatus::Ok,
-        status_reason: None,
-        token_checked_at: Some(now),
     };
+    let (fresh, api_key) = new_account(granted, now);
     match app
         .store
         .save_connection(login.link_hash, fresh, meta.owners, now)
@@ -304,7 +296,7 @@ async fn connect(
     {
         Ok(connected) => {
             tracing::info!(account = %connected.account.id, created = connected.created, wabas = connected.account.waba_ids.len(), "account connected through login");
-            Ended::Connected(connected, ApiKey(api_key))
+            Ended::Connected(connected, api_key)
         }
         Err(e) => Ended::Failed(e),
     }

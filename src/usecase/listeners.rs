@@ -85,7 +85,7 @@ async fn check_target(guard: &UrlGuard, raw: &str) -> Result<String, Error> {
 }
 
 /// The listener `id` if `account` owns it; another account's is "not found".
-pub fn owned(app: &Services, account: &Account, id: &str) -> Result<Listener, Error> {
+pub fn owned(app: &Services, account: &Account, id: &ListenerId) -> Result<Listener, Error> {
     match app.store.listener(id)? {
         Some(l) if l.account_id == account.id => Ok(l),
         _ => Err(Error::NotFound("listener")),
@@ -93,7 +93,7 @@ pub fn owned(app: &Services, account: &Account, id: &str) -> Result<Listener, Er
 }
 
 /// Any listener, for the admin.
-pub fn any(app: &Services, id: &str) -> Result<Listener, Error> {
+pub fn any(app: &Services, id: &ListenerId) -> Result<Listener, Error> {
     app.store.listener(id)?.ok_or(Error::NotFound("listener"))
 }
 

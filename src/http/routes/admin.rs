@@ -5,6 +5,7 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::domain::ids::AccountId;
 use crate::domain::model::{Account, AccountStatus};
 use crate::domain::time::{rfc3339_ms, rfc3339_secs};
 use crate::error::Error;
@@ -121,7 +122,7 @@ pub async fn add_account(state: &AppState, _: Admin, req: Req) -> Result<Resp, E
 }
 
 pub async fn delete_account(state: &AppState, _: Admin, req: Req) -> Result<Resp, Error> {
-    accounts::remove(state, req.param("accountId")).await?;
+    accounts::remove(state, &AccountId::new(req.param("accountId"))).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 

@@ -11,7 +11,7 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::domain::ids::token_hash;
+use crate::domain::ids::{token_hash, ListenerId};
 use crate::domain::model::{Account, AccountStatus, Listener, StatusRecord};
 use crate::domain::subscription::{Filters, Format};
 use crate::domain::urlguard::UrlGuard;
@@ -274,11 +274,13 @@ async fn the_use_case_refuses_another_accounts_listener() {
     let w = world().await;
     let mine = account(1);
     assert_eq!(
-        listeners::owned(&w.state, &mine, "lst_1").unwrap().id,
+        listeners::owned(&w.state, &mine, &ListenerId::new("lst_1"))
+            .unwrap()
+            .id,
         "lst_1"
     );
     assert!(matches!(
-        listeners::owned(&w.state, &mine, "lst_2"),
+        listeners::owned(&w.state, &mine, &ListenerId::new("lst_2")),
         Err(crate::error::Error::NotFound("listener"))
     ));
     let all: Vec<String> = listeners::of_account(&w.state, &mine)

@@ -8,6 +8,7 @@ use hyper::StatusCode;
 
 use super::views::{stamp, utc, Chrome};
 use super::{html, Ctx, Done, Form, ACCOUNTS};
+use crate::domain::ids::AccountId;
 use crate::domain::model::{Account, AccountStatus};
 use crate::error::Error;
 use crate::http::response::Resp;
@@ -129,8 +130,9 @@ pub async fn add(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
 }
 
 pub async fn rotate_key(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
-    let account = accounts::get(cx.state, cx.param("accountId"))?;
-    let api_key = accounts::rotate_key(cx.state, &account.id).await?;
+    let id = AccountId::new(cx.param("accountId"));
+    let account = accounts::get(cx.state, &id)?;
+    let api_key = accounts::rotate_key(cx.state, &id).await?;
     Ok(Done::to(
         ACCOUNTS,
         Flash::ok(format!(
@@ -142,8 +144,9 @@ pub async fn rotate_key(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
 }
 
 pub async fn remove(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
-    let account = accounts::get(cx.state, cx.param("accountId"))?;
-    accounts::remove(cx.state, &account.id).await?;
+    let id = AccountId::new(cx.param("accountId"));
+    let account = accounts::get(cx.state, &id)?;
+    accounts::remove(cx.state, &id).await?;
     Ok(Done::to(
         ACCOUNTS,
         Flash::ok(format!(

@@ -98,9 +98,9 @@ pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
 }
 
 pub async fn detail(cx: &Ctx<'_>) -> Result<Resp, Error> {
-    let id = cx.param("listenerId");
-    let l = listeners::any(cx.state, id)?;
-    let recent = cx.state.store.deliveries_of(id, RECENT)?;
+    let id = listener_id(cx);
+    let l = listeners::any(cx.state, &id)?;
+    let recent = cx.state.store.deliveries_of(&id, RECENT)?;
     let page = ListenerPage {
         chrome: cx.chrome("listeners"),
         listener: listener_row(&l, &account_names(cx)?, &recent),
@@ -243,7 +243,7 @@ pub async fn resume(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
 }
 
 async fn paused(cx: &Ctx<'_>, paused: bool) -> Result<Done, Error> {
-    let id = ListenerId::new(cx.param("listenerId"));
+    let id = listener_id(cx);
     listeners::set_paused(cx.state, &id, paused).await?;
     Ok(Done::to(
         listener_page(&id),
@@ -256,7 +256,7 @@ async fn paused(cx: &Ctx<'_>, paused: bool) -> Result<Done, Error> {
 }
 
 pub async fn test(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
-    let listener = listeners::any(cx.state, cx.param("listenerId"))?;
+    let listener = listeners::any(cx.state, &listener_id(cx))?;
     let d = listeners::queue_test(cx.state, &listener).await?;
     Ok(Done::to(
         listener_page(&listener.id),
@@ -269,7 +269,7 @@ pub async fn test(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
 }
 
 pub async fn redeliver_failed(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
-    let listener = listeners::any(cx.state, cx.param("listenerId"))?;
+    let listener = listeners::any(cx.state, &listener_id(cx))?;
     let flash = Flash::ok(
         match listeners::redeliver_failed(cx.state, &listener).await? {
             1 => "1 failed delivery queued again.".to_string(),
@@ -280,7 +280,7 @@ pub async fn redeliver_failed(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
 }
 
 pub async fn redeliver(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
-    let listener = listeners::any(cx.state, cx.param("listenerId"))?;
+    let listener = listeners::any(cx.state, &listener_id(cx))?;
     let delivery = listeners::redeliver(cx.state, &listener, cx.param("deliveryId")).await?;
     Ok(Done::to(
         listener_page(&listener.id),
@@ -289,6 +289,10 @@ pub async fn redeliver(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
             delivery.id
         )),
     ))
+}
+
+fn listener_id(cx: &Ctx<'_>) -> ListenerId {
+    ListenerId::new(cx.param("listenerId"))
 }
 
 fn listener_page(id: &str) -> String {

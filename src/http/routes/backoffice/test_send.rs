@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::views::{user_message, Chrome};
 use super::{html, Ctx, Done, Form};
+use crate::domain::ids::AccountId;
 use crate::error::Error;
 use crate::http::response::Resp;
 use crate::http::session::Flash;
@@ -33,7 +34,7 @@ struct TestSendPage {
 
 /// The form, with the account's numbers as Meta lists them now.
 pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
-    let account = accounts::get(cx.state, cx.param("accountId"))?;
+    let account = accounts::get(cx.state, &AccountId::new(cx.param("accountId")))?;
     let mut numbers = Vec::new();
     let mut problem = String::new();
     for waba in &account.waba_ids {
@@ -75,7 +76,7 @@ fn option(n: &Value, waba: &str) -> Option<NumberOption> {
 /// Sends the template and shows the message's timeline, where its statuses
 /// (sent, delivered, read, or failed with Meta's reason) appear as they come.
 pub async fn send(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
-    let account = accounts::get(cx.state, cx.param("accountId"))?;
+    let account = accounts::get(cx.state, &AccountId::new(cx.param("accountId")))?;
     let template = form.get("template").trim();
     let request = json!({
         "to": form.get("to"),
