@@ -27,9 +27,7 @@ use crate::metrics::Metrics;
 use crate::store::{self, Store};
 use crate::usecase::{Services, Wake};
 use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper};
-
-/// The crate version and, when built from a git checkout, the commit (see build.rs).
-pub const VERSION: &str = env!("WABRIDGE_VERSION");
+use crate::VERSION;
 
 /// Runs the gateway until SIGTERM. `warnings` are configuration problems found
 /// while parsing (unknown config keys or `WABRIDGE_*` variables), logged at start.

@@ -13,8 +13,13 @@ pub mod files;
 pub mod http;
 pub mod meta;
 pub mod metrics;
+#[cfg(test)]
+mod rooms;
 pub mod store;
 pub mod usecase;
 pub mod worker;
 
 pub use error::Error;
+
+/// The crate version and, when built from a git checkout, the commit (see build.rs).
+pub const VERSION: &str = env!("WABRIDGE_VERSION");

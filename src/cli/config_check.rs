@@ -48,7 +48,7 @@ impl Report {
 
 pub fn run(args: &ServeArgs, layered: &Layered) -> ExitCode {
     let mut r = Report::default();
-    println!("wabridge {}", crate::app::VERSION);
+    println!("wabridge {}", crate::VERSION);
     println!(
         "config file: {}",
         layered

@@ -17,7 +17,7 @@ use crate::config::{self, Layered, ServeArgs};
 
 /// Self-hosted WhatsApp Business Cloud API gateway.
 #[derive(Parser)]
-#[command(name = "wabridge", version = crate::app::VERSION, about)]
+#[command(name = "wabridge", version = crate::VERSION, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

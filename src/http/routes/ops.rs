@@ -21,7 +21,7 @@ pub async fn healthz(state: &AppState, _: Public, _: Req) -> Result<Resp, Error>
     state.store.next_due_at()?;
     Ok(response::json(
         StatusCode::OK,
-        &json!({"status": "ok", "version": crate::app::VERSION}),
+        &json!({"status": "ok", "version": crate::VERSION}),
     ))
 }
 

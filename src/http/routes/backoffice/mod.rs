@@ -99,7 +99,7 @@ impl Ctx<'_> {
             nav,
             csrf: self.session.csrf.clone(),
             flash: self.state.backoffice.sessions.take_flash(&self.session.id),
-            version: crate::app::VERSION,
+            version: crate::VERSION,
             storage: self
                 .state
                 .store

@@ -1,0 +1,140 @@
+//! What each room may import (docs/architecture.md), checked on the source:
+//! a `use` that crosses a wall fails here before a reviewer has to spot it.
+
+use std::path::{Path, PathBuf};
+
+/// (room, what it must not name). Crates are matched as `name::`, the
+/// crate's own modules as `crate::name`.
+const WALLS: &[(&str, &[&str])] = &[
+    (
+        "domain",
+        &[
+            "crate::store",
+            "crate::usecase",
+            "crate::http",
+            "crate::worker",
+            "crate::cli",
+            "crate::app",
+            "redb::",
+            "hyper::",
+            "ureq::",
+            "tokio::",
+        ],
+    ),
+    (
+        "meta",
+        &[
+            "crate::store",
+            "crate::usecase",
+            "crate::http",
+            "crate::worker",
+            "crate::cli",
+            "crate::app",
+            "redb::",
+            "hyper::",
+        ],
+    ),
+    (
+        "store",
+        &[
+            "crate::usecase",
+            "crate::http",
+            "crate::worker",
+            "crate::cli",
+            "crate::app",
+            "crate::meta",
+            "hyper::",
+            "ureq::",
+        ],
+    ),
+    (
+        "usecase",
+        &[
+            "crate::http",
+            "crate::worker",
+            "crate::cli",
+            "crate::app",
+            "redb::",
+            "hyper::",
+            "askama::",
+        ],
+    ),
+    (
+        "worker",
+        &[
+            "crate::usecase",
+            "crate::http",
+            "crate::cli",
+            "crate::app",
+            "redb::",
+            "hyper::",
+        ],
+    ),
+    (
+        "http",
+        &[
+            "crate::worker",
+            "crate::cli",
+            "crate::app",
+            "redb::",
+            "ureq::",
+        ],
+    ),
+];
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("src is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Whether `line` names `wall` as code (not in a comment): `redb::` must not
+/// match `xredb::`, nor `crate::store` match `crate::stores`.
+fn names(line: &str, wall: &str) -> bool {
+    let code = line.split("//").next().unwrap_or_default();
+    code.match_indices(wall).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = code[at + wall.len()..].chars().next();
+        let starts = !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
+        let ends = wall.ends_with("::") || !after.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        starts && ends
+    })
+}
+
+#[test]
+fn every_room_imports_only_what_the_architecture_allows() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut crossings = Vec::new();
+    for (room, walls) in WALLS {
+        let mut files = Vec::new();
+        sources(&src.join(room), &mut files);
+        assert!(!files.is_empty(), "no sources in src/{room}");
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("a source file");
+            for (n, line) in text.lines().enumerate() {
+                for wall in walls.iter().filter(|w| names(line, w)) {
+                    crossings.push(format!(
+                        "{}:{}: {room} names {wall}",
+                        file.strip_prefix(&src).unwrap_or(&file).display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(crossings.is_empty(), "{}", crossings.join("\n"));
+}
+
+#[test]
+fn a_wall_is_matched_as_a_name_not_as_text() {
+    assert!(names("use crate::store::Store;", "crate::store"));
+    assert!(names("    let db = redb::Database::create(p);", "redb::"));
+    assert!(!names("use crate::stores;", "crate::store"));
+    assert!(!names("// only store/ knows redb::", "redb::"));
+    assert!(!names("use x::hyper::Body;", "hyper::"));
+}
