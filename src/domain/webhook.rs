@@ -15,6 +15,7 @@ use super::ids::token_hash;
 use super::model::{InboundEvent, InboundSender, MetaSource, StatusRecord};
 use super::time::rfc3339_secs;
 use super::window::opens_window;
+use crate::error::Error;
 
 /// Why a correctly signed body cannot be used; such a body goes to quarantine.
 #[derive(Debug, Clone, PartialEq)]
@@ -460,7 +461,7 @@ impl Ctx<'_> {
             waba_id: self.waba_id.to_string(),
             phone_number_id: self.change.phone_number_id.clone().unwrap_or_default(),
             dedupe_key,
-            body: serde_json::to_vec(&envelope).unwrap_or_default(),
+            body: value_bytes(&envelope),
             source: MetaSource {
                 field: self.change.field.to_string(),
                 value: self.change.value.clone(),
@@ -509,7 +510,7 @@ impl Ctx<'_> {
 /// Meta's own envelope holding this one event: the change's value with only
 /// the event's item in its list and only its user in `contacts`. What a
 /// `format: "meta"` listener receives.
-pub fn meta_body(event: &InboundEvent) -> Vec<u8> {
+pub fn meta_body(event: &InboundEvent) -> Result<Vec<u8>, Error> {
     let src = &event.source;
     let value = match src.item {
         Some((list, i)) => {
@@ -547,7 +548,7 @@ pub fn meta_body(event: &InboundEvent) -> Vec<u8> {
         entry["time"] = json!(time);
     }
     let envelope = json!({"object": "whatsapp_business_account", "entry": [entry]});
-    serde_json::to_vec(&envelope).unwrap_or_default()
+    serde_json::to_vec(&envelope).map_err(|e| Error::internal("the event's Meta body", e))
 }
 
 /// The business portfolio and WABA an `account_update` names (Embedded
@@ -641,6 +642,14 @@ fn put(map: &mut Map<String, Value>, key: &str, value: Option<String>) {
     if let Some(v) = value {
         map.insert(key.into(), Value::String(v));
     }
+}
+
+/// The JSON of a `Value` built here. It cannot fail: a `Value`'s map keys are
+/// strings, its numbers finite, and writing into a `Vec` has no I/O error. So
+/// parsing keeps one error, `Unusable`, which is about Meta's body and would
+/// send ours to quarantine.
+fn value_bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).expect("a serde_json::Value always encodes")
 }
 
 /// Stands in for a missing Meta id, so a redelivered copy still dedupes.
@@ -923,7 +932,7 @@ mod tests {
             ]
         }}]));
         let events = parse(&b, 0).unwrap();
-        let meta: Value = serde_json::from_slice(&meta_body(&events[1])).unwrap();
+        let meta: Value = serde_json::from_slice(&meta_body(&events[1]).unwrap()).unwrap();
         assert_eq!(meta["object"], "whatsapp_business_account");
         assert_eq!(meta["entry"][0]["id"], "WABA1");
         let change = &meta["entry"][0]["changes"][0];

@@ -621,7 +621,9 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
         Ok(resp) => resp,
         Err(err) => {
             match err {
-                Error::Storage(_) => tracing::error!(error = %err, "request failed"),
+                Error::Storage { .. } | Error::Internal { .. } => {
+                    tracing::error!(error = %err, "request failed")
+                }
                 Error::BodyTimeout { .. } => {
                     Metrics::add(&state.metrics.request_bodies_timed_out_total, 1)
                 }

@@ -5,12 +5,14 @@ use serde::Serialize;
 
 use crate::error::Error;
 
-pub fn enc<T: Serialize>(value: &T) -> Vec<u8> {
-    // Our record types are plain structs of strings and numbers; serde_json cannot fail on them.
-    serde_json::to_vec(value).unwrap_or_default()
+/// A record that will not encode is a bug in its type (a map with non-string
+/// keys, a failing `Serialize`): refused, never stored empty.
+pub fn enc<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value)
+        .map_err(|e| Error::internal(format!("cannot encode the {what} record"), e))
 }
 
 pub fn dec<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Error> {
     serde_json::from_slice(bytes)
-        .map_err(|e| Error::Storage(format!("unreadable {what} record: {e}")))
+        .map_err(|e| Error::storage(format!("unreadable {what} record"), e))
 }

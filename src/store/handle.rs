@@ -201,7 +201,10 @@ fn reopening() -> Error {
 }
 
 fn poisoned() -> Error {
-    Error::Storage("the database handle was poisoned by a panic".into())
+    Error::storage(
+        "the database handle",
+        "poisoned by a panic in another thread",
+    )
 }
 
 #[cfg(test)]

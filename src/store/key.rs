@@ -605,7 +605,7 @@ pub(super) mod tests {
             &key,
             |tx| {
                 tx.commit()?;
-                Err(Error::Storage("fsync failed".into()))
+                Err(Error::storage("commit", "fsync failed"))
             },
             |_, _| panic!("no rename after a failed commit"),
         )
@@ -627,7 +627,7 @@ pub(super) mod tests {
             &key,
             |tx| {
                 tx.abort()?;
-                Err(Error::Storage("fsync failed".into()))
+                Err(Error::storage("commit", "fsync failed"))
             },
             |_, _| panic!("no rename after a failed commit"),
         )

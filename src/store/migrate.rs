@@ -114,7 +114,7 @@ fn route_by_pattern(tx: &redb::WriteTransaction) -> Result<(), Error> {
         listener.events = listener.subscribed();
         tx.open_table(LISTENERS)?.insert(
             listener.id.as_str(),
-            super::codec::enc(&listener).as_slice(),
+            super::codec::enc(&listener, "listener")?.as_slice(),
         )?;
         super::listeners::add_routes(tx, &listener)?;
     }
@@ -297,15 +297,15 @@ mod tests {
                 .unwrap();
             tx.open_table(SETTINGS)
                 .unwrap()
-                .insert("app", enc(&settings()).as_slice())
+                .insert("app", enc(&settings(), "settings").unwrap().as_slice())
                 .unwrap();
             tx.open_table(ACCOUNTS)
                 .unwrap()
-                .insert("acc_1", enc(&account()).as_slice())
+                .insert("acc_1", enc(&account(), "account").unwrap().as_slice())
                 .unwrap();
             tx.open_table(LISTENERS)
                 .unwrap()
-                .insert("lst_1", enc(&listener()).as_slice())
+                .insert("lst_1", enc(&listener(), "listener").unwrap().as_slice())
                 .unwrap();
             super::super::listeners::add_routes(&tx, &listener()).unwrap();
             tx.commit().unwrap();

@@ -73,7 +73,7 @@ where
         let answer = match (result, self.out.take()) {
             (Ok(()), Some(v)) => Ok(v),
             (Err(e), _) => Err(e),
-            (Ok(()), None) => Err(Error::Storage("write produced no result".into())),
+            (Ok(()), None) => Err(Error::bug("a write succeeded without producing its result")),
         };
         if let Some(reply) = self.reply.take() {
             let _ = reply.send(answer);

@@ -93,7 +93,7 @@ pub async fn create_listener(state: &AppState, req: Request<Incoming>) -> Result
     let (listener, subscription) =
         register_listener(state, &account, &new.waba_id, &requested, &new.url).await?;
     let mut view = serde_json::to_value(listener_view(&listener, true))
-        .map_err(|e| Error::Storage(format!("the listener view: {e}")))?;
+        .map_err(|e| Error::internal("the listener view", e))?;
     view["subscription"] = subscription;
     Ok(response::json(StatusCode::CREATED, &view))
 }
