@@ -100,7 +100,7 @@ fn summarize(tx: &ReadTransaction) -> Result<Summary, Error> {
     let mut s = Summary::default();
     {
         let meta = tx.open_table(META)?;
-        s.schema_version = meta.get("schema_version")?.map(|v| v.value());
+        s.schema_version = meta.get(SCHEMA_VERSION_KEY)?.map(|v| v.value());
     }
     {
         let settings = tx.open_table(SETTINGS)?;

@@ -14,14 +14,14 @@ pub fn run(db: &Database, sealer: &Sealer) -> Result<(), Error> {
     let tx = db.begin_write()?;
     let found = {
         let meta = tx.open_table(META)?;
-        let v = meta.get("schema_version")?.map(|v| v.value());
+        let v = meta.get(SCHEMA_VERSION_KEY)?.map(|v| v.value());
         v
     };
     match found {
         None => {
             create_tables(&tx)?;
             secrets::seal_plaintext(&tx, sealer)?;
-            tx.open_table(META)?.insert("schema_version", SCHEMA_VERSION)?;
+            tx.open_table(META)?.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
             tx.commit()?;
             Ok(())
         }
@@ -81,7 +81,7 @@ fn step(db: &Database, from: u64, sealer: &Sealer) -> Result<(), Error> {
             )))
         }
     }
-    tx.open_table(META)?.insert("schema_version", from + 1)?;
+    tx.open_table(META)?.insert(SCHEMA_VERSION_KEY, from + 1)?;
     tx.commit()?;
     tracing::info!(from, to = from + 1, "database migrated");
     Ok(())
@@ -176,7 +176,7 @@ mod tests {
             .unwrap()
             .open_table(META)
             .unwrap()
-            .get("schema_version")
+            .get(SCHEMA_VERSION_KEY)
             .unwrap()
             .unwrap()
             .value()
@@ -189,7 +189,7 @@ mod tests {
         let tx = db.begin_write().unwrap();
         tx.open_table(META)
             .unwrap()
-            .insert("schema_version", 1)
+            .insert(SCHEMA_VERSION_KEY, 1)
             .unwrap();
         tx.open_table(ACCOUNTS).unwrap();
         tx.commit().unwrap();
@@ -214,7 +214,7 @@ mod tests {
             let tx = db.begin_write().unwrap();
             tx.open_table(META)
                 .unwrap()
-                .insert("schema_version", 3)
+                .insert(SCHEMA_VERSION_KEY, 3)
                 .unwrap();
             tx.open_table(EVENTS).unwrap();
             tx.open_table(STATUS_RECIPIENTS).unwrap();
@@ -246,7 +246,7 @@ mod tests {
             create_tables(&tx).unwrap();
             tx.open_table(META)
                 .unwrap()
-                .insert("schema_version", 5)
+                .insert(SCHEMA_VERSION_KEY, 5)
                 .unwrap();
             // A listener as version 5 wrote it: `event`, no `events`, routed by kind.
             let old = serde_json::json!({"id": "lst_old", "accountId": "acc", "wabaId": "W1",
@@ -293,7 +293,7 @@ mod tests {
             create_tables(&tx).unwrap();
             tx.open_table(META)
                 .unwrap()
-                .insert("schema_version", 6)
+                .insert(SCHEMA_VERSION_KEY, 6)
                 .unwrap();
             tx.open_table(SETTINGS)
                 .unwrap()
@@ -357,7 +357,7 @@ mod tests {
         let tx = db.begin_write().unwrap();
         tx.open_table(META)
             .unwrap()
-            .insert("schema_version", 99)
+            .insert(SCHEMA_VERSION_KEY, 99)
             .unwrap();
         tx.commit().unwrap();
         assert!(matches!(run(&db, &sealer()), Err(Error::Startup(_))));
@@ -442,7 +442,7 @@ mod tests {
         }
         tx.open_table(META)
             .unwrap()
-            .insert("schema_version", version)
+            .insert(SCHEMA_VERSION_KEY, version)
             .unwrap();
         tx.commit().unwrap();
     }

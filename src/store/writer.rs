@@ -337,7 +337,7 @@ mod tests {
 
     use super::*;
     use crate::domain::disk::MinFreeSpace;
-    use crate::store::tables::{META, SCHEMA_VERSION};
+    use crate::store::tables::{META, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
     const ENOSPC: i32 = 28;
     const EIO: i32 = 5;
@@ -424,7 +424,7 @@ mod tests {
             let tx = db.begin_write().unwrap();
             tx.open_table(META)
                 .unwrap()
-                .insert("schema_version", SCHEMA_VERSION)
+                .insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)
                 .unwrap();
             tx.commit().unwrap();
         }
