@@ -209,8 +209,6 @@ fn create(path: &Path) -> Result<SecretKey, Error> {
     Ok(key)
 }
 
-/// A rotation that committed but did not rename its key: the new key is
-
 fn write_error(path: &Path, e: io::Error) -> Error {
     Error::Startup(format!(
         "cannot write the secrets key {}: {e}",

@@ -114,6 +114,7 @@ pub(super) fn rotate_with(
     })
 }
 
+/// A rotation that committed but did not rename its key: the new key is
 /// still at `<key>.new`. Puts it in place when it is the one that opens.
 pub(super) fn finish_rotation(path: &Path, check: &str) -> Result<Option<Sealer>, Error> {
     let pending = pending_path(path);
