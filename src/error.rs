@@ -201,3 +201,34 @@ pub enum StorageFault {
     #[error("the database could not read or write its file: {0}")]
     Io(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_storage_error_says_what_failed_and_keeps_it_as_its_source() {
+        let io = std::io::Error::other("disk on fire");
+        let e = Error::storage("reading the events", io);
+        assert_eq!(e.to_string(), "storage: reading the events: disk on fire");
+        assert_eq!(e.code(), "storage_error");
+        let source = e.source().expect("the cause is kept");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+    }
+
+    #[test]
+    fn an_internal_error_names_its_cause_only_when_it_has_one() {
+        let bad = serde_json::from_str::<u8>("x").unwrap_err();
+        let e = Error::internal("the test event body", bad);
+        assert!(e
+            .to_string()
+            .starts_with("internal error: the test event body: "));
+        assert!(e.source().is_some());
+        let e = Error::bug("no sample of x parsed");
+        assert_eq!(e.to_string(), "internal error: no sample of x parsed");
+        assert!(e.source().is_none());
+        assert_eq!(e.code(), "internal_error");
+    }
+}
