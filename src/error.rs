@@ -65,8 +65,21 @@ pub enum Error {
     #[error("could not reach Meta: {0}")]
     MetaUnreachable(String),
 
-    #[error("storage: {0}")]
-    Storage(String),
+    /// The database or a file of ours failed; `source` is what failed.
+    #[error("storage: {context}: {source}")]
+    Storage {
+        context: String,
+        #[source]
+        source: BoxError,
+    },
+
+    /// A bug or a failure that is not the storage's: nothing the caller did.
+    #[error("internal error: {context}{}", suffix(.source))]
+    Internal {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
 
     /// The database cannot take this write now (disk full or failing, or the
     /// reserve of free space reached). Nothing was stored; retrying later works.
@@ -83,6 +96,31 @@ impl Error {
         Error::Invalid {
             field: field.to_string(),
             message: message.into(),
+        }
+    }
+
+    /// A failure of the database or of a file, keeping what failed.
+    pub fn storage(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Storage {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A bug or a non-storage failure, with the error that caused it.
+    pub fn internal(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Internal {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// Something that cannot happen unless the code is wrong; there is no
+    /// error value to keep.
+    pub fn bug(context: impl Into<String>) -> Self {
+        Error::Internal {
+            context: context.into(),
+            source: None,
         }
     }
 
@@ -104,23 +142,10 @@ impl Error {
             Error::NotConfigured(_) => "not_configured",
             Error::Meta(_) => "meta_error",
             Error::MetaUnreachable(_) => "meta_unreachable",
-            Error::Storage(_) => "storage_error",
+            Error::Storage { .. } => "storage_error",
+            Error::Internal { .. } => "internal_error",
             Error::StorageUnavailable(_) => "storage_unavailable",
             Error::Startup(_) => "startup_error",
-        }
-    }
-
-    /// What the person reading the error can do about it, where we know.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Error::Unauthorized => Some("send `Authorization: Bearer <token>` with the admin token or an account API key".into()),
-            Error::MissingScopes(_) => Some(crate::domain::accounts::MISSING_SCOPES_HINT.into()),
-            Error::NotConfigured(_) => Some("set clientId and clientSecret with PUT /api/v1/admin/config (the Meta App's App ID and App Secret)".into()),
-            Error::Meta(e) => e.hint().map(str::to_string),
-            Error::WindowClosed(_) => Some("send an approved template (type \"template\"), which Meta delivers at any time; once the user replies, free-form messages work for 24 hours".into()),
-            Error::MetaUnreachable(_) => Some("check the server's outbound network and --graph-url".into()),
-            Error::StorageUnavailable(f) => Some(f.hint().into()),
-            _ => None,
         }
     }
 
@@ -139,6 +164,18 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         1
     }
+}
+
+/// The cause an error keeps: any error, or a message where there is no error
+/// value (`"…".into()`).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `: source` after an internal error's context, when it has one.
+fn suffix(source: &Option<BoxError>) -> String {
+    source
+        .as_ref()
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default()
 }
 
 /// Long enough for an admin to free space or for the store to be reopened;
@@ -165,15 +202,33 @@ pub enum StorageFault {
     Io(String),
 }
 
-impl StorageFault {
-    pub fn hint(&self) -> &'static str {
-        match self {
-            StorageFault::LowSpace { .. } | StorageFault::NoSpace => {
-                "free space on the disk that holds the data dir; wabridge accepts events again by itself, and Meta redelivers refused webhooks"
-            }
-            StorageFault::Io(_) => {
-                "check the disk and the server log; wabridge reopens its database by itself once writes succeed again, and Meta redelivers refused webhooks"
-            }
-        }
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_storage_error_says_what_failed_and_keeps_it_as_its_source() {
+        let io = std::io::Error::other("disk on fire");
+        let e = Error::storage("reading the events", io);
+        assert_eq!(e.to_string(), "storage: reading the events: disk on fire");
+        assert_eq!(e.code(), "storage_error");
+        let source = e.source().expect("the cause is kept");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+    }
+
+    #[test]
+    fn an_internal_error_names_its_cause_only_when_it_has_one() {
+        let bad = serde_json::from_str::<u8>("x").unwrap_err();
+        let e = Error::internal("the test event body", bad);
+        assert!(e
+            .to_string()
+            .starts_with("internal error: the test event body: "));
+        assert!(e.source().is_some());
+        let e = Error::bug("no sample of x parsed");
+        assert_eq!(e.to_string(), "internal error: no sample of x parsed");
+        assert!(e.source().is_none());
+        assert_eq!(e.code(), "internal_error");
     }
 }

@@ -11,9 +11,11 @@ pub const MIN_LENGTH: usize = 12;
 /// Hashing cost grows with the input; nobody types more than this.
 pub const MAX_LENGTH: usize = 1024;
 
+// argon2's errors are `std::error::Error` only with its `std` feature, which
+// we leave off: their text is the cause kept.
 fn argon2() -> Result<Argon2<'static>, Error> {
     let params = Params::new(19_456, 2, 1, None)
-        .map_err(|e| Error::Storage(format!("argon2 parameters: {e}")))?;
+        .map_err(|e| Error::internal("argon2 parameters", e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -33,11 +35,11 @@ pub fn hash(password: &str) -> Result<String, Error> {
         ));
     }
     let salt = SaltString::encode_b64(&random_bytes(16))
-        .map_err(|e| Error::Storage(format!("password salt: {e}")))?;
+        .map_err(|e| Error::internal("password salt", e.to_string()))?;
     argon2()?
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| Error::Storage(format!("password hash: {e}")))
+        .map_err(|e| Error::internal("password hash", e.to_string()))
 }
 
 /// True when `password` matches the stored PHC string. An unreadable hash matches nothing.

@@ -39,7 +39,7 @@ pub fn test_event(patterns: &[String], waba_id: &str, now_ms: u64) -> Result<Inb
                 .find(|e| e.event_type == other)
         }),
     };
-    let event = event.ok_or_else(|| Error::Storage(format!("no sample of {wanted} parsed")))?;
+    let event = event.ok_or_else(|| Error::bug(format!("no sample of {wanted} parsed")))?;
     mark_test(event)
 }
 
@@ -59,10 +59,10 @@ fn message_sample(kind: SampleKind, waba_id: &str, now_ms: u64) -> Option<Inboun
 
 fn mark_test(mut event: InboundEvent) -> Result<InboundEvent, Error> {
     let mut body: Value = serde_json::from_slice(&event.body)
-        .map_err(|e| Error::Storage(format!("the test event body: {e}")))?;
+        .map_err(|e| Error::internal("the test event body", e))?;
     body["test"] = Value::Bool(true);
-    event.body = serde_json::to_vec(&body)
-        .map_err(|e| Error::Storage(format!("the test event body: {e}")))?;
+    event.body =
+        serde_json::to_vec(&body).map_err(|e| Error::internal("the test event body", e))?;
     Ok(event)
 }
 

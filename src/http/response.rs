@@ -7,7 +7,7 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Error, StorageFault};
 use crate::meta::MetaError;
 
 pub type Resp = Response<Full<Bytes>>;
@@ -83,7 +83,7 @@ pub fn browser_headers(headers: &mut hyper::HeaderMap) {
 /// 303 See Other to `location`, with the browser headers.
 pub fn redirect(location: &str) -> Result<Resp, Error> {
     let value = HeaderValue::from_str(location)
-        .map_err(|_| Error::Storage(format!("cannot redirect to {location:?}")))?;
+        .map_err(|e| Error::internal(format!("cannot redirect to {location:?}"), e))?;
     let mut r = empty(StatusCode::SEE_OTHER);
     r.headers_mut().insert(hyper::header::LOCATION, value);
     browser_headers(r.headers_mut());
@@ -115,7 +115,36 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::NotConfigured(_) | Error::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Meta(e) => meta_status(e),
         Error::MetaUnreachable(_) => StatusCode::BAD_GATEWAY,
-        Error::Storage(_) | Error::Startup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Storage { .. } | Error::Internal { .. } | Error::Startup(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+/// What the person reading the error can do about it, where we know.
+pub fn hint(err: &Error) -> Option<String> {
+    match err {
+        Error::Unauthorized => Some("send `Authorization: Bearer <token>` with the admin token or an account API key".into()),
+        Error::MissingScopes(_) => Some(crate::domain::accounts::MISSING_SCOPES_HINT.into()),
+        Error::NotConfigured(_) => Some("set clientId and clientSecret with PUT /api/v1/admin/config (the Meta App's App ID and App Secret)".into()),
+        Error::Meta(e) => e.hint().map(str::to_string),
+        Error::WindowClosed(_) => Some("send an approved template (type \"template\"), which Meta delivers at any time; once the user replies, free-form messages work for 24 hours".into()),
+        Error::MetaUnreachable(_) => Some("check the server's outbound network and --graph-url".into()),
+        Error::StorageUnavailable(f) => Some(fault_hint(f).into()),
+        _ => None,
+    }
+}
+
+/// What the operator can do about a storage fault (the public is told less:
+/// see `STORAGE_HINT`).
+pub fn fault_hint(fault: &StorageFault) -> &'static str {
+    match fault {
+        StorageFault::LowSpace { .. } | StorageFault::NoSpace => {
+            "free space on the disk that holds the data dir; wabridge accepts events again by itself, and Meta redelivers refused webhooks"
+        }
+        StorageFault::Io(_) => {
+            "check the disk and the server log; wabridge reopens its database by itself once writes succeed again, and Meta redelivers refused webhooks"
+        }
     }
 }
 
@@ -144,7 +173,7 @@ pub fn error(err: &Error) -> Resp {
         Error::StorageUnavailable(_) => {
             (STORAGE_UNAVAILABLE.to_string(), Some(STORAGE_HINT.into()))
         }
-        _ => (err.to_string(), err.hint()),
+        _ => (err.to_string(), hint(err)),
     };
     let mut body = json!({"error": {"code": err.code(), "message": message}});
     if let Some(hint) = hint {
@@ -173,7 +202,6 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
-    use crate::error::StorageFault;
 
     async fn body(resp: Resp) -> serde_json::Value {
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -212,7 +240,7 @@ mod tests {
 
     #[test]
     fn any_other_storage_error_stays_a_500_without_retry_after() {
-        let resp = error(&Error::Storage("unreadable event record".into()));
+        let resp = error(&Error::storage("unreadable event record", "EOF"));
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!resp.headers().contains_key(hyper::header::RETRY_AFTER));
     }

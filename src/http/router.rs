@@ -107,7 +107,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Body>) -> Resp {
         Ok(resp) => resp,
         Err(err) => {
             match err {
-                Error::Storage(_) => {
+                Error::Storage { .. } | Error::Internal { .. } => {
                     tracing::error!(error = %err, "request failed")
                 }
                 Error::BodyTimeout { .. } => {

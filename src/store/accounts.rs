@@ -120,7 +120,7 @@ impl Store {
             keys.remove(account.api_key_hash.as_str())?;
             keys.insert(new_hash.as_str(), account.id.as_str())?;
             account.api_key_hash = new_hash.clone();
-            accounts.insert(account.id.as_str(), enc(&account).as_slice())?;
+            accounts.insert(account.id.as_str(), enc(&account, "account")?.as_slice())?;
             Ok(true)
         })
         .await

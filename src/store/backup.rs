@@ -85,14 +85,14 @@ fn open_read_only(path: &Path) -> Result<Option<ReadOnlyDatabase>, Error> {
     {
         Ok(db) => Ok(Some(db)),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => Ok(None),
-        Err(redb::DatabaseError::RepairAborted) => Err(Error::Storage(format!(
-            "{} was not closed cleanly; start wabridge once on it to repair it",
-            path.display()
-        ))),
-        Err(e) => Err(Error::Storage(format!(
-            "cannot open {}: {e}",
-            path.display()
-        ))),
+        Err(e @ redb::DatabaseError::RepairAborted) => Err(Error::storage(
+            format!(
+                "{} was not closed cleanly; start wabridge once on it to repair it",
+                path.display()
+            ),
+            e,
+        )),
+        Err(e) => Err(Error::storage(format!("cannot open {}", path.display()), e)),
     }
 }
 
@@ -100,7 +100,7 @@ fn summarize(tx: &ReadTransaction) -> Result<Summary, Error> {
     let mut s = Summary::default();
     {
         let meta = tx.open_table(META)?;
-        s.schema_version = meta.get("schema_version")?.map(|v| v.value());
+        s.schema_version = meta.get(SCHEMA_VERSION_KEY)?.map(|v| v.value());
     }
     {
         let settings = tx.open_table(SETTINGS)?;
@@ -132,11 +132,11 @@ pub(super) fn copy_into(src: &ReadTransaction, dest: &Path) -> Result<Summary, E
         .create_new(true)
         .mode(0o600)
         .open(dest)
-        .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dest.display())))?;
+        .map_err(|e| Error::storage(format!("cannot create {}", dest.display()), e))?;
     let db = Database::builder()
         .set_cache_size(COPY_CACHE_BYTES)
         .create(dest)
-        .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dest.display())))?;
+        .map_err(|e| Error::storage(format!("cannot create {}", dest.display()), e))?;
     let tx = db.begin_write()?;
     let mut copied = BTreeSet::new();
     copy_table(src, &tx, META, &mut copied)?;
@@ -178,7 +178,7 @@ pub(super) fn copy_into(src: &ReadTransaction, dest: &Path) -> Result<Summary, E
         drop(tx);
         drop(db);
         let _ = std::fs::remove_file(dest);
-        return Err(Error::Storage(format!(
+        return Err(Error::bug(format!(
             "the backup does not know the table(s) {}: add them to store/backup.rs",
             missing.join(", ")
         )));

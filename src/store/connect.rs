@@ -41,7 +41,7 @@ impl Store {
     pub async fn insert_connect_link(&self, hash: String, link: ConnectLink) -> Result<(), Error> {
         self.write(move |tx| {
             tx.open_table(CONNECT_LINKS)?
-                .insert(hash.as_str(), enc(&link).as_slice())?;
+                .insert(hash.as_str(), enc(&link, "connect link")?.as_slice())?;
             Ok(())
         })
         .await
@@ -95,7 +95,7 @@ impl Store {
     ) -> Result<(), Error> {
         self.write(move |tx| {
             tx.open_table(PENDING_LOGINS)?
-                .insert(hash.as_str(), enc(&login).as_slice())?;
+                .insert(hash.as_str(), enc(&login, "pending login")?.as_slice())?;
             Ok(())
         })
         .await
@@ -214,7 +214,7 @@ fn spend_link(
     };
     link.used_at = Some(now_ms);
     link.account_id = Some(account_id.to_string());
-    t.insert(hash, enc(&link).as_slice())?;
+    t.insert(hash, enc(&link, "connect link")?.as_slice())?;
     Ok(())
 }
 

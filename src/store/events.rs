@@ -86,7 +86,7 @@ impl Store {
                 body: String::from_utf8_lossy(&body).into_owned(),
             };
             tx.open_table(QUARANTINE)?
-                .insert(id, enc(&item).as_slice())?;
+                .insert(id, enc(&item, "quarantine")?.as_slice())?;
             Ok(id)
         })
         .await
@@ -121,7 +121,10 @@ impl Store {
             let id = next_id(tx, "next_event")?;
             let mut statuses = tx.open_table(STATUSES)?;
             super::messages::Indexes::open(tx)?.add(&statuses, &record, id)?;
-            statuses.insert((record.message_id.as_str(), id), enc(&record).as_slice())?;
+            statuses.insert(
+                (record.message_id.as_str(), id),
+                enc(&record, "status")?.as_slice(),
+            )?;
             Ok(())
         })
         .await
@@ -166,7 +169,7 @@ fn ingest(
             indexes.add(&statuses, status, event_id)?;
             statuses.insert(
                 (status.message_id.as_str(), event_id),
-                enc(status).as_slice(),
+                enc(status, "status")?.as_slice(),
             )?;
         }
         report.accepted += 1;
@@ -244,7 +247,7 @@ fn store_meta_body(
     event: &InboundEvent,
 ) -> Result<(), Error> {
     tx.open_table(META_BODIES)?
-        .insert(event_id, meta_body(event).as_slice())?;
+        .insert(event_id, meta_body(event)?.as_slice())?;
     Ok(())
 }
 
@@ -290,7 +293,7 @@ impl<'t> Queue<'t> {
             created_at: now_ms,
         };
         self.deliveries
-            .insert(delivery.id, enc(&delivery).as_slice())?;
+            .insert(delivery.id, enc(&delivery, "delivery")?.as_slice())?;
         let outbox = if urgent {
             &mut self.urgent
         } else {

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
-use super::tables::{META, SCHEMA_VERSION};
+use super::tables::{META, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 use crate::error::{Error, StorageFault};
 
 /// redb's page cache (1 GiB by default) would let a busy gateway grow towards
@@ -19,9 +19,6 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// A key the reopen probe writes and removes again.
 const PROBE_KEY: &str = "reopen_probe";
-
-/// Where `migrate` keeps the schema version in `META`.
-const SCHEMA_VERSION_KEY: &str = "schema_version";
 
 /// Cheap to clone. `None` while the writer reopens the file.
 #[derive(Clone)]
@@ -201,7 +198,10 @@ fn reopening() -> Error {
 }
 
 fn poisoned() -> Error {
-    Error::Storage("the database handle was poisoned by a panic".into())
+    Error::storage(
+        "the database handle",
+        "poisoned by a panic in another thread",
+    )
 }
 
 #[cfg(test)]

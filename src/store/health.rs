@@ -211,7 +211,7 @@ fn io_fault(e: &io::Error) -> StorageFault {
 pub(crate) fn from_redb(e: redb::Error) -> Error {
     match fault_of(&e) {
         Some(fault) => Error::StorageUnavailable(fault),
-        None => Error::Storage(e.to_string()),
+        None => Error::storage("the database", e),
     }
 }
 
@@ -248,7 +248,10 @@ mod tests {
     fn a_logic_error_is_not_a_fault() {
         let e = redb::Error::TableDoesNotExist("events".into());
         assert_eq!(fault_of(&e), None);
-        assert!(matches!(from_redb(e), Error::Storage(_)));
+        assert!(matches!(
+            from_redb(e),
+            Error::Storage { source, .. } if source.downcast_ref::<redb::Error>().is_some()
+        ));
         assert!(matches!(
             from_redb(os(28)),
             Error::StorageUnavailable(StorageFault::NoSpace)

@@ -71,7 +71,7 @@ impl Store {
                 return Ok(false);
             };
             listener.paused = paused;
-            t.insert(id.as_str(), enc(&listener).as_slice())?;
+            t.insert(id.as_str(), enc(&listener, "listener")?.as_slice())?;
             Ok(true)
         })
         .await

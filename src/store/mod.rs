@@ -118,7 +118,7 @@ impl Store {
     pub fn file_size(&self) -> Result<u64, Error> {
         std::fs::metadata(self.path.as_path())
             .map(|m| m.len())
-            .map_err(|e| Error::Storage(format!("cannot look at {}: {e}", self.path.display())))
+            .map_err(|e| Error::storage(format!("cannot look at {}", self.path.display()), e))
     }
 
     /// The folder that holds the database file.
@@ -153,10 +153,10 @@ impl Store {
         let (job, answer) = writer::job(f);
         self.writer
             .send(writer::Msg::Job(job))
-            .map_err(|_| Error::Storage("the database is closed".into()))?;
-        answer
-            .await
-            .map_err(|_| Error::Storage("the database writer stopped".into()))?
+            .map_err(|_| Error::storage("a write", "the database is closed"))?;
+        answer.await.map_err(|_| {
+            Error::storage("a write", "the database writer stopped before answering")
+        })?
     }
 
     /// A short read-only look; never hold it across an await.

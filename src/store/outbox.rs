@@ -162,7 +162,7 @@ impl Store {
             d.state = DeliveryState::Pending;
             d.attempts = 0;
             d.next_attempt_at = Some(now_ms);
-            deliveries.insert(delivery_id, enc(&d).as_slice())?;
+            deliveries.insert(delivery_id, enc(&d, "delivery")?.as_slice())?;
             tx.open_table(OUTBOX)?.insert((now_ms, delivery_id), ())?;
             Ok(d)
         })
@@ -252,7 +252,7 @@ fn record(tx: &WriteTransaction, outcome: &Outcome) -> Result<(), Error> {
             stop_listener(tx, &d.listener_id, "the receiver answered 410 Gone")?;
         }
     }
-    deliveries.insert(d.id, enc(&d).as_slice())?;
+    deliveries.insert(d.id, enc(&d, "delivery")?.as_slice())?;
     Ok(())
 }
 
@@ -265,7 +265,7 @@ fn stop_listener(tx: &WriteTransaction, id: &str, reason: &str) -> Result<(), Er
     };
     if let Some(mut l) = found {
         l.stopped_reason = Some(reason.to_string());
-        listeners.insert(id, enc(&l).as_slice())?;
+        listeners.insert(id, enc(&l, "listener")?.as_slice())?;
     }
     Ok(())
 }

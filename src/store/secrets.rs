@@ -66,7 +66,7 @@ impl Sealer {
                     aad: ad.as_bytes(),
                 },
             )
-            .map_err(|_| Error::Storage(format!("cannot encrypt the {ad}")))?;
+            .map_err(|_| Error::bug(format!("cannot encrypt the {ad}")))?;
         let mut out = nonce;
         out.extend_from_slice(&sealed);
         Ok(format!("{PREFIX}{}", STANDARD.encode(out)))
@@ -74,9 +74,10 @@ impl Sealer {
 
     fn open(&self, sealed: &str, ad: &str) -> Result<String, Error> {
         let unreadable = |why: &str| {
-            Error::Storage(format!(
-                "the stored {ad} {why}; was the database restored without its secrets key (see docs/security.md)?"
-            ))
+            Error::storage(
+                format!("the stored {ad}"),
+                format!("{why}; was the database restored without its secrets key (see docs/security.md)?"),
+            )
         };
         let raw = sealed
             .strip_prefix(PREFIX)
@@ -113,7 +114,7 @@ impl Sealer {
     pub(super) fn seal_settings(&self, settings: &Settings) -> Result<Vec<u8>, Error> {
         let mut stored = settings.clone();
         stored.client_secret = self.seal_settings_secret(&settings.client_secret)?;
-        Ok(enc(&stored))
+        enc(&stored, "settings")
     }
 
     pub(super) fn open_settings(&self, bytes: &[u8]) -> Result<Settings, Error> {
@@ -135,7 +136,7 @@ impl Sealer {
     pub(super) fn seal_account(&self, account: &Account) -> Result<Vec<u8>, Error> {
         let mut stored = account.clone();
         stored.access_token = self.seal(&account.access_token, &account_ad(&account.id))?;
-        Ok(enc(&stored))
+        enc(&stored, "account")
     }
 
     pub(super) fn open_account(&self, bytes: &[u8]) -> Result<Account, Error> {
@@ -147,7 +148,7 @@ impl Sealer {
     pub(super) fn seal_listener(&self, listener: &Listener) -> Result<Vec<u8>, Error> {
         let mut stored = listener.clone();
         stored.secret = self.seal(&listener.secret, &listener_ad(&listener.id))?;
-        Ok(enc(&stored))
+        enc(&stored, "listener")
     }
 
     pub(super) fn open_listener(&self, bytes: &[u8]) -> Result<Listener, Error> {
@@ -186,7 +187,7 @@ pub(super) fn rewrite_all(
                 settings.client_secret = change(SETTINGS_AD, &settings.client_secret)?;
                 done.app_secret = true;
             }
-            table.insert(APP, enc(&settings).as_slice())?;
+            table.insert(APP, enc(&settings, "settings")?.as_slice())?;
         }
         table.insert(KEY_CHECK, key_check.as_bytes())?;
     }
@@ -198,7 +199,7 @@ pub(super) fn rewrite_all(
         }
         for mut account in accounts {
             account.access_token = change(&account_ad(&account.id), &account.access_token)?;
-            table.insert(account.id.as_str(), enc(&account).as_slice())?;
+            table.insert(account.id.as_str(), enc(&account, "account")?.as_slice())?;
             done.accounts += 1;
         }
     }
@@ -210,7 +211,7 @@ pub(super) fn rewrite_all(
         }
         for mut listener in listeners {
             listener.secret = change(&listener_ad(&listener.id), &listener.secret)?;
-            table.insert(listener.id.as_str(), enc(&listener).as_slice())?;
+            table.insert(listener.id.as_str(), enc(&listener, "listener")?.as_slice())?;
             done.listeners += 1;
         }
     }

@@ -83,7 +83,7 @@ impl Store {
     pub async fn put_webhook_facts(&self, facts: WebhookFacts) -> Result<(), Error> {
         self.write(move |tx| {
             tx.open_table(SETTINGS)?
-                .insert(WEBHOOK_FACTS, enc(&facts).as_slice())?;
+                .insert(WEBHOOK_FACTS, enc(&facts, "webhook facts")?.as_slice())?;
             Ok(())
         })
         .await

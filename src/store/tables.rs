@@ -12,6 +12,9 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// key check in `settings`.
 pub const SCHEMA_VERSION: u64 = 7;
 
+/// The key in `META` that holds the schema version.
+pub const SCHEMA_VERSION_KEY: &str = "schema_version";
+
 /// Counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Admin settings, the admin token hash and the secrets key check, by key.

@@ -52,10 +52,10 @@ pub async fn backup(state: &AppState, _: Admin, _: Req) -> Result<Resp, Error> {
     let (summary, file, len) = tokio::task::spawn_blocking(move || {
         let result = store.snapshot_to(&tmp).and_then(|summary| {
             let file = std::fs::File::open(&tmp)
-                .map_err(|e| Error::Storage(format!("cannot read the copy back: {e}")))?;
+                .map_err(|e| Error::storage("cannot read the copy back", e))?;
             let len = file
                 .metadata()
-                .map_err(|e| Error::Storage(format!("cannot read the copy back: {e}")))?
+                .map_err(|e| Error::storage("cannot read the copy back", e))?
                 .len();
             Ok((summary, file, len))
         });
@@ -63,7 +63,7 @@ pub async fn backup(state: &AppState, _: Admin, _: Req) -> Result<Resp, Error> {
         result
     })
     .await
-    .map_err(|e| Error::Storage(format!("the backup did not finish: {e}")))??;
+    .map_err(|e| Error::internal("the backup did not finish", e))??;
     tracing::info!(
         bytes = len,
         events = summary.rows_of("events"),

@@ -162,7 +162,7 @@ fn success(state: &AppState, connected: &Connected, api_key: &str) -> Resp {
 
 /// The page for an error on the way: Meta's own words and the guide's advice.
 fn failure_from(err: &Error) -> Failure {
-    let hints = || err.hint().into_iter().collect();
+    let hints = || crate::http::response::hint(err).into_iter().collect();
     match err {
         Error::MissingScopes(missing) => Failure {
             missing: missing.clone(),

@@ -26,7 +26,7 @@ pub struct Chrome {
 pub fn storage_warning(fault: &StorageFault) -> String {
     format!(
         "{fault}. Meta's webhooks are answered 503 until this passes, and Meta delivers them again later. What to do: {}.",
-        fault.hint()
+        crate::http::response::fault_hint(fault)
     )
 }
 
@@ -90,12 +90,15 @@ fn in_future(ms: u64) -> String {
 /// The message a person sees for an error: what happened and, where known, what to do.
 /// Storage details stay in the log.
 pub fn user_message(e: &Error) -> String {
-    if matches!(e, Error::Storage(_) | Error::Startup(_)) {
+    if matches!(
+        e,
+        Error::Storage { .. } | Error::Internal { .. } | Error::Startup(_)
+    ) {
         tracing::error!(error = %e, "backoffice action failed");
         return "wabridge could not read or write its database; the server log has the details."
             .into();
     }
-    match e.hint() {
+    match crate::http::response::hint(e) {
         // The API hint for NotConfigured names the JSON API; the page has the form.
         Some(_) if matches!(e, Error::NotConfigured(_)) => {
             format!("{e}. Enter the App ID and App Secret on the Setup page first.")
@@ -171,7 +174,7 @@ mod tests {
 
     #[test]
     fn storage_details_stay_in_the_log() {
-        let m = user_message(&Error::Storage("disk on fire at /var/x".into()));
+        let m = user_message(&Error::storage("reading /var/x", "disk on fire"));
         assert!(!m.contains("/var/x"));
     }
 }

@@ -59,7 +59,7 @@ fn parse_and_render(body: &[u8]) {
     let businesses = |_: &str| vec!["W1".to_string(), "W2".to_string()];
     if let Ok(events) = parse_with(body, 1_700_000_000_000, &businesses) {
         for e in &events {
-            let _ = meta_body(e);
+            meta_body(e).unwrap();
             let _ = business_link(e);
         }
     }

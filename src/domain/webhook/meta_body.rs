@@ -1,0 +1,67 @@
+//! What is built later from a stored event: Meta's own envelope for a
+//! `format: "meta"` listener, and the business link an `account_update` makes.
+
+use serde_json::{json, Map, Value};
+
+use super::fields::{id_string, items_root, object_of};
+use crate::domain::events;
+use crate::domain::model::InboundEvent;
+use crate::error::Error;
+
+/// Meta's own envelope holding this one event: the change's value with only
+/// the event's item in its list and only its user in `contacts`. What a
+/// `format: "meta"` listener receives.
+pub fn meta_body(event: &InboundEvent) -> Result<Vec<u8>, Error> {
+    let src = &event.source;
+    let value = match src.item {
+        Some((list, i)) => {
+            let spec = events::field(&src.field);
+            let lists: Vec<&str> = spec
+                .map(|f| f.lists.iter().map(|(l, _)| *l).collect())
+                .unwrap_or_default();
+            let root = items_root(&src.field, &src.value);
+            let mut only: Map<String, Value> = root
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| k.as_str() != "contacts" && !lists.contains(&k.as_str()))
+                .map(|(k, x)| (k.clone(), x.clone()))
+                .collect();
+            if let Some(item) = root.get(list).and_then(|l| l.get(i)) {
+                only.insert(list.into(), json!([item]));
+            }
+            if let Some(contact) = src.contact.and_then(|c| root.get("contacts")?.get(c)) {
+                only.insert("contacts".into(), json!([contact]));
+            }
+            match spec.and_then(|f| f.nested) {
+                Some(nest) => {
+                    let mut whole = object_of(&src.value);
+                    whole.insert(nest.into(), Value::Object(only));
+                    Value::Object(whole)
+                }
+                None => Value::Object(only),
+            }
+        }
+        None => src.value.as_ref().clone(),
+    };
+    let mut entry = json!({"id": event.waba_id, "changes": [{"field": src.field, "value": value}]});
+    if let Some(time) = src.entry_time {
+        entry["time"] = json!(time);
+    }
+    let envelope = json!({"object": "whatsapp_business_account", "entry": [entry]});
+    serde_json::to_vec(&envelope).map_err(|e| Error::internal("the event's Meta body", e))
+}
+
+/// The business portfolio and WABA an `account_update` names (Embedded
+/// Signup's `PARTNER_ADDED` carries `waba_info`): what lets later
+/// business-level events of that portfolio reach that WABA's listeners.
+pub fn business_link(event: &InboundEvent) -> Option<(String, String)> {
+    if event.event_type != events::ACCOUNT_UPDATE {
+        return None;
+    }
+    let info = event.source.value.get("waba_info")?;
+    Some((
+        id_string(info.get("owner_business_id"))?,
+        id_string(info.get("waba_id"))?,
+    ))
+}
