@@ -40,13 +40,23 @@ pub fn file(content_type: &str, file: std::fs::File, len: u64) -> Resp {
 /// JSON answers carry API keys, listener secrets and customer data: never
 /// kept by a cache, never sniffed into something a browser would run.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
-    let body = serde_json::to_vec(value).unwrap_or_default();
+    let (status, body) = match serde_json::to_vec(value) {
+        Ok(body) => (status, body),
+        // Our views are plain structs and maps: a failure is a bug, told as one.
+        Err(e) => {
+            tracing::error!(error = %e, "an answer could not be encoded as JSON");
+            (StatusCode::INTERNAL_SERVER_ERROR, UNENCODABLE.to_vec())
+        }
+    };
     let mut r = with_type(status, "application/json", body);
     let h = r.headers_mut();
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     r
 }
+
+const UNENCODABLE: &[u8] =
+    br#"{"error":{"code":"internal_error","message":"the answer could not be encoded; the server log has the details"}}"#;
 
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
     with_type(status, "text/plain; charset=utf-8", body)
