@@ -14,6 +14,7 @@ use hyper::http::request::Parts;
 
 use super::request::Params;
 use super::server::ConnInfo;
+use super::web::Web;
 use super::AppState;
 use crate::domain::ids::{constant_time_eq, token_hash, ListenerId, WabaId};
 use crate::domain::model::{Account, Listener};
@@ -104,6 +105,15 @@ impl Guard for OwnedListener {
         let listener = listeners::owned(state, &account, &id)?;
         Ok(OwnedListener { listener })
     }
+}
+
+/// Whether the request comes from an admin logged into the backoffice (their
+/// session cookie). `/connect` lets such an admin start a connection without a
+/// link (CONTRACT §2). Counts as the admin's activity.
+pub fn is_admin_browser(state: &AppState, parts: &Parts) -> bool {
+    Web::of(state, parts, now_ms(), true)
+        .session
+        .is_some_and(|s| s.admin)
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {

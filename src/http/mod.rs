@@ -18,6 +18,7 @@ mod session;
 mod state;
 mod throttle;
 pub mod tls;
+mod web;
 
 pub use routes::backup::SECRETS_KEY_HEADER;
 pub use session::Sessions;

@@ -5,13 +5,12 @@
 
 use hyper::{Method, StatusCode};
 
-use super::backoffice;
 use crate::domain::accounts::MISSING_SCOPES_FIXES;
 use crate::domain::connect::Unusable;
 use crate::domain::time::rfc3339_secs;
 use crate::error::Error;
 use crate::http::body::read_form;
-use crate::http::guards::{is_admin, Public};
+use crate::http::guards::{is_admin, is_admin_browser, Public};
 use crate::http::pages::{self, Action, Failure, SignupConfig, Success};
 use crate::http::request::Req;
 use crate::http::response::{self, Resp};
@@ -38,7 +37,7 @@ impl Params {
 pub async fn connect(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
     let params = Params(req.query_pairs());
     let admin =
-        || backoffice::admin_session(state, &req.parts) || is_admin(state, &req.parts).is_ok();
+        || is_admin_browser(state, &req.parts) || is_admin(state, &req.parts).is_ok();
     match connect::begin(state, params.get("link"), admin).await? {
         Ok(next) => response::redirect(&next),
         Err(stop) => Ok(stopped(stop)),

@@ -3,7 +3,7 @@
 use askama::Template;
 use hyper::StatusCode;
 
-use super::web::Web;
+use crate::http::web::Web;
 use super::{html, open_form, redirect, views, Form, FORM_LIMIT, HOME};
 use crate::domain::ids::{constant_time_eq, token_hash};
 use crate::domain::time::now_ms;

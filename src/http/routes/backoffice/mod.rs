@@ -14,7 +14,6 @@ pub mod setup;
 pub mod subscriptions;
 pub mod test_send;
 mod views;
-mod web;
 
 use std::collections::HashMap;
 
@@ -31,8 +30,8 @@ use crate::http::request::{Params, Req};
 use crate::http::response::{self, Resp};
 use crate::http::session::{Flash, SessionInfo};
 use crate::http::AppState;
+use crate::http::web::Web;
 use views::Chrome;
-use web::Web;
 
 /// Forms are a few fields; a pasted token is the largest.
 const FORM_LIMIT: usize = 64 * 1024;
@@ -70,15 +69,6 @@ pub fn unknown(state: &AppState, req: Req) -> Resp {
         Ok(cx) => views::error_page(&cx, &Error::NotFound("page")),
         Err(refused) => *refused,
     }
-}
-
-/// Whether the request comes from an admin logged into the backoffice (their
-/// session cookie). `/connect` lets such an admin start a connection without a
-/// link (CONTRACT §2). Counts as the admin's activity.
-pub fn admin_session(state: &AppState, parts: &Parts) -> bool {
-    Web::of(state, parts, now_ms(), true)
-        .session
-        .is_some_and(|s| s.admin)
 }
 
 /// One request's view of the backoffice: who is asking, when, and what the

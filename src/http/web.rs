@@ -17,7 +17,7 @@ const SECURE_COOKIE: &str = "__Host-wabridge_admin";
 /// Plain HTTP (a test, or a LAN without TLS): browsers refuse `Secure` there.
 const PLAIN_COOKIE: &str = "wabridge_admin";
 
-pub(super) struct Web {
+pub struct Web {
     /// The browser reached us over HTTPS (directly, or through the public URL's proxy).
     secure: bool,
     pub peer: IpAddr,
