@@ -38,15 +38,23 @@ fn camel(v: Value) -> Value {
     Value::Object(out)
 }
 
+/// `fields` of a Graph object, asked with the account's token.
+async fn fields_of(
+    app: &Services,
+    account: &Account,
+    path: String,
+    fields: &str,
+) -> Result<Value, Error> {
+    access::get(app, account, path, vec![("fields", fields.into())]).await
+}
+
 /// ListBusinessAccounts: the account's WABAs with what Meta says of each.
 pub async fn business_accounts(app: &Services, account: &Account) -> Result<Vec<Value>, Error> {
     let mut list = Vec::new();
     for waba in &account.waba_ids {
         let fields =
             "id,name,currency,timezone_id,message_template_namespace,account_review_status";
-        let item = match access::get(app, account, waba.clone(), vec![("fields", fields.into())])
-            .await
-        {
+        let item = match fields_of(app, account, waba.clone(), fields).await {
             Ok(details) => camel(details),
             // One WABA Meta will not describe must not hide the others.
             Err(Error::Meta(e)) => {
@@ -75,13 +83,7 @@ pub async fn phone_number(
     account: &Account,
     number: &Number,
 ) -> Result<Value, Error> {
-    let details = access::get(
-        app,
-        account,
-        number.id.to_string(),
-        vec![("fields", PHONE_FIELDS.into())],
-    )
-    .await?;
+    let details = fields_of(app, account, number.id.to_string(), PHONE_FIELDS).await?;
     let mut view = camel(details);
     view["wabaId"] = json!(number.waba);
     Ok(view)
@@ -111,13 +113,7 @@ pub async fn registration_status(
     number: &Number,
 ) -> Result<Value, Error> {
     let fields = "platform_type,code_verification_status,quality_rating,status,name_status,display_phone_number,verified_name";
-    let details = access::get(
-        app,
-        account,
-        number.id.to_string(),
-        vec![("fields", fields.into())],
-    )
-    .await?;
+    let details = fields_of(app, account, number.id.to_string(), fields).await?;
     Ok(registration(&details))
 }
 
@@ -230,11 +226,11 @@ pub async fn get_profile(
     account: &Account,
     number: &Number,
 ) -> Result<Value, Error> {
-    let answer = access::get(
+    let answer = fields_of(
         app,
         account,
         format!("{}/whatsapp_business_profile", number.id),
-        vec![("fields", PROFILE_FIELDS.into())],
+        PROFILE_FIELDS,
     )
     .await?;
     let profile = answer

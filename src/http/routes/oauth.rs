@@ -36,8 +36,7 @@ impl Params {
 /// or a browser logged into the backoffice) starts a login.
 pub async fn connect(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
     let params = Params(req.query_pairs());
-    let admin =
-        || is_admin_browser(state, &req.parts) || is_admin(state, &req.parts).is_ok();
+    let admin = || is_admin_browser(state, &req.parts) || is_admin(state, &req.parts).is_ok();
     match connect::begin(state, params.get("link"), admin).await? {
         Ok(next) => response::redirect(&next),
         Err(stop) => Ok(stopped(stop)),

@@ -3,7 +3,6 @@
 use askama::Template;
 use hyper::StatusCode;
 
-use crate::http::web::Web;
 use super::{html, open_form, redirect, views, Form, FORM_LIMIT, HOME};
 use crate::domain::ids::{constant_time_eq, token_hash};
 use crate::domain::time::now_ms;
@@ -12,6 +11,7 @@ use crate::http::body::read_budgeted;
 use crate::http::guards::Public;
 use crate::http::request::Req;
 use crate::http::response::Resp;
+use crate::http::web::Web;
 use crate::http::AppState;
 use crate::metrics::Metrics;
 

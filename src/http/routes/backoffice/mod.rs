@@ -29,8 +29,8 @@ use crate::http::guards::Public;
 use crate::http::request::{Params, Req};
 use crate::http::response::{self, Resp};
 use crate::http::session::{Flash, SessionInfo};
-use crate::http::AppState;
 use crate::http::web::Web;
+use crate::http::AppState;
 use views::Chrome;
 
 /// Forms are a few fields; a pasted token is the largest.
