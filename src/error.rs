@@ -18,6 +18,14 @@ pub enum Error {
     #[error("{0}")]
     Forbidden(String),
 
+    /// A WABA or phone number outside the caller's account (`wabas`).
+    #[error("{} {id} is not {} this account's WhatsApp Business Accounts ({})", what.noun(), what.relation(), wabas.join(", "))]
+    NotYours {
+        what: Held,
+        id: String,
+        wabas: Vec<String>,
+    },
+
     /// A Meta token without the WhatsApp permissions: useless, so refused.
     #[error("the token does not carry the WhatsApp permissions: missing {}", .0.join(", "))]
     MissingScopes(Vec<String>),
@@ -130,7 +138,7 @@ impl Error {
             Error::Invalid { .. } => "invalid_request",
             Error::Unauthorized => "unauthorized",
             Error::BadSignature(_) => "invalid_signature",
-            Error::Forbidden(_) => "forbidden",
+            Error::Forbidden(_) | Error::NotYours { .. } => "forbidden",
             Error::MissingScopes(_) => "missing_permissions",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
@@ -176,6 +184,29 @@ fn suffix(source: &Option<BoxError>) -> String {
         .as_ref()
         .map(|s| format!(": {s}"))
         .unwrap_or_default()
+}
+
+/// What an account holds through its WABAs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    Waba,
+    PhoneNumber,
+}
+
+impl Held {
+    fn noun(self) -> &'static str {
+        match self {
+            Held::Waba => "WABA",
+            Held::PhoneNumber => "phone number",
+        }
+    }
+
+    fn relation(self) -> &'static str {
+        match self {
+            Held::Waba => "one of",
+            Held::PhoneNumber => "on one of",
+        }
+    }
 }
 
 /// Long enough for an admin to free space or for the store to be reopened;

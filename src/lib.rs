@@ -1,8 +1,10 @@
 //! wabridge: a self-hosted gateway between Meta's WhatsApp Business Cloud API and
 //! the flow tools a business already runs.
 //!
-//! Data flows one way: `http` (the edge) → `domain` (rules) → `store` (redb);
-//! webhook ingest → durable outbox → `worker` (delivery).
+//! Data flows one way: `http` (the edge: JSON API and backoffice) → `usecase`
+//! (what the gateway does) → `store` (redb) and `meta` (Graph API), with
+//! `domain` (pure rules) used by all; webhook ingest → durable outbox →
+//! `worker` (delivery). docs/architecture.md has the map.
 
 pub mod app;
 pub mod cli;

@@ -94,16 +94,34 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Whether `line` names `wall` as code (not in a comment): `redb::` must not
-/// match `xredb::`, nor `crate::store` match `crate::stores`.
+/// match `xredb::`, nor `crate::store` match `crate::stores`. A grouped
+/// `crate::{…}` is read as one `crate::` path per name in it.
 fn names(line: &str, wall: &str) -> bool {
     let code = line.split("//").next().unwrap_or_default();
-    code.match_indices(wall).any(|(at, _)| {
+    let spread = spread_groups(code);
+    spread.match_indices(wall).any(|(at, _)| {
+        let code = spread.as_str();
         let before = code[..at].chars().next_back();
         let after = code[at + wall.len()..].chars().next();
         let starts = !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
         let ends = wall.ends_with("::") || !after.is_some_and(|c| c.is_alphanumeric() || c == '_');
         starts && ends
     })
+}
+
+/// `crate::{a::b, c}` → `crate::a::b, crate::c` (on one line, as rustfmt
+/// writes a short group).
+fn spread_groups(code: &str) -> String {
+    let Some(at) = code.find("crate::{") else {
+        return code.to_string();
+    };
+    let inner = &code[at + "crate::{".len()..];
+    let inner = inner.split('}').next().unwrap_or_default();
+    let parts: Vec<String> = inner
+        .split(',')
+        .map(|p| format!("crate::{}", p.trim()))
+        .collect();
+    format!("{} {}", &code[..at], parts.join(", "))
 }
 
 #[test]
@@ -137,4 +155,9 @@ fn a_wall_is_matched_as_a_name_not_as_text() {
     assert!(!names("use crate::stores;", "crate::store"));
     assert!(!names("// only store/ knows redb::", "redb::"));
     assert!(!names("use x::hyper::Body;", "hyper::"));
+    assert!(names(
+        "use crate::{domain::ids, http::AppState};",
+        "crate::http"
+    ));
+    assert!(!names("use crate::{domain::ids, store};", "crate::http"));
 }

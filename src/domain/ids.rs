@@ -97,14 +97,6 @@ macro_rules! typed_id {
                 f.write_str(&self.0)
             }
         }
-
-        impl std::ops::Deref for $name {
-            type Target = str;
-
-            fn deref(&self) -> &str {
-                &self.0
-            }
-        }
     )*};
 }
 

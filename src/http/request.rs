@@ -65,10 +65,6 @@ impl Req {
         self.params.get(name)
     }
 
-    pub fn uri(&self) -> &Uri {
-        &self.parts.uri
-    }
-
     /// The first value of `key` in the query, percent-decoded.
     pub fn query(&self, key: &str) -> Option<String> {
         query_value(&self.parts.uri, key)

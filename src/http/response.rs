@@ -7,7 +7,7 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::error::{Error, StorageFault};
+use crate::error::{Error, Held, StorageFault};
 use crate::meta::MetaError;
 
 pub type Resp = Response<Full<Bytes>>;
@@ -114,7 +114,7 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::Invalid { .. } => StatusCode::BAD_REQUEST,
         Error::MissingScopes(_) => StatusCode::BAD_REQUEST,
         Error::Unauthorized | Error::BadSignature(_) => StatusCode::UNAUTHORIZED,
-        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::Forbidden(_) | Error::NotYours { .. } => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::TooLarge { .. } | Error::TooLargeFor { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -141,6 +141,12 @@ pub fn hint(err: &Error) -> Option<String> {
         Error::WindowClosed(_) => Some("send an approved template (type \"template\"), which Meta delivers at any time; once the user replies, free-form messages work for 24 hours".into()),
         Error::MetaUnreachable(_) => Some("check the server's outbound network and --graph-url".into()),
         Error::StorageUnavailable(f) => Some(fault_hint(f).into()),
+        Error::NotYours { what: Held::Waba, .. } => {
+            Some("the account's WABAs are listed by GET /api/v1/business-accounts".into())
+        }
+        Error::NotYours { what: Held::PhoneNumber, .. } => Some(
+            "use a phone number ID from GET /api/v1/business-accounts/{wabaId}/phone-numbers".into(),
+        ),
         _ => None,
     }
 }

@@ -1,6 +1,7 @@
 //! Finding a request's route in the table (`routes::ROUTES`), answering what
 //! is not there (`404`, `405` with `Allow`), and one log line per request.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
@@ -20,6 +21,12 @@ struct Path {
     routes: Vec<&'static Route>,
     /// The parameters' names in the pattern, in order.
     names: Vec<&'static str>,
+}
+
+/// Builds the table now rather than at the first request: a pattern matchit
+/// refuses stops the start, not a request.
+pub fn check_routes() {
+    LazyLock::force(&TABLE);
 }
 
 static TABLE: LazyLock<matchit::Router<Path>> = LazyLock::new(|| {
@@ -61,17 +68,19 @@ pub enum Resolved {
     NotFound,
 }
 
-pub fn resolve(method: &Method, path: &str) -> Resolved {
-    // `/admin/` is `/admin`, as `//api/v1/me` is `/api/v1/me`.
+/// `/admin/` is `/admin`, as `//api/v1/me` is `/api/v1/me`.
+fn normalize(path: &str) -> Cow<'_, str> {
     let trimmed = path.trim_matches('/');
-    let normal;
-    let path = if trimmed.len() + 1 == path.len() && path.starts_with('/') {
-        path
+    if trimmed.len() + 1 == path.len() && path.starts_with('/') {
+        Cow::Borrowed(path)
     } else {
-        normal = format!("/{trimmed}");
-        &normal
-    };
-    let Ok(matched) = TABLE.at(path) else {
+        Cow::Owned(format!("/{trimmed}"))
+    }
+}
+
+pub fn resolve(method: &Method, path: &str) -> Resolved {
+    let path = normalize(path);
+    let Ok(matched) = TABLE.at(&path) else {
         return Resolved::NotFound;
     };
     let entry = matched.value;
@@ -119,7 +128,8 @@ pub async fn handle(state: Arc<AppState>, req: Request<Body>) -> Resp {
             response::error(&err)
         }
     };
-    if in_backoffice(&path) {
+    // Every answer under /admin, however the path was written.
+    if in_backoffice(&normalize(&path)) {
         backoffice::harden(resp.headers_mut());
     }
     tracing::info!(
@@ -150,7 +160,7 @@ async fn route(
         }
         // The backoffice answers its own misses: the login for a visitor, a page
         // in its layout for the admin.
-        Resolved::NotFound if in_backoffice(path) => {
+        Resolved::NotFound if in_backoffice(&normalize(path)) => {
             Ok(backoffice::unknown(state, Req::new(req, Params::default())))
         }
         Resolved::NotFound => Ok(response::json(
@@ -162,7 +172,7 @@ async fn route(
 
 fn wrong_method(audience: Audience, method: &Method, path: &str) -> Resp {
     match audience {
-        Audience::Browser if in_backoffice(path) => backoffice::method_not_allowed(),
+        Audience::Browser if in_backoffice(&normalize(path)) => backoffice::method_not_allowed(),
         Audience::Browser => pages::notice(
             StatusCode::METHOD_NOT_ALLOWED,
             "Not here",

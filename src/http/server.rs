@@ -28,7 +28,7 @@ use super::client::client_ip;
 use super::limits::{Admission, Conn, EdgeLimits, Expiry, RequestGuard, WriteGuard};
 use super::request::boxed;
 use super::response::{Resp, SendFile};
-use super::router::handle;
+use super::router::{self, handle};
 use super::AppState;
 use crate::metrics::Metrics;
 
@@ -62,6 +62,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     limits: EdgeLimits,
 ) {
+    router::check_routes();
     let (idle_timeout, write_timeout) = (limits.header_timeout, limits.body_timeout);
     let mut builder = Builder::new(TokioExecutor::new());
     builder

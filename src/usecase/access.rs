@@ -16,7 +16,7 @@ use crate::domain::ids::{PhoneNumberId, WabaId};
 use crate::domain::model::{Account, AccountStatus};
 use crate::domain::time::now_ms;
 use crate::domain::tokens::{apply, reason_from_meta, token_refused, Verdict};
-use crate::error::Error;
+use crate::error::{Error, Held};
 use crate::meta::{next_cursor, AccountToken, Graph, MetaError};
 
 /// At most this many pages are followed in one listing, whatever Meta says.
@@ -31,17 +31,29 @@ pub fn own_waba(account: &Account, waba_id: &str) -> Result<WabaId, Error> {
     if account.waba_ids.iter().any(|w| w == waba_id) {
         return Ok(WabaId::new(waba_id));
     }
-    Err(Error::Forbidden(format!(
-        "WABA {waba_id} is not one of this account's WhatsApp Business Accounts ({}); see GET /api/v1/business-accounts",
-        account.waba_ids.join(", ")
-    )))
+    Err(Error::NotYours {
+        what: Held::Waba,
+        id: waba_id.to_string(),
+        wabas: account.waba_ids.clone(),
+    })
 }
 
 /// A phone number the account may use, and the WABA it belongs to.
+/// Only [`own_phone_number`] makes one: holding it proves the check was made.
 #[derive(Debug, Clone)]
 pub struct Number {
-    pub id: PhoneNumberId,
-    pub waba: WabaId,
+    id: PhoneNumberId,
+    waba: WabaId,
+}
+
+impl Number {
+    pub fn id(&self) -> &PhoneNumberId {
+        &self.id
+    }
+
+    pub fn waba(&self) -> &WabaId {
+        &self.waba
+    }
 }
 
 /// The phone number `phone_number_id` if it is the account's.
@@ -54,11 +66,10 @@ pub async fn own_phone_number(
         id: PhoneNumberId::new(phone_number_id),
         waba: WabaId::new(waba),
     };
-    let refuse = || {
-        Error::Forbidden(format!(
-            "phone number {phone_number_id} does not belong to this account's WhatsApp Business Accounts ({}); use a phone number ID from GET /api/v1/business-accounts/{{wabaId}}/phone-numbers",
-            account.waba_ids.join(", ")
-        ))
+    let refuse = || Error::NotYours {
+        what: Held::PhoneNumber,
+        id: phone_number_id.to_string(),
+        wabas: account.waba_ids.clone(),
     };
     if !is_meta_id(phone_number_id) {
         return Err(refuse());

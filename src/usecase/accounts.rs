@@ -124,7 +124,9 @@ pub async fn add(app: &Services, pasted: PastedToken) -> Result<(Account, ApiKey
 }
 
 pub fn get(app: &Services, id: &AccountId) -> Result<Account, Error> {
-    app.store.account(id)?.ok_or(Error::NotFound("account"))
+    app.store
+        .account(id.as_str())?
+        .ok_or(Error::NotFound("account"))
 }
 
 /// Removes the account with its API key and listeners.

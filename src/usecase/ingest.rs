@@ -1,6 +1,8 @@
 //! Meta's webhook: the verification handshake, and signed event bodies
 //! verified, parsed and stored in one durable commit before Meta is answered.
 
+use std::cell::Cell;
+
 use serde::Serialize;
 
 use super::Services;
@@ -80,8 +82,24 @@ pub async fn receive(
         return Err(Error::BadSignature(why));
     }
     app.watch.update(|f| f.record_signed_event(now));
-    let businesses = |id: &str| app.store.business_wabas(id).unwrap_or_default();
-    match webhook::parse_with(body, now, &businesses) {
+    // The parser asks for a portfolio's WABAs as it meets business-level
+    // entries; a read that fails must fail the webhook (Meta redelivers it),
+    // not route its events to nobody.
+    let parsed = {
+        let failed = Cell::new(None);
+        let businesses = |id: &str| {
+            app.store.business_wabas(id).unwrap_or_else(|e| {
+                failed.set(Some(e));
+                Vec::new()
+            })
+        };
+        let parsed = webhook::parse_with(body, now, &businesses);
+        if let Some(e) = failed.take() {
+            return Err(e);
+        }
+        parsed
+    };
+    match parsed {
         Ok(events) => {
             let report = app.store.ingest(events, now).await?;
             Metrics::add(&app.metrics.events_accepted_total, report.accepted as u64);

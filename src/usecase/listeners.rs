@@ -6,9 +6,10 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+use super::access::own_waba;
 use super::subscriptions::subscribe;
 use super::Services;
-use crate::domain::ids::{new_id, new_webhook_secret, ListenerId, WabaId};
+use crate::domain::ids::{new_id, new_webhook_secret, ListenerId};
 use crate::domain::model::{Account, Delivery, DeliveryState, Listener};
 use crate::domain::subscription::Requested;
 use crate::domain::test_event::test_event;
@@ -18,26 +19,28 @@ use crate::error::Error;
 
 /// A new listener as asked: for which WABA, which events, where.
 pub struct NewListener<'a> {
-    pub waba: &'a WabaId,
+    pub waba_id: &'a str,
     pub requested: &'a Requested,
     pub url: &'a str,
 }
 
-/// Checks and stores a listener of `account`: the subscription valid, the URL
-/// one the guard permits; the WABA is subscribed to the Meta App first.
-/// Returns the listener and Meta's answer to the subscription.
+/// Checks and stores a listener of `account`: the WABA must be the account's,
+/// the subscription valid, the URL one the guard permits; the WABA is
+/// subscribed to the Meta App first. Returns the listener and Meta's answer
+/// to the subscription.
 pub async fn register(
     app: &Services,
     account: &Account,
     new: NewListener<'_>,
 ) -> Result<(Listener, Value), Error> {
+    let waba = own_waba(account, new.waba_id.trim())?;
     let wanted = new.requested.check()?;
     let url = check_target(&app.guard, new.url.trim()).await?;
-    let subscription = subscribe(app, account, new.waba).await?;
+    let subscription = subscribe(app, account, &waba).await?;
     let listener = Listener {
         id: new_id("lst"),
         account_id: account.id.clone(),
-        waba_id: new.waba.to_string(),
+        waba_id: waba.to_string(),
         event: wanted.event,
         events: wanted.events,
         filters: wanted.filters,
@@ -51,6 +54,16 @@ pub async fn register(
     app.store.insert_listener(listener.clone()).await?;
     tracing::info!(listener = %listener.id, account = %account.id, waba = %listener.waba_id, events = %listener.events.join(","), "listener registered");
     Ok((listener, subscription))
+}
+
+/// The admin registers a listener for a connected account's WABA (e.g. an
+/// n8n webhook URL pasted into the backoffice), as that account would.
+pub async fn register_for_admin(app: &Services, new: NewListener<'_>) -> Result<Listener, Error> {
+    let account = app
+        .store
+        .account_with_waba(new.waba_id.trim())?
+        .ok_or_else(|| Error::invalid("wabaId", "choose the WABA of a connected account"))?;
+    Ok(register(app, &account, new).await?.0)
 }
 
 /// The URL must parse and its host must resolve to an address the guard permits.
@@ -86,7 +99,7 @@ async fn check_target(guard: &UrlGuard, raw: &str) -> Result<String, Error> {
 
 /// The listener `id` if `account` owns it; another account's is "not found".
 pub fn owned(app: &Services, account: &Account, id: &ListenerId) -> Result<Listener, Error> {
-    match app.store.listener(id)? {
+    match app.store.listener(id.as_str())? {
         Some(l) if l.account_id == account.id => Ok(l),
         _ => Err(Error::NotFound("listener")),
     }
@@ -94,7 +107,9 @@ pub fn owned(app: &Services, account: &Account, id: &ListenerId) -> Result<Liste
 
 /// Any listener, for the admin.
 pub fn any(app: &Services, id: &ListenerId) -> Result<Listener, Error> {
-    app.store.listener(id)?.ok_or(Error::NotFound("listener"))
+    app.store
+        .listener(id.as_str())?
+        .ok_or(Error::NotFound("listener"))
 }
 
 pub fn of_account(app: &Services, account: &Account) -> Result<Vec<Listener>, Error> {

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::access::{is_meta_id, on_account, own_phone_number, AccountCall, Number};
+use super::access::{is_meta_id, on_account, own_phone_number, AccountCall};
 use super::Services;
 use crate::domain::media::{self, MediaKind, MAX_MEDIA_BYTES};
 use crate::domain::model::Account;
@@ -28,16 +28,18 @@ pub struct Uploaded {
     pub size: usize,
 }
 
-/// Checks the file against Meta's limits for its kind and uploads it to the number.
+/// Checks the file against Meta's limits for its kind, then that the number
+/// is the account's, and uploads it there.
 pub async fn upload(
     app: &Services,
     account: &Account,
-    number: &Number,
+    phone_number_id: &str,
     upload: Upload,
 ) -> Result<Uploaded, Error> {
     media::check(upload.kind, &upload.bytes)?;
+    let number = own_phone_number(app, account, phone_number_id).await?;
     let call = AccountCall::new(app, account);
-    let path = format!("{}/media", number.id);
+    let path = format!("{}/media", number.id());
     let (mime, kind, size) = (upload.mime, upload.kind, upload.bytes.len());
     let answer = on_account(app, account, move || {
         call.graph().post_multipart(
@@ -80,7 +82,7 @@ pub async fn download(
                 "this media came in to a phone number of another account".into(),
             ))
         }
-        (None, Some(phone)) => own_phone_number(app, account, &phone).await?.id.to_string(),
+        (None, Some(phone)) => own_phone_number(app, account, &phone).await?.id().to_string(),
         (None, None) => return Err(Error::NotFound(
             "media among the inbound messages wabridge received (for other media of your numbers add ?phoneNumberId=)",
         )),

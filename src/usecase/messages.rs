@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::access::{self, Number};
+use super::access::{self, own_phone_number, Number};
 use super::Services;
 use crate::domain::model::{Account, StatusRecord};
 use crate::domain::outbound::{self, Outbound};
@@ -63,18 +63,23 @@ async fn learn_recipient(
     }
 }
 
-/// Checks a message (Meta's message object without `messaging_product`), the
-/// number `id` and the window, sends it with the account's token, and answers
-/// `{messageId, waId, window, …}`. Also the backoffice's test send.
+/// Checks a message (Meta's message object without `messaging_product`), then
+/// that the number `phone_number_id` is the account's, then the window (with
+/// `strict`, or the admin's `requireOpenWindow`), sends it with the account's
+/// token, and answers `{messageId, waId, window, …}`. Input Meta would refuse
+/// is refused before Meta is asked anything (CONTRACT §4). Also the
+/// backoffice's test send.
 pub async fn send(
     app: &Services,
     account: &Account,
-    number: &Number,
+    phone_number_id: &str,
     request: Value,
-    strict: bool,
+    strict: Option<bool>,
 ) -> Result<Value, Error> {
     let message = outbound::prepare(request)?;
-    let id = number.id.as_str();
+    let number = own_phone_number(app, account, phone_number_id).await?;
+    let strict = strict.unwrap_or_else(|| app.settings().require_open_window);
+    let id = number.id().as_str();
     let last = last_inbound(app, id, &message.recipient.lookup_keys())?;
     let window = window::window(last, now_ms());
     let free_form = window::is_free_form(&message.message_type);
@@ -86,7 +91,7 @@ pub async fn send(
         )));
     }
     let answer = access::post(app, account, format!("{id}/messages"), message.body.clone()).await?;
-    record_accepted(app, number, &message, &answer).await;
+    record_accepted(app, &number, &message, &answer).await;
     let window = learn_recipient(app, id, &message.recipient, &answer, window).await;
     let mut view = json!({
         "messageId": answer.pointer("/messages/0/id"),
@@ -126,8 +131,8 @@ async fn record_accepted(app: &Services, number: &Number, message: &Outbound, an
         recipient_user_id,
         biz_opaque_callback_data: text(message.body.get("biz_opaque_callback_data")),
         recipient_type: text(message.body.get("recipient_type")),
-        waba_id: number.waba.to_string(),
-        phone_number_id: number.id.to_string(),
+        waba_id: number.waba().to_string(),
+        phone_number_id: number.id().to_string(),
         received_at: now,
         ..StatusRecord::default()
     };
@@ -158,7 +163,7 @@ fn strip_nulls(mut v: Value) -> Value {
 pub async fn mark_read(
     app: &Services,
     account: &Account,
-    number: &Number,
+    phone_number_id: &str,
     message_id: &str,
     typing_indicator: bool,
 ) -> Result<bool, Error> {
@@ -176,7 +181,8 @@ pub async fn mark_read(
     if typing_indicator {
         body["typing_indicator"] = json!({"type": "text"});
     }
-    let answer = access::post(app, account, format!("{}/messages", number.id), body).await?;
+    let number = own_phone_number(app, account, phone_number_id).await?;
+    let answer = access::post(app, account, format!("{}/messages", number.id()), body).await?;
     Ok(answer
         .get("success")
         .and_then(Value::as_bool)
@@ -191,12 +197,18 @@ pub struct UserWindow {
     pub last_inbound_at: Option<u64>,
 }
 
-pub fn window_with(app: &Services, number: &Number, user: &str) -> Result<UserWindow, Error> {
+pub async fn window_with(
+    app: &Services,
+    account: &Account,
+    phone_number_id: &str,
+    user: &str,
+) -> Result<UserWindow, Error> {
     let who = match check_user_id("user", user) {
         Ok(bsuid) => Recipient::UserId(bsuid),
         Err(_) => Recipient::Phone(normalize_phone("user", user)?),
     };
-    let last = last_inbound(app, &number.id, &who.lookup_keys())?;
+    let number = own_phone_number(app, account, phone_number_id).await?;
+    let last = last_inbound(app, number.id().as_str(), &who.lookup_keys())?;
     Ok(UserWindow {
         user: who.key().to_string(),
         window: window::window(last, now_ms()),

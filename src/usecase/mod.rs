@@ -1,16 +1,18 @@
-//! What the gateway does, once, for every front-end: the JSON API, the
-//! backoffice and the CLI call these functions with the caller and plain
+//! What the gateway does, once for both front-ends of a running server: the
+//! JSON API and the backoffice call these functions with the caller and plain
 //! inputs, and get domain values or a typed [`Error`](crate::error::Error)
-//! back. Nothing here knows HTTP; the front-ends only translate.
+//! back. Nothing here knows HTTP; the front-ends only translate. (The CLI's
+//! file commands run without a server and work on the store directly.)
 //!
 //! One module per family: `accounts`, `connect` (links and logins),
 //! `settings`, `listeners` (and their deliveries), `messages` (sends, windows,
 //! status history), `numbers` (WABAs, phone numbers, templates, profiles),
-//! `media`, `ingest` (Meta's webhook). `access` holds what a key may touch and
-//! the Graph calls made with an account's token.
+//! `media`, `ingest` (Meta's webhook), `backup`. `access` holds what a key
+//! may touch and the Graph calls made with an account's token.
 
 pub mod access;
 pub mod accounts;
+pub mod backup;
 pub mod connect;
 pub mod ingest;
 pub mod listeners;
@@ -20,7 +22,7 @@ pub mod numbers;
 pub mod settings;
 pub mod subscriptions;
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -67,7 +69,12 @@ impl Wake {
 
 impl Services {
     pub fn settings(&self) -> Settings {
-        self.settings.read().map(|s| s.clone()).unwrap_or_default()
+        // A writer that panicked left a whole value behind (it is replaced
+        // in one assignment): read it rather than fall back to empty settings.
+        self.settings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Deliveries were queued: the dispatcher looks at the outbox now rather
@@ -77,11 +84,11 @@ impl Services {
     }
 }
 
-/// Runs Graph calls (blocking ureq) off the async workers.
+/// Runs blocking work (Graph calls with ureq, Argon2) off the async workers.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::MetaUnreachable(format!("the Graph call did not finish: {e}")))?
+        .map_err(|e| Error::internal("a blocking task did not finish", e))?
 }

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::access::{self, Number, Page, Paging};
+use super::access::{self, own_phone_number, Number, Page, Paging};
 use super::Services;
 use crate::domain::ids::WabaId;
 use crate::domain::model::Account;
@@ -73,7 +73,7 @@ pub async fn phone_numbers(
     account: &Account,
     waba: &WabaId,
 ) -> Result<Vec<Value>, Error> {
-    let numbers = access::phone_numbers(app, account, waba).await?;
+    let numbers = access::phone_numbers(app, account, waba.as_str()).await?;
     Ok(numbers.into_iter().map(camel).collect())
 }
 
@@ -83,9 +83,9 @@ pub async fn phone_number(
     account: &Account,
     number: &Number,
 ) -> Result<Value, Error> {
-    let details = fields_of(app, account, number.id.to_string(), PHONE_FIELDS).await?;
+    let details = fields_of(app, account, number.id().to_string(), PHONE_FIELDS).await?;
     let mut view = camel(details);
-    view["wabaId"] = json!(number.waba);
+    view["wabaId"] = json!(number.waba());
     Ok(view)
 }
 
@@ -113,7 +113,7 @@ pub async fn registration_status(
     number: &Number,
 ) -> Result<Value, Error> {
     let fields = "platform_type,code_verification_status,quality_rating,status,name_status,display_phone_number,verified_name";
-    let details = fields_of(app, account, number.id.to_string(), fields).await?;
+    let details = fields_of(app, account, number.id().to_string(), fields).await?;
     Ok(registration(&details))
 }
 
@@ -157,11 +157,12 @@ impl RegisterRequest {
 pub async fn register(
     app: &Services,
     account: &Account,
-    number: &Number,
+    phone_number_id: &str,
     request: RegisterRequest,
 ) -> Result<Value, Error> {
     let meta_body = request.meta_body()?;
-    let answer = access::post(app, account, format!("{}/register", number.id), meta_body).await?;
+    let number = own_phone_number(app, account, phone_number_id).await?;
+    let answer = access::post(app, account, format!("{}/register", number.id()), meta_body).await?;
     Ok(success(&answer))
 }
 
@@ -175,7 +176,13 @@ pub async fn deregister(
     account: &Account,
     number: &Number,
 ) -> Result<Value, Error> {
-    let answer = access::post(app, account, format!("{}/deregister", number.id), json!({})).await?;
+    let answer = access::post(
+        app,
+        account,
+        format!("{}/deregister", number.id()),
+        json!({}),
+    )
+    .await?;
     Ok(success(&answer))
 }
 
@@ -184,17 +191,18 @@ pub async fn deregister(
 pub async fn ensure_registered(
     app: &Services,
     account: &Account,
-    number: &Number,
+    phone_number_id: &str,
     request: RegisterRequest,
 ) -> Result<Value, Error> {
     let meta_body = request.meta_body()?;
-    let before = registration_status(app, account, number).await?;
+    let number = own_phone_number(app, account, phone_number_id).await?;
+    let before = registration_status(app, account, &number).await?;
     if before["registered"] == json!(true) {
         return Ok(
             json!({"registered": true, "wasAlreadyRegistered": true, "platformType": before["platformType"]}),
         );
     }
-    access::post(app, account, format!("{}/register", number.id), meta_body).await?;
+    access::post(app, account, format!("{}/register", number.id()), meta_body).await?;
     Ok(json!({"registered": true, "wasAlreadyRegistered": false, "platformType": "CLOUD_API"}))
 }
 
@@ -229,7 +237,7 @@ pub async fn get_profile(
     let answer = fields_of(
         app,
         account,
-        format!("{}/whatsapp_business_profile", number.id),
+        format!("{}/whatsapp_business_profile", number.id()),
         PROFILE_FIELDS,
     )
     .await?;
@@ -337,14 +345,15 @@ impl ProfileChange {
 pub async fn update_profile(
     app: &Services,
     account: &Account,
-    number: &Number,
+    phone_number_id: &str,
     change: ProfileChange,
 ) -> Result<Value, Error> {
     let meta_body = change.meta_body()?;
+    let number = own_phone_number(app, account, phone_number_id).await?;
     let answer = access::post(
         app,
         account,
-        format!("{}/whatsapp_business_profile", number.id),
+        format!("{}/whatsapp_business_profile", number.id()),
         meta_body,
     )
     .await?;

@@ -1,10 +1,11 @@
 //! The Meta App settings the admin enters, and the URLs to paste into Meta's
 //! dashboard.
 
+use std::sync::PoisonError;
+
 use serde::Deserialize;
 
 use super::{blocking, Services};
-use crate::domain::ids::{constant_time_eq, token_hash};
 use crate::domain::model::Settings;
 use crate::domain::password;
 use crate::domain::paths;
@@ -52,9 +53,7 @@ pub async fn save(app: &Services, change: ConfigChange) -> Result<(), Error> {
     let mut next = app.settings();
     apply(&mut next, change)?;
     app.store.put_settings(next.clone()).await?;
-    if let Ok(mut current) = app.settings.write() {
-        *current = next;
-    }
+    *app.settings.write().unwrap_or_else(PoisonError::into_inner) = next;
     tracing::info!("admin settings changed");
     Ok(())
 }
@@ -101,39 +100,22 @@ fn printable(field: &str, v: String) -> Result<String, Error> {
     Ok(v)
 }
 
-/// The admin password to set, and the admin token or current password that allows it.
-pub struct PasswordChange {
-    pub current: String,
-    pub new: String,
-    pub confirm: String,
+/// A new admin password, typed the same twice.
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub fn confirmed(new: &str, confirm: &str) -> Result<NewPassword, Error> {
+        if new != confirm {
+            return Err(Error::invalid("password", "the two new passwords differ"));
+        }
+        Ok(NewPassword(new.to_string()))
+    }
 }
 
-/// Sets the admin password (an Argon2id hash). `current` must be the admin
-/// token (whose hash is `admin_token_hash`) or the password set now.
-pub async fn set_admin_password(
-    app: &Services,
-    admin_token_hash: &str,
-    change: PasswordChange,
-) -> Result<(), Error> {
-    if change.new != change.confirm {
-        return Err(Error::invalid("password", "the two new passwords differ"));
-    }
-    let token_ok = constant_time_eq(
-        token_hash(change.current.trim()).as_bytes(),
-        admin_token_hash.as_bytes(),
-    );
-    let stored = app.store.admin_password_hash()?;
-    let phc = blocking(move || {
-        let password_ok = stored.is_some_and(|phc| password::verify(&change.current, &phc));
-        if !token_ok && !password_ok {
-            return Err(Error::invalid(
-                "current",
-                "that is not the admin token or the current password",
-            ));
-        }
-        password::hash(&change.new)
-    })
-    .await?;
+/// Sets the admin password (an Argon2id hash). The front-end has checked
+/// that the admin allowed it (their token or the current password).
+pub async fn set_admin_password(app: &Services, new: NewPassword) -> Result<(), Error> {
+    let phc = blocking(move || password::hash(&new.0)).await?;
     app.store.set_admin_password_hash(phc).await?;
     tracing::info!("admin password set");
     Ok(())

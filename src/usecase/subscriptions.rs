@@ -4,8 +4,9 @@
 
 use serde_json::{json, Value};
 
-use super::access::{get, post};
+use super::access::{get, own_waba, post};
 use super::Services;
+use crate::domain::ids::WabaId;
 use crate::domain::model::Account;
 use crate::error::Error;
 
@@ -21,13 +22,29 @@ pub async fn is_subscribed(
 
 /// Subscribes the WABA unless the app is already subscribed; Meta's answer
 /// is reported, not judged (an app subscribed twice is no error).
-pub async fn subscribe(app: &Services, account: &Account, waba_id: &str) -> Result<Value, Error> {
+pub async fn subscribe(app: &Services, account: &Account, waba: &WabaId) -> Result<Value, Error> {
     // A failed check is not a reason to skip the subscription itself.
-    if is_subscribed(app, account, waba_id).await.unwrap_or(false) {
+    if is_subscribed(app, account, waba.as_str())
+        .await
+        .unwrap_or(false)
+    {
         return Ok(json!({"subscribed": true, "alreadySubscribed": true}));
     }
-    let answer = post(app, account, path(waba_id), json!({})).await?;
+    let answer = post(app, account, path(waba.as_str()), json!({})).await?;
     Ok(json!({"subscribed": true, "alreadySubscribed": false, "meta": answer}))
+}
+
+/// The admin subscribes a connected WABA, with the token of the account that
+/// has it. Returns whether it was subscribed already.
+pub async fn subscribe_connected(app: &Services, waba_id: &str) -> Result<bool, Error> {
+    let account = app
+        .store
+        .account_with_waba(waba_id)?
+        .ok_or(Error::NotFound("connected WABA"))?;
+    let waba = own_waba(&account, waba_id)?;
+    let answer = subscribe(app, &account, &waba).await?;
+    tracing::info!(waba = %waba, account = %account.id, "WABA subscribed by the admin");
+    Ok(answer["alreadySubscribed"] == true)
 }
 
 fn path(waba_id: &str) -> String {

@@ -11,6 +11,7 @@ use super::Report;
 use crate::cli::{client, healthcheck};
 use crate::config::ServeArgs;
 use crate::domain::disk::human_bytes;
+use crate::domain::paths;
 use crate::http::tls;
 use crate::store;
 
@@ -220,7 +221,7 @@ pub(super) fn check_tls(args: &ServeArgs, r: &mut Report) {
 }
 
 pub(super) fn check_public_url(args: &ServeArgs, r: &mut Report) {
-    let webhook = format!("{}/plugins/appmixer/whatsapp/events", args.public_url);
+    let webhook = paths::public(&args.public_url, paths::EVENTS);
     r.note("webhook URL for Meta", webhook);
     let Ok(url) = url::Url::parse(&args.public_url) else {
         return;

@@ -13,7 +13,6 @@ use crate::http::guards::{Caller, OwnedListener};
 use crate::http::request::Req;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
-use crate::usecase::access::own_waba;
 use crate::usecase::listeners::{self, NewListener};
 
 #[derive(Deserialize)]
@@ -73,7 +72,6 @@ fn listener_view(l: &Listener, with_secret: bool) -> ListenerView {
 
 pub async fn create(state: &AppState, Caller(account): Caller, req: Req) -> Result<Resp, Error> {
     let new: ListenerRequest = read_json(req.body).await?;
-    let waba = own_waba(&account, new.waba_id.trim())?;
     let requested = Requested {
         event: new.event,
         events: new.events,
@@ -81,7 +79,7 @@ pub async fn create(state: &AppState, Caller(account): Caller, req: Req) -> Resu
         format: new.format,
     };
     let asked = NewListener {
-        waba: &waba,
+        waba_id: &new.waba_id,
         requested: &requested,
         url: &new.url,
     };

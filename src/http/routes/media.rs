@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::domain::media::{self, MediaKind, MAX_MEDIA_BYTES};
 use crate::error::Error;
 use crate::http::body::{read_error, read_or_drain, Paced};
-use crate::http::guards::{Caller, OwnedNumber};
+use crate::http::guards::Caller;
 use crate::http::request::{Body, Req};
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
@@ -21,7 +21,8 @@ const DRAIN_BYTES: usize = MAX_MEDIA_BYTES + 1024 * 1024;
 
 /// UploadMedia: `multipart/form-data` with a `file` part (and optionally a
 /// `type` part before it), or the raw file with its own Content-Type.
-pub async fn upload(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
+pub async fn upload(state: &AppState, Caller(account): Caller, req: Req) -> Result<Resp, Error> {
+    let number = req.param("phoneNumberId").to_string();
     let content_type = req
         .header(CONTENT_TYPE.as_str())
         .unwrap_or_default()
@@ -35,7 +36,7 @@ pub async fn upload(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Re
     } else {
         read_raw(req.body, &content_type, filename).await?
     };
-    let done = media_files::upload(state, &owned.account, &owned.number, upload).await?;
+    let done = media_files::upload(state, &account, &number, upload).await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({"mediaId": done.media_id, "type": done.mime, "kind": done.kind.name(), "size": done.size}),

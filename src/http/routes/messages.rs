@@ -10,29 +10,30 @@ use crate::domain::statuses;
 use crate::domain::time::{rfc3339_ms, rfc3339_secs};
 use crate::error::Error;
 use crate::http::body::{read_json, read_limited};
-use crate::http::guards::{Caller, OwnedNumber};
+use crate::http::guards::Caller;
 use crate::http::request::Req;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::meta::hint_for;
 use crate::usecase::messages;
 
-/// `?requireOpenWindow=true|false`, else the admin's default.
-fn strict_window(state: &AppState, req: &Req) -> Result<bool, Error> {
+/// `?requireOpenWindow=true|false`; absent: the admin's default.
+fn strict_window(req: &Req) -> Result<Option<bool>, Error> {
     match req.query("requireOpenWindow").as_deref() {
-        None => Ok(state.settings().require_open_window),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
         Some(_) => Err(Error::invalid("requireOpenWindow", "must be true or false")),
     }
 }
 
 /// Send{Text,Image,…}Message: checks the message, the number and the window,
 /// then `POST /{phone-number-id}/messages`.
-pub async fn send(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
-    let strict = strict_window(state, &req)?;
+pub async fn send(state: &AppState, Caller(account): Caller, req: Req) -> Result<Resp, Error> {
+    let strict = strict_window(&req)?;
+    let number = req.param("phoneNumberId").to_string();
     let message = read_json(req.body).await?;
-    let view = messages::send(state, &owned.account, &owned.number, message, strict).await?;
+    let view = messages::send(state, &account, &number, message, strict).await?;
     Ok(response::json(StatusCode::OK, &view))
 }
 
@@ -44,7 +45,8 @@ struct ReadRequest {
 }
 
 /// Marks an inbound message read, optionally with the typing indicator.
-pub async fn mark_read(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
+pub async fn mark_read(state: &AppState, Caller(account): Caller, req: Req) -> Result<Resp, Error> {
+    let number = req.param("phoneNumberId").to_string();
     let message_id = req.param("messageId").to_string();
     let raw = read_limited(req.body, 4096).await?;
     let request: ReadRequest = if raw.iter().all(u8::is_ascii_whitespace) {
@@ -55,8 +57,8 @@ pub async fn mark_read(state: &AppState, owned: OwnedNumber, req: Req) -> Result
     };
     let success = messages::mark_read(
         state,
-        &owned.account,
-        &owned.number,
+        &account,
+        &number,
         &message_id,
         request.typing_indicator,
     )
@@ -65,12 +67,13 @@ pub async fn mark_read(state: &AppState, owned: OwnedNumber, req: Req) -> Result
 }
 
 /// The window with one user, by phone number (any common writing) or BSUID.
-pub async fn window(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
-    let w = messages::window_with(state, &owned.number, req.param("user"))?;
+pub async fn window(state: &AppState, Caller(account): Caller, req: Req) -> Result<Resp, Error> {
+    let number = req.param("phoneNumberId");
+    let w = messages::window_with(state, &account, number, req.param("user")).await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({
-            "phoneNumberId": owned.number.id,
+            "phoneNumberId": number,
             "user": w.user,
             "window": w.window.state,
             "windowExpiresAt": w.window.expires_at.map(rfc3339_ms),

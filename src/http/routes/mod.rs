@@ -2,9 +2,12 @@
 //! and handler. Matching, dispatch, `405` with `Allow`, and the OpenAPI drift
 //! check all read this table.
 //!
-//! A JSON handler is `async fn(&AppState, G, Req) -> Result<Resp, Error>`
-//! where `G` is a [`Guard`](super::guards::Guard) — the caller and what the
-//! path names, resolved and checked before the handler runs (`api!`). The
+//! A handler is `async fn(&AppState, G, Req) -> Result<Resp, Error>` where
+//! `G` is a [`Guard`](super::guards::Guard) — the caller and what the path
+//! names, resolved and checked before the handler runs (`handler!`). A route
+//! whose input must be checked before Meta is asked anything (a message, a
+//! PIN, a file) takes the caller only, and its use case checks the phone
+//! number after the input (CONTRACT §4). The
 //! backoffice's pages (`page!`) and forms (`form!`) get the admin's session,
 //! a form checked for its CSRF token, and a way back (see `backoffice`).
 //!
@@ -71,7 +74,7 @@ where
     handler(state, guard, req).await
 }
 
-macro_rules! api {
+macro_rules! handler {
     ($handler:path) => {
         |state, req| Box::pin(guarded(state, req, $handler))
     };
@@ -131,63 +134,63 @@ macro_rules! routes {
 }
 
 routes! {
-    GET "/healthz", Api => api!(ops::healthz);
-    GET "/metrics", Api => api!(ops::metrics);
-    GET "/api/openapi.json", Api => api!(ops::openapi);
-    GET paths::EVENTS, Api => api!(webhook::verify);
-    POST paths::EVENTS, Api => api!(webhook::receive);
+    GET "/healthz", Api => handler!(ops::healthz);
+    GET "/metrics", Api => handler!(ops::metrics);
+    GET "/api/openapi.json", Api => handler!(ops::openapi);
+    GET paths::EVENTS, Api => handler!(webhook::verify);
+    POST paths::EVENTS, Api => handler!(webhook::receive);
 
     // The admin API.
-    GET "/api/v1/admin/config", Api => api!(admin::get_config);
-    PUT "/api/v1/admin/config", Api => api!(admin::put_config);
-    GET "/api/v1/admin/accounts", Api => api!(admin::list_accounts);
-    POST "/api/v1/admin/accounts", Api => api!(admin::add_account);
-    DELETE "/api/v1/admin/accounts/{accountId}", Api => api!(admin::delete_account);
-    GET "/api/v1/admin/quarantine", Api => api!(admin::list_quarantine);
-    POST "/api/v1/admin/connect-links", Api => api!(admin::create_connect_link);
-    GET "/api/v1/admin/connect-links", Api => api!(admin::list_connect_links);
-    DELETE "/api/v1/admin/connect-links/{linkId}", Api => api!(admin::revoke_connect_link);
-    POST "/api/v1/admin/backup", Api => api!(backup::backup);
+    GET "/api/v1/admin/config", Api => handler!(admin::get_config);
+    PUT "/api/v1/admin/config", Api => handler!(admin::put_config);
+    GET "/api/v1/admin/accounts", Api => handler!(admin::list_accounts);
+    POST "/api/v1/admin/accounts", Api => handler!(admin::add_account);
+    DELETE "/api/v1/admin/accounts/{accountId}", Api => handler!(admin::delete_account);
+    GET "/api/v1/admin/quarantine", Api => handler!(admin::list_quarantine);
+    POST "/api/v1/admin/connect-links", Api => handler!(admin::create_connect_link);
+    GET "/api/v1/admin/connect-links", Api => handler!(admin::list_connect_links);
+    DELETE "/api/v1/admin/connect-links/{linkId}", Api => handler!(admin::revoke_connect_link);
+    POST "/api/v1/admin/backup", Api => handler!(backup::backup);
 
     // The flow API, with an account's key.
-    GET "/api/v1/me", Api => api!(admin::me);
-    GET "/api/v1/business-accounts", Api => api!(numbers::business_accounts);
-    GET "/api/v1/business-accounts/{wabaId}/phone-numbers", Api => api!(numbers::phone_numbers);
-    GET "/api/v1/business-accounts/{wabaId}/templates", Api => api!(numbers::templates);
-    GET "/api/v1/phone-numbers/{phoneNumberId}", Api => api!(numbers::phone_number);
-    GET "/api/v1/phone-numbers/{phoneNumberId}/registration-status", Api => api!(numbers::registration_status);
-    POST "/api/v1/phone-numbers/{phoneNumberId}/register", Api => api!(numbers::register);
-    POST "/api/v1/phone-numbers/{phoneNumberId}/deregister", Api => api!(numbers::deregister);
-    POST "/api/v1/phone-numbers/{phoneNumberId}/ensure-registered", Api => api!(numbers::ensure_registered);
-    POST "/api/v1/phone-numbers/{phoneNumberId}/messages", Api => api!(messages::send);
-    POST "/api/v1/phone-numbers/{phoneNumberId}/messages/{messageId}/read", Api => api!(messages::mark_read);
-    GET "/api/v1/phone-numbers/{phoneNumberId}/windows/{user}", Api => api!(messages::window);
-    POST "/api/v1/phone-numbers/{phoneNumberId}/media", Api => api!(media::upload);
-    GET "/api/v1/phone-numbers/{phoneNumberId}/business-profile", Api => api!(numbers::get_profile);
-    POST "/api/v1/phone-numbers/{phoneNumberId}/business-profile", Api => api!(numbers::update_profile);
-    GET "/api/v1/media/{mediaId}", Api => api!(media::download);
-    GET "/api/v1/listeners", Api => api!(listeners::list);
-    POST "/api/v1/listeners", Api => api!(listeners::create);
-    GET "/api/v1/listeners/{listenerId}", Api => api!(listeners::get);
-    DELETE "/api/v1/listeners/{listenerId}", Api => api!(listeners::delete);
-    GET "/api/v1/listeners/{listenerId}/deliveries", Api => api!(listeners::deliveries);
-    POST "/api/v1/listeners/{listenerId}/deliveries/{deliveryId}/redeliver", Api => api!(listeners::redeliver);
-    POST "/api/v1/listeners/{listenerId}/redeliver-failed", Api => api!(listeners::redeliver_failed);
-    POST "/api/v1/listeners/{listenerId}/test", Api => api!(listeners::test);
-    GET "/api/v1/messages/{messageId}", Api => api!(messages::status);
+    GET "/api/v1/me", Api => handler!(admin::me);
+    GET "/api/v1/business-accounts", Api => handler!(numbers::business_accounts);
+    GET "/api/v1/business-accounts/{wabaId}/phone-numbers", Api => handler!(numbers::phone_numbers);
+    GET "/api/v1/business-accounts/{wabaId}/templates", Api => handler!(numbers::templates);
+    GET "/api/v1/phone-numbers/{phoneNumberId}", Api => handler!(numbers::phone_number);
+    GET "/api/v1/phone-numbers/{phoneNumberId}/registration-status", Api => handler!(numbers::registration_status);
+    POST "/api/v1/phone-numbers/{phoneNumberId}/register", Api => handler!(numbers::register);
+    POST "/api/v1/phone-numbers/{phoneNumberId}/deregister", Api => handler!(numbers::deregister);
+    POST "/api/v1/phone-numbers/{phoneNumberId}/ensure-registered", Api => handler!(numbers::ensure_registered);
+    POST "/api/v1/phone-numbers/{phoneNumberId}/messages", Api => handler!(messages::send);
+    POST "/api/v1/phone-numbers/{phoneNumberId}/messages/{messageId}/read", Api => handler!(messages::mark_read);
+    GET "/api/v1/phone-numbers/{phoneNumberId}/windows/{user}", Api => handler!(messages::window);
+    POST "/api/v1/phone-numbers/{phoneNumberId}/media", Api => handler!(media::upload);
+    GET "/api/v1/phone-numbers/{phoneNumberId}/business-profile", Api => handler!(numbers::get_profile);
+    POST "/api/v1/phone-numbers/{phoneNumberId}/business-profile", Api => handler!(numbers::update_profile);
+    GET "/api/v1/media/{mediaId}", Api => handler!(media::download);
+    GET "/api/v1/listeners", Api => handler!(listeners::list);
+    POST "/api/v1/listeners", Api => handler!(listeners::create);
+    GET "/api/v1/listeners/{listenerId}", Api => handler!(listeners::get);
+    DELETE "/api/v1/listeners/{listenerId}", Api => handler!(listeners::delete);
+    GET "/api/v1/listeners/{listenerId}/deliveries", Api => handler!(listeners::deliveries);
+    POST "/api/v1/listeners/{listenerId}/deliveries/{deliveryId}/redeliver", Api => handler!(listeners::redeliver);
+    POST "/api/v1/listeners/{listenerId}/redeliver-failed", Api => handler!(listeners::redeliver_failed);
+    POST "/api/v1/listeners/{listenerId}/test", Api => handler!(listeners::test);
+    GET "/api/v1/messages/{messageId}", Api => handler!(messages::status);
 
     // The customer connecting their WhatsApp account (docs/connect.md).
-    GET paths::CONNECT, Browser => api!(oauth::connect);
-    GET paths::SIGNUP, Browser => api!(oauth::signup);
-    GET paths::CALLBACK, Browser => api!(oauth::callback);
-    POST paths::CALLBACK, Browser => api!(oauth::callback);
+    GET paths::CONNECT, Browser => handler!(oauth::connect);
+    GET paths::SIGNUP, Browser => handler!(oauth::signup);
+    GET paths::CALLBACK, Browser => handler!(oauth::callback);
+    POST paths::CALLBACK, Browser => handler!(oauth::callback);
 
     // The backoffice: pages are GETs, actions are POSTed forms.
-    GET "/admin/static/{file}", Browser => api!(backoffice::asset);
+    GET "/admin/static/{file}", Browser => handler!(backoffice::asset);
     GET "/admin", Browser => page!(backoffice::home);
-    GET "/admin/login", Browser => api!(backoffice::login::page);
-    POST "/admin/login", Browser => api!(backoffice::login::submit);
-    POST "/admin/logout", Browser => api!(backoffice::login::logout);
+    GET "/admin/login", Browser => handler!(backoffice::login::page);
+    POST "/admin/login", Browser => handler!(backoffice::login::submit);
+    POST "/admin/logout", Browser => handler!(backoffice::login::logout);
     GET "/admin/setup", Browser => page!(backoffice::setup::page);
     POST "/admin/setup", Browser => form!(Back::Setup, backoffice::setup::save);
     GET "/admin/setup/checklist", Browser => page!(backoffice::setup::checklist, untouched);

@@ -75,9 +75,10 @@ pub async fn registration_status(
 }
 
 /// RegisterPhoneNumber: always calls Meta's register.
-pub async fn register(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
+pub async fn register(state: &AppState, Caller(account): Caller, req: Req) -> Result<Resp, Error> {
+    let number = req.param("phoneNumberId").to_string();
     let request = read_json(req.body).await?;
-    let answer = numbers::register(state, &owned.account, &owned.number, request).await?;
+    let answer = numbers::register(state, &account, &number, request).await?;
     Ok(response::json(StatusCode::OK, &answer))
 }
 
@@ -91,11 +92,12 @@ pub async fn deregister(state: &AppState, owned: OwnedNumber, _: Req) -> Result<
 /// the Cloud API yet, so it is safe to run on every flow start.
 pub async fn ensure_registered(
     state: &AppState,
-    owned: OwnedNumber,
+    Caller(account): Caller,
     req: Req,
 ) -> Result<Resp, Error> {
+    let number = req.param("phoneNumberId").to_string();
     let request = read_json(req.body).await?;
-    let answer = numbers::ensure_registered(state, &owned.account, &owned.number, request).await?;
+    let answer = numbers::ensure_registered(state, &account, &number, request).await?;
     Ok(response::json(StatusCode::OK, &answer))
 }
 
@@ -106,8 +108,13 @@ pub async fn get_profile(state: &AppState, owned: OwnedNumber, _: Req) -> Result
 }
 
 /// Updates the business profile; only the fields given change.
-pub async fn update_profile(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
+pub async fn update_profile(
+    state: &AppState,
+    Caller(account): Caller,
+    req: Req,
+) -> Result<Resp, Error> {
+    let number = req.param("phoneNumberId").to_string();
     let change = read_json(req.body).await?;
-    let answer = numbers::update_profile(state, &owned.account, &owned.number, change).await?;
+    let answer = numbers::update_profile(state, &account, &number, change).await?;
     Ok(response::json(StatusCode::OK, &answer))
 }

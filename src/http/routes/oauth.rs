@@ -20,9 +20,9 @@ use crate::store::Connected;
 use crate::usecase::connect::{self, Ended, Returned, Stop};
 
 /// Query or form parameters; the first of a repeated name counts.
-struct Params(Vec<(String, String)>);
+struct Fields(Vec<(String, String)>);
 
-impl Params {
+impl Fields {
     fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -35,7 +35,7 @@ impl Params {
 /// `GET /connect?link=`: a usable connect link (or the admin: the admin token,
 /// or a browser logged into the backoffice) starts a login.
 pub async fn connect(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
-    let params = Params(req.query_pairs());
+    let params = Fields(req.query_pairs());
     let admin = || is_admin_browser(state, &req.parts) || is_admin(state, &req.parts).is_ok();
     match connect::begin(state, params.get("link"), admin).await? {
         Ok(next) => response::redirect(&next),
@@ -46,7 +46,7 @@ pub async fn connect(state: &AppState, _: Public, req: Req) -> Result<Resp, Erro
 /// `GET /plugins/appmixer/whatsapp/signup?state=&redirect_uri=`: the Embedded
 /// Signup page, for a login `/connect` started and nothing else.
 pub async fn signup(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
-    let params = Params(req.query_pairs());
+    let params = Fields(req.query_pairs());
     let callback = connect::callback_url(state);
     let Some(raw) = params.get("state") else {
         return Ok(stopped(Stop::Login(Unusable::Unknown)));
@@ -77,9 +77,9 @@ pub async fn signup(state: &AppState, _: Public, req: Req) -> Result<Resp, Error
 /// signup page's form (Embedded Signup).
 pub async fn callback(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
     let params = if req.parts.method == Method::POST {
-        Params(read_form(req.body, &state.form_budget).await?)
+        Fields(read_form(req.body, &state.form_budget).await?)
     } else {
-        Params(req.query_pairs())
+        Fields(req.query_pairs())
     };
     let Some(raw) = params.get("state") else {
         return Ok(stopped(Stop::Login(Unusable::Unknown)));

@@ -290,3 +290,63 @@ async fn the_use_case_refuses_another_accounts_listener() {
         .collect();
     assert_eq!(all, ["lst_1"]);
 }
+
+/// CONTRACT §4: input Meta would refuse is a 400 before Meta is asked
+/// anything, even about a number wabridge has not learned yet. (Meta is
+/// unreachable here: asking it would answer 502.)
+#[tokio::test]
+async fn bad_input_to_a_number_not_learned_yet_is_a_400_without_meta() {
+    let w = world().await;
+    for (path, body) in [
+        (
+            "/api/v1/phone-numbers/999/messages",
+            r#"{"to": "not a number", "type": "text", "text": {"body": "hi"}}"#,
+        ),
+        ("/api/v1/phone-numbers/999/register", r#"{"pin": "12"}"#),
+        (
+            "/api/v1/phone-numbers/999/ensure-registered",
+            r#"{"pin": "12a456"}"#,
+        ),
+        (
+            "/api/v1/phone-numbers/999/business-profile",
+            r#"{"vertical": "SPACESHIPS"}"#,
+        ),
+    ] {
+        let (status, answer) = w.call(Method::POST, path, "key-1", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_request", "{path}");
+    }
+    let (status, answer) = w
+        .get("/api/v1/phone-numbers/999/windows/not-a-user", "key-1")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (status, _) = w
+        .call(
+            Method::POST,
+            "/api/v1/phone-numbers/999/messages/%20/read",
+            "key-1",
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn every_backoffice_answer_is_hardened_however_its_path_is_written() {
+    let w = world().await;
+    for path in [
+        "/admin/accounts",
+        "//admin/accounts",
+        "/admin/accounts/",
+        "//admin/nope",
+    ] {
+        let req = Request::builder().uri(path).body(full("")).unwrap();
+        let resp = handle(w.state.clone(), req).await;
+        let h = resp.headers();
+        assert!(
+            h.get("content-security-policy").is_some() && h["x-frame-options"] == "DENY",
+            "{path}: {h:?}"
+        );
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+    }
+}

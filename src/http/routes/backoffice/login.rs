@@ -3,7 +3,7 @@
 use askama::Template;
 use hyper::StatusCode;
 
-use super::{html, open_form, redirect, views, Form, FORM_LIMIT, HOME};
+use super::{html, open_form, redirect, views, Form, FORM_LIMIT, HOME, LOGIN};
 use crate::domain::ids::{constant_time_eq, token_hash};
 use crate::domain::time::now_ms;
 use crate::error::Error;
@@ -94,8 +94,19 @@ async fn checked_login(state: &AppState, web: &Web, req: Req, now: u64) -> Resp 
         return views::csrf_refused(why);
     }
     match check_credential(state, fields.get("secret")).await {
-        Verdict::Valid => attempt.succeeded(),
-        Verdict::Invalid => {
+        Ok(Verdict::Valid) => attempt.succeeded(),
+        Err(e) => {
+            attempt.withdrawn();
+            tracing::error!(client = %web.peer, error = %e, "backoffice login not checked: the password could not be read");
+            return form(
+                state,
+                web,
+                now,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "wabridge could not read its database to check the password; the server log has the details.",
+            );
+        }
+        Ok(Verdict::Invalid) => {
             attempt.failed(now);
             tracing::warn!(client = %web.peer, "backoffice login failed");
             return form(
@@ -106,7 +117,7 @@ async fn checked_login(state: &AppState, web: &Web, req: Req, now: u64) -> Resp 
                 "That is neither the admin token nor the admin password.",
             );
         }
-        Verdict::Busy => {
+        Ok(Verdict::Busy) => {
             attempt.withdrawn();
             Metrics::add(&state.metrics.requests_busy_total, 1);
             tracing::warn!(client = %web.peer, "backoffice login not checked: every password check is taken");
@@ -130,37 +141,41 @@ async fn checked_login(state: &AppState, web: &Web, req: Req, now: u64) -> Resp 
 }
 
 /// What a login's secret turned out to be.
-enum Verdict {
+pub(super) enum Verdict {
     Valid,
     Invalid,
     /// The password checks' queue was full: not checked at all.
     Busy,
 }
 
-/// The admin token (compared by hash, in constant time) or the Argon2id password.
-async fn check_credential(state: &AppState, secret: &str) -> Verdict {
+/// The admin token (compared by hash, in constant time) or the Argon2id
+/// password, checked on the capped password-check threads. Also what allows
+/// setting a new password.
+pub(super) async fn check_credential(state: &AppState, secret: &str) -> Result<Verdict, Error> {
     if secret.trim().is_empty() {
-        return Verdict::Invalid;
+        return Ok(Verdict::Invalid);
     }
     if constant_time_eq(
         token_hash(secret.trim()).as_bytes(),
         state.admin_token_hash.as_bytes(),
     ) {
-        return Verdict::Valid;
+        return Ok(Verdict::Valid);
     }
-    let Ok(Some(phc)) = state.store.admin_password_hash() else {
-        return Verdict::Invalid;
+    let Some(phc) = state.store.admin_password_hash()? else {
+        return Ok(Verdict::Invalid);
     };
-    match state
-        .backoffice
-        .password_checks
-        .verify(secret.to_string(), phc)
-        .await
-    {
-        Some(true) => Verdict::Valid,
-        Some(false) => Verdict::Invalid,
-        None => Verdict::Busy,
-    }
+    Ok(
+        match state
+            .backoffice
+            .password_checks
+            .verify(secret.to_string(), phc)
+            .await
+        {
+            Some(true) => Verdict::Valid,
+            Some(false) => Verdict::Invalid,
+            None => Verdict::Busy,
+        },
+    )
 }
 
 pub async fn logout(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
@@ -169,7 +184,7 @@ pub async fn logout(state: &AppState, _: Public, req: Req) -> Result<Resp, Error
         Err(refused) => return Ok(*refused),
     };
     state.backoffice.sessions.end(&cx.session.id);
-    let mut resp = redirect("/admin/login");
+    let mut resp = redirect(LOGIN);
     cx.web.clear_session_cookie(&mut resp);
     Ok(resp)
 }

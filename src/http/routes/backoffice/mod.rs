@@ -40,6 +40,7 @@ const SETUP: &str = "/admin/setup";
 const ACCOUNTS: &str = "/admin/accounts";
 const LISTENERS: &str = "/admin/listeners";
 const SUBSCRIPTIONS: &str = "/admin/subscriptions";
+const LOGIN: &str = "/admin/login";
 /// Where `/admin` lands after login.
 const HOME: &str = SETUP;
 
@@ -127,7 +128,7 @@ fn session_of(
     let web = Web::of(state, &parts, now, touch);
     let Some(session) = web.session.clone().filter(|s| s.admin) else {
         return Err(Box::new(match parts.method {
-            Method::GET => redirect("/admin/login"),
+            Method::GET => redirect(LOGIN),
             _ => views::notice(
                 StatusCode::FORBIDDEN,
                 "Your session has ended",

@@ -4,15 +4,16 @@
 use askama::Template;
 use hyper::StatusCode;
 
+use super::login::{check_credential, Verdict};
 use super::views::{stamp, Chrome};
-use super::{html, Ctx, Done, Form};
+use super::{html, Ctx, Done, Form, SETUP};
 use crate::domain::model::Settings;
 use crate::domain::paths;
 use crate::domain::webhook_health::{FailureKind, WebhookFacts};
 use crate::error::Error;
 use crate::http::response::Resp;
 use crate::http::session::Flash;
-use crate::usecase::settings::{self, ConfigChange, PasswordChange};
+use crate::usecase::settings::{self, ConfigChange, NewPassword};
 
 /// A value for Meta's dashboard, with where it goes.
 pub struct MetaValue {
@@ -300,19 +301,30 @@ pub async fn save(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
         require_open_window: Some(form.get("requireOpenWindow") == "on"),
     };
     settings::save(cx.state, change).await?;
-    Ok(Done::to("/admin/setup", Flash::ok("Settings saved.")))
+    Ok(Done::to(SETUP, Flash::ok("Settings saved.")))
 }
 
 /// Sets the admin password; the current admin token or password must be given.
 pub async fn set_password(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
-    let change = PasswordChange {
-        current: form.get("current").to_string(),
-        new: form.get("password").to_string(),
-        confirm: form.get("confirm").to_string(),
-    };
-    settings::set_admin_password(cx.state, &cx.state.admin_token_hash, change).await?;
+    let new = NewPassword::confirmed(form.get("password"), form.get("confirm"))?;
+    match check_credential(cx.state, form.get("current")).await? {
+        Verdict::Valid => {}
+        Verdict::Invalid => {
+            return Err(Error::invalid(
+                "current",
+                "that is not the admin token or the current password",
+            ))
+        }
+        Verdict::Busy => {
+            return Err(Error::Busy {
+                message: "many passwords are being checked right now; try again in a few seconds",
+                retry_after: 5,
+            })
+        }
+    }
+    settings::set_admin_password(cx.state, new).await?;
     Ok(Done::to(
-        "/admin/setup",
+        SETUP,
         Flash::ok("Admin password set. You can log in with it or with the admin token."),
     ))
 }

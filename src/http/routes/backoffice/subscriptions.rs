@@ -8,11 +8,11 @@ use askama::Template;
 use hyper::StatusCode;
 
 use super::views::{user_message, utc, Chrome};
-use super::{html, Ctx, Done, Form};
+use super::{html, Ctx, Done, Form, SUBSCRIPTIONS};
 use crate::error::Error;
 use crate::http::response::Resp;
 use crate::http::session::Flash;
-use crate::usecase::subscriptions::{is_subscribed, subscribe};
+use crate::usecase::subscriptions::{is_subscribed, subscribe_connected};
 
 pub struct SubscriptionRow {
     pub account: String,
@@ -81,16 +81,9 @@ fn verdict(checked: Option<Result<bool, Error>>) -> (&'static str, &'static str,
 /// `POST /{waba}/subscribed_apps` with the token of the account that has the WABA.
 pub async fn subscribe_waba(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
     let waba_id = cx.param("wabaId");
-    let account = cx
-        .state
-        .store
-        .account_with_waba(waba_id)?
-        .ok_or(Error::NotFound("connected WABA"))?;
-    let answer = subscribe(cx.state, &account, waba_id).await?;
-    tracing::info!(waba = %waba_id, account = %account.id, "WABA subscribed from the backoffice");
-    let already = answer["alreadySubscribed"] == true;
+    let already = subscribe_connected(cx.state, waba_id).await?;
     Ok(Done::to(
-        "/admin/subscriptions",
+        SUBSCRIPTIONS,
         Flash::ok(if already {
             format!("WABA {waba_id} was already subscribed to this app.")
         } else {

@@ -13,7 +13,7 @@ use crate::domain::ids::AccountId;
 use crate::error::Error;
 use crate::http::response::Resp;
 use crate::http::session::Flash;
-use crate::usecase::access::{own_phone_number, phone_numbers};
+use crate::usecase::access::phone_numbers;
 use crate::usecase::{accounts, messages};
 
 pub struct NumberOption {
@@ -83,8 +83,14 @@ pub async fn send(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
         "type": "template",
         "template": {"name": template, "language": {"code": form.get("language").trim()}},
     });
-    let number = own_phone_number(cx.state, &account, form.get("phoneNumberId")).await?;
-    let view = messages::send(cx.state, &account, &number, request, false).await?;
+    let view = messages::send(
+        cx.state,
+        &account,
+        form.get("phoneNumberId"),
+        request,
+        Some(false),
+    )
+    .await?;
     let message_id = view["messageId"].as_str().unwrap_or_default();
     tracing::info!(account = %account.id, message = %message_id, "test message sent from the backoffice");
     Ok(Done::to(

@@ -90,12 +90,14 @@ fn in_future(ms: u64) -> String {
 /// The message a person sees for an error: what happened and, where known, what to do.
 /// Storage details stay in the log.
 pub fn user_message(e: &Error) -> String {
-    if matches!(
-        e,
-        Error::Storage { .. } | Error::Internal { .. } | Error::Startup(_)
-    ) {
+    if matches!(e, Error::Storage { .. } | Error::Startup(_)) {
         tracing::error!(error = %e, "backoffice action failed");
         return "wabridge could not read or write its database; the server log has the details."
+            .into();
+    }
+    if matches!(e, Error::Internal { .. }) {
+        tracing::error!(error = %e, "backoffice action failed");
+        return "wabridge failed inside (a bug, not something you did); the server log has the details."
             .into();
     }
     match crate::http::response::hint(e) {
