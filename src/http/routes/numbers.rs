@@ -2,6 +2,7 @@
 //! templates and the business profile: the connector guide's management actions.
 
 use hyper::StatusCode;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::error::Error;
@@ -12,6 +13,13 @@ use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::usecase::access::Paging;
 use crate::usecase::numbers::{self, TEMPLATE_FILTERS};
+
+/// The path's phone number and the JSON body, for the use cases that check
+/// the input before the number (CONTRACT §4).
+async fn number_and_json<T: DeserializeOwned>(req: Req) -> Result<(String, T), Error> {
+    let number = req.param("phoneNumberId").to_string();
+    Ok((number, read_json(req.body).await?))
+}
 
 /// ListBusinessAccounts: the account's WABAs with what Meta says of each.
 pub async fn business_accounts(
@@ -76,9 +84,8 @@ pub async fn registration_status(
 
 /// RegisterPhoneNumber: always calls Meta's register.
 pub async fn register(state: &AppState, Caller(account): Caller, req: Req) -> Result<Resp, Error> {
-    let number = req.param("phoneNumberId").to_string();
-    let request = read_json(req.body).await?;
-    let answer = numbers::register(state, &account, &number, request).await?;
+    let (number, input) = number_and_json(req).await?;
+    let answer = numbers::register(state, &account, &number, input).await?;
     Ok(response::json(StatusCode::OK, &answer))
 }
 
@@ -95,9 +102,8 @@ pub async fn ensure_registered(
     Caller(account): Caller,
     req: Req,
 ) -> Result<Resp, Error> {
-    let number = req.param("phoneNumberId").to_string();
-    let request = read_json(req.body).await?;
-    let answer = numbers::ensure_registered(state, &account, &number, request).await?;
+    let (number, input) = number_and_json(req).await?;
+    let answer = numbers::ensure_registered(state, &account, &number, input).await?;
     Ok(response::json(StatusCode::OK, &answer))
 }
 
@@ -113,8 +119,7 @@ pub async fn update_profile(
     Caller(account): Caller,
     req: Req,
 ) -> Result<Resp, Error> {
-    let number = req.param("phoneNumberId").to_string();
-    let change = read_json(req.body).await?;
-    let answer = numbers::update_profile(state, &account, &number, change).await?;
+    let (number, input) = number_and_json(req).await?;
+    let answer = numbers::update_profile(state, &account, &number, input).await?;
     Ok(response::json(StatusCode::OK, &answer))
 }
