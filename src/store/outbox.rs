@@ -144,8 +144,10 @@ impl Store {
         self.read(earliest_due)
     }
 
-    pub async fn record_outcome(&self, outcome: Outcome) -> Result<(), Error> {
-        self.write(move |tx| record(tx, &outcome)).await
+    /// Records many attempts' outcomes in one write.
+    pub async fn record_outcomes(&self, outcomes: Vec<Outcome>) -> Result<(), Error> {
+        self.write(move |tx| outcomes.iter().try_for_each(|o| record(tx, o)))
+            .await
     }
 
     /// Queues a failed (or cancelled) delivery again, keeping its `webhook-id`.

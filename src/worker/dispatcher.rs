@@ -2,11 +2,12 @@
 //! A row stays in the outbox until its outcome is committed, so a crash at any
 //! moment means "sent again", never "lost".
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use bytes::Bytes;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +20,12 @@ use crate::store::{Due, Lane, Outcome, Store};
 
 /// Longest nap when nothing is due; a new event wakes the dispatcher sooner.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// The fewest and most deliveries one outbox read takes (twice the
+/// concurrency between those): enough to read rarely, few enough that a
+/// listener removed meanwhile gets at most that many more.
+const MIN_BATCH: usize = 32;
+const MAX_BATCH: usize = 1024;
 
 /// Attempts in flight for call events' first attempts, on top of
 /// `--delivery-concurrency`: a backlog or a hanging receiver holds every
@@ -42,43 +49,56 @@ struct Shared {
     policy: RetryPolicy,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
-    in_flight: Mutex<HashSet<u64>>,
+    in_flight: InFlight,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+}
+
+/// Deliveries taken from the outbox and not yet recorded: queued here, being
+/// sent, or waiting for their outcome's commit. None is read from the outbox twice.
+type InFlight = Arc<Mutex<HashSet<u64>>>;
+
+/// One outbox and what is taken from it: read in batches into a bounded
+/// queue, started as permits free up.
+struct LaneQueue {
+    lane: Lane,
+    permits: Arc<Semaphore>,
+    queue: VecDeque<Due>,
+    /// How many a read takes at most; the queue never holds more.
+    batch: usize,
 }
 
 impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken) {
-        let lanes = [
-            (Lane::Urgent, Arc::new(Semaphore::new(URGENT_CONCURRENCY))),
-            (Lane::Normal, Arc::new(Semaphore::new(self.concurrency))),
-        ];
+        let (outcomes, recorded) = mpsc::unbounded_channel();
+        let in_flight = InFlight::default();
+        let recorder = tokio::spawn(record_outcomes(
+            self.store.clone(),
+            in_flight.clone(),
+            self.wake.clone(),
+            recorded,
+        ));
         let shared = Arc::new(Shared {
             store: self.store,
             sender: self.sender,
             policy: self.policy,
             wake: self.wake,
             metrics: self.metrics,
-            in_flight: Mutex::new(HashSet::new()),
+            in_flight,
+            outcomes,
         });
+        let mut lanes = [
+            LaneQueue::new(Lane::Urgent, URGENT_CONCURRENCY),
+            LaneQueue::new(Lane::Normal, self.concurrency),
+        ];
         let mut tasks = JoinSet::new();
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             let mut started = 0;
             // While the disk fails no outcome can be recorded, so a delivery
             // made now would be made again once the store is reopened.
-            let store_failing = shared.store.fault().is_some();
-            for (lane, permits) in &lanes {
-                let free = permits.available_permits();
-                if free == 0 || store_failing {
-                    continue;
-                }
-                for item in shared.take_due(*lane, free) {
-                    let Ok(permit) = permits.clone().try_acquire_owned() else {
-                        shared.forget(item.delivery.id);
-                        continue;
-                    };
-                    let shared = shared.clone();
-                    tasks.spawn(async move { shared.attempt(item, permit).await });
-                    started += 1;
+            if shared.store.fault().is_none() {
+                for lane in &mut lanes {
+                    started += lane.start(&shared, &mut tasks);
                 }
             }
             if started == 0 {
@@ -90,38 +110,92 @@ impl Dispatcher {
                 }
             }
         }
-        if tokio::time::timeout(self.drain_timeout, async {
+        let drained = tokio::time::timeout(self.drain_timeout, async {
             while tasks.join_next().await.is_some() {}
         })
-        .await
-        .is_err()
-        {
+        .await;
+        if drained.is_err() {
             tracing::warn!("deliveries still in flight at shutdown will be retried after restart");
         }
+        // The last outcomes are committed before the store closes: the
+        // recorder ends once every sender (the attempts' and ours) is gone.
+        drop(tasks);
+        drop(lanes);
+        drop(shared);
+        let _ = recorder.await;
+    }
+}
+
+impl LaneQueue {
+    fn new(lane: Lane, concurrency: usize) -> LaneQueue {
+        LaneQueue {
+            lane,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            queue: VecDeque::new(),
+            batch: (concurrency * 2).clamp(MIN_BATCH, MAX_BATCH),
+        }
+    }
+
+    /// Starts what the free permits allow, reading the outbox again when the
+    /// queue runs low; returns how many started.
+    fn start(&mut self, shared: &Arc<Shared>, tasks: &mut JoinSet<()>) -> usize {
+        if self.queue.len() < self.batch / 2 {
+            let wanted = self.batch - self.queue.len();
+            self.queue.extend(shared.take_due(self.lane, wanted));
+        }
+        let mut started = 0;
+        while !self.queue.is_empty() {
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                break;
+            };
+            let Some(item) = self.queue.pop_front() else {
+                break;
+            };
+            let shared = shared.clone();
+            tasks.spawn(async move { shared.attempt(item, permit).await });
+            started += 1;
+        }
+        started
+    }
+}
+
+/// Commits outcomes as they come, together: one write for all the attempts
+/// that finished while the last one was being committed.
+async fn record_outcomes(
+    store: Store,
+    in_flight: InFlight,
+    wake: Arc<Notify>,
+    mut recorded: mpsc::UnboundedReceiver<Outcome>,
+) {
+    let mut batch = Vec::new();
+    while recorded.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let ids: Vec<u64> = batch.iter().map(|o| o.delivery_id).collect();
+        if let Err(e) = store.record_outcomes(std::mem::take(&mut batch)).await {
+            // The rows are still in the outbox: they will be attempted again.
+            tracing::error!(deliveries = ids.len(), error = %e, "cannot record delivery outcomes");
+        }
+        let mut taken = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        for id in &ids {
+            taken.remove(id);
+        }
+        drop(taken);
+        wake.notify_one();
     }
 }
 
 impl Shared {
     fn take_due(&self, lane: Lane, limit: usize) -> Vec<Due> {
-        let skip = self.in_flight.lock().map(|s| s.clone()).unwrap_or_default();
-        match self.store.due(lane, now_ms(), limit, &skip) {
+        // Held across the read, not cloned: only recorded outcomes wait on it.
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        match self.store.due(lane, now_ms(), limit, &in_flight) {
             Ok(due) => {
-                if let Ok(mut set) = self.in_flight.lock() {
-                    set.extend(due.iter().map(|d| d.delivery.id));
-                }
+                in_flight.extend(due.iter().map(|d| d.delivery.id));
                 due
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the outbox");
                 Vec::new()
             }
-        }
-    }
-
-    /// Takes a delivery that was not started off the in-flight set.
-    fn forget(&self, delivery_id: u64) {
-        if let Ok(mut set) = self.in_flight.lock() {
-            set.remove(&delivery_id);
         }
     }
 
@@ -134,28 +208,21 @@ impl Shared {
         }
     }
 
-    async fn attempt(self: Arc<Self>, mut due: Due, _permit: OwnedSemaphorePermit) {
+    async fn attempt(self: Arc<Self>, mut due: Due, permit: OwnedSemaphorePermit) {
         let delivery = due.delivery.clone();
         let body = std::mem::take(&mut due.body);
         let attempt = match &due.listener {
             Some(l) if l.stopped_reason.is_none() => {
-                let sender = self.sender.clone();
-                let (url, secret, format, webhook_id) = (
-                    l.url.clone(),
-                    l.secret.clone(),
-                    l.format,
-                    delivery.webhook_id.clone(),
-                );
                 Metrics::add(&self.metrics.delivery_attempts_total, 1);
-                tokio::task::spawn_blocking(move || {
-                    sender.send(&url, &secret, format, &webhook_id, &body)
-                })
-                .await
-                .unwrap_or_else(|e| Attempt::Failed {
-                    status: None,
-                    error: format!("sender crashed: {e}"),
-                    retry_after: None,
-                })
+                self.sender
+                    .send(
+                        &l.url,
+                        &l.secret,
+                        l.format,
+                        &delivery.webhook_id,
+                        Bytes::from(body),
+                    )
+                    .await
             }
             Some(l) => Attempt::Failed {
                 status: None,
@@ -195,12 +262,12 @@ impl Shared {
             error,
             next,
         };
-        if let Err(e) = self.store.record_outcome(outcome).await {
-            // The row is still in the outbox: it will be attempted again.
-            tracing::error!(delivery = delivery.id, error = %e, "cannot record a delivery outcome");
+        // The permit is free once the exchange is over; the delivery stays
+        // in flight until its outcome is committed.
+        drop(permit);
+        if self.outcomes.send(outcome).is_err() {
+            tracing::error!(delivery = delivery.id, "the outcome recorder stopped; the delivery will be attempted again");
         }
-        self.forget(delivery.id);
-        self.wake.notify_one();
     }
 
     fn log(&self, due: &Due, attempt: &Attempt, next: &Next) {

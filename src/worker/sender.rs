@@ -1,13 +1,23 @@
-//! One delivery attempt: a signed POST with a timeout, to an address the guard allows.
+//! One delivery attempt: a signed POST with a timeout, to an address the
+//! guard allows. On tokio, without a thread per attempt: hyper's client with
+//! a pool of kept-alive connections per receiver origin, and rustls.
 
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ureq::config::Config;
-use ureq::http::Uri;
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use hyper::{Request, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
 
 use crate::domain::delivery::{parse_retry_after, Attempt};
 use crate::domain::signature::{sign_meta, standard_webhooks_signature};
@@ -16,86 +26,78 @@ use crate::domain::urlguard::UrlGuard;
 
 /// How much of a receiver's error answer we keep for the admin.
 const ERROR_BODY_CHARS: usize = 300;
+/// The most of an answer that is read; a longer one is cut (and its
+/// connection not reused).
+const ANSWER_LIMIT: usize = 64 * 1024;
+/// Idle connections kept per receiver origin. At most one connection is open
+/// per delivery in flight (`--delivery-concurrency`, at most 4096).
+const IDLE_PER_ORIGIN: usize = 4096;
+/// How long an idle connection is kept for the next delivery.
+const IDLE_FOR: Duration = Duration::from_secs(15);
 
-/// Idle connections kept for reuse, in all and per receiver. ureq keeps 3 per
-/// host by default, so with many deliveries in flight to one flow tool most
-/// attempts paid for a new TCP (and TLS) connection. At most one connection is
-/// open per delivery in flight (`--delivery-concurrency`, at most 4096), and
-/// idle ones still close after ureq's 15 s.
-const IDLE_CONNECTIONS: usize = 4096;
+const USER_AGENT_VALUE: &str = concat!("wabridge/", env!("CARGO_PKG_VERSION"));
 
 pub struct Sender {
-    agent: ureq::Agent,
+    client: Client<HttpsConnector<GuardedConnector>, Full<Bytes>>,
+    timeout: Duration,
 }
 
 impl Sender {
     pub fn new(timeout: Duration, guard: UrlGuard) -> Self {
-        let config = Config::builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            // A redirect could lead anywhere; receivers must answer at their URL.
-            .max_redirects(0)
-            .max_idle_connections(IDLE_CONNECTIONS)
-            .max_idle_connections_per_host(IDLE_CONNECTIONS)
-            .user_agent(concat!("wabridge/", env!("CARGO_PKG_VERSION")))
-            .build();
-        let resolver = GuardedResolver {
-            inner: DefaultResolver::default(),
-            guard,
-        };
-        Sender {
-            agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver),
-        }
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
+            // ring supports TLS 1.2 and 1.3: building the defaults cannot fail.
+            .expect("ring offers the default TLS versions")
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(GuardedConnector {
+                guard: Arc::new(guard),
+            });
+        // A redirect could lead anywhere: hyper's client follows none, so a
+        // receiver must answer at its URL.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(IDLE_FOR)
+            .pool_max_idle_per_host(IDLE_PER_ORIGIN)
+            .build(https);
+        Sender { client, timeout }
     }
 
-    /// Blocking: run it on the blocking pool. A `meta` listener gets the
-    /// body signed as Meta signs, with its secret as the app secret; the
-    /// `webhook-id` still goes along, so a receiver can dedupe retries.
-    pub fn send(
+    /// A `meta` listener gets the body signed as Meta signs, with its secret
+    /// as the app secret; the `webhook-id` still goes along, so a receiver
+    /// can dedupe retries.
+    pub async fn send(
         &self,
         url: &str,
         secret: &str,
         format: Format,
         webhook_id: &str,
-        body: &[u8],
+        body: Bytes,
     ) -> Attempt {
         let now = SystemTime::now();
-        let ts = now
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let request = self
-            .agent
-            .post(url)
-            .header("content-type", "application/json")
-            .header("webhook-id", webhook_id);
-        let request = match format {
-            Format::Meta => request.header("x-hub-signature-256", &sign_meta(body, secret)),
-            Format::Standard => match standard_webhooks_signature(secret, webhook_id, ts, body) {
-                Ok(signature) => request
-                    .header("webhook-timestamp", &ts.to_string())
-                    .header("webhook-signature", &signature),
-                Err(e) => return failed(None, e.to_string()),
-            },
+        let request = match signed(url, secret, format, webhook_id, body, now) {
+            Ok(request) => request,
+            Err(error) => return failed(None, error),
         };
-        let result = request.send(body);
-        let mut resp = match result {
-            Ok(r) => r,
+        match tokio::time::timeout(self.timeout, self.exchange(request, now)).await {
+            Ok(attempt) => attempt,
+            Err(_) => failed(None, "no answer within the delivery timeout".into()),
+        }
+    }
+
+    async fn exchange(&self, request: Request<Full<Bytes>>, now: SystemTime) -> Attempt {
+        let resp = match self.client.request(request).await {
+            Ok(resp) => resp,
             Err(e) => return failed(None, describe(&e)),
         };
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
-            .get("retry-after")
+            .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, now));
         // Reading the answer lets the connection go back to the pool.
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024)
-            .read_to_string()
-            .unwrap_or_default();
+        let text = answer_text(resp.into_body()).await;
         match status {
             200..=299 => Attempt::Delivered { status },
             410 => Attempt::Gone,
@@ -111,6 +113,57 @@ impl Sender {
     }
 }
 
+/// The POST with its signature headers.
+fn signed(
+    url: &str,
+    secret: &str,
+    format: Format,
+    webhook_id: &str,
+    body: Bytes,
+    now: SystemTime,
+) -> Result<Request<Full<Bytes>>, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("the listener URL cannot be used: {e}"))?;
+    let webhook_id_value =
+        HeaderValue::from_str(webhook_id).map_err(|e| format!("webhook-id: {e}"))?;
+    let mut request = Request::post(uri)
+        .header(CONTENT_TYPE, "application/json")
+        .header(USER_AGENT, USER_AGENT_VALUE)
+        .header("webhook-id", webhook_id_value);
+    request = match format {
+        Format::Meta => request.header("x-hub-signature-256", sign_meta(&body, secret)),
+        Format::Standard => {
+            let ts = now
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let signature = standard_webhooks_signature(secret, webhook_id, ts, &body)
+                .map_err(|e| e.to_string())?;
+            request
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", signature)
+        }
+    };
+    request
+        .body(Full::new(body))
+        .map_err(|e| format!("the request cannot be built: {e}"))
+}
+
+/// At most `ANSWER_LIMIT` bytes of the answer, as text.
+async fn answer_text(mut body: hyper::body::Incoming) -> String {
+    let mut kept = BytesMut::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            kept.extend_from_slice(&data);
+            if kept.len() > ANSWER_LIMIT {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
 fn failed(status: Option<u16>, error: String) -> Attempt {
     Attempt::Failed {
         status,
@@ -119,56 +172,88 @@ fn failed(status: Option<u16>, error: String) -> Attempt {
     }
 }
 
-fn describe(e: &ureq::Error) -> String {
-    match e {
-        ureq::Error::Timeout(_) => "no answer within the delivery timeout".into(),
-        ureq::Error::ConnectionFailed => "connection refused or unreachable".into(),
-        other => other.to_string(),
+/// hyper's client says "client error (Connect)"; the cause is deeper.
+fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    let mut cause: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    match cause.downcast_ref::<io::Error>() {
+        Some(io) if io.kind() == io::ErrorKind::PermissionDenied => io.to_string(),
+        Some(io) if e.is_connect() => format!("connection refused or unreachable ({io})"),
+        _ if e.is_connect() => format!("connection refused or unreachable ({cause})"),
+        _ => format!("the receiver broke off the exchange ({cause})"),
     }
 }
 
-/// Resolves as usual, then drops every address the guard refuses. Checking
-/// after resolution, at each attempt, defeats DNS names that point inside.
-/// An IP literal is taken as it is: ureq's resolver would start a thread for
-/// each lookup (that is how it honours the timeout), and ureq resolves before
-/// it looks for a pooled connection, so that thread would be paid per attempt.
-#[derive(Debug)]
-struct GuardedResolver {
-    inner: DefaultResolver,
-    guard: UrlGuard,
+/// Connects to the receiver: resolves its host, drops every address the
+/// guard refuses, and connects to the first one left. Checking after
+/// resolution, at each new connection, defeats DNS names that point inside;
+/// a pooled connection was checked when it was made, to the same address.
+#[derive(Clone)]
+pub struct GuardedConnector {
+    guard: Arc<UrlGuard>,
 }
 
-impl Resolver for GuardedResolver {
-    fn resolve(
-        &self,
-        uri: &Uri,
-        config: &Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let found = match ip_literal(uri) {
-            Some(addr) => {
-                let mut one = self.empty();
-                one.push(addr);
-                one
+impl tower_service::Service<Uri> for GuardedConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<TokioIo<TcpStream>>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let guard = self.guard.clone();
+        Box::pin(async move {
+            let found = resolve(&uri).await?;
+            let allowed: Vec<SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|a| guard.permits(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                let first = found.first().map(|a| a.ip().to_string()).unwrap_or_default();
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("refused by the URL guard: {first} is not a public address (see --webhook-allow-net)"),
+                ));
             }
-            None => self.inner.resolve(uri, config, timeout)?,
-        };
-        let mut allowed = self.empty();
-        for addr in found.iter().filter(|a| self.guard.permits(a.ip())) {
-            allowed.push(*addr);
-        }
-        if allowed.is_empty() {
-            let first = found
-                .first()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default();
-            let msg = format!("refused by the URL guard: {first} is not a public address (see --webhook-allow-net)");
-            return Err(ureq::Error::Io(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                msg,
-            )));
-        }
-        Ok(allowed)
+            let mut last = None;
+            for addr in allowed {
+                match TcpStream::connect(addr).await {
+                    Ok(stream) => {
+                        stream.set_nodelay(true)?;
+                        return Ok(TokioIo::new(stream));
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| io::Error::other("no address to connect to")))
+        })
+    }
+}
+
+/// The receiver's addresses: an IP literal as it is, a name looked up.
+async fn resolve(uri: &Uri) -> io::Result<Vec<SocketAddr>> {
+    if let Some(addr) = ip_literal(uri) {
+        return Ok(vec![addr]);
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the URL has no host"))?;
+    let port = port_of(uri)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the URL has no port"))?;
+    Ok(tokio::net::lookup_host((host, port)).await?.collect())
+}
+
+fn port_of(uri: &Uri) -> Option<u16> {
+    match (uri.port_u16(), uri.scheme_str()) {
+        (Some(port), _) => Some(port),
+        (None, Some("http")) => Some(80),
+        (None, Some("https")) => Some(443),
+        _ => None,
     }
 }
 
@@ -180,13 +265,7 @@ fn ip_literal(uri: &Uri) -> Option<SocketAddr> {
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     let ip: IpAddr = host.parse().ok()?;
-    let port = match (uri.port_u16(), uri.scheme_str()) {
-        (Some(port), _) => port,
-        (None, Some("http")) => 80,
-        (None, Some("https")) => 443,
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
+    Some(SocketAddr::new(ip, port_of(uri)?))
 }
 
 #[cfg(test)]
@@ -219,5 +298,17 @@ mod tests {
         assert_eq!(literal("https://example.com/hook"), None);
         assert_eq!(literal("http://localhost:8080/hook"), None);
         assert_eq!(literal("http://127.0.0.1.nip.io/hook"), None);
+    }
+
+    #[tokio::test]
+    async fn an_address_the_guard_refuses_is_never_connected_to() {
+        let mut connector = GuardedConnector {
+            guard: Arc::new(UrlGuard { allow: Vec::new() }),
+        };
+        let err = tower_service::Service::call(&mut connector, "http://127.0.0.1:9/x".parse().unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("URL guard"), "{err}");
     }
 }
