@@ -1,0 +1,185 @@
+//! Ingest benchmark: the real release binary on loopback, many concurrent
+//! keep-alive connections POSTing correctly signed webhooks: single messages,
+//! or a mix of every field Meta sends, or single messages with call events
+//! alongside.
+//!
+//! Reports durable ingests/s (every 200 is a committed, fsynced transaction),
+//! ingest latency (POST → 200), end-to-end latency (POST start → the flow
+//! webhook receives the delivery), deliveries/s, the gateway's peak RSS and
+//! who used the CPU (gateway, load generator, everything else on the machine);
+//! in the calls scenario, the end-to-end latency of call events.
+//!
+//! ```text
+//! cargo build --release && cargo bench --bench ingest
+//! ```
+//!
+//! Knobs (environment):
+//! - `WABRIDGE_BENCH_CONNECTIONS` concurrent keep-alive connections (default 128)
+//! - `WABRIDGE_BENCH_SECS` seconds of load per scenario (default 15; a default run takes about 35 s)
+//! - `WABRIDGE_BENCH_REQUESTS` stop a scenario after this many POSTs (default: no cap)
+//! - `WABRIDGE_BENCH_RATE` offered POSTs/s over all connections (default 0: as fast as answered)
+//! - `WABRIDGE_BENCH_DRAIN_SECS` longest wait for outstanding deliveries (default 30)
+//! - `WABRIDGE_BENCH_SCENARIOS` comma list of `deliver`, `ingest`, `mixed`, `calls` (default all)
+//! - `WABRIDGE_BENCH_CALL_RATE` call events/s in the calls scenario (default 20); its
+//!   ordinary load is paced at `WABRIDGE_BENCH_RATE`, or 5,000/s when that is 0
+//! - `WABRIDGE_BENCH_RUNS` repetitions of each scenario (default 1)
+//! - `WABRIDGE_BENCH_DELIVERY_CONCURRENCY` the gateway's `--delivery-concurrency` (default: its own)
+//! - `WABRIDGE_BENCH_RUST_LOG` the gateway's `RUST_LOG` (default `info`, as in production)
+//! - `WABRIDGE_BIN` the gateway executable (default: the one Cargo built, target/release/wabridge)
+//!
+//! Modules: `scenario` (what each scenario starts and measures), `load` (the
+//! load generator), `receiver` (the counting flow webhooks), `procfs` (CPU and
+//! memory from /proc), `report` (the tables).
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+mod load;
+mod procfs;
+mod receiver;
+mod report;
+mod scenario;
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use scenario::Scenario;
+
+const WABA: &str = "111";
+const PHONE: &str = "PN1";
+/// Marks the send time in a message text: `bench:<seq>:<µs since EPOCH>;`.
+const MARK: &str = "bench:";
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// Microseconds since the benchmark started (one clock for sender and receiver).
+fn now_us() -> u64 {
+    EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+struct Config {
+    connections: usize,
+    secs: u64,
+    max_requests: u64,
+    rate: f64,
+    drain_secs: u64,
+    scenarios: Vec<Scenario>,
+    runs: usize,
+    call_rate: f64,
+    delivery_concurrency: Option<String>,
+    rust_log: String,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
+        _ => default,
+    }
+}
+
+impl Config {
+    fn from_env() -> Config {
+        let scenarios = env_or(
+            "WABRIDGE_BENCH_SCENARIOS",
+            "deliver,ingest,mixed,calls".to_string(),
+        )
+        .split(',')
+        .map(|s| {
+            Scenario::parse(s.trim())
+                .unwrap_or_else(|| panic!("unknown scenario {s:?}; use {}", Scenario::NAMES))
+        })
+        .collect();
+        Config {
+            connections: env_or("WABRIDGE_BENCH_CONNECTIONS", 128usize).clamp(1, 1024),
+            secs: env_or("WABRIDGE_BENCH_SECS", 15u64).clamp(1, 600),
+            max_requests: env_or("WABRIDGE_BENCH_REQUESTS", 0u64),
+            rate: env_or("WABRIDGE_BENCH_RATE", 0f64).max(0.0),
+            drain_secs: env_or("WABRIDGE_BENCH_DRAIN_SECS", 30u64),
+            scenarios,
+            runs: env_or("WABRIDGE_BENCH_RUNS", 1usize).max(1),
+            call_rate: env_or("WABRIDGE_BENCH_CALL_RATE", 20f64).max(0.1),
+            delivery_concurrency: std::env::var("WABRIDGE_BENCH_DELIVERY_CONCURRENCY").ok(),
+            rust_log: env_or("WABRIDGE_BENCH_RUST_LOG", "info".to_string()),
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a name filter or `--list` is not supported here.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let _ = now_us();
+    let cfg = Config::from_env();
+    let binary = support::gateway::binary();
+    if !binary.exists() {
+        panic!(
+            "{} does not exist: run `cargo build --release` or set WABRIDGE_BIN",
+            binary.display()
+        );
+    }
+    if binary.components().any(|c| c.as_os_str() == "debug") {
+        eprintln!(
+            "warning: {} looks like a debug build; figures will be meaningless",
+            binary.display()
+        );
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("wabridge ingest benchmark");
+    println!("  binary: {}", binary.display());
+    println!(
+        "  machine: {cores} cores, load average before start {}; gateway, load generator and receiver share it (loopback)",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    println!(
+        "  load: {} keep-alive connections (one thread + ureq agent each), {}, {} s per scenario{}, RUST_LOG={}",
+        cfg.connections,
+        if cfg.rate > 0.0 {
+            format!("paced at {} POSTs/s", cfg.rate)
+        } else {
+            "each sending as soon as its last POST was answered (calls+deliver: paced at 5000 POSTs/s)".to_string()
+        },
+        cfg.secs,
+        if cfg.max_requests > 0 {
+            format!(", at most {} POSTs", cfg.max_requests)
+        } else {
+            String::new()
+        },
+        cfg.rust_log
+    );
+    let mut outcomes = Vec::new();
+    for run in 1..=cfg.runs {
+        for &scenario in &cfg.scenarios {
+            println!("  running {} (run {run}) …", scenario.name());
+            outcomes.push(scenario::run(&cfg, scenario, run));
+        }
+    }
+    println!();
+    print!("{}", report::table(&outcomes));
+    println!();
+    println!("  ingests/s: 200 answers (each after a durable commit) / time from first POST to last 200.");
+    println!("  e2e: POST start → the receiver has the delivery. deliveries/s: deliveries / time from first POST to last delivery.");
+    println!("  backlog@end: events ingested but not yet delivered when the load stopped; when it grows, e2e is mostly time in the outbox.");
+    println!("  events/s: events the gateway accepted / the same time (a mixed-field webhook often carries several).");
+    println!("  CPU cores: average over the load phase; machine = all processes, including other users' builds.");
+    if outcomes.iter().any(|o| o.calls.is_some()) {
+        println!();
+        println!(
+            "  calls+deliver: call events at {}/s to their own listener, beside the ordinary load:",
+            cfg.call_rate
+        );
+        println!();
+        print!("{}", report::calls_table(&outcomes));
+        println!();
+        println!("  call e2e: POST start of a call event → its receiver has the delivery.");
+    }
+    if report::shortfall(&outcomes) {
+        println!(
+            "  WARNING: some POSTs failed or some deliveries did not arrive within the drain time"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! The scenarios: what each one starts, which load it runs, what it measures.
+
+use std::time::{Duration, Instant};
+
+use crate::load::{drive, post_calls, Bodies, Driven, Plan};
+use crate::procfs::{vm_hwm_kib, Cores};
+use crate::receiver::CountingReceiver;
+use crate::support::fake_meta::FakeMeta;
+use crate::support::gateway::{Gateway, Options};
+use crate::{Config, WABA};
+
+/// Where Meta POSTs webhooks.
+const EVENTS_PATH: &str = "/plugins/appmixer/whatsapp/events";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// A `messages` listener on a counting receiver: ingest and delivery together.
+    Deliver,
+    /// No listener: pure ingest.
+    Ingest,
+    /// No listener; the bodies cycle through a sample of every field Meta
+    /// sends (tests/fixtures/fields), many with several events.
+    Mixed,
+    /// Deliver, paced (5,000/s by default), with call events POSTed alongside
+    /// to a second receiver: how soon a call reaches its flow under that load.
+    Calls,
+}
+
+impl Scenario {
+    /// The names `WABRIDGE_BENCH_SCENARIOS` takes.
+    pub const NAMES: &'static str = "deliver, ingest, mixed, calls";
+
+    pub fn parse(name: &str) -> Option<Scenario> {
+        Some(match name {
+            "deliver" => Scenario::Deliver,
+            "ingest" => Scenario::Ingest,
+            "mixed" => Scenario::Mixed,
+            "calls" => Scenario::Calls,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Deliver => "ingest+deliver",
+            Scenario::Ingest => "ingest only",
+            Scenario::Mixed => "mixed fields",
+            Scenario::Calls => "calls+deliver",
+        }
+    }
+
+    /// Whether a `messages` listener receives the ordinary load.
+    pub fn delivers(self) -> bool {
+        matches!(self, Scenario::Deliver | Scenario::Calls)
+    }
+
+    /// Offered POSTs/s of the ordinary load (0: as fast as answered).
+    fn rate(self, cfg: &Config) -> f64 {
+        match self {
+            Scenario::Calls if cfg.rate == 0.0 => 5_000.0,
+            _ => cfg.rate,
+        }
+    }
+}
+
+/// What one run of one scenario measured.
+pub struct Outcome {
+    pub scenario: Scenario,
+    pub run: usize,
+    pub connections: usize,
+    /// The load phase.
+    pub load: Driven,
+    /// CPU over the load phase.
+    pub cores: Cores,
+    /// The ordinary load's deliveries, when the scenario has a listener.
+    pub deliveries: Option<Deliveries>,
+    pub calls: Option<Calls>,
+    /// The server's `VmHWM` at the end.
+    pub peak_rss_mib: f64,
+}
+
+/// The deliveries of the ordinary load.
+pub struct Deliveries {
+    /// Distinct events delivered, by the end of the drain.
+    pub delivered: u64,
+    /// … of which by the end of the load.
+    pub during_load: u64,
+    /// From the first POST to the last delivery, s.
+    pub secs: f64,
+    pub duplicates: u64,
+    /// POST start → the receiver has it, µs, sorted.
+    pub e2e_us: Vec<u32>,
+}
+
+impl Deliveries {
+    pub fn per_sec(&self) -> f64 {
+        self.delivered as f64 / self.secs
+    }
+}
+
+/// The call events of the calls scenario, beside the ordinary load.
+pub struct Calls {
+    pub sent: u64,
+    pub errors: u64,
+    /// POST start → the call's receiver has it, µs, sorted.
+    pub e2e: Vec<u32>,
+    pub duplicates: u64,
+}
+
+pub fn run(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
+    let meta = FakeMeta::start();
+    let mut args = Vec::new();
+    if let Some(c) = &cfg.delivery_concurrency {
+        args.extend(["--delivery-concurrency".to_string(), c.clone()]);
+    }
+    let gw = Gateway::start_with(
+        &meta,
+        Options {
+            args,
+            env: vec![("RUST_LOG".into(), cfg.rust_log.clone())],
+            ..Options::default()
+        },
+    );
+    gw.configure();
+    let (_, key) = gw.add_account(&meta, "bench-token", &[WABA]);
+    let receiver = scenario.delivers().then(|| {
+        let r = CountingReceiver::start();
+        gw.add_listener(&key, WABA, "messages", &r.url());
+        r
+    });
+    let call_receiver = (scenario == Scenario::Calls).then(|| {
+        let r = CountingReceiver::start();
+        let listener =
+            serde_json::json!({"wabaId": WABA, "events": ["whatsapp.call"], "url": r.url()});
+        let (status, body) = gw.request("POST", "/api/v1/listeners", Some(&key), Some(&listener));
+        assert_eq!(status, 201, "{body}");
+        r
+    });
+    let pid = gw.pid().expect("gateway is running");
+    let url = gw.url(EVENTS_PATH);
+    let plan = Plan {
+        url: url.clone(),
+        bodies: if scenario == Scenario::Mixed {
+            Bodies::mixed()
+        } else {
+            Bodies::single()
+        },
+        connections: cfg.connections,
+        rate: scenario.rate(cfg),
+        limit: Duration::from_secs(cfg.secs),
+        max_requests: cfg.max_requests,
+    };
+    let (load, cores, caller) = drive(&plan, pid, |stop| {
+        call_receiver.is_some().then(|| {
+            let (url, stop, rate) = (url.clone(), stop.clone(), cfg.call_rate);
+            std::thread::spawn(move || post_calls(url, rate, stop))
+        })
+    });
+    let (calls_sent, call_errors) = caller.map_or((0, 0), |t| t.join().expect("call thread"));
+
+    let drain = Duration::from_secs(cfg.drain_secs);
+    let deliveries = receiver.map(|r| {
+        let during_load = r.delivered();
+        wait_for(&r, load.ok, drain);
+        r.arrivals(|st| {
+            if st.unreadable > 0 {
+                eprintln!("{} deliveries had no benchmark mark", st.unreadable);
+            }
+            let mut e2e_us = st.e2e_us.clone();
+            e2e_us.sort_unstable();
+            Deliveries {
+                delivered: e2e_us.len() as u64,
+                during_load,
+                secs: (st.last_at_us.saturating_sub(load.start_us) as f64 / 1e6).max(1e-6),
+                duplicates: st.duplicates,
+                e2e_us,
+            }
+        })
+    });
+    let calls = call_receiver.map(|r| {
+        wait_for(&r, calls_sent, drain);
+        r.arrivals(|st| {
+            let mut e2e = st.e2e_us.clone();
+            e2e.sort_unstable();
+            Calls {
+                sent: calls_sent,
+                errors: call_errors,
+                e2e,
+                duplicates: st.duplicates,
+            }
+        })
+    });
+    let peak_rss_mib = vm_hwm_kib(pid) as f64 / 1024.0;
+    drop(gw);
+    Outcome {
+        scenario,
+        run,
+        connections: cfg.connections,
+        load,
+        cores,
+        deliveries,
+        calls,
+        peak_rss_mib,
+    }
+}
+
+/// Waits until `receiver` has `n` distinct events, or `limit` has passed.
+fn wait_for(receiver: &CountingReceiver, n: u64, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while receiver.delivered() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
