@@ -1,25 +1,41 @@
-//! Ingest benchmark: the real release binary on loopback, many concurrent
-//! keep-alive connections POSTing correctly signed webhooks: single messages,
-//! or a mix of every field Meta sends, or single messages with call events
-//! alongside.
+//! Ingest and delivery benchmark: the real release binary on loopback, many
+//! concurrent keep-alive connections POSTing correctly signed webhooks (single
+//! messages, a mix of every field Meta sends, or single messages with call
+//! events alongside), measured against a bare hyper server driven by the same
+//! load in the same run.
 //!
 //! Reports durable ingests/s (every 200 is a committed, fsynced transaction),
 //! ingest latency (POST → 200), end-to-end latency (POST start → the flow
-//! webhook receives the delivery), deliveries/s, the gateway's peak RSS and
-//! who used the CPU (gateway, load generator, everything else on the machine);
-//! in the calls scenario, the end-to-end latency of call events.
+//! webhook receives the delivery), deliveries/s, the gateway's idle and peak
+//! RSS and who used the CPU (gateway, load generator, everything else on the
+//! machine); in the calls scenario, the end-to-end latency of call events.
+//! Then the figures beside the aims of issue 10.
 //!
 //! ```text
 //! cargo build --release && cargo bench --bench ingest
 //! ```
 //!
+//! Scenarios (`WABRIDGE_BENCH_SCENARIOS`):
+//! - `bare`: no gateway. A bare hyper server in its own process (this binary
+//!   started again with `--bare-server`) answers `200` to every POST; the same
+//!   generator drives it with the same connections, signed bodies, pacing and
+//!   duration as `ingest`. It runs first in every run in which any other
+//!   scenario runs, and each wabridge figure is also shown as a multiple of its
+//!   POSTs/s (`0.31×`); `WABRIDGE_BENCH_BARE=0` leaves it out unless named.
+//! - `deliver`: one `messages` listener on a counting receiver.
+//! - `ingest`: no listener.
+//! - `mixed`: no listener; the bodies cycle through every field Meta sends.
+//! - `calls`: `deliver` paced, with call events to a second listener.
+//!
 //! Knobs (environment):
 //! - `WABRIDGE_BENCH_CONNECTIONS` concurrent keep-alive connections (default 128)
-//! - `WABRIDGE_BENCH_SECS` seconds of load per scenario (default 15; a default run takes about 35 s)
+//! - `WABRIDGE_BENCH_SECS` seconds of load per scenario (default 15; a default run takes about 3 min)
 //! - `WABRIDGE_BENCH_REQUESTS` stop a scenario after this many POSTs (default: no cap)
 //! - `WABRIDGE_BENCH_RATE` offered POSTs/s over all connections (default 0: as fast as answered)
 //! - `WABRIDGE_BENCH_DRAIN_SECS` longest wait for outstanding deliveries (default 30)
-//! - `WABRIDGE_BENCH_SCENARIOS` comma list of `deliver`, `ingest`, `mixed`, `calls` (default all)
+//! - `WABRIDGE_BENCH_SCENARIOS` comma list of `bare`, `deliver`, `ingest`, `mixed`,
+//!   `calls` (default all)
+//! - `WABRIDGE_BENCH_BARE` 0 leaves out the bare server when `bare` is not named (default 1)
 //! - `WABRIDGE_BENCH_CALL_RATE` call events/s in the calls scenario (default 20); its
 //!   ordinary load is paced at `WABRIDGE_BENCH_RATE`, or 5,000/s when that is 0
 //! - `WABRIDGE_BENCH_RUNS` repetitions of each scenario (default 1)
@@ -28,12 +44,14 @@
 //! - `WABRIDGE_BIN` the gateway executable (default: the one Cargo built, target/release/wabridge)
 //!
 //! Modules: `scenario` (what each scenario starts and measures), `load` (the
-//! load generator), `receiver` (the counting flow webhooks), `procfs` (CPU and
-//! memory from /proc), `report` (the tables).
+//! load generator), `bare` (the reference server), `receiver` (the counting flow
+//! webhooks), `procfs` (CPU and memory from /proc),
+//! `report` (the tables and the aims).
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod bare;
 mod load;
 mod procfs;
 mod receiver;
@@ -82,7 +100,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 impl Config {
     fn from_env() -> Config {
-        let scenarios = env_or(
+        let named: Vec<Scenario> = env_or(
             "WABRIDGE_BENCH_SCENARIOS",
             "deliver,ingest,mixed,calls".to_string(),
         )
@@ -92,6 +110,20 @@ impl Config {
                 .unwrap_or_else(|| panic!("unknown scenario {s:?}; use {}", Scenario::NAMES))
         })
         .collect();
+        // The bare server first, so every ratio has its reference when the
+        // wabridge scenarios come; once, even if named twice.
+        let others: Vec<Scenario> = named
+            .iter()
+            .copied()
+            .filter(|s| *s != Scenario::Bare)
+            .collect();
+        let bare = named.contains(&Scenario::Bare)
+            || (!others.is_empty() && env_or("WABRIDGE_BENCH_BARE", 1u8) != 0);
+        let scenarios = bare
+            .then_some(Scenario::Bare)
+            .into_iter()
+            .chain(others)
+            .collect();
         Config {
             connections: env_or("WABRIDGE_BENCH_CONNECTIONS", 128usize).clamp(1, 1024),
             secs: env_or("WABRIDGE_BENCH_SECS", 15u64).clamp(1, 600),
@@ -108,6 +140,10 @@ impl Config {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some(bare::ARG) {
+        bare::serve();
+        return;
+    }
     // `cargo bench` passes `--bench`; a name filter or `--list` is not supported here.
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -162,10 +198,14 @@ fn main() {
     print!("{}", report::table(&outcomes));
     println!();
     println!("  ingests/s: 200 answers (each after a durable commit) / time from first POST to last 200.");
+    println!("  bare server: no gateway; the same generator, connections, signed bodies and pacing against a hyper server that answers 200 (its POSTs/s in the ingests/s column).");
+    println!("  × bare: the figure beside it / the bare server's POSTs/s in the same run.");
     println!("  e2e: POST start → the receiver has the delivery. deliveries/s: deliveries / time from first POST to last delivery.");
     println!("  backlog@end: events ingested but not yet delivered when the load stopped; when it grows, e2e is mostly time in the outbox.");
     println!("  events/s: events the gateway accepted / the same time (a mixed-field webhook often carries several).");
-    println!("  CPU cores: average over the load phase; machine = all processes, including other users' builds.");
+    println!("  idle RSS: the server's VmRSS after start and setup, once steady, before the load; peak: its VmHWM at the end.");
+    println!("  CPU cores: average over the load phase; server = the gateway (its database writer thread in brackets) or the bare server;");
+    println!("    bench proc = load generator + receivers; machine = all processes, including other users' builds.");
     if outcomes.iter().any(|o| o.calls.is_some()) {
         println!();
         println!(
@@ -177,7 +217,14 @@ fn main() {
         println!();
         println!("  call e2e: POST start of a call event → its receiver has the delivery.");
     }
+    let aims = report::aims(&outcomes);
+    if !aims.is_empty() {
+        println!();
+        println!("  Aims of issue 10 (this machine, generator and receivers included):");
+        print!("{aims}");
+    }
     if report::shortfall(&outcomes) {
+        println!();
         println!(
             "  WARNING: some POSTs failed or some deliveries did not arrive within the drain time"
         );

@@ -1,6 +1,8 @@
 //! What the kernel says about the processes under test: CPU time of a process
 //! or of some of its threads, the whole machine's busy time, and memory.
 
+use std::time::{Duration, Instant};
+
 /// CPU time of a process (all threads), from /proc/<pid>/stat, in seconds.
 pub fn process_cpu_secs(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -54,13 +56,43 @@ pub fn machine_jiffies() -> (f64, f64) {
     (total - idle, total)
 }
 
-pub fn vm_hwm_kib(pid: u32) -> u64 {
+/// A `Vm…:` line of /proc/<pid>/status, in KiB (0 when the process is gone).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// Peak resident memory so far.
+pub fn vm_hwm_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Resident memory now.
+pub fn vm_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// Resident memory once it has stopped moving: read every 100 ms until five
+/// readings in a row are within 64 KiB of the one before (at most 5 s).
+pub fn settled_rss_kib(pid: u32) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = vm_rss_kib(pid);
+    let mut steady = 0;
+    while steady < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = vm_rss_kib(pid);
+        steady = if now.abs_diff(last) <= 64 {
+            steady + 1
+        } else {
+            0
+        };
+        last = now;
+    }
+    last
 }
 
 /// The gateway's database writer thread, whose CPU time is shown on its own.

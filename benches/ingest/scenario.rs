@@ -2,8 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::bare::BareServer;
 use crate::load::{drive, post_calls, Bodies, Driven, Plan};
-use crate::procfs::{vm_hwm_kib, Cores};
+use crate::procfs::{settled_rss_kib, vm_hwm_kib, Cores};
 use crate::receiver::CountingReceiver;
 use crate::support::fake_meta::FakeMeta;
 use crate::support::gateway::{Gateway, Options};
@@ -14,6 +15,9 @@ const EVENTS_PATH: &str = "/plugins/appmixer/whatsapp/events";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
+    /// No gateway: a bare hyper server answering `200`, driven by the same
+    /// load; the reference every other figure is divided by.
+    Bare,
     /// A `messages` listener on a counting receiver: ingest and delivery together.
     Deliver,
     /// No listener: pure ingest.
@@ -28,10 +32,11 @@ pub enum Scenario {
 
 impl Scenario {
     /// The names `WABRIDGE_BENCH_SCENARIOS` takes.
-    pub const NAMES: &'static str = "deliver, ingest, mixed, calls";
+    pub const NAMES: &'static str = "bare, deliver, ingest, mixed, calls";
 
     pub fn parse(name: &str) -> Option<Scenario> {
         Some(match name {
+            "bare" => Scenario::Bare,
             "deliver" => Scenario::Deliver,
             "ingest" => Scenario::Ingest,
             "mixed" => Scenario::Mixed,
@@ -42,6 +47,7 @@ impl Scenario {
 
     pub fn name(self) -> &'static str {
         match self {
+            Scenario::Bare => "bare server",
             Scenario::Deliver => "ingest+deliver",
             Scenario::Ingest => "ingest only",
             Scenario::Mixed => "mixed fields",
@@ -49,7 +55,7 @@ impl Scenario {
         }
     }
 
-    /// Whether a `messages` listener receives the ordinary load.
+    /// Whether a `messages` listener receives the ordinary load as it comes.
     pub fn delivers(self) -> bool {
         matches!(self, Scenario::Deliver | Scenario::Calls)
     }
@@ -68,6 +74,8 @@ pub struct Outcome {
     pub scenario: Scenario,
     pub run: usize,
     pub connections: usize,
+    /// Offered POSTs/s (0: as fast as answered).
+    pub rate: f64,
     /// The load phase.
     pub load: Driven,
     /// CPU over the load phase.
@@ -75,6 +83,8 @@ pub struct Outcome {
     /// The ordinary load's deliveries, when the scenario has a listener.
     pub deliveries: Option<Deliveries>,
     pub calls: Option<Calls>,
+    /// The server's `VmRSS` after start and setup, once steady, before the load.
+    pub idle_rss_mib: f64,
     /// The server's `VmHWM` at the end.
     pub peak_rss_mib: f64,
 }
@@ -108,13 +118,51 @@ pub struct Calls {
 }
 
 pub fn run(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
-    let meta = FakeMeta::start();
+    match scenario {
+        Scenario::Bare => bare(cfg, run),
+        _ => gateway(cfg, scenario, run),
+    }
+}
+
+/// The same load as `ingest only`, against the bare server.
+fn bare(cfg: &Config, run: usize) -> Outcome {
+    let server = BareServer::start();
+    let pid = server.pid();
+    let idle_rss_mib = mib(settled_rss_kib(pid));
+    let plan = Plan {
+        url: server.url(EVENTS_PATH),
+        bodies: Bodies::single(),
+        connections: cfg.connections,
+        rate: Scenario::Bare.rate(cfg),
+        limit: Duration::from_secs(cfg.secs),
+        max_requests: cfg.max_requests,
+    };
+    let (load, cores, ()) = drive(&plan, pid, |_| ());
+    let peak_rss_mib = mib(vm_hwm_kib(pid));
+    Outcome {
+        scenario: Scenario::Bare,
+        run,
+        connections: cfg.connections,
+        rate: plan.rate,
+        load,
+        cores,
+        deliveries: None,
+        calls: None,
+        idle_rss_mib,
+        peak_rss_mib,
+    }
+}
+
+/// The gateway with the bench's knobs and `extra` flags, its Meta app set, one
+/// account on the bench's WABA; returns the gateway and the account's API key.
+fn start_gateway(cfg: &Config, meta: &FakeMeta, extra: &[String]) -> (Gateway, String) {
     let mut args = Vec::new();
     if let Some(c) = &cfg.delivery_concurrency {
         args.extend(["--delivery-concurrency".to_string(), c.clone()]);
     }
+    args.extend_from_slice(extra);
     let gw = Gateway::start_with(
-        &meta,
+        meta,
         Options {
             args,
             env: vec![("RUST_LOG".into(), cfg.rust_log.clone())],
@@ -122,7 +170,13 @@ pub fn run(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
         },
     );
     gw.configure();
-    let (_, key) = gw.add_account(&meta, "bench-token", &[WABA]);
+    let (_, key) = gw.add_account(meta, "bench-token", &[WABA]);
+    (gw, key)
+}
+
+fn gateway(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
+    let meta = FakeMeta::start();
+    let (gw, key) = start_gateway(cfg, &meta, &[]);
     let receiver = scenario.delivers().then(|| {
         let r = CountingReceiver::start();
         gw.add_listener(&key, WABA, "messages", &r.url());
@@ -137,6 +191,7 @@ pub fn run(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
         r
     });
     let pid = gw.pid().expect("gateway is running");
+    let idle_rss_mib = mib(settled_rss_kib(pid));
     let url = gw.url(EVENTS_PATH);
     let plan = Plan {
         url: url.clone(),
@@ -190,16 +245,18 @@ pub fn run(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
             }
         })
     });
-    let peak_rss_mib = vm_hwm_kib(pid) as f64 / 1024.0;
+    let peak_rss_mib = mib(vm_hwm_kib(pid));
     drop(gw);
     Outcome {
         scenario,
         run,
         connections: cfg.connections,
+        rate: plan.rate,
         load,
         cores,
         deliveries,
         calls,
+        idle_rss_mib,
         peak_rss_mib,
     }
 }
@@ -210,4 +267,8 @@ fn wait_for(receiver: &CountingReceiver, n: u64, limit: Duration) {
     while receiver.delivered() < n && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
