@@ -8,8 +8,9 @@
 //! ingest latency (POST → 200), end-to-end latency (POST start → the flow
 //! webhook receives the delivery), deliveries/s, the gateway's idle and peak
 //! RSS and who used the CPU (gateway, load generator, everything else on the
-//! machine); in the calls scenario, the end-to-end latency of call events.
-//! Then the figures beside the aims of issue 10.
+//! machine); in the calls scenario, the end-to-end latency of call events; in
+//! the outbox scenario, deliveries/s from a full outbox. Then the figures beside
+//! the aims of issue 10.
 //!
 //! ```text
 //! cargo build --release && cargo bench --bench ingest
@@ -26,16 +27,24 @@
 //! - `ingest`: no listener.
 //! - `mixed`: no listener; the bodies cycle through every field Meta sends.
 //! - `calls`: `deliver` paced, with call events to a second listener.
+//! - `outbox`: one listener whose receiver holds every attempt (the gateway
+//!   keeps `--delivery-concurrency` of them in flight, with a delivery timeout
+//!   longer than the fill, so none fails and none waits out a retry) while
+//!   `WABRIDGE_BENCH_OUTBOX` webhooks are ingested; then the receiver answers,
+//!   and the drain to the last delivery is timed.
 //!
 //! Knobs (environment):
 //! - `WABRIDGE_BENCH_CONNECTIONS` concurrent keep-alive connections (default 128)
 //! - `WABRIDGE_BENCH_SECS` seconds of load per scenario (default 15; a default run takes about 3 min)
 //! - `WABRIDGE_BENCH_REQUESTS` stop a scenario after this many POSTs (default: no cap)
 //! - `WABRIDGE_BENCH_RATE` offered POSTs/s over all connections (default 0: as fast as answered)
-//! - `WABRIDGE_BENCH_DRAIN_SECS` longest wait for outstanding deliveries (default 30)
+//! - `WABRIDGE_BENCH_DRAIN_SECS` longest wait for outstanding deliveries (default 30;
+//!   the outbox scenario waits at least one second per thousand events)
 //! - `WABRIDGE_BENCH_SCENARIOS` comma list of `bare`, `deliver`, `ingest`, `mixed`,
-//!   `calls` (default all)
+//!   `calls`, `outbox` (default all)
 //! - `WABRIDGE_BENCH_BARE` 0 leaves out the bare server when `bare` is not named (default 1)
+//! - `WABRIDGE_BENCH_OUTBOX` events queued in the outbox scenario (default 100000); its
+//!   fill is as fast as answered, whatever `WABRIDGE_BENCH_RATE`, `_SECS` and `_REQUESTS` say
 //! - `WABRIDGE_BENCH_CALL_RATE` call events/s in the calls scenario (default 20); its
 //!   ordinary load is paced at `WABRIDGE_BENCH_RATE`, or 5,000/s when that is 0
 //! - `WABRIDGE_BENCH_RUNS` repetitions of each scenario (default 1)
@@ -45,7 +54,7 @@
 //!
 //! Modules: `scenario` (what each scenario starts and measures), `load` (the
 //! load generator), `bare` (the reference server), `receiver` (the counting flow
-//! webhooks), `procfs` (CPU and memory from /proc),
+//! webhooks, which can hold deliveries), `procfs` (CPU and memory from /proc),
 //! `report` (the tables and the aims).
 
 #[path = "../../tests/support/mod.rs"]
@@ -84,6 +93,7 @@ struct Config {
     scenarios: Vec<Scenario>,
     runs: usize,
     call_rate: f64,
+    outbox: u64,
     delivery_concurrency: Option<String>,
     rust_log: String,
 }
@@ -102,7 +112,7 @@ impl Config {
     fn from_env() -> Config {
         let named: Vec<Scenario> = env_or(
             "WABRIDGE_BENCH_SCENARIOS",
-            "deliver,ingest,mixed,calls".to_string(),
+            "deliver,ingest,mixed,calls,outbox".to_string(),
         )
         .split(',')
         .map(|s| {
@@ -133,6 +143,7 @@ impl Config {
             scenarios,
             runs: env_or("WABRIDGE_BENCH_RUNS", 1usize).max(1),
             call_rate: env_or("WABRIDGE_BENCH_CALL_RATE", 20f64).max(0.1),
+            outbox: env_or("WABRIDGE_BENCH_OUTBOX", 100_000u64).max(1),
             delivery_concurrency: std::env::var("WABRIDGE_BENCH_DELIVERY_CONCURRENCY").ok(),
             rust_log: env_or("WABRIDGE_BENCH_RUST_LOG", "info".to_string()),
         }
@@ -216,6 +227,18 @@ fn main() {
         print!("{}", report::calls_table(&outcomes));
         println!();
         println!("  call e2e: POST start of a call event → its receiver has the delivery.");
+    }
+    if outcomes.iter().any(|o| o.drain.is_some()) {
+        println!();
+        println!(
+            "  outbox drain: {} webhooks ingested while the receiver held every delivery, then released:",
+            cfg.outbox
+        );
+        println!();
+        print!("{}", report::outbox_table(&outcomes));
+        println!();
+        println!("  fill ingests/s: as fast as answered, one listener, every delivery attempt held (held: attempts the gateway had in flight).");
+        println!("  deliveries/s: distinct deliveries / time from the release to the last delivery, to a receiver that answers 200 at once.");
     }
     let aims = report::aims(&outcomes);
     if !aims.is_empty() {

@@ -58,7 +58,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
         out,
         "|----------------|-----|-------|--------|-----|-----------|--------|-----------|---------------------------|------------------|--------------|--------|-------------|-----|---------------------|---------------------------------------------------------------|"
     );
-    for o in outcomes {
+    for o in outcomes.iter().filter(|o| o.drain.is_none()) {
         let l = &o.load;
         let bare = bare_rate(outcomes, o.run);
         let (e2e, dps, dps_ratio, backlog, dup) = match &o.deliveries {
@@ -147,6 +147,44 @@ pub fn calls_table(outcomes: &[Outcome]) -> String {
     out
 }
 
+/// The outbox scenario: its fill (ingest while deliveries are held) and its drain.
+pub fn outbox_table(outcomes: &[Outcome]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| run | queued | fill ingests/s | × bare | held | drain s | deliveries/s | × bare | dup | idle / at release / peak RSS MiB | drain CPU cores: gateway (writer) / receiver / machine |"
+    );
+    let _ = writeln!(
+        out,
+        "|-----|--------|----------------|--------|------|---------|--------------|--------|-----|----------------------------------|--------------------------------------------------------|"
+    );
+    for o in outcomes {
+        let Some(d) = &o.drain else { continue };
+        let bare = bare_rate(outcomes, o.run);
+        let _ = writeln!(
+            out,
+            "| {:>3} | {:>6} | {:>14.0} | {:>6} | {:>4} | {:>7.1} | {:>12.0} | {:>6} | {:>3} | {:>6.1} / {:>10.1} / {:>10.1} | {:>26.2} ({:>4.2}) / {:>8.2} / {:>7.2} |",
+            o.run,
+            d.queued,
+            o.load.ok_per_sec(),
+            ratio(o.load.ok_per_sec(), bare),
+            d.held,
+            d.secs,
+            d.per_sec(),
+            ratio(d.per_sec(), bare),
+            d.duplicates,
+            o.idle_rss_mib,
+            d.rss_at_release_mib,
+            o.peak_rss_mib,
+            d.cores.server,
+            d.cores.writer,
+            d.receiver_cores,
+            d.cores.machine,
+        );
+    }
+    out
+}
+
 /// Whether some POST failed or some delivery did not arrive in time.
 pub fn shortfall(outcomes: &[Outcome]) -> bool {
     outcomes.iter().any(|o| {
@@ -157,6 +195,7 @@ pub fn shortfall(outcomes: &[Outcome]) -> bool {
             || o.calls
                 .as_ref()
                 .is_some_and(|c| c.errors > 0 || (c.e2e.len() as u64) < c.sent)
+            || o.drain.as_ref().is_some_and(|d| d.delivered < d.queued)
     })
 }
 
@@ -221,6 +260,14 @@ pub fn aims(outcomes: &[Outcome]) -> String {
                     ingest <= 5.0 && e2e <= 20.0,
                 ))
             })
+            .collect(),
+    );
+    aim(
+        "≥ 15,000 deliveries/s from a full outbox",
+        outcomes
+            .iter()
+            .filter_map(|o| o.drain.as_ref())
+            .map(|d| (format!("{:.0}/s", d.per_sec()), d.per_sec() >= 15_000.0))
             .collect(),
     );
     let gateway = || outcomes.iter().filter(|o| o.scenario != Scenario::Bare);

@@ -4,11 +4,11 @@ use std::time::{Duration, Instant};
 
 use crate::bare::BareServer;
 use crate::load::{drive, post_calls, Bodies, Driven, Plan};
-use crate::procfs::{settled_rss_kib, vm_hwm_kib, Cores};
-use crate::receiver::CountingReceiver;
+use crate::procfs::{settled_rss_kib, threads_cpu_secs, vm_hwm_kib, vm_rss_kib, Cores, Usage};
+use crate::receiver::{self, CountingReceiver};
 use crate::support::fake_meta::FakeMeta;
 use crate::support::gateway::{Gateway, Options};
-use crate::{Config, WABA};
+use crate::{now_us, Config, WABA};
 
 /// Where Meta POSTs webhooks.
 const EVENTS_PATH: &str = "/plugins/appmixer/whatsapp/events";
@@ -28,11 +28,15 @@ pub enum Scenario {
     /// Deliver, paced (5,000/s by default), with call events POSTed alongside
     /// to a second receiver: how soon a call reaches its flow under that load.
     Calls,
+    /// A `messages` listener whose receiver holds every attempt while
+    /// `WABRIDGE_BENCH_OUTBOX` events are ingested, then answers at once:
+    /// deliveries/s from a full outbox.
+    Outbox,
 }
 
 impl Scenario {
     /// The names `WABRIDGE_BENCH_SCENARIOS` takes.
-    pub const NAMES: &'static str = "bare, deliver, ingest, mixed, calls";
+    pub const NAMES: &'static str = "bare, deliver, ingest, mixed, calls, outbox";
 
     pub fn parse(name: &str) -> Option<Scenario> {
         Some(match name {
@@ -41,6 +45,7 @@ impl Scenario {
             "ingest" => Scenario::Ingest,
             "mixed" => Scenario::Mixed,
             "calls" => Scenario::Calls,
+            "outbox" => Scenario::Outbox,
             _ => return None,
         })
     }
@@ -52,6 +57,7 @@ impl Scenario {
             Scenario::Ingest => "ingest only",
             Scenario::Mixed => "mixed fields",
             Scenario::Calls => "calls+deliver",
+            Scenario::Outbox => "outbox drain",
         }
     }
 
@@ -64,6 +70,7 @@ impl Scenario {
     fn rate(self, cfg: &Config) -> f64 {
         match self {
             Scenario::Calls if cfg.rate == 0.0 => 5_000.0,
+            Scenario::Outbox => 0.0,
             _ => cfg.rate,
         }
     }
@@ -76,13 +83,15 @@ pub struct Outcome {
     pub connections: usize,
     /// Offered POSTs/s (0: as fast as answered).
     pub rate: f64,
-    /// The load phase.
+    /// The load phase (for the outbox: filling it).
     pub load: Driven,
     /// CPU over the load phase.
     pub cores: Cores,
     /// The ordinary load's deliveries, when the scenario has a listener.
     pub deliveries: Option<Deliveries>,
     pub calls: Option<Calls>,
+    /// The outbox scenario's drain.
+    pub drain: Option<Drain>,
     /// The server's `VmRSS` after start and setup, once steady, before the load.
     pub idle_rss_mib: f64,
     /// The server's `VmHWM` at the end.
@@ -117,9 +126,35 @@ pub struct Calls {
     pub duplicates: u64,
 }
 
+/// The outbox scenario after the fill: the receiver lets every delivery through.
+pub struct Drain {
+    /// Events in the outbox when the receiver opened (one per 200 of the fill).
+    pub queued: u64,
+    /// Attempts the receiver was holding then (the gateway's in flight).
+    pub held: u64,
+    /// Distinct events delivered after the release.
+    pub delivered: u64,
+    pub duplicates: u64,
+    /// From the release to the last delivery, s.
+    pub secs: f64,
+    /// The gateway's `VmRSS` at the release.
+    pub rss_at_release_mib: f64,
+    /// CPU over the drain (no load generator runs).
+    pub cores: Cores,
+    /// The receiver's threads, over the drain.
+    pub receiver_cores: f64,
+}
+
+impl Drain {
+    pub fn per_sec(&self) -> f64 {
+        self.delivered as f64 / self.secs
+    }
+}
+
 pub fn run(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
     match scenario {
         Scenario::Bare => bare(cfg, run),
+        Scenario::Outbox => outbox(cfg, run),
         _ => gateway(cfg, scenario, run),
     }
 }
@@ -148,6 +183,7 @@ fn bare(cfg: &Config, run: usize) -> Outcome {
         cores,
         deliveries: None,
         calls: None,
+        drain: None,
         idle_rss_mib,
         peak_rss_mib,
     }
@@ -256,6 +292,78 @@ fn gateway(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
         cores,
         deliveries,
         calls,
+        drain: None,
+        idle_rss_mib,
+        peak_rss_mib,
+    }
+}
+
+/// Fills the outbox of one listener while its receiver holds every attempt,
+/// then lets them all through and times the drain.
+///
+/// Held, not failed: the gateway's `--delivery-concurrency` attempts wait for
+/// an answer (the bench gives it a delivery timeout longer than the fill) and
+/// every other event waits in the outbox, due at once, with no retry back-off
+/// to wait out. Only public surfaces: the API to add the listener, webhooks to
+/// fill it, and the receiver's answers.
+fn outbox(cfg: &Config, run: usize) -> Outcome {
+    let n = cfg.outbox;
+    // The fill ends after `n` POSTs; this only bounds one that stalls.
+    let fill_limit = Duration::from_secs((n / 500).max(cfg.secs).max(60));
+    let hold = format!("{}s", fill_limit.as_secs() + 60);
+    let meta = FakeMeta::start();
+    let (gw, key) = start_gateway(cfg, &meta, &["--delivery-timeout".into(), hold]);
+    let receiver = CountingReceiver::held();
+    gw.add_listener(&key, WABA, "messages", &receiver.url());
+    let pid = gw.pid().expect("gateway is running");
+    let idle_rss_mib = mib(settled_rss_kib(pid));
+    let plan = Plan {
+        url: gw.url(EVENTS_PATH),
+        bodies: Bodies::single(),
+        connections: cfg.connections,
+        rate: Scenario::Outbox.rate(cfg),
+        limit: fill_limit,
+        max_requests: n,
+    };
+    let (load, cores, ()) = drive(&plan, pid, |_| ());
+    let held = receiver.waiting();
+    println!(
+        "    {} events queued in {:.1} s, {held} attempts held; releasing the deliveries …",
+        load.ok, load.secs
+    );
+
+    let rss_at_release_mib = mib(vm_rss_kib(pid));
+    let me = std::process::id();
+    let (before, receiver_cpu0) = (Usage::sample(pid), threads_cpu_secs(me, receiver::THREAD));
+    let released = Instant::now();
+    let released_us = now_us();
+    receiver.release();
+    let limit = Duration::from_secs(cfg.drain_secs.max(load.ok / 1_000));
+    wait_for(&receiver, load.ok, limit);
+    let wall = released.elapsed().as_secs_f64();
+    let (after, receiver_cpu1) = (Usage::sample(pid), threads_cpu_secs(me, receiver::THREAD));
+    let drain = receiver.arrivals(|st| Drain {
+        queued: load.ok,
+        held,
+        delivered: st.e2e_us.len() as u64,
+        duplicates: st.duplicates,
+        secs: (st.last_at_us.saturating_sub(released_us) as f64 / 1e6).max(1e-6),
+        rss_at_release_mib,
+        cores: after.since(&before, wall, 0.0),
+        receiver_cores: (receiver_cpu1 - receiver_cpu0) / wall.max(1e-6),
+    });
+    let peak_rss_mib = mib(vm_hwm_kib(pid));
+    drop(gw);
+    Outcome {
+        scenario: Scenario::Outbox,
+        run,
+        connections: cfg.connections,
+        rate: plan.rate,
+        load,
+        cores,
+        deliveries: None,
+        calls: None,
+        drain: Some(drain),
         idle_rss_mib,
         peak_rss_mib,
     }
