@@ -18,7 +18,8 @@ pub const PUBLIC_URL: &str = "https://gateway.test";
 pub struct Options {
     /// Serve HTTPS with the generated certificate instead of `--no-tls`.
     pub tls: bool,
-    /// Extra flags for `wabridge serve`.
+    /// Extra flags for `wabridge serve`. `--delivery-timeout` here replaces the
+    /// default 3 s; `--retry-schedule` adds to the default 1s,1s,2s.
     pub args: Vec<String>,
     /// Set WABRIDGE_ADMIN_TOKEN (otherwise the gateway generates one).
     pub admin_token: Option<String>,
@@ -108,9 +109,11 @@ impl Gateway {
             meta.url(),
             "--retry-schedule".into(),
             "1s,1s,2s".into(),
-            "--delivery-timeout".into(),
-            "3s".into(),
         ];
+        // A flag given once only: a test or bench that names it in `args` sets its own.
+        if !options.args.iter().any(|a| a == "--delivery-timeout") {
+            args.extend(["--delivery-timeout".into(), "3s".into()]);
+        }
         if !options.tls {
             args.push("--no-tls".into());
         }
