@@ -262,9 +262,11 @@ impl Shared {
             error,
             next,
         };
-        // The permit is free once the exchange is over; the delivery stays
-        // in flight until its outcome is committed.
+        // The permit is free once the exchange is over (the next queued
+        // delivery may start now); the delivery stays in flight until its
+        // outcome is committed.
         drop(permit);
+        self.wake.notify_one();
         if self.outcomes.send(outcome).is_err() {
             tracing::error!(delivery = delivery.id, "the outcome recorder stopped; the delivery will be attempted again");
         }
