@@ -68,6 +68,8 @@ const WALLS: &[(&str, &[&str])] = &[
             "crate::cli",
             "crate::app",
             "redb::",
+            "hyper::server",
+            "hyper_util::server",
         ],
     ),
     (

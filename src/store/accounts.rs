@@ -128,24 +128,27 @@ impl Store {
 
     /// Removes an account with its key and its listeners (their pending deliveries are cancelled).
     pub async fn delete_account(&self, id: String) -> Result<bool, Error> {
-        self.write(move |tx| {
-            let account: Option<Account> = {
-                let t = tx.open_table(ACCOUNTS)?;
-                let v = t.get(id.as_str())?;
-                v.map(|v| dec(v.value(), "account")).transpose()?
-            };
-            let Some(account) = account else {
-                return Ok(false);
-            };
-            for listener in listeners_of(tx, &account.id)? {
-                super::listeners::remove_listener(tx, &listener)?;
-            }
-            tx.open_table(API_KEYS)?
-                .remove(account.api_key_hash.as_str())?;
-            tx.open_table(ACCOUNTS)?.remove(account.id.as_str())?;
-            Ok(true)
-        })
-        .await
+        let removed = self
+            .write(move |tx| {
+                let account: Option<Account> = {
+                    let t = tx.open_table(ACCOUNTS)?;
+                    let v = t.get(id.as_str())?;
+                    v.map(|v| dec(v.value(), "account")).transpose()?
+                };
+                let Some(account) = account else {
+                    return Ok(false);
+                };
+                for listener in listeners_of(tx, &account.id)? {
+                    super::listeners::remove_listener(tx, &listener)?;
+                }
+                tx.open_table(API_KEYS)?
+                    .remove(account.api_key_hash.as_str())?;
+                tx.open_table(ACCOUNTS)?.remove(account.id.as_str())?;
+                Ok(true)
+            })
+            .await?;
+        self.listeners_changed();
+        Ok(removed)
     }
 }
 

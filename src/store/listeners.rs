@@ -18,7 +18,9 @@ impl Store {
                 .insert(listener.id.as_str(), sealed.as_slice())?;
             add_routes(tx, &listener)
         })
-        .await
+        .await?;
+        self.listeners_changed();
+        Ok(())
     }
 
     pub fn listener(&self, id: &str) -> Result<Option<Listener>, Error> {
@@ -61,36 +63,42 @@ impl Store {
     /// Pauses (no new events are queued for it) or resumes a listener; its
     /// secret is written back sealed as it was read.
     pub async fn set_listener_paused(&self, id: String, paused: bool) -> Result<bool, Error> {
-        self.write(move |tx| {
-            let mut t = tx.open_table(LISTENERS)?;
-            let found: Option<Listener> = match t.get(id.as_str())? {
-                Some(v) => Some(dec(v.value(), "listener")?),
-                None => None,
-            };
-            let Some(mut listener) = found else {
-                return Ok(false);
-            };
-            listener.paused = paused;
-            t.insert(id.as_str(), enc(&listener, "listener")?.as_slice())?;
-            Ok(true)
-        })
-        .await
+        let changed = self
+            .write(move |tx| {
+                let mut t = tx.open_table(LISTENERS)?;
+                let found: Option<Listener> = match t.get(id.as_str())? {
+                    Some(v) => Some(dec(v.value(), "listener")?),
+                    None => None,
+                };
+                let Some(mut listener) = found else {
+                    return Ok(false);
+                };
+                listener.paused = paused;
+                t.insert(id.as_str(), enc(&listener, "listener")?.as_slice())?;
+                Ok(true)
+            })
+            .await?;
+        self.listeners_changed();
+        Ok(changed)
     }
 
     /// Stops a listener: no new deliveries, pending ones cancelled.
     pub async fn delete_listener(&self, id: String) -> Result<bool, Error> {
-        self.write(move |tx| {
-            let listener: Option<Listener> = {
-                let t = tx.open_table(LISTENERS)?;
-                let v = t.get(id.as_str())?;
-                v.map(|v| dec(v.value(), "listener")).transpose()?
-            };
-            match listener {
-                Some(l) => remove_listener(tx, &l).map(|_| true),
-                None => Ok(false),
-            }
-        })
-        .await
+        let removed = self
+            .write(move |tx| {
+                let listener: Option<Listener> = {
+                    let t = tx.open_table(LISTENERS)?;
+                    let v = t.get(id.as_str())?;
+                    v.map(|v| dec(v.value(), "listener")).transpose()?
+                };
+                match listener {
+                    Some(l) => remove_listener(tx, &l).map(|_| true),
+                    None => Ok(false),
+                }
+            })
+            .await?;
+        self.listeners_changed();
+        Ok(removed)
     }
 
     /// The newest `limit` deliveries of a listener, newest first.
@@ -163,4 +171,33 @@ pub(super) fn remove_listener(tx: &WriteTransaction, listener: &Listener) -> Res
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::key::tests::listener;
+    use crate::store::Store;
+
+    /// What the delivery queue relies on to drop what it read of a listener.
+    #[tokio::test]
+    async fn every_committed_listener_change_moves_the_version_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_beside(&dir.path().join("wabridge.redb")).unwrap();
+        let mut seen = store.listeners_version();
+        let mut moved = |store: &Store, what: &str| {
+            let now = store.listeners_version();
+            assert!(now > seen, "{what} did not move the version");
+            seen = now;
+        };
+        store.insert_listener(listener()).await.unwrap();
+        moved(&store, "adding");
+        store
+            .set_listener_paused("lst_1".into(), true)
+            .await
+            .unwrap();
+        moved(&store, "pausing");
+        store.delete_listener("lst_1".into()).await.unwrap();
+        moved(&store, "removing");
+        store.close();
+    }
 }

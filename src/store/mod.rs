@@ -22,6 +22,7 @@ mod tables;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -59,6 +60,9 @@ pub struct Store {
     /// Opens the secrets of records leaving the store and seals those coming in.
     sealer: Arc<Sealer>,
     key: Arc<KeyLocation>,
+    /// Bumped after every committed change to a listener (added, paused,
+    /// stopped, removed), so what was read of listeners before can be told stale.
+    listeners_version: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -106,7 +110,20 @@ impl Store {
             health,
             sealer: Arc::new(sealer),
             key: Arc::new(key.clone()),
+            listeners_version: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Changes with every committed change to a listener: what a reader took
+    /// of listeners (the delivery queue) is stale once this moved on.
+    pub fn listeners_version(&self) -> u64 {
+        self.listeners_version.load(Ordering::Acquire)
+    }
+
+    /// After a commit that changed listeners (never before it: a reader that
+    /// saw the old version must not have read the new rows under it).
+    fn listeners_changed(&self) {
+        self.listeners_version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Where the key of the stored secrets is: a backup needs it to be restored.

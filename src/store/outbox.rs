@@ -146,8 +146,13 @@ impl Store {
 
     /// Records many attempts' outcomes in one write.
     pub async fn record_outcomes(&self, outcomes: Vec<Outcome>) -> Result<(), Error> {
+        let stops = outcomes.iter().any(|o| o.next == Next::StopListener);
         self.write(move |tx| outcomes.iter().try_for_each(|o| record(tx, o)))
-            .await
+            .await?;
+        if stops {
+            self.listeners_changed();
+        }
+        Ok(())
     }
 
     /// Queues a failed (or cancelled) delivery again, keeping its `webhook-id`.

@@ -27,6 +27,10 @@ const IDLE_WAIT: Duration = Duration::from_secs(1);
 const MIN_BATCH: usize = 32;
 const MAX_BATCH: usize = 1024;
 
+/// Deliveries that may be started and not yet recorded, per permit: enough
+/// for the next attempts to start while the last ones are being committed.
+const UNRECORDED_PER_PERMIT: usize = 2;
+
 /// Attempts in flight for call events' first attempts, on top of
 /// `--delivery-concurrency`: a backlog or a hanging receiver holds every
 /// ordinary permit, never these.
@@ -50,7 +54,11 @@ struct Shared {
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     in_flight: InFlight,
-    outcomes: mpsc::UnboundedSender<Outcome>,
+    outcomes: mpsc::UnboundedSender<(Outcome, OwnedSemaphorePermit)>,
+    /// Deliveries started and not yet recorded, over both lanes: when
+    /// commits fall behind, sending stops, so neither memory nor what a crash
+    /// would send again grows with the backlog.
+    unrecorded: Arc<Semaphore>,
 }
 
 /// Deliveries taken from the outbox and not yet recorded: queued here, being
@@ -65,12 +73,18 @@ struct LaneQueue {
     queue: VecDeque<Due>,
     /// How many a read takes at most; the queue never holds more.
     batch: usize,
+    /// `Store::listeners_version` when the queue was read: once a listener
+    /// changes, what was queued for it (its URL, secret, state) is stale.
+    version: u64,
 }
 
 impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken) {
         let (outcomes, recorded) = mpsc::unbounded_channel();
         let in_flight = InFlight::default();
+        let unrecorded = Arc::new(Semaphore::new(
+            (URGENT_CONCURRENCY + self.concurrency) * UNRECORDED_PER_PERMIT,
+        ));
         let recorder = tokio::spawn(record_outcomes(
             self.store.clone(),
             in_flight.clone(),
@@ -85,6 +99,7 @@ impl Dispatcher {
             metrics: self.metrics,
             in_flight,
             outcomes,
+            unrecorded,
         });
         let mut lanes = [
             LaneQueue::new(Lane::Urgent, URGENT_CONCURRENCY),
@@ -122,7 +137,12 @@ impl Dispatcher {
         drop(tasks);
         drop(lanes);
         drop(shared);
-        let _ = recorder.await;
+        if tokio::time::timeout(self.drain_timeout, recorder)
+            .await
+            .is_err()
+        {
+            tracing::warn!("delivery outcomes not yet recorded at shutdown; those deliveries will be made again after restart");
+        }
     }
 }
 
@@ -133,18 +153,41 @@ impl LaneQueue {
             permits: Arc::new(Semaphore::new(concurrency)),
             queue: VecDeque::new(),
             batch: (concurrency * 2).clamp(MIN_BATCH, MAX_BATCH),
+            version: 0,
+        }
+    }
+
+    /// Forgets what was queued once a listener changed: it is read again.
+    fn drop_if_stale(&mut self, shared: &Shared) {
+        if self.queue.is_empty() || self.version == shared.store.listeners_version() {
+            return;
+        }
+        let mut in_flight = shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for due in self.queue.drain(..) {
+            in_flight.remove(&due.delivery.id);
         }
     }
 
     /// Starts what the free permits allow, reading the outbox again when the
     /// queue runs low; returns how many started.
     fn start(&mut self, shared: &Arc<Shared>, tasks: &mut JoinSet<()>) -> usize {
+        self.drop_if_stale(shared);
         if self.queue.len() < self.batch / 2 {
+            if self.queue.is_empty() {
+                // Read before the rows: a change committed meanwhile shows.
+                self.version = shared.store.listeners_version();
+            }
             let wanted = self.batch - self.queue.len();
             self.queue.extend(shared.take_due(self.lane, wanted));
         }
         let mut started = 0;
         while !self.queue.is_empty() {
+            let Ok(unrecorded) = shared.unrecorded.clone().try_acquire_owned() else {
+                break;
+            };
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                 break;
             };
@@ -152,7 +195,7 @@ impl LaneQueue {
                 break;
             };
             let shared = shared.clone();
-            tasks.spawn(async move { shared.attempt(item, permit).await });
+            tasks.spawn(async move { shared.attempt(item, permit, unrecorded).await });
             started += 1;
         }
         started
@@ -165,12 +208,15 @@ async fn record_outcomes(
     store: Store,
     in_flight: InFlight,
     wake: Arc<Notify>,
-    mut recorded: mpsc::UnboundedReceiver<Outcome>,
+    mut recorded: mpsc::UnboundedReceiver<(Outcome, OwnedSemaphorePermit)>,
 ) {
     let mut batch = Vec::new();
     while recorded.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let ids: Vec<u64> = batch.iter().map(|o| o.delivery_id).collect();
-        if let Err(e) = store.record_outcomes(std::mem::take(&mut batch)).await {
+        // The permits go when the outcomes are committed (or given up on).
+        let (outcomes, _unrecorded): (Vec<Outcome>, Vec<OwnedSemaphorePermit>) =
+            std::mem::take(&mut batch).into_iter().unzip();
+        let ids: Vec<u64> = outcomes.iter().map(|o| o.delivery_id).collect();
+        if let Err(e) = store.record_outcomes(outcomes).await {
             // The rows are still in the outbox: they will be attempted again.
             tracing::error!(deliveries = ids.len(), error = %e, "cannot record delivery outcomes");
         }
@@ -186,7 +232,10 @@ async fn record_outcomes(
 impl Shared {
     fn take_due(&self, lane: Lane, limit: usize) -> Vec<Due> {
         // Held across the read, not cloned: only recorded outcomes wait on it.
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match self.store.due(lane, now_ms(), limit, &in_flight) {
             Ok(due) => {
                 in_flight.extend(due.iter().map(|d| d.delivery.id));
@@ -208,7 +257,12 @@ impl Shared {
         }
     }
 
-    async fn attempt(self: Arc<Self>, mut due: Due, permit: OwnedSemaphorePermit) {
+    async fn attempt(
+        self: Arc<Self>,
+        mut due: Due,
+        permit: OwnedSemaphorePermit,
+        unrecorded: OwnedSemaphorePermit,
+    ) {
         let delivery = due.delivery.clone();
         let body = std::mem::take(&mut due.body);
         let attempt = match &due.listener {
@@ -267,8 +321,11 @@ impl Shared {
         // outcome is committed.
         drop(permit);
         self.wake.notify_one();
-        if self.outcomes.send(outcome).is_err() {
-            tracing::error!(delivery = delivery.id, "the outcome recorder stopped; the delivery will be attempted again");
+        if self.outcomes.send((outcome, unrecorded)).is_err() {
+            tracing::error!(
+                delivery = delivery.id,
+                "the outcome recorder stopped; the delivery will be attempted again"
+            );
         }
     }
 

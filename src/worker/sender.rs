@@ -38,7 +38,7 @@ const IDLE_FOR: Duration = Duration::from_secs(15);
 const USER_AGENT_VALUE: &str = concat!("wabridge/", env!("CARGO_PKG_VERSION"));
 
 pub struct Sender {
-    client: Client<HttpsConnector<GuardedConnector>, Full<Bytes>>,
+    client: Client<Timed<HttpsConnector<GuardedConnector>>, Full<Bytes>>,
     timeout: Duration,
 }
 
@@ -59,7 +59,10 @@ impl Sender {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(IDLE_FOR)
             .pool_max_idle_per_host(IDLE_PER_ORIGIN)
-            .build(https);
+            .build(Timed {
+                inner: https,
+                timeout,
+            });
         Sender { client, timeout }
     }
 
@@ -214,7 +217,10 @@ impl tower_service::Service<Uri> for GuardedConnector {
                 .filter(|a| guard.permits(a.ip()))
                 .collect();
             if allowed.is_empty() {
-                let first = found.first().map(|a| a.ip().to_string()).unwrap_or_default();
+                let first = found
+                    .first()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_default();
                 return Err(io::Error::new(
                     io::ErrorKind::PermissionDenied,
                     format!("refused by the URL guard: {first} is not a public address (see --webhook-allow-net)"),
@@ -231,6 +237,43 @@ impl tower_service::Service<Uri> for GuardedConnector {
                 }
             }
             Err(last.unwrap_or_else(|| io::Error::other("no address to connect to")))
+        })
+    }
+}
+
+/// A connector whose connection (TCP and TLS handshake) must be made within
+/// the delivery timeout. hyper's client may finish a connection in the
+/// background once a pooled one served the attempt, out of the attempt's own
+/// timeout: a receiver that never completes a handshake must not keep
+/// sockets open without end.
+#[derive(Clone)]
+pub struct Timed<C> {
+    inner: C,
+    timeout: Duration,
+}
+
+impl<C> tower_service::Service<Uri> for Timed<C>
+where
+    C: tower_service::Service<Uri> + Send + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = C::Response;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err("no connection (TCP and TLS) within the delivery timeout".into()),
+            }
         })
     }
 }
@@ -305,9 +348,10 @@ mod tests {
         let mut connector = GuardedConnector {
             guard: Arc::new(UrlGuard { allow: Vec::new() }),
         };
-        let err = tower_service::Service::call(&mut connector, "http://127.0.0.1:9/x".parse().unwrap())
-            .await
-            .unwrap_err();
+        let err =
+            tower_service::Service::call(&mut connector, "http://127.0.0.1:9/x".parse().unwrap())
+                .await
+                .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
         assert!(err.to_string().contains("URL guard"), "{err}");
     }
