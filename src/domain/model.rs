@@ -24,6 +24,14 @@ pub struct Settings {
     pub require_open_window: bool,
 }
 
+impl Settings {
+    /// The Meta App's id and secret are set: what checking a token, any
+    /// login and the token keeper need.
+    pub fn is_configured(&self) -> bool {
+        !self.client_id.is_empty() && !self.client_secret.is_empty()
+    }
+}
+
 /// A connected WhatsApp business: its Meta token and the WABAs it may use.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

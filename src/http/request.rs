@@ -3,16 +3,17 @@
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::http::request::Parts;
 use hyper::Uri;
 
 /// Any request body: hyper's from a connection, or bytes built by a test.
 pub type Body = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
-/// A body of fixed bytes.
+/// A body of fixed bytes, for requests built in tests.
+#[cfg(test)]
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
+    http_body_util::Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
 }
@@ -81,7 +82,7 @@ impl Req {
 }
 
 /// The first value of `key` in the query, percent-decoded.
-pub fn query_value(uri: &Uri, key: &str) -> Option<String> {
+fn query_value(uri: &Uri, key: &str) -> Option<String> {
     let query = uri.query()?;
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == key)
@@ -89,7 +90,7 @@ pub fn query_value(uri: &Uri, key: &str) -> Option<String> {
 }
 
 /// Every pair of the query, in order, percent-decoded.
-pub fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
     url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .into_owned()
         .collect()

@@ -102,9 +102,11 @@ pub fn resolve(method: &Method, path: &str) -> Resolved {
     Resolved::Found(route, Params::new(params))
 }
 
-/// Whether a path is the backoffice's, whose misses are its own pages.
+/// Whether a path is the backoffice's, whose misses are its own pages;
+/// written with extra slashes too, as `resolve` reads it.
 fn in_backoffice(path: &str) -> bool {
-    path == "/admin" || path.starts_with("/admin/")
+    let path = path.trim_matches('/');
+    path == "admin" || path.starts_with("admin/")
 }
 
 pub async fn handle(state: Arc<AppState>, req: Request<Body>) -> Resp {
@@ -129,7 +131,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Body>) -> Resp {
         }
     };
     // Every answer under /admin, however the path was written.
-    if in_backoffice(&normalize(&path)) {
+    if in_backoffice(&path) {
         backoffice::harden(resp.headers_mut());
     }
     tracing::info!(
@@ -160,7 +162,7 @@ async fn route(
         }
         // The backoffice answers its own misses: the login for a visitor, a page
         // in its layout for the admin.
-        Resolved::NotFound if in_backoffice(&normalize(path)) => {
+        Resolved::NotFound if in_backoffice(path) => {
             Ok(backoffice::unknown(state, Req::new(req, Params::default())))
         }
         Resolved::NotFound => Ok(response::json(
@@ -172,7 +174,7 @@ async fn route(
 
 fn wrong_method(audience: Audience, method: &Method, path: &str) -> Resp {
     match audience {
-        Audience::Browser if in_backoffice(&normalize(path)) => backoffice::method_not_allowed(),
+        Audience::Browser if in_backoffice(path) => backoffice::method_not_allowed(),
         Audience::Browser => pages::notice(
             StatusCode::METHOD_NOT_ALLOWED,
             "Not here",

@@ -6,7 +6,7 @@ use super::codec::{dec, enc};
 use super::secrets::Sealer;
 use super::tables::{ACCOUNTS, API_KEYS, BUSINESS_WABAS, LISTENERS};
 use super::Store;
-use crate::domain::model::{Account, Listener};
+use crate::domain::model::Account;
 use crate::error::Error;
 
 impl Store {
@@ -138,7 +138,9 @@ impl Store {
                 let Some(account) = account else {
                     return Ok(false);
                 };
-                for listener in listeners_of(tx, &account.id)? {
+                let listeners =
+                    super::listeners::sealed_of(&tx.open_table(LISTENERS)?, &account.id)?;
+                for listener in listeners {
                     super::listeners::remove_listener(tx, &listener)?;
                 }
                 tx.open_table(API_KEYS)?
@@ -150,19 +152,6 @@ impl Store {
         self.listeners_changed();
         Ok(removed)
     }
-}
-
-fn listeners_of(tx: &WriteTransaction, account_id: &str) -> Result<Vec<Listener>, Error> {
-    let t = tx.open_table(LISTENERS)?;
-    let mut out = Vec::new();
-    for row in t.iter()? {
-        let (_, v) = row?;
-        let l: Listener = dec(v.value(), "listener")?;
-        if l.account_id == account_id {
-            out.push(l);
-        }
-    }
-    Ok(out)
 }
 
 /// Every account in the table, tokens decrypted; read or write transaction alike.

@@ -124,6 +124,22 @@ impl Store {
     }
 }
 
+/// The listeners of one account as stored (secrets sealed); read or write
+/// transaction alike.
+pub(super) fn sealed_of(
+    listeners: &impl ReadableTable<&'static str, &'static [u8]>,
+    account_id: &str,
+) -> Result<Vec<Listener>, Error> {
+    let mut out = Vec::new();
+    for row in listeners.iter()? {
+        let l: Listener = dec(row?.1.value(), "listener")?;
+        if l.account_id == account_id {
+            out.push(l);
+        }
+    }
+    Ok(out)
+}
+
 /// One route per subscribed pattern: see `LISTENER_ROUTES`.
 pub(super) fn add_routes(tx: &WriteTransaction, listener: &Listener) -> Result<(), Error> {
     let mut routes = tx.open_table(LISTENER_ROUTES)?;

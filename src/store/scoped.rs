@@ -2,8 +2,6 @@
 //! chosen here, by the store, so a front-end cannot show another account's
 //! rows by forgetting a filter.
 
-use redb::ReadableTable;
-
 use super::codec::dec;
 use super::tables::{DELIVERIES, LISTENERS, STATUSES};
 use super::Store;
@@ -14,15 +12,10 @@ impl Store {
     /// The listeners of one account; only theirs have their secrets opened.
     pub fn listeners_of(&self, account_id: &str) -> Result<Vec<Listener>, Error> {
         self.read(|tx| {
-            let mut out = Vec::new();
-            for row in tx.open_table(LISTENERS)?.iter()? {
-                let raw = row?.1;
-                let plain: Listener = dec(raw.value(), "listener")?;
-                if plain.account_id == account_id {
-                    out.push(self.sealer.open_listener(raw.value())?);
-                }
-            }
-            Ok(out)
+            super::listeners::sealed_of(&tx.open_table(LISTENERS)?, account_id)?
+                .into_iter()
+                .map(|l| self.sealer.open_sealed_listener(l))
+                .collect()
         })
     }
 

@@ -152,7 +152,11 @@ impl Sealer {
     }
 
     pub(super) fn open_listener(&self, bytes: &[u8]) -> Result<Listener, Error> {
-        let mut listener: Listener = dec(bytes, "listener")?;
+        self.open_sealed_listener(dec(bytes, "listener")?)
+    }
+
+    /// A listener as stored, already decoded, with its secret opened.
+    pub(super) fn open_sealed_listener(&self, mut listener: Listener) -> Result<Listener, Error> {
         listener.secret = self.open(&listener.secret, &listener_ad(&listener.id))?;
         Ok(listener)
     }

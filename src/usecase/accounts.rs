@@ -1,7 +1,7 @@
 //! Connected accounts as the admin manages them: one added from a pasted
 //! token, removed, or given a new API key.
 
-use super::settings::{configured, digits};
+use super::settings::digits;
 use super::{blocking, Services};
 use crate::domain::accounts::grant_from;
 use crate::domain::ids::{new_id, new_token, token_hash, AccountId};
@@ -78,7 +78,7 @@ pub async fn add(app: &Services, pasted: PastedToken) -> Result<(Account, ApiKey
         digits("wabaIds", id.clone(), "WhatsApp Business Account IDs")?;
     }
     let settings = app.settings();
-    if !configured(&settings) {
+    if !settings.is_configured() {
         return Err(Error::NotConfigured(
             "clientId and clientSecret are needed to check a token with Meta",
         ));

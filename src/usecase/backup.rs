@@ -6,7 +6,7 @@
 
 use std::fs::File;
 
-use super::Services;
+use super::{blocking, Services};
 use crate::domain::ids::new_id;
 use crate::error::Error;
 
@@ -45,7 +45,7 @@ pub async fn take(app: &Services) -> Result<Copy, Error> {
     let tmp = store
         .dir()
         .join(format!(".{}.backup-tmp.redb", new_id("bak")));
-    let (summary, file, len) = tokio::task::spawn_blocking(move || {
+    let (summary, file, len) = blocking(move || {
         let result = store.snapshot_to(&tmp).and_then(|summary| {
             let file =
                 File::open(&tmp).map_err(|e| Error::storage("cannot read the copy back", e))?;
@@ -58,8 +58,7 @@ pub async fn take(app: &Services) -> Result<Copy, Error> {
         let _ = std::fs::remove_file(&tmp);
         result
     })
-    .await
-    .map_err(|e| Error::internal("the backup did not finish", e))??;
+    .await?;
     tracing::info!(
         bytes = len,
         events = summary.rows_of("events"),

@@ -3,7 +3,6 @@
 //! finishing it with Meta when it comes back. Each step answers what
 //! happened; the front-end decides how to show it.
 
-use super::settings::configured;
 use super::{blocking, Services};
 use crate::domain::accounts::grant_from;
 use crate::domain::connect::{
@@ -89,7 +88,7 @@ pub async fn begin(
         None => return Ok(Err(Stop::Link(Unusable::Unknown))),
     };
     let settings = app.settings();
-    if !configured(&settings) {
+    if !settings.is_configured() {
         return Ok(Err(Stop::NotConfigured {
             embedded_signup: false,
         }));
@@ -148,7 +147,7 @@ pub struct Signup {
 /// The signup page is for a login `/connect` started as Embedded Signup, and nothing else.
 pub fn signup(app: &Services, state: &str) -> Result<Result<Signup, Stop>, Error> {
     let settings = app.settings();
-    if !configured(&settings) || settings.es_config_id.is_empty() {
+    if !settings.is_configured() || settings.es_config_id.is_empty() {
         return Ok(Err(Stop::NotConfigured {
             embedded_signup: true,
         }));
@@ -213,7 +212,7 @@ pub async fn finish(app: &Services, returned: Returned<'_>) -> Result<Ended, Err
         }
     }
     let settings = app.settings();
-    if !configured(&settings) {
+    if !settings.is_configured() {
         return Ok(Ended::Stopped(Stop::NotConfigured {
             embedded_signup: false,
         }));
@@ -238,7 +237,7 @@ async fn cancelled(
         Some(hash) => check_link(app.store.connect_link(hash)?.as_ref(), now_ms()).is_ok(),
         None => true,
     };
-    let retry = if link_ok && configured(&settings) {
+    let retry = if link_ok && settings.is_configured() {
         Some(start_login(app, &settings, login.link_hash, login.flow).await?)
     } else {
         None

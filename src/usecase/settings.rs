@@ -3,7 +3,7 @@
 
 use std::sync::PoisonError;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{blocking, Services};
 use crate::domain::model::Settings;
@@ -11,7 +11,10 @@ use crate::domain::password;
 use crate::domain::paths;
 use crate::error::Error;
 
-/// The settings as shown back: the secret only as "set or not".
+/// The settings as shown back (the admin API's JSON): the secret only as
+/// "set or not".
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SettingsView {
     pub client_id: String,
     pub client_secret_set: bool,
@@ -119,12 +122,6 @@ pub async fn set_admin_password(app: &Services, new: NewPassword) -> Result<(), 
     app.store.set_admin_password_hash(phc).await?;
     tracing::info!("admin password set");
     Ok(())
-}
-
-/// Whether the Meta App's id and secret are set: what checking a token and
-/// any login need.
-pub fn configured(s: &Settings) -> bool {
-    !s.client_id.is_empty() && !s.client_secret.is_empty()
 }
 
 #[cfg(test)]

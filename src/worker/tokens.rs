@@ -51,7 +51,7 @@ impl TokenKeeper {
             }
         };
         // Without the app's credentials Meta answers nothing about tokens.
-        if settings.client_id.is_empty() || settings.client_secret.is_empty() {
+        if !settings.is_configured() {
             return;
         }
         // An account waiting for a reconnect needs a person, not another call.

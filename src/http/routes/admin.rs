@@ -17,38 +17,13 @@ use crate::http::AppState;
 use crate::usecase::accounts::{self, PastedToken};
 use crate::usecase::{connect, settings};
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ConfigView {
-    client_id: String,
-    client_secret_set: bool,
-    es_config_id: String,
-    verify_token: String,
-    webhook_url: String,
-    callback_url: String,
-    require_open_window: bool,
-}
-
-fn config_view(state: &AppState) -> ConfigView {
-    let s = settings::view(state);
-    ConfigView {
-        client_id: s.client_id,
-        client_secret_set: s.client_secret_set,
-        es_config_id: s.es_config_id,
-        verify_token: s.verify_token,
-        webhook_url: s.webhook_url,
-        callback_url: s.callback_url,
-        require_open_window: s.require_open_window,
-    }
-}
-
 pub async fn get_config(state: &AppState, _: Admin, _: Req) -> Result<Resp, Error> {
-    Ok(response::json(StatusCode::OK, &config_view(state)))
+    Ok(response::json(StatusCode::OK, &settings::view(state)))
 }
 
 pub async fn put_config(state: &AppState, _: Admin, req: Req) -> Result<Resp, Error> {
     settings::save(state, read_json(req.body).await?).await?;
-    Ok(response::json(StatusCode::OK, &config_view(state)))
+    Ok(response::json(StatusCode::OK, &settings::view(state)))
 }
 
 #[derive(Serialize)]

@@ -74,7 +74,7 @@ pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
                 expires: utc(l.expires_at),
             })
             .collect(),
-        configured: !s.client_id.is_empty() && !s.client_secret.is_empty(),
+        configured: s.is_configured(),
     };
     Ok(html(StatusCode::OK, &page))
 }
