@@ -223,7 +223,7 @@ fn serve_takes_settings_from_the_file_and_warns_about_unknown_keys() {
             .starts_with("https://gateway.test/"),
         "{config}"
     );
-    assert!(gw.log().contains("unknown key `colour`"), "{}", gw.log());
+    assert!(gw.logs("unknown key `colour`"), "{}", gw.log());
 }
 
 /// The settings the OAuth connector (token keeper, connect states), the

@@ -252,7 +252,7 @@ fn a_full_disk_is_503_until_space_is_freed_then_the_same_process_resumes() {
     assert_eq!(gw.metric("wabridge_store_writable"), 1);
     acked.extend(accepted_again(&gw, &refused, "after", 20));
     assert_eq!(gw.pid(), pid, "the gateway was restarted");
-    assert!(gw.log().contains("database reopened"), "{}", gw.log());
+    assert!(gw.logs("database reopened"), "{}", gw.log());
 
     receiver.unscript();
     assert_each_delivered_once(&gw, &receiver, &acked);
@@ -282,7 +282,7 @@ fn below_the_reserve_webhooks_are_refused_before_the_disk_is_full() {
     let message = answer.body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("storage unavailable"), "{message}");
     assert!(!message.contains("reserve"), "{message}");
-    assert!(gw.log().contains("short of its reserve"), "{}", gw.log());
+    assert!(gw.logs("short of its reserve"), "{}", gw.log());
 
     let (status, body) = healthz(&gw);
     assert_eq!(status, 503, "{body}");

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -206,6 +206,22 @@ impl Gateway {
     /// Everything the gateway logged on stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Whether `line` shows up in the log within a few seconds: the gateway
+    /// writes its log from a thread of its own, so a line can land a moment
+    /// after the answer it goes with.
+    pub fn logs(&self, line: &str) -> bool {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.log().contains(line) {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
