@@ -27,7 +27,7 @@ impl Janitor {
                 _ = shutdown.cancelled() => return,
             }
             wait = INTERVAL;
-            match self.sweep(&shutdown).await {
+            match self.sweep(now_ms(), &shutdown).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "retention: removed old rows"),
                 Err(e) => tracing::error!(error = %e, "retention sweep failed; will try again"),
@@ -35,8 +35,10 @@ impl Janitor {
         }
     }
 
-    async fn sweep(&self, shutdown: &CancellationToken) -> Result<usize, Error> {
-        let cutoff = now_ms().saturating_sub(self.retention.as_millis() as u64);
+    /// Removes, batch by batch, what was older than the retention period at
+    /// `now_ms`; returns how many rows went. Stops early on shutdown.
+    pub async fn sweep(&self, now_ms: u64, shutdown: &CancellationToken) -> Result<usize, Error> {
+        let cutoff = now_ms.saturating_sub(self.retention.as_millis() as u64);
         let threshold = self.store.first_event_at_or_after(cutoff)?;
         let mut total = 0;
         for step in 0..10 {
