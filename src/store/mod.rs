@@ -18,6 +18,7 @@ mod rewrite;
 mod scoped;
 mod secrets;
 mod settings;
+mod status_row;
 mod tables;
 mod writer;
 
