@@ -220,7 +220,14 @@ mod tests {
 
         assert_eq!(store.prune_awaiting_delivery(2_500).await.unwrap(), 1);
         assert!(store.awaiting_delivery(10_000, 10).unwrap().is_empty());
-        assert_eq!(store.prune_status_recipients(3).await.unwrap(), 2);
+        assert_eq!(
+            store
+                .prune_status_recipients(3, None)
+                .await
+                .unwrap()
+                .removed,
+            2
+        );
         assert_eq!(store.messages_to("420111", 10).unwrap(), ["m1"]);
         store.close();
     }
