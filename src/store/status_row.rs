@@ -15,12 +15,10 @@
 //! of its flag bit. A text is a tag byte and its payload (see `wire`); a JSON value
 //! likewise (see `put_json`). Varints are LEB128.
 
-use std::ops::Bound;
-
 use redb::{ReadableTable, WriteTransaction};
 use serde_json::{Map, Number, Value};
 
-use super::tables::STATUSES;
+use super::tables::{STATUSES, STATUSES_REENCODED};
 use crate::domain::model::StatusRecord;
 use crate::error::Error;
 
@@ -167,39 +165,36 @@ pub(super) fn history(
     Ok(out)
 }
 
-/// Rows re-encoded per pass: the pass's new rows wait in memory.
-const PASS: usize = 10_000;
-
-/// Re-encodes the rows stored as JSON (schema 7 and earlier) in this layout;
-/// rows already in it are left as they are, so running it twice is harmless.
-/// Returns how many were re-encoded.
+/// Re-encodes the rows stored as JSON (schema 7 and earlier) into a fresh
+/// table that then takes the place of the old one: filled in key order, its
+/// pages end up full, where rewriting each row in place would leave every
+/// page as sparse as the JSON made it, and the file would grow by the whole
+/// old table. Rows already in the layout are copied as they are, so running
+/// it twice is harmless. Returns how many were re-encoded.
 pub(super) fn reencode_json_rows(tx: &WriteTransaction) -> Result<u64, Error> {
-    let mut table = tx.open_table(STATUSES)?;
-    let mut after: Option<(String, u64)> = None;
     let mut done = 0;
-    loop {
-        let mut pass: Vec<(String, u64, Vec<u8>)> = Vec::new();
-        let mut last = None;
-        let start = match &after {
-            Some((message, event)) => Bound::Excluded((message.as_str(), *event)),
-            None => Bound::Unbounded,
-        };
-        for row in table.range::<(&str, u64)>((start, Bound::Unbounded))? {
+    {
+        let from = tx.open_table(STATUSES)?;
+        let mut to = tx.open_table(STATUSES_REENCODED)?;
+        for row in from.iter()? {
             let (key, value) = row?;
             let (message, event) = key.value();
-            last = Some((message.to_string(), event));
-            match value.value().first() {
+            let bytes = value.value();
+            match bytes.first() {
                 Some(b'{') => {
-                    let record: StatusRecord = super::codec::dec(value.value(), "status")?;
+                    let record: StatusRecord = super::codec::dec(bytes, "status")?;
                     if record.message_id != message {
                         return Err(Error::storage(
                             "re-encoding the status history",
                             format!("the row of message {message} names {}", record.message_id),
                         ));
                     }
-                    pass.push((message.to_string(), event, encode(&record)));
+                    to.insert((message, event), encode(&record).as_slice())?;
+                    done += 1;
                 }
-                Some(&LAYOUT) => {}
+                Some(&LAYOUT) => {
+                    to.insert((message, event), bytes)?;
+                }
                 _ => {
                     return Err(Error::storage(
                         "re-encoding the status history",
@@ -207,19 +202,11 @@ pub(super) fn reencode_json_rows(tx: &WriteTransaction) -> Result<u64, Error> {
                     ))
                 }
             }
-            if pass.len() >= PASS {
-                break;
-            }
         }
-        for (message, event, bytes) in &pass {
-            table.insert((message.as_str(), *event), bytes.as_slice())?;
-        }
-        done += pass.len() as u64;
-        if pass.len() < PASS {
-            return Ok(done);
-        }
-        after = last;
     }
+    tx.delete_table(STATUSES)?;
+    tx.rename_table(STATUSES_REENCODED, STATUSES)?;
+    Ok(done)
 }
 
 fn put_json(out: &mut Vec<u8>, value: &Value) {

@@ -56,6 +56,10 @@ pub const LISTENER_DELIVERIES: TableDefinition<(&str, u64), ()> =
 /// (message id, event id) → the StatusRecord, without its message id, in
 /// `status_row`'s layout (JSON before version 8): the message-status history.
 pub const STATUSES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("statuses");
+/// Only inside the migration to version 8: the history re-encoded, before it
+/// takes the place of `statuses` in the same transaction.
+pub const STATUSES_REENCODED: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("statuses_reencoded");
 /// id → QuarantineItem JSON: signed bodies we could not use.
 pub const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
 /// SHA-256 of a connect link's secret → ConnectLink JSON. (Since version 2.)
