@@ -475,7 +475,12 @@ async fn build(store: &Store, sim: &Sim) {
 /// bytes per status.
 fn footprint(path: &Path) -> f64 {
     let file = std::fs::metadata(path).expect("the database file").len();
-    let db = redb::Database::open(path).expect("open the database for its statistics");
+    // A small cache: the statistics read each page once, and redb's default
+    // (1 GiB) would hide the store's own peak memory in the process's.
+    let db = redb::Database::builder()
+        .set_cache_size(16 << 20)
+        .open(path)
+        .expect("open the database for its statistics");
     let tx = db.begin_read().expect("a read");
     let mut tables = Vec::new();
     for handle in tx.list_tables().expect("the tables") {
