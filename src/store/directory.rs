@@ -251,13 +251,13 @@ mod tests {
             Some(9_000)
         );
         // Retention: rows older than the cutoff go, newer ones stay.
-        assert_eq!(store.prune_media(6).await.unwrap(), 1);
-        assert_eq!(store.prune_windows(6).await.unwrap(), 0);
+        assert_eq!(store.prune_media(6, None).await.unwrap().removed, 1);
+        assert_eq!(store.prune_windows(6, None).await.unwrap().removed, 0);
         assert_eq!(store.media_origin("media-m:1").unwrap(), None);
         assert!(store.media_origin("media-m:3").unwrap().is_some());
         assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), Some(9_000));
-        assert_eq!(store.prune_media(9_001).await.unwrap(), 2);
-        assert_eq!(store.prune_windows(9_001).await.unwrap(), 2);
+        assert_eq!(store.prune_media(9_001, None).await.unwrap().removed, 2);
+        assert_eq!(store.prune_windows(9_001, None).await.unwrap().removed, 2);
         assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), None);
         store.close();
     }
@@ -286,8 +286,8 @@ mod tests {
         );
         assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), Some(1_000));
 
-        assert_eq!(store.prune_user_links(200).await.unwrap(), 2);
-        assert_eq!(store.prune_user_links(200).await.unwrap(), 0);
+        assert_eq!(store.prune_user_links(200, None).await.unwrap().removed, 2);
+        assert_eq!(store.prune_user_links(200, None).await.unwrap().removed, 0);
         assert_eq!(store.last_inbound("PN1", "420777999999").unwrap(), None);
         assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), Some(1_000));
         store.close();

@@ -5,6 +5,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use serde::Serialize;
 
 use super::codec::{dec, enc};
+use super::status_row;
 use super::tables::*;
 use super::{next_id, Store};
 use crate::domain::events::{covers, is_urgent};
@@ -123,7 +124,7 @@ impl Store {
             super::messages::Indexes::open(tx)?.add(&statuses, &record, id)?;
             statuses.insert(
                 (record.message_id.as_str(), id),
-                enc(&record, "status")?.as_slice(),
+                status_row::encode(&record).as_slice(),
             )?;
             Ok(())
         })
@@ -132,14 +133,7 @@ impl Store {
 
     /// Every status Meta reported for a message, in arrival order.
     pub fn status_history(&self, message_id: &str) -> Result<Vec<StatusRecord>, Error> {
-        self.read(|tx| {
-            let t = tx.open_table(STATUSES)?;
-            let mut out = Vec::new();
-            for row in t.range((message_id, 0)..=(message_id, u64::MAX))? {
-                out.push(dec(row?.1.value(), "status")?);
-            }
-            Ok(out)
-        })
+        self.read(|tx| status_row::history(&tx.open_table(STATUSES)?, message_id))
     }
 }
 
@@ -169,7 +163,7 @@ fn ingest(
             indexes.add(&statuses, status, event_id)?;
             statuses.insert(
                 (status.message_id.as_str(), event_id),
-                enc(status, "status")?.as_slice(),
+                status_row::encode(status).as_slice(),
             )?;
         }
         report.accepted += 1;

@@ -3,10 +3,17 @@
 //! inbound-media rows are removed in small batches. Each batch is
 //! found in a read transaction and removed in a short write, so ingest never
 //! waits long behind it.
+//!
+//! Tables whose old rows are scattered among the new ones (the history is
+//! keyed by message, the dedupe keys by Meta's ids, …) are read in one pass:
+//! each batch goes on after the last key the one before looked at (`Pruned`).
+//! Starting every batch from the table's first row instead made a day's
+//! expiry read the table once per batch.
 
 use std::collections::HashSet;
+use std::ops::Bound;
 
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Key, ReadOnlyTable, ReadableTable, TableDefinition, Value, WriteTransaction};
 
 use super::codec::dec;
 use super::tables::*;
@@ -16,6 +23,75 @@ use crate::error::Error;
 
 /// Rows looked at or removed per step.
 const BATCH: usize = 2_000;
+/// Rows one batch of a pass looks at, at most, so its read stays short.
+const SCAN: usize = 20_000;
+
+/// What one batch of a pass over a table did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pruned<K> {
+    pub removed: usize,
+    /// The last key looked at: the next batch goes on after it. `None` once
+    /// the pass reached the end of the table.
+    pub next: Option<K>,
+}
+
+/// One batch of a pass over `table` from `start`: the keys (`own`ed) of the
+/// rows `doomed` picks, up to `BATCH` of them among `SCAN` rows at most, and
+/// the last key looked at unless the end was reached.
+fn pass_batch<K: Key + 'static, V: Value + 'static, O>(
+    table: &ReadOnlyTable<K, V>,
+    start: Bound<K::SelfType<'_>>,
+    doomed: impl Fn(K::SelfType<'_>, V::SelfType<'_>) -> bool,
+    own: impl Fn(K::SelfType<'_>) -> O,
+) -> Result<(Vec<O>, Option<O>), Error> {
+    let mut out = Vec::new();
+    let mut seen = 0;
+    for row in table.range::<K::SelfType<'_>>((start, Bound::Unbounded))? {
+        let (k, v) = row?;
+        seen += 1;
+        if doomed(k.value(), v.value()) {
+            out.push(own(k.value()));
+        }
+        if out.len() >= BATCH || seen >= SCAN {
+            return Ok((out, Some(own(k.value()))));
+        }
+    }
+    Ok((out, None))
+}
+
+/// The owned form of a (text, number) key.
+fn own_pair((a, n): (&str, u64)) -> (String, u64) {
+    (a.to_string(), n)
+}
+
+/// The owned form of a (text, text) key.
+fn own_texts((a, b): (&str, &str)) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+/// Where a pass over a table keyed by (text, number) goes on.
+fn after_pair(after: &Option<(String, u64)>) -> Bound<(&str, u64)> {
+    match after {
+        Some((a, n)) => Bound::Excluded((a.as_str(), *n)),
+        None => Bound::Unbounded,
+    }
+}
+
+/// Where a pass over a table keyed by two texts goes on.
+fn after_texts(after: &Option<(String, String)>) -> Bound<(&str, &str)> {
+    match after {
+        Some((a, b)) => Bound::Excluded((a.as_str(), b.as_str())),
+        None => Bound::Unbounded,
+    }
+}
+
+/// Where a pass over a table keyed by a text goes on.
+fn after_text(after: &Option<String>) -> Bound<&str> {
+    match after {
+        Some(a) => Bound::Excluded(a.as_str()),
+        None => Bound::Unbounded,
+    }
+}
 
 impl Store {
     /// The first event id received at or after `cutoff_ms`: every id below it is older.
@@ -54,52 +130,53 @@ impl Store {
         .await
     }
 
-    /// Removes one batch of dedupe keys pointing at events older than `threshold`.
-    pub async fn prune_dedupe(&self, threshold: u64) -> Result<usize, Error> {
-        let keys: Vec<String> = self.read(|tx| {
+    /// One batch of a pass removing dedupe keys of events older than `threshold`.
+    pub async fn prune_dedupe(
+        &self,
+        threshold: u64,
+        after: Option<String>,
+    ) -> Result<Pruned<String>, Error> {
+        let (keys, next) = self.read(|tx| {
             let t = tx.open_table(DEDUPE)?;
-            let mut out = Vec::new();
-            for row in t.iter()? {
-                let (k, v) = row?;
-                if v.value() < threshold {
-                    out.push(k.value().to_string());
-                    if out.len() >= BATCH {
-                        break;
-                    }
-                }
-            }
-            Ok(out)
+            pass_batch(
+                &t,
+                after_text(&after),
+                |_, event| event < threshold,
+                str::to_string,
+            )
         })?;
-        self.write_batch(keys, |tx, key: &String| {
-            tx.open_table(DEDUPE)?.remove(key.as_str())?;
-            Ok(())
-        })
-        .await
+        let removed = self
+            .write_batch(keys, |tx, key: &String| {
+                tx.open_table(DEDUPE)?.remove(key.as_str())?;
+                Ok(())
+            })
+            .await?;
+        Ok(Pruned { removed, next })
     }
 
-    /// Removes one batch of status-history rows of events older than `threshold`.
-    pub async fn prune_statuses(&self, threshold: u64) -> Result<usize, Error> {
-        let keys: Vec<(String, u64)> = self.read(|tx| {
+    /// One batch of a pass removing status-history rows of events older than `threshold`.
+    pub async fn prune_statuses(
+        &self,
+        threshold: u64,
+        after: Option<(String, u64)>,
+    ) -> Result<Pruned<(String, u64)>, Error> {
+        let (keys, next) = self.read(|tx| {
             let t = tx.open_table(STATUSES)?;
-            let mut out = Vec::new();
-            for row in t.iter()? {
-                let (k, _) = row?;
-                let (message, event) = k.value();
-                if event < threshold {
-                    out.push((message.to_string(), event));
-                    if out.len() >= BATCH {
-                        break;
-                    }
-                }
-            }
-            Ok(out)
+            pass_batch(
+                &t,
+                after_pair(&after),
+                |(_, event), _| event < threshold,
+                own_pair,
+            )
         })?;
-        self.write_batch(keys, |tx, (message, event): &(String, u64)| {
-            tx.open_table(STATUSES)?
-                .remove((message.as_str(), *event))?;
-            Ok(())
-        })
-        .await
+        let removed = self
+            .write_batch(keys, |tx, (message, event): &(String, u64)| {
+                tx.open_table(STATUSES)?
+                    .remove((message.as_str(), *event))?;
+                Ok(())
+            })
+            .await?;
+        Ok(Pruned { removed, next })
     }
 
     /// Removes one batch of finished deliveries created before `cutoff_ms`.
@@ -127,35 +204,35 @@ impl Store {
         .await
     }
 
-    /// Removes one batch of recipient-index rows whose newest status is an event
-    /// older than `threshold`: their history went in `prune_statuses`.
-    pub async fn prune_status_recipients(&self, threshold: u64) -> Result<usize, Error> {
-        let keys: Vec<(String, String)> = self.read(|tx| {
+    /// One batch of a pass removing recipient-index rows whose newest status is
+    /// an event older than `threshold`: their history went in `prune_statuses`.
+    pub async fn prune_status_recipients(
+        &self,
+        threshold: u64,
+        after: Option<(String, String)>,
+    ) -> Result<Pruned<(String, String)>, Error> {
+        let (keys, next) = self.read(|tx| {
             let t = tx.open_table(STATUS_RECIPIENTS)?;
-            let mut out = Vec::new();
-            for row in t.iter()? {
-                let (k, v) = row?;
-                if v.value() < threshold {
-                    let (who, message) = k.value();
-                    out.push((who.to_string(), message.to_string()));
-                    if out.len() >= BATCH {
-                        break;
-                    }
-                }
-            }
-            Ok(out)
+            pass_batch(
+                &t,
+                after_texts(&after),
+                |_, event| event < threshold,
+                own_texts,
+            )
         })?;
-        self.write_batch(keys, move |tx, (who, message): &(String, String)| {
-            let mut t = tx.open_table(STATUS_RECIPIENTS)?;
-            let key = (who.as_str(), message.as_str());
-            // A status that arrived since the read made the row recent again.
-            let stale = t.get(key)?.is_some_and(|v| v.value() < threshold);
-            if stale {
-                t.remove(key)?;
-            }
-            Ok(())
-        })
-        .await
+        let removed = self
+            .write_batch(keys, move |tx, (who, message): &(String, String)| {
+                let mut t = tx.open_table(STATUS_RECIPIENTS)?;
+                let key = (who.as_str(), message.as_str());
+                // A status that arrived since the read made the row recent again.
+                let stale = t.get(key)?.is_some_and(|v| v.value() < threshold);
+                if stale {
+                    t.remove(key)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(Pruned { removed, next })
     }
 
     /// Removes one batch of awaiting-delivery rows whose `sent` arrived before `cutoff_ms`.
@@ -195,73 +272,81 @@ impl Store {
         self.remove_keys(QUARANTINE, ids).await
     }
 
-    /// Removes one batch of 24-hour windows whose user last wrote before
-    /// `cutoff_ms`: a window that old is closed either way.
-    pub async fn prune_windows(&self, cutoff_ms: u64) -> Result<usize, Error> {
-        self.prune_stale_pairs(WINDOWS, cutoff_ms).await
+    /// One batch of a pass removing 24-hour windows whose user last wrote
+    /// before `cutoff_ms`: a window that old is closed either way.
+    pub async fn prune_windows(
+        &self,
+        cutoff_ms: u64,
+        after: Option<(String, String)>,
+    ) -> Result<Pruned<(String, String)>, Error> {
+        self.prune_stale_pairs(WINDOWS, cutoff_ms, after).await
     }
 
-    /// Removes one batch of phone ↔ BSUID links last seen before `cutoff_ms`.
-    pub async fn prune_user_links(&self, cutoff_ms: u64) -> Result<usize, Error> {
-        self.prune_stale_pairs(USER_LINKS_SEEN, cutoff_ms).await
+    /// One batch of a pass removing phone ↔ BSUID links last seen before `cutoff_ms`.
+    pub async fn prune_user_links(
+        &self,
+        cutoff_ms: u64,
+        after: Option<(String, String)>,
+    ) -> Result<Pruned<(String, String)>, Error> {
+        self.prune_stale_pairs(USER_LINKS_SEEN, cutoff_ms, after)
+            .await
     }
 
-    /// One batch of a (id, id) → last-seen-ms table: the rows last seen before `cutoff_ms`.
+    /// One batch of a pass over a (id, id) → last-seen-ms table: the rows
+    /// last seen before `cutoff_ms`.
     async fn prune_stale_pairs(
         &self,
         table: TableDefinition<'static, (&'static str, &'static str), u64>,
         cutoff_ms: u64,
-    ) -> Result<usize, Error> {
-        let keys: Vec<(String, String)> = self.read(|tx| {
+        after: Option<(String, String)>,
+    ) -> Result<Pruned<(String, String)>, Error> {
+        let (keys, next) = self.read(|tx| {
             let t = tx.open_table(table)?;
-            let mut out = Vec::new();
-            for row in t.iter()? {
-                let (k, v) = row?;
-                if v.value() < cutoff_ms {
-                    let (a, b) = k.value();
-                    out.push((a.to_string(), b.to_string()));
-                    if out.len() >= BATCH {
-                        break;
-                    }
-                }
-            }
-            Ok(out)
+            pass_batch(
+                &t,
+                after_texts(&after),
+                |_, seen| seen < cutoff_ms,
+                own_texts,
+            )
         })?;
-        self.write_batch(keys, move |tx, (a, b): &(String, String)| {
-            let mut t = tx.open_table(table)?;
-            let key = (a.as_str(), b.as_str());
-            // Seen again since the read (the user wrote): keep it.
-            let stale = t.get(key)?.is_some_and(|v| v.value() < cutoff_ms);
-            if stale {
-                t.remove(key)?;
-            }
-            Ok(())
-        })
-        .await
+        let removed = self
+            .write_batch(keys, move |tx, (a, b): &(String, String)| {
+                let mut t = tx.open_table(table)?;
+                let key = (a.as_str(), b.as_str());
+                // Seen again since the read (the user wrote): keep it.
+                let stale = t.get(key)?.is_some_and(|v| v.value() < cutoff_ms);
+                if stale {
+                    t.remove(key)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(Pruned { removed, next })
     }
 
-    /// Removes one batch of inbound-media rows received before `cutoff_ms`
-    /// (Meta's media ids expire after 30 days).
-    pub async fn prune_media(&self, cutoff_ms: u64) -> Result<usize, Error> {
-        let ids: Vec<String> = self.read(|tx| {
+    /// One batch of a pass removing inbound-media rows received before
+    /// `cutoff_ms` (Meta's media ids expire after 30 days).
+    pub async fn prune_media(
+        &self,
+        cutoff_ms: u64,
+        after: Option<String>,
+    ) -> Result<Pruned<String>, Error> {
+        let (ids, next) = self.read(|tx| {
             let t = tx.open_table(MEDIA)?;
-            let mut out = Vec::new();
-            for row in t.iter()? {
-                let (k, v) = row?;
-                if v.value().2 < cutoff_ms {
-                    out.push(k.value().to_string());
-                    if out.len() >= BATCH {
-                        break;
-                    }
-                }
-            }
-            Ok(out)
+            pass_batch(
+                &t,
+                after_text(&after),
+                |_, (_, _, at)| at < cutoff_ms,
+                str::to_string,
+            )
         })?;
-        self.write_batch(ids, |tx, id: &String| {
-            tx.open_table(MEDIA)?.remove(id.as_str())?;
-            Ok(())
-        })
-        .await
+        let removed = self
+            .write_batch(ids, |tx, id: &String| {
+                tx.open_table(MEDIA)?.remove(id.as_str())?;
+                Ok(())
+            })
+            .await?;
+        Ok(Pruned { removed, next })
     }
 
     async fn remove_keys<V: redb::Value + Send + Sync + 'static>(
@@ -312,72 +397,4 @@ fn pending_events(tx: &redb::ReadTransaction) -> Result<HashSet<u64>, Error> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::model::InboundEvent;
-
-    fn event(key: &str) -> InboundEvent {
-        InboundEvent {
-            event_type: crate::domain::events::MESSAGE_STATUS.into(),
-            waba_id: "W".into(),
-            phone_number_id: "P".into(),
-            dedupe_key: key.into(),
-            body: b"{}".to_vec(),
-            status: Some(crate::domain::model::StatusRecord {
-                message_id: key.into(),
-                status: "sent".into(),
-                timestamp: None,
-                recipient_id: None,
-                recipient_user_id: None,
-                errors: None,
-                conversation: None,
-                pricing: None,
-                waba_id: "W".into(),
-                phone_number_id: "P".into(),
-                received_at: 0,
-                ..Default::default()
-            }),
-            sender: None,
-            media_id: None,
-            ..Default::default()
-        }
-    }
-
-    #[tokio::test]
-    async fn old_rows_go_and_recent_ones_stay() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_beside(&dir.path().join("db.redb")).unwrap();
-        store
-            .ingest(vec![event("old-1"), event("old-2")], 1_000)
-            .await
-            .unwrap();
-        store.ingest(vec![event("new-1")], 5_000).await.unwrap();
-
-        let threshold = store.first_event_at_or_after(2_000).unwrap();
-        assert_eq!(threshold, 3);
-        assert_eq!(store.prune_events(threshold).await.unwrap(), 2);
-        assert_eq!(store.prune_dedupe(threshold).await.unwrap(), 2);
-        assert_eq!(store.prune_statuses(threshold).await.unwrap(), 2);
-        assert_eq!(store.prune_events(threshold).await.unwrap(), 0);
-
-        assert!(store.status_history("old-1").unwrap().is_empty());
-        assert_eq!(store.status_history("new-1").unwrap().len(), 1);
-        // The recent event's dedupe key is still there: a redelivery stays a duplicate.
-        let again = store.ingest(vec![event("new-1")], 6_000).await.unwrap();
-        assert_eq!(again.duplicates, 1);
-
-        store
-            .quarantine("old".into(), b"x".to_vec(), 1_000)
-            .await
-            .unwrap();
-        store
-            .quarantine("new".into(), b"y".to_vec(), 5_000)
-            .await
-            .unwrap();
-        assert_eq!(store.prune_quarantine(2_000).await.unwrap(), 1);
-        let left = store.quarantined(10).unwrap();
-        assert_eq!(left.len(), 1);
-        assert_eq!(left[0].reason, "new");
-        store.close();
-    }
-}
+mod tests;

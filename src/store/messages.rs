@@ -4,6 +4,7 @@
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::codec::dec;
+use super::status_row;
 use super::tables::{AWAITING_DELIVERY, STATUSES, STATUS_RECIPIENTS};
 use super::Store;
 use crate::domain::model::StatusRecord;
@@ -44,7 +45,7 @@ impl<'t> Indexes<'t> {
         {
             self.recipients.insert((who.as_str(), message), event_id)?;
         }
-        let earlier = history(statuses, message)?;
+        let earlier = status_row::history(statuses, message)?;
         if status.status == "sent" {
             if !earlier.iter().any(|r| settles(&r.status)) {
                 self.awaiting
@@ -59,19 +60,9 @@ impl<'t> Indexes<'t> {
     }
 }
 
-fn history(
-    statuses: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
-    message_id: &str,
-) -> Result<Vec<StatusRecord>, Error> {
-    let mut out = Vec::new();
-    for row in statuses.range((message_id, 0)..=(message_id, u64::MAX))? {
-        out.push(dec(row?.1.value(), "status")?);
-    }
-    Ok(out)
-}
-
 /// Builds both indexes from the whole history (the migration to schema version 3).
 /// The history is keyed by (message, event), so each message's rows come together.
+/// Its rows are still JSON then: the binary layout came with version 8.
 pub(super) fn backfill(tx: &WriteTransaction) -> Result<(), Error> {
     let mut by_message: Vec<(u64, StatusRecord)> = Vec::new();
     let statuses = tx.open_table(STATUSES)?;
@@ -229,7 +220,14 @@ mod tests {
 
         assert_eq!(store.prune_awaiting_delivery(2_500).await.unwrap(), 1);
         assert!(store.awaiting_delivery(10_000, 10).unwrap().is_empty());
-        assert_eq!(store.prune_status_recipients(3).await.unwrap(), 2);
+        assert_eq!(
+            store
+                .prune_status_recipients(3, None)
+                .await
+                .unwrap()
+                .removed,
+            2
+        );
         assert_eq!(store.messages_to("420111", 10).unwrap(), ["m1"]);
         store.close();
     }

@@ -18,6 +18,7 @@ mod rewrite;
 mod scoped;
 mod secrets;
 mod settings;
+mod status_row;
 mod tables;
 mod writer;
 
@@ -39,6 +40,7 @@ pub use connect::Connected;
 pub use directory::MediaOrigin;
 pub use events::{IngestReport, RecentEvent};
 pub use health::disk_space;
+pub use janitor::Pruned;
 pub use key::{key_opens, locate_key, read_key, KeyLocation, KeyOrigin, Rotated, SecretKey};
 pub use messages::Awaiting;
 pub use secrets::Resealed;

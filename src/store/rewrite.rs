@@ -125,10 +125,10 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
-/// The copy comes before READY; systemd's start timeout (90 s by default)
-/// must not kill a start that copies a large file. Asks for room at a
-/// pessimistic 10 MiB/s plus a minute. Nothing without systemd.
-fn extend_systemd_timeout(size: u64) {
+/// A copy (or a migration) comes before READY; systemd's start timeout (90 s
+/// by default) must not kill a start that goes through `size` bytes. Asks
+/// for room at a pessimistic 10 MiB/s plus a minute. Nothing without systemd.
+pub(super) fn extend_systemd_timeout(size: u64) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return;
     }

@@ -3,6 +3,7 @@
 //! rows by forgetting a filter.
 
 use super::codec::dec;
+use super::status_row;
 use super::tables::{DELIVERIES, LISTENERS, STATUSES};
 use super::Store;
 use crate::domain::model::{Delivery, Listener, StatusRecord};
@@ -36,14 +37,8 @@ impl Store {
         waba_ids: &[String],
     ) -> Result<Vec<StatusRecord>, Error> {
         self.read(|tx| {
-            let t = tx.open_table(STATUSES)?;
-            let mut out = Vec::new();
-            for row in t.range((message_id, 0)..=(message_id, u64::MAX))? {
-                let r: StatusRecord = dec(row?.1.value(), "status")?;
-                if waba_ids.contains(&r.waba_id) {
-                    out.push(r);
-                }
-            }
+            let mut out = status_row::history(&tx.open_table(STATUSES)?, message_id)?;
+            out.retain(|r| waba_ids.contains(&r.waba_id));
             Ok(out)
         })
     }

@@ -9,8 +9,9 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// 6: listener routes by subscribed pattern; urgent_outbox, meta_bodies,
 /// business_wabas (every field Meta sends, CONTRACT §5.1). 7: the app secret,
 /// account tokens and listener secrets encrypted (see `secrets`), with the
-/// key check in `settings`.
-pub const SCHEMA_VERSION: u64 = 7;
+/// key check in `settings`. 8: status-history rows in a binary layout
+/// (`status_row`) instead of JSON.
+pub const SCHEMA_VERSION: u64 = 8;
 
 /// The key in `META` that holds the schema version.
 pub const SCHEMA_VERSION_KEY: &str = "schema_version";
@@ -52,8 +53,13 @@ pub const BUSINESS_WABAS: TableDefinition<(&str, &str), ()> =
 /// (listener id, delivery id): a listener's deliveries, newest last.
 pub const LISTENER_DELIVERIES: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("listener_deliveries");
-/// (message id, event id) → StatusRecord JSON: the message-status history.
+/// (message id, event id) → the StatusRecord, without its message id, in
+/// `status_row`'s layout (JSON before version 8): the message-status history.
 pub const STATUSES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("statuses");
+/// Only inside the migration to version 8: the history re-encoded, before it
+/// takes the place of `statuses` in the same transaction.
+pub const STATUSES_REENCODED: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("statuses_reencoded");
 /// id → QuarantineItem JSON: signed bodies we could not use.
 pub const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
 /// SHA-256 of a connect link's secret → ConnectLink JSON. (Since version 2.)

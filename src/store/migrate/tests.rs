@@ -251,6 +251,9 @@ fn inbound(key: &str, at: u64) -> InboundEvent {
 fn downgrade_to(path: &std::path::Path, version: u64) {
     let db = Database::builder().create(path).unwrap();
     let tx = db.begin_write().unwrap();
+    if version < 8 {
+        history_as_json(&tx);
+    }
     if version == 4 {
         let seen = tx.open_table(USER_LINKS_SEEN).unwrap();
         let mut old = tx.open_multimap_table(USER_LINKS_V4).unwrap();
@@ -281,6 +284,26 @@ fn downgrade_to(path: &std::path::Path, version: u64) {
         .insert(SCHEMA_VERSION_KEY, version)
         .unwrap();
     tx.commit().unwrap();
+}
+
+/// Writes the status history back as JSON, as version 7 and earlier kept it.
+fn history_as_json(tx: &redb::WriteTransaction) {
+    let mut t = tx.open_table(STATUSES).unwrap();
+    let rows: Vec<((String, u64), Vec<u8>)> = t
+        .iter()
+        .unwrap()
+        .map(|row| {
+            let (k, v) = row.unwrap();
+            let (message, event) = k.value();
+            let record = crate::store::status_row::decode(message, v.value()).unwrap();
+            let json = crate::store::codec::enc(&record, "status").unwrap();
+            ((message.to_string(), event), json)
+        })
+        .collect();
+    for ((message, event), json) in rows {
+        t.insert((message.as_str(), event), json.as_slice())
+            .unwrap();
+    }
 }
 
 /// A database at `version` with a status history, an inbound message (and,
@@ -343,12 +366,72 @@ async fn reopen_at(version: u64) {
     assert_eq!(linked, known.then_some(6), "links kept from version 4");
     // Kept links are dated by the migration, so the janitor can expire them.
     let kept = if known { 2 } else { 0 };
-    assert_eq!(store.prune_user_links(u64::MAX).await.unwrap(), kept);
+    assert_eq!(
+        store
+            .prune_user_links(u64::MAX, None)
+            .await
+            .unwrap()
+            .removed,
+        kept
+    );
     // The new tables take what comes in next.
     store.ingest(vec![inbound("2", 5)], 5).await.unwrap();
     assert_eq!(store.last_inbound("P", "420111").unwrap(), Some(5));
     assert_eq!(store.phone_number_waba("P").unwrap().as_deref(), Some("W"));
     assert!(store.media_origin("media-2").unwrap().is_some());
+    store.close();
+    drop(store);
+    assert_eq!(version_of(&Database::open(&path).unwrap()), SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn version_7_gets_its_json_status_history_re_encoded_and_reads_it_the_same() {
+    reopen_at(7).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v7.redb");
+    let body = include_bytes!("../../../tests/fixtures/statuses/every_status.json");
+    let events = crate::domain::webhook::parse(body, 1_764_000_100_123).unwrap();
+    let ids: std::collections::BTreeSet<String> = events
+        .iter()
+        .filter_map(|e| e.status.as_ref().map(|s| s.message_id.clone()))
+        .collect();
+    let store = Store::open_beside(&path).unwrap();
+    store.ingest(events, 1_764_000_100_123).await.unwrap();
+    let mut sent = status("wamid.OURS", "sent", 5);
+    sent.status.as_mut().unwrap().errors = Some(serde_json::Value::Null);
+    store.ingest(vec![sent], 5).await.unwrap();
+    let histories = |store: &Store| -> Vec<(Vec<StatusRecord>, Vec<StatusRecord>)> {
+        ids.iter()
+            .chain(["wamid.OURS".to_string()].iter())
+            .map(|id| {
+                let all = store.status_history(id).unwrap();
+                let scoped = store
+                    .status_history_in(id, &["102290129340398".into()])
+                    .unwrap();
+                (all, scoped)
+            })
+            .collect()
+    };
+    let before = histories(&store);
+    assert_eq!(before.iter().map(|(all, _)| all.len()).sum::<usize>(), 6);
+    store.close();
+    drop(store);
+    downgrade_to(&path, 7);
+    let raw = std::fs::read(&path).unwrap();
+    let json_rows = raw.windows(12).filter(|w| w == b"{\"messageId\"").count();
+    assert!(json_rows >= 6, "the version-7 file holds JSON rows");
+
+    let store = Store::open_beside(&path).unwrap();
+    assert_eq!(histories(&store), before);
+    // The indexes read the re-encoded rows: `read` settles the sent message.
+    let waiting = store.awaiting_delivery(u64::MAX, 10).unwrap();
+    assert_eq!(waiting.len(), 2, "{waiting:?}");
+    store
+        .ingest(vec![status("wamid.OURS", "read", 6)], 6)
+        .await
+        .unwrap();
+    assert_eq!(store.awaiting_delivery(u64::MAX, 10).unwrap().len(), 1);
+    assert_eq!(store.status_history("wamid.OURS").unwrap().len(), 2);
     store.close();
     drop(store);
     assert_eq!(version_of(&Database::open(&path).unwrap()), SCHEMA_VERSION);
