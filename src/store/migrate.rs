@@ -8,9 +8,19 @@ use super::tables::*;
 use crate::domain::time::now_ms;
 use crate::error::Error;
 
+/// What a step that copies a table must know of the disk it writes to.
+pub struct Disk<'a> {
+    /// Where the file lives, for the error that asks for room.
+    pub dir: &'a std::path::Path,
+    /// The file's size now.
+    pub file_len: u64,
+    /// What the filesystem has left for us.
+    pub free: &'a dyn Fn() -> std::io::Result<u64>,
+}
+
 /// Brings `db` to the current schema; `sealer` encrypts the secrets that a
 /// database older than version 7 holds in plaintext.
-pub fn run(db: &Database, sealer: &Sealer) -> Result<(), Error> {
+pub fn run(db: &Database, sealer: &Sealer, disk: &Disk) -> Result<(), Error> {
     let tx = db.begin_write()?;
     let found = {
         let meta = tx.open_table(META)?;
@@ -31,13 +41,13 @@ pub fn run(db: &Database, sealer: &Sealer) -> Result<(), Error> {
         ))),
         Some(v) => {
             tx.abort()?;
-            (v..SCHEMA_VERSION).try_for_each(|from| step(db, from, sealer))
+            (v..SCHEMA_VERSION).try_for_each(|from| step(db, from, sealer, disk))
         }
     }
 }
 
 /// Moves the database from version `from` to `from + 1` in one transaction.
-fn step(db: &Database, from: u64, sealer: &Sealer) -> Result<(), Error> {
+fn step(db: &Database, from: u64, sealer: &Sealer, disk: &Disk) -> Result<(), Error> {
     let tx = db.begin_write()?;
     match from {
         // 2: connect links and logins in progress (customers connecting themselves).
@@ -80,6 +90,8 @@ fn step(db: &Database, from: u64, sealer: &Sealer) -> Result<(), Error> {
         // for a large history, before READY, so systemd is asked to wait.
         // The freed pages are reused by later writes; the file does not shrink.
         7 => {
+            let rows = tx.open_table(STATUSES)?.len()?;
+            room_to_reencode(disk, rows)?;
             let history = tx.open_table(STATUSES)?.stats()?;
             super::rewrite::extend_systemd_timeout(
                 history.stored_bytes() + history.metadata_bytes() + history.fragmented_bytes(),
@@ -97,6 +109,30 @@ fn step(db: &Database, from: u64, sealer: &Sealer) -> Result<(), Error> {
     tx.commit()?;
     tracing::info!(from, to = from + 1, "database migrated");
     Ok(())
+}
+
+/// The re-encoded history takes about 160 bytes a row in a fresh table, and
+/// the old rows are freed only at the commit; a file under 4 GiB may also grow
+/// by its own size at once. Refusing here, before anything is written, leaves
+/// the file as it was and says what to free, rather than a commit failing on
+/// a full disk.
+fn room_to_reencode(disk: &Disk, rows: u64) -> Result<(), Error> {
+    const PER_ROW: u64 = 200;
+    const MARGIN: u64 = 64 * 1024 * 1024;
+    const DOUBLING: u64 = 4 * 1024 * 1024 * 1024;
+    let needed = rows
+        .saturating_mul(PER_ROW)
+        .saturating_add(MARGIN)
+        .max(disk.file_len.min(DOUBLING));
+    let short = match (disk.free)() {
+        Ok(free) if free >= needed => return Ok(()),
+        Ok(free) => format!("only {free} are"),
+        Err(e) => format!("and its free space cannot be read ({e})"),
+    };
+    Err(Error::Startup(format!(
+        "upgrading the database re-encodes its {rows} status-history rows and needs {needed} bytes free in {}, {short}; free some space (or move the data dir to a larger disk) and start again: nothing was changed",
+        disk.dir.display()
+    )))
 }
 
 fn create_v4_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {

@@ -120,7 +120,7 @@ fn too_little_room(free: std::io::Result<u64>, size: u64) -> Option<String> {
 }
 
 /// What an unprivileged writer may still use on the filesystem of `dir`.
-fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+pub(super) fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     let st = rustix::fs::statvfs(dir)?;
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }

@@ -7,6 +7,14 @@ fn sealer() -> Sealer {
     Sealer::new(&crate::store::SecretKey::from_bytes([3; 32]))
 }
 
+fn roomy() -> Disk<'static> {
+    Disk {
+        dir: std::path::Path::new("/data"),
+        file_len: 0,
+        free: &|| Ok(u64::MAX),
+    }
+}
+
 fn version_of(db: &Database) -> u64 {
     db.begin_read()
         .unwrap()
@@ -30,7 +38,7 @@ fn a_version_1_database_gets_the_connect_tables() {
     tx.open_table(ACCOUNTS).unwrap();
     tx.commit().unwrap();
 
-    run(&db, &sealer()).unwrap();
+    run(&db, &sealer(), &roomy()).unwrap();
     let read = db.begin_read().unwrap();
     assert!(read.open_table(CONNECT_LINKS).is_ok());
     assert!(read.open_table(PENDING_LOGINS).is_ok());
@@ -57,7 +65,7 @@ fn a_version_3_database_gains_the_window_and_directory_tables() {
         tx.open_table(AWAITING_DELIVERY).unwrap();
         tx.commit().unwrap();
     }
-    run(&db, &sealer()).unwrap();
+    run(&db, &sealer(), &roomy()).unwrap();
     assert_eq!(version_of(&db), SCHEMA_VERSION);
     let tx = db.begin_read().unwrap();
     assert!(tx.open_table(WINDOWS).is_ok());
@@ -69,7 +77,7 @@ fn a_version_3_database_gains_the_window_and_directory_tables() {
     assert!(tx.open_table(PHONE_NUMBERS).is_ok());
     assert!(tx.open_table(MEDIA).is_ok());
     drop(tx);
-    run(&db, &sealer()).unwrap();
+    run(&db, &sealer(), &roomy()).unwrap();
 }
 
 #[tokio::test]
@@ -196,7 +204,10 @@ fn a_newer_database_is_refused() {
         .insert(SCHEMA_VERSION_KEY, 99)
         .unwrap();
     tx.commit().unwrap();
-    assert!(matches!(run(&db, &sealer()), Err(Error::Startup(_))));
+    assert!(matches!(
+        run(&db, &sealer(), &roomy()),
+        Err(Error::Startup(_))
+    ));
 }
 
 fn status(message: &str, status: &str, at: u64) -> InboundEvent {
@@ -460,4 +471,69 @@ async fn version_1_takes_every_step_in_order_up_to_the_current_one() {
 #[tokio::test]
 async fn the_current_version_opens_as_it_is() {
     reopen_at(SCHEMA_VERSION).await;
+}
+
+#[tokio::test]
+async fn version_7_without_room_for_the_re_encoded_history_is_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v7.redb");
+    let store = Store::open_beside(&path).unwrap();
+    for (m, at) in [("m1", 1), ("m2", 2), ("m3", 3)] {
+        store.ingest(vec![status(m, "sent", at)], at).await.unwrap();
+    }
+    store.close();
+    drop(store);
+    downgrade_to(&path, 7);
+
+    let db = Database::open(&path).unwrap();
+    let free = 64 * 1024 * 1024 + 3 * 200 - 1;
+    let tight = Disk {
+        dir: dir.path(),
+        file_len: 1,
+        free: &|| Ok(free),
+    };
+    let Err(Error::Startup(why)) = run(&db, &sealer(), &tight) else {
+        panic!("a migration without room must stop the start");
+    };
+    assert!(why.contains("3 status-history rows"), "{why}");
+    assert!(why.contains(&format!("only {free} are")), "{why}");
+    assert!(why.contains(&dir.path().display().to_string()), "{why}");
+    assert_eq!(version_of(&db), 7);
+    let unreadable = Disk {
+        free: &|| Err(std::io::Error::other("stale NFS handle")),
+        ..tight
+    };
+    let Err(Error::Startup(why)) = run(&db, &sealer(), &unreadable) else {
+        panic!("free space that cannot be read is no room");
+    };
+    assert!(why.contains("stale NFS handle"), "{why}");
+    assert_eq!(version_of(&db), 7);
+    drop(db);
+
+    // With the room freed, the same file migrates and keeps its history.
+    let store = Store::open_beside(&path).unwrap();
+    assert_eq!(store.status_history("m2").unwrap().len(), 1);
+    store.close();
+    drop(store);
+    assert_eq!(version_of(&Database::open(&path).unwrap()), SCHEMA_VERSION);
+}
+
+#[test]
+fn a_file_under_4_gib_may_need_its_own_size_again() {
+    let free = 100 * 1024 * 1024;
+    let big = Disk {
+        dir: std::path::Path::new("/data"),
+        file_len: 3 * 1024 * 1024 * 1024,
+        free: &|| Ok(free),
+    };
+    assert!(room_to_reencode(&big, 10).is_err());
+    let small = Disk {
+        file_len: 1024 * 1024,
+        ..big
+    };
+    assert!(room_to_reencode(&small, 10).is_ok());
+    assert!(
+        room_to_reencode(&small, 1_000_000).is_err(),
+        "200 MB of rows"
+    );
 }
