@@ -5,10 +5,12 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use serde::Serialize;
 
 use super::codec::{dec, enc};
+use super::handoff::Fresh;
+use super::outbox::{Due, Lane};
 use super::status_row;
 use super::tables::*;
 use super::{next_id, Store};
-use crate::domain::events::{covers, is_urgent};
+use crate::domain::events::covers;
 use crate::domain::ids::new_id;
 use crate::domain::model::{
     Delivery, DeliveryState, InboundEvent, Listener, QuarantineItem, StatusRecord,
@@ -68,7 +70,15 @@ impl Store {
         now_ms: u64,
     ) -> Result<IngestReport, Error> {
         self.health.admit()?;
-        self.write(move |tx| ingest(tx, &events, now_ms)).await
+        let version = self.listeners_version.clone();
+        let (report, fresh) = self
+            .write(move |tx| {
+                let routed = version.load(std::sync::atomic::Ordering::Acquire);
+                ingest(tx, &events, now_ms, routed)
+            })
+            .await?;
+        self.handoff.push(fresh);
+        Ok(report)
     }
 
     pub async fn quarantine(
@@ -111,8 +121,12 @@ impl Store {
         listener: Listener,
         now_ms: u64,
     ) -> Result<Delivery, Error> {
-        self.write(move |tx| queue_for_one(tx, &event, &listener, now_ms))
-            .await
+        let delivery = self
+            .write(move |tx| queue_for_one(tx, &event, &listener, now_ms))
+            .await?;
+        self.handoff.missed(Lane::Urgent);
+        self.handoff.missed(Lane::Normal);
+        Ok(delivery)
     }
 
     /// Records a message the flow API just sent, as Meta's answer put it
@@ -137,12 +151,16 @@ impl Store {
     }
 }
 
+/// Stores `events` and queues their deliveries; the deliveries come back too,
+/// routed under listeners' `version`, for the dispatcher's fast path.
 fn ingest(
     tx: &WriteTransaction,
     events: &[InboundEvent],
     now_ms: u64,
-) -> Result<IngestReport, Error> {
+    version: u64,
+) -> Result<(IngestReport, Vec<Fresh>), Error> {
     let mut report = IngestReport::default();
+    let mut fresh = Vec::new();
     let mut dedupe = tx.open_table(DEDUPE)?;
     let mut stored = tx.open_table(EVENTS)?;
     let mut statuses = tx.open_table(STATUSES)?;
@@ -168,23 +186,32 @@ fn ingest(
         }
         report.accepted += 1;
         super::directory::learn_from(tx, event, now_ms)?;
-        let mut meta_body_stored = false;
+        let mut meta_body: Option<Vec<u8>> = None;
+        let lane = Lane::for_event(&event.event_type);
         for listener in router.listeners_for(event)? {
-            if listener.format == Format::Meta && !meta_body_stored {
-                store_meta_body(tx, event_id, event)?;
-                meta_body_stored = true;
-            }
-            queue.add(
-                tx,
-                &listener.id,
-                event_id,
-                now_ms,
-                is_urgent(&event.event_type),
-            )?;
+            let body = match listener.format {
+                Format::Meta => match &meta_body {
+                    Some(body) => body.clone(),
+                    None => meta_body
+                        .insert(store_meta_body(tx, event_id, event)?)
+                        .clone(),
+                },
+                _ => event.body.clone(),
+            };
+            let delivery = queue.add(tx, &listener.id, event_id, now_ms, lane)?;
             report.deliveries += 1;
+            fresh.push(Fresh {
+                due: Due {
+                    delivery,
+                    listener: Some(listener),
+                    body,
+                },
+                lane,
+                version,
+            });
         }
     }
-    Ok(report)
+    Ok((report, fresh))
 }
 
 /// Finds the listeners an event goes to: by WABA and subscribed pattern, then
@@ -235,14 +262,16 @@ impl Router<'_> {
     }
 }
 
+/// Stores the event as Meta sent it, for listeners in Meta's format; returns it.
 fn store_meta_body(
     tx: &WriteTransaction,
     event_id: u64,
     event: &InboundEvent,
-) -> Result<(), Error> {
+) -> Result<Vec<u8>, Error> {
+    let body = meta_body(event)?;
     tx.open_table(META_BODIES)?
-        .insert(event_id, meta_body(event)?.as_slice())?;
-    Ok(())
+        .insert(event_id, body.as_slice())?;
+    Ok(body)
 }
 
 /// The tables a new delivery is written to: its row, the outbox the workers
@@ -271,7 +300,7 @@ impl<'t> Queue<'t> {
         listener_id: &str,
         event_id: u64,
         now_ms: u64,
-        urgent: bool,
+        lane: Lane,
     ) -> Result<Delivery, Error> {
         let delivery = Delivery {
             id: next_id(tx, "next_delivery")?,
@@ -288,10 +317,9 @@ impl<'t> Queue<'t> {
         };
         self.deliveries
             .insert(delivery.id, enc(&delivery, "delivery")?.as_slice())?;
-        let outbox = if urgent {
-            &mut self.urgent
-        } else {
-            &mut self.outbox
+        let outbox = match lane {
+            Lane::Urgent => &mut self.urgent,
+            Lane::Normal => &mut self.outbox,
         };
         outbox.insert((now_ms, delivery.id), ())?;
         self.by_listener.insert((listener_id, delivery.id), ())?;
@@ -311,13 +339,8 @@ fn queue_for_one(
     if listener.format == Format::Meta {
         store_meta_body(tx, event_id, event)?;
     }
-    Queue::open(tx)?.add(
-        tx,
-        &listener.id,
-        event_id,
-        now_ms,
-        is_urgent(&event.event_type),
-    )
+    let lane = Lane::for_event(&event.event_type);
+    Queue::open(tx)?.add(tx, &listener.id, event_id, now_ms, lane)
 }
 
 type EventsTable<'t> =

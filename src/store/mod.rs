@@ -7,6 +7,7 @@ mod connect;
 mod directory;
 mod events;
 mod handle;
+mod handoff;
 mod health;
 mod janitor;
 mod key;
@@ -65,6 +66,8 @@ pub struct Store {
     /// Bumped after every committed change to a listener (added, paused,
     /// stopped, removed), so what was read of listeners before can be told stale.
     listeners_version: Arc<AtomicU64>,
+    /// New deliveries on their way to the dispatcher, beside their outbox rows.
+    handoff: Arc<handoff::Handoff>,
 }
 
 impl Store {
@@ -113,6 +116,7 @@ impl Store {
             sealer: Arc::new(sealer),
             key: Arc::new(key.clone()),
             listeners_version: Arc::new(AtomicU64::new(0)),
+            handoff: Arc::default(),
         })
     }
 

@@ -26,7 +26,16 @@ pub enum Lane {
 }
 
 impl Lane {
-    fn table(self) -> TableDefinition<'static, (u64, u64), ()> {
+    /// Call events' first attempts go ahead of everything else.
+    pub(super) fn for_event(event_type: &str) -> Lane {
+        if crate::domain::events::is_urgent(event_type) {
+            Lane::Urgent
+        } else {
+            Lane::Normal
+        }
+    }
+
+    pub(super) fn table(self) -> TableDefinition<'static, (u64, u64), ()> {
         match self {
             Lane::Urgent => URGENT_OUTBOX,
             Lane::Normal => OUTBOX,
@@ -123,6 +132,15 @@ impl Store {
         })
     }
 
+    /// When the first row of `lane` due after `after_ms` falls due.
+    pub fn next_due_after(&self, lane: Lane, after_ms: u64) -> Result<Option<u64>, Error> {
+        self.read(|tx| {
+            let outbox = tx.open_table(lane.table())?;
+            let next = outbox.range((after_ms.saturating_add(1), 0)..)?.next();
+            Ok(next.transpose()?.map(|(k, _)| k.value().0))
+        })
+    }
+
     /// What waits, for monitors: queued deliveries, when the earliest falls
     /// due, and quarantined webhook bodies. One read transaction, no row decoded.
     pub fn backlog(&self) -> Result<Backlog, Error> {
@@ -174,6 +192,7 @@ impl Store {
             Ok(d)
         })
         .await
+        .inspect(|_| self.handoff.missed(Lane::Normal))
     }
 
     pub fn delivery(&self, id: u64) -> Result<Option<Delivery>, Error> {
@@ -185,30 +204,35 @@ impl Store {
     }
 }
 
-/// The listener of a due delivery, its secret opened. One whose secret does
-/// not open (a damaged record) must not stop every other delivery: it comes
-/// back as stopped, so the worker fails that delivery with the reason and
-/// sends nothing; the record itself is left as it is. `None`: the record does
-/// not decode at all.
+/// The listener of a due delivery, its secret opened; `None` when its record
+/// does not decode at all (left for an admin, the other deliveries go on).
 fn unopened(sealer: &super::Sealer, raw: &[u8]) -> Option<Listener> {
-    let error = match sealer.open_listener(raw) {
-        Ok(listener) => return Some(listener),
-        Err(e) => e,
-    };
-    let mut listener: Listener = match dec(raw, "listener") {
-        Ok(listener) => listener,
+    match dec(raw, "listener") {
+        Ok(listener) => Some(unsealed(sealer, listener)),
         Err(e) => {
             tracing::error!(error = %e, "a listener record of the outbox cannot be read; its deliveries wait");
-            return None;
+            None
         }
-    };
-    // The message names the record, never the secret.
-    tracing::error!(listener = %listener.id, %error, "cannot decrypt a listener's signing secret; its deliveries fail until it is recreated");
-    listener.secret.clear();
-    listener.stopped_reason = Some(format!(
-        "its signing secret cannot be decrypted ({error}); delete and recreate the listener"
-    ));
-    Some(listener)
+    }
+}
+
+/// `listener` with its secret opened. One whose secret does not open (a
+/// damaged record) must not stop every other delivery: it comes back as
+/// stopped, so the worker fails that delivery with the reason and sends
+/// nothing; the record itself is left as it is.
+pub(super) fn unsealed(sealer: &super::Sealer, mut listener: Listener) -> Listener {
+    match sealer.open_listener_secret(&listener) {
+        Ok(secret) => listener.secret = secret,
+        Err(error) => {
+            // The message names the record, never the secret.
+            tracing::error!(listener = %listener.id, %error, "cannot decrypt a listener's signing secret; its deliveries fail until it is recreated");
+            listener.secret.clear();
+            listener.stopped_reason = Some(format!(
+                "its signing secret cannot be decrypted ({error}); delete and recreate the listener"
+            ));
+        }
+    }
+    listener
 }
 
 /// The due time at the head of either outbox, whichever is earlier.

@@ -157,8 +157,13 @@ impl Sealer {
 
     /// A listener as stored, already decoded, with its secret opened.
     pub(super) fn open_sealed_listener(&self, mut listener: Listener) -> Result<Listener, Error> {
-        listener.secret = self.open(&listener.secret, &listener_ad(&listener.id))?;
+        listener.secret = self.open_listener_secret(&listener)?;
         Ok(listener)
+    }
+
+    /// The signing secret of a listener as stored.
+    pub(super) fn open_listener_secret(&self, listener: &Listener) -> Result<String, Error> {
+        self.open(&listener.secret, &listener_ad(&listener.id))
     }
 }
 

@@ -3,6 +3,7 @@
 //! moment means "sent again", never "lost".
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -59,6 +60,9 @@ struct Shared {
     /// commits fall behind, sending stops, so neither memory nor what a crash
     /// would send again grows with the backlog.
     unrecorded: Arc<Semaphore>,
+    /// The earliest retry the recorder has scheduled since the outbox was
+    /// last read for retries (`u64::MAX`: none).
+    next_retry: Arc<AtomicU64>,
 }
 
 /// Deliveries taken from the outbox and not yet recorded: queued here, being
@@ -76,6 +80,12 @@ struct LaneQueue {
     /// `Store::listeners_version` when the queue was read: once a listener
     /// changes, what was queued for it (its URL, secret, state) is stale.
     version: u64,
+    /// When to read the outbox even if nothing says it holds unread rows:
+    /// its next row falls due then (a retry), or a second has passed.
+    read_at: u64,
+    /// The last outbox read found more due than it took: until one does
+    /// not, the queue is filled from the outbox alone, oldest first.
+    behind: bool,
 }
 
 impl Dispatcher {
@@ -85,10 +95,12 @@ impl Dispatcher {
         let unrecorded = Arc::new(Semaphore::new(
             (URGENT_CONCURRENCY + self.concurrency) * UNRECORDED_PER_PERMIT,
         ));
+        let next_retry = Arc::new(AtomicU64::new(u64::MAX));
         let recorder = tokio::spawn(record_outcomes(
             self.store.clone(),
             in_flight.clone(),
             self.wake.clone(),
+            next_retry.clone(),
             recorded,
         ));
         let shared = Arc::new(Shared {
@@ -100,6 +112,7 @@ impl Dispatcher {
             in_flight,
             outcomes,
             unrecorded,
+            next_retry,
         });
         let mut lanes = [
             LaneQueue::new(Lane::Urgent, URGENT_CONCURRENCY),
@@ -117,7 +130,10 @@ impl Dispatcher {
                 }
             }
             if started == 0 {
-                let wait = shared.idle_wait();
+                let wait = match shared.store.fault() {
+                    None => shared.idle_wait(&lanes),
+                    Some(_) => IDLE_WAIT,
+                };
                 tokio::select! {
                     _ = shared.wake.notified() => {}
                     _ = tokio::time::sleep(wait) => {}
@@ -154,6 +170,8 @@ impl LaneQueue {
             queue: VecDeque::new(),
             batch: (concurrency * 2).clamp(MIN_BATCH, MAX_BATCH),
             version: 0,
+            read_at: 0,
+            behind: false,
         }
     }
 
@@ -169,20 +187,67 @@ impl LaneQueue {
         for due in self.queue.drain(..) {
             in_flight.remove(&due.delivery.id);
         }
+        // Their rows are read again, with the listeners as they are now.
+        self.read_at = 0;
     }
 
-    /// Starts what the free permits allow, reading the outbox again when the
-    /// queue runs low; returns how many started.
-    fn start(&mut self, shared: &Arc<Shared>, tasks: &mut JoinSet<()>) -> usize {
+    /// Fills the queue, never past `batch`: from the outbox when it holds
+    /// rows never handed over or falling due, then with what ingest handed
+    /// over, unless the outbox is behind (a backlog is sent oldest first,
+    /// not overtaken by what keeps arriving).
+    fn fill(&mut self, shared: &Shared) {
         self.drop_if_stale(shared);
-        if self.queue.len() < self.batch / 2 {
-            if self.queue.is_empty() {
-                // Read before the rows: a change committed meanwhile shows.
-                self.version = shared.store.listeners_version();
-            }
-            let wanted = self.batch - self.queue.len();
-            self.queue.extend(shared.take_due(self.lane, wanted));
+        if self.queue.is_empty() {
+            // Read before the rows: a change committed meanwhile shows.
+            self.version = shared.store.listeners_version();
         }
+        if self.queue.len() < self.batch / 2 && self.outbox_to_read(shared) {
+            self.read_outbox(shared);
+        }
+        if self.behind {
+            // What was handed over is in the outbox, behind the rows read now.
+            return;
+        }
+        let room = self.batch - self.queue.len();
+        let handed = shared.take(room, |store, in_flight| {
+            store.handed_over(self.lane, room, self.version, in_flight)
+        });
+        self.queue.extend(handed);
+    }
+
+    fn read_outbox(&mut self, shared: &Shared) {
+        let now = now_ms();
+        let wanted = self.batch - self.queue.len();
+        let due = shared.take(wanted, |store, in_flight| {
+            store.due(self.lane, now, wanted, in_flight)
+        });
+        self.behind = due.len() == wanted;
+        self.read_at = if self.behind {
+            // A backlog: read on as soon as the queue runs low.
+            now
+        } else {
+            let next = shared.store.next_due_after(self.lane, now);
+            let later = now + IDLE_WAIT.as_millis() as u64;
+            next.ok().flatten().map_or(later, |at| at.min(later))
+        };
+        self.queue.extend(due);
+    }
+
+    /// Whether the outbox may hold due rows the queue has not seen.
+    fn outbox_to_read(&self, shared: &Shared) -> bool {
+        let now = now_ms();
+        let retry_due = self.lane == Lane::Normal
+            && shared.next_retry.load(Ordering::Acquire) <= now
+            && shared.next_retry.swap(u64::MAX, Ordering::AcqRel) <= now;
+        // Both flags are taken: the read that follows covers them.
+        let unread = shared.store.outbox_unread(self.lane);
+        unread | retry_due || self.read_at <= now
+    }
+
+    /// Starts what the free permits allow, filling the queue first; returns
+    /// how many started.
+    fn start(&mut self, shared: &Arc<Shared>, tasks: &mut JoinSet<()>) -> usize {
+        self.fill(shared);
         let mut started = 0;
         while !self.queue.is_empty() {
             let Ok(unrecorded) = shared.unrecorded.clone().try_acquire_owned() else {
@@ -208,6 +273,7 @@ async fn record_outcomes(
     store: Store,
     in_flight: InFlight,
     wake: Arc<Notify>,
+    next_retry: Arc<AtomicU64>,
     mut recorded: mpsc::UnboundedReceiver<(Outcome, OwnedSemaphorePermit)>,
 ) {
     let mut batch = Vec::new();
@@ -216,9 +282,22 @@ async fn record_outcomes(
         let (outcomes, _unrecorded): (Vec<Outcome>, Vec<OwnedSemaphorePermit>) =
             std::mem::take(&mut batch).into_iter().unzip();
         let ids: Vec<u64> = outcomes.iter().map(|o| o.delivery_id).collect();
-        if let Err(e) = store.record_outcomes(outcomes).await {
+        let retry = outcomes.iter().filter_map(|o| match o.next {
+            Next::RetryAt(at) => Some(at),
+            _ => None,
+        });
+        let retry = retry.min();
+        match store.record_outcomes(outcomes).await {
+            // After the commit: a read that misses it sees the row.
+            Ok(()) => {
+                if let Some(at) = retry {
+                    next_retry.fetch_min(at, Ordering::AcqRel);
+                }
+            }
             // The rows are still in the outbox: they will be attempted again.
-            tracing::error!(deliveries = ids.len(), error = %e, "cannot record delivery outcomes");
+            Err(e) => {
+                tracing::error!(deliveries = ids.len(), error = %e, "cannot record delivery outcomes");
+            }
         }
         let mut taken = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
         for id in &ids {
@@ -230,13 +309,22 @@ async fn record_outcomes(
 }
 
 impl Shared {
-    fn take_due(&self, lane: Lane, limit: usize) -> Vec<Due> {
+    /// What `read` takes (handed over or read from the outbox), marked in
+    /// flight under the same lock, so no delivery is taken twice.
+    fn take(
+        &self,
+        limit: usize,
+        read: impl FnOnce(&Store, &HashSet<u64>) -> Result<Vec<Due>, crate::error::Error>,
+    ) -> Vec<Due> {
+        if limit == 0 {
+            return Vec::new();
+        }
         // Held across the read, not cloned: only recorded outcomes wait on it.
         let mut in_flight = self
             .in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        match self.store.due(lane, now_ms(), limit, &in_flight) {
+        match read(&self.store, &in_flight) {
             Ok(due) => {
                 in_flight.extend(due.iter().map(|d| d.delivery.id));
                 due
@@ -248,13 +336,23 @@ impl Shared {
         }
     }
 
-    fn idle_wait(&self) -> Duration {
-        // A row already due is in flight; its completion wakes us.
+    /// Until the earliest outbox read or retry a lane with room plans, a
+    /// second at most; a handed-over delivery or a finished exchange wakes
+    /// the loop sooner (a lane without room waits for those alone).
+    fn idle_wait(&self, lanes: &[LaneQueue]) -> Duration {
         let now = now_ms();
-        match self.store.next_due_at() {
-            Ok(Some(at)) if at > now => Duration::from_millis(at - now).min(IDLE_WAIT),
-            _ => IDLE_WAIT,
-        }
+        let retry = self.next_retry.load(Ordering::Acquire);
+        let next = lanes
+            .iter()
+            .filter(|l| l.queue.len() < l.batch / 2)
+            .map(|l| match l.lane {
+                Lane::Normal => l.read_at.min(retry),
+                Lane::Urgent => l.read_at,
+            })
+            .min()
+            .unwrap_or(u64::MAX);
+        // Never 0: a read planned for now has just been made.
+        Duration::from_millis(next.saturating_sub(now).max(1)).min(IDLE_WAIT)
     }
 
     async fn attempt(
