@@ -134,9 +134,17 @@ async function reloadUntil(what, probe, timeoutMs = 30000) {
 
 let evil;
 try {
-  log('a visitor without a session is sent to the login page');
-  await page.goto(`${BASE}/admin`);
+  log('a visitor opening the gateway\'s address is sent to the login page, which has its tab icon');
+  await page.goto(`${BASE}/`);
   check(new URL(page.url()).pathname === '/admin/login', `login page, got ${page.url()}`);
+  const icon = await page.evaluate(async () => {
+    const href = document.querySelector('link[rel=icon]')?.href;
+    if (!href) return 'no icon link';
+    const img = new Image();
+    img.src = href;
+    try { await img.decode(); return `${img.naturalWidth}x${img.naturalHeight}`; } catch (e) { return `not drawn: ${e}`; }
+  });
+  check(icon === '32x32', `the icon draws, got ${icon}`);
   await shot('login');
 
   log('a wrong credential is refused on the page');

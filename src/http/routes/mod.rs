@@ -186,6 +186,7 @@ routes! {
     POST paths::CALLBACK, Browser => handler!(oauth::callback);
 
     // The backoffice: pages are GETs, actions are POSTed forms.
+    GET "/", Browser => handler!(backoffice::root);
     GET "/admin/static/{file}", Browser => handler!(backoffice::asset);
     GET "/admin", Browser => page!(backoffice::home);
     GET "/admin/login", Browser => handler!(backoffice::login::page);

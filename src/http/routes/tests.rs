@@ -350,3 +350,25 @@ async fn every_backoffice_answer_is_hardened_however_its_path_is_written() {
         assert_eq!(h["cache-control"], "no-store", "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_gateways_address_in_a_browser_leads_to_the_backoffice_with_its_icon() {
+    let w = world().await;
+    let req = Request::builder().uri("/").body(full("")).unwrap();
+    let resp = handle(w.state.clone(), req).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], "/admin");
+    // Where that leads, a visitor gets the login page, and every page the icon.
+    let req = Request::builder()
+        .uri("/admin/login")
+        .body(full(""))
+        .unwrap();
+    let resp = handle(w.state.clone(), req).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let page = resp.into_body().collect().await.unwrap().to_bytes();
+    let page = String::from_utf8_lossy(&page);
+    assert!(
+        page.contains(r#"<link rel="icon" type="image/svg+xml" href="data:image/svg+xml,"#),
+        "{page}"
+    );
+}

@@ -49,6 +49,12 @@ pub async fn asset(_: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
     Ok(assets::serve(req.param("file"), &req.parts.headers))
 }
 
+/// `/`: someone who opens the gateway's address in a browser is an admin
+/// looking for the backoffice (the login, for a visitor).
+pub async fn root(_: &AppState, _: Public, _: Req) -> Result<Resp, Error> {
+    Ok(redirect("/admin"))
+}
+
 /// `/admin`: the admin's first page.
 pub async fn home(_: &Ctx<'_>) -> Result<Resp, Error> {
     Ok(redirect(HOME))
