@@ -5,7 +5,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use serde::Serialize;
 
 use super::codec::{dec, enc};
-use super::handoff::Fresh;
+use super::handoff::{Fresh, Handover};
 use super::outbox::{Due, Lane};
 use super::status_row;
 use super::tables::*;
@@ -70,14 +70,14 @@ impl Store {
         now_ms: u64,
     ) -> Result<IngestReport, Error> {
         self.health.admit()?;
-        let version = self.listeners_version.clone();
+        let handoff = self.handoff.clone();
         let (report, fresh) = self
             .write(move |tx| {
-                let routed = version.load(std::sync::atomic::Ordering::Acquire);
-                ingest(tx, &events, now_ms, routed)
+                let (report, fresh) = ingest(tx, &events, now_ms)?;
+                Ok((report, Handover::new(handoff.clone(), fresh)))
             })
             .await?;
-        self.handoff.push(fresh);
+        fresh.hand_over();
         Ok(report)
     }
 
@@ -121,11 +121,10 @@ impl Store {
         listener: Listener,
         now_ms: u64,
     ) -> Result<Delivery, Error> {
-        let delivery = self
+        let (delivery, lane) = self
             .write(move |tx| queue_for_one(tx, &event, &listener, now_ms))
             .await?;
-        self.handoff.missed(Lane::Urgent);
-        self.handoff.missed(Lane::Normal);
+        self.handoff.missed(lane);
         Ok(delivery)
     }
 
@@ -152,12 +151,11 @@ impl Store {
 }
 
 /// Stores `events` and queues their deliveries; the deliveries come back too,
-/// routed under listeners' `version`, for the dispatcher's fast path.
+/// for the dispatcher's fast path.
 fn ingest(
     tx: &WriteTransaction,
     events: &[InboundEvent],
     now_ms: u64,
-    version: u64,
 ) -> Result<(IngestReport, Vec<Fresh>), Error> {
     let mut report = IngestReport::default();
     let mut fresh = Vec::new();
@@ -203,11 +201,10 @@ fn ingest(
             fresh.push(Fresh {
                 due: Due {
                     delivery,
-                    listener: Some(listener),
+                    listener: None,
                     body,
                 },
                 lane,
-                version,
             });
         }
     }
@@ -334,13 +331,14 @@ fn queue_for_one(
     event: &InboundEvent,
     listener: &Listener,
     now_ms: u64,
-) -> Result<Delivery, Error> {
+) -> Result<(Delivery, Lane), Error> {
     let event_id = store_event(tx, &mut tx.open_table(EVENTS)?, event, now_ms)?;
     if listener.format == Format::Meta {
         store_meta_body(tx, event_id, event)?;
     }
     let lane = Lane::for_event(&event.event_type);
-    Queue::open(tx)?.add(tx, &listener.id, event_id, now_ms, lane)
+    let delivery = Queue::open(tx)?.add(tx, &listener.id, event_id, now_ms, lane)?;
+    Ok((delivery, lane))
 }
 
 type EventsTable<'t> =

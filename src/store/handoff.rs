@@ -10,28 +10,34 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use super::outbox::{Due, Lane};
+use super::outbox::{unopened, Due, Lane};
+use super::tables::LISTENERS;
 use super::Store;
 use crate::domain::model::Listener;
 use crate::error::Error;
 
-/// Deliveries waiting per lane. Past it, new ones are left to the outbox read,
-/// so memory does not grow with a backlog.
+/// Deliveries, and bytes of their bodies, waiting per lane. Past either, new
+/// ones are left to the outbox read, so memory does not grow with a backlog.
 const CAP: usize = 1024;
+const CAP_BYTES: usize = 8 * 1024 * 1024;
 
-/// A delivery committed by an ingest, with its listener as routed there
-/// (secret still sealed) and the body it sends.
+/// A delivery committed by an ingest, with the body it sends. Its listener
+/// is read when the dispatcher takes it, as it is then.
 pub(super) struct Fresh {
     pub due: Due,
     pub lane: Lane,
-    /// `Store::listeners_version` when the ingest was committed.
-    pub version: u64,
+}
+
+#[derive(Default)]
+struct Waiting {
+    items: VecDeque<Fresh>,
+    bytes: usize,
 }
 
 pub(super) struct Handoff {
-    lanes: [Mutex<VecDeque<Fresh>>; 2],
+    lanes: [Mutex<Waiting>; 2],
     /// The lane's outbox may hold due rows that were never handed over.
     unread: [AtomicBool; 2],
 }
@@ -53,16 +59,45 @@ fn slot(lane: Lane) -> usize {
     }
 }
 
+/// A commit's new deliveries on their way to the handoff. Dropped before
+/// `hand_over` (the request was given up while its commit went through, or
+/// the commit failed), it flags their lanes for the outbox read instead.
+pub(super) struct Handover {
+    fresh: Vec<Fresh>,
+    to: Arc<Handoff>,
+}
+
+impl Handover {
+    pub fn new(to: Arc<Handoff>, fresh: Vec<Fresh>) -> Handover {
+        Handover { fresh, to }
+    }
+
+    pub fn hand_over(mut self) {
+        let fresh = std::mem::take(&mut self.fresh);
+        self.to.push(fresh);
+    }
+}
+
+impl Drop for Handover {
+    fn drop(&mut self) {
+        for item in &self.fresh {
+            self.to.missed(item.lane);
+        }
+    }
+}
+
 impl Handoff {
-    /// Passes a commit's deliveries on; those that do not fit stay in the outbox only.
-    pub fn push(&self, fresh: Vec<Fresh>) {
+    /// Passes deliveries on; those that do not fit stay in the outbox only.
+    fn push(&self, fresh: Vec<Fresh>) {
         for item in fresh {
             let lane = item.lane;
-            let mut queue = self.queue(lane);
-            if queue.len() < CAP {
-                queue.push_back(item);
+            let size = item.due.body.len();
+            let mut waiting = self.waiting(lane);
+            if waiting.items.len() < CAP && waiting.bytes + size <= CAP_BYTES {
+                waiting.bytes += size;
+                waiting.items.push_back(item);
             } else {
-                drop(queue);
+                drop(waiting);
                 self.missed(lane);
             }
         }
@@ -73,10 +108,17 @@ impl Handoff {
         self.unread[slot(lane)].store(true, Ordering::Release);
     }
 
-    fn queue(&self, lane: Lane) -> std::sync::MutexGuard<'_, VecDeque<Fresh>> {
+    fn waiting(&self, lane: Lane) -> std::sync::MutexGuard<'_, Waiting> {
         self.lanes[slot(lane)]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn pop(&self, lane: Lane) -> Option<Fresh> {
+        let mut waiting = self.waiting(lane);
+        let item = waiting.items.pop_front()?;
+        waiting.bytes -= item.due.body.len();
+        Some(item)
     }
 }
 
@@ -87,74 +129,71 @@ impl Store {
         self.handoff.unread[slot(lane)].swap(false, Ordering::AcqRel)
     }
 
-    /// Up to `limit` deliveries handed over in `lane`, with their listeners'
-    /// secrets opened (once per listener). Skipped: those in `in_flight` (read
-    /// from the outbox meanwhile), those whose row is gone (already recorded),
-    /// and those routed under another listeners' `version` than the caller's
-    /// (left to the outbox read, which sees the listener as it is now).
+    /// `outbox_unread` without taking the answer: whether to wake for a read.
+    pub fn outbox_unread_pending(&self, lane: Lane) -> bool {
+        self.handoff.unread[slot(lane)].load(Ordering::Acquire)
+    }
+
+    /// Forgets what waits in `lane`: the dispatcher is reading a backlog from
+    /// the outbox, where all of it is, and reads on until a read is not full.
+    pub fn forget_handed(&self, lane: Lane) {
+        let mut waiting = self.handoff.waiting(lane);
+        waiting.items.clear();
+        waiting.bytes = 0;
+    }
+
+    /// Up to `limit` deliveries handed over in `lane`, with their listeners
+    /// as they are now, secrets opened (once per listener). Skipped: those in
+    /// `in_flight` (read from the outbox meanwhile) and those whose row is gone
+    /// (already recorded).
     pub fn handed_over(
         &self,
         lane: Lane,
         limit: usize,
-        version: u64,
         in_flight: &HashSet<u64>,
     ) -> Result<Vec<Due>, Error> {
-        let taken: Vec<Fresh> = {
-            let mut queue = self.handoff.queue(lane);
-            let n = queue.len().min(limit);
-            queue.drain(..n).collect()
-        };
-        if taken.is_empty() {
-            return Ok(Vec::new());
-        }
         let read = self.read(|tx| {
             let outbox = tx.open_table(lane.table())?;
-            let mut opened: HashMap<String, Listener> = HashMap::new();
-            let mut out = Vec::with_capacity(taken.len());
-            for Fresh {
-                mut due,
-                version: routed,
-                ..
-            } in taken
-            {
+            let listeners = tx.open_table(LISTENERS)?;
+            let mut opened: HashMap<String, Option<Listener>> = HashMap::new();
+            let mut out = Vec::new();
+            while out.len() < limit {
+                let Some(Fresh { mut due, .. }) = self.handoff.pop(lane) else {
+                    break;
+                };
                 let d = &due.delivery;
-                if in_flight.contains(&d.id) {
-                    continue;
-                }
-                if routed != version {
-                    self.handoff.missed(lane);
-                    continue;
-                }
                 let Some(at) = d.next_attempt_at else {
                     continue;
                 };
-                if outbox.get((at, d.id))?.is_none() {
+                if in_flight.contains(&d.id) || outbox.get((at, d.id))?.is_none() {
                     continue;
                 }
-                if let Some(sealed) = due.listener.take() {
-                    due.listener = Some(self.opened(&mut opened, sealed));
-                }
+                let id = d.listener_id.clone();
+                due.listener = match opened.get(&id) {
+                    Some(listener) => listener.clone(),
+                    None => {
+                        let listener = match listeners.get(id.as_str())? {
+                            // A record that does not decode: left to the outbox read.
+                            Some(raw) => match unopened(&self.sealer, raw.value()) {
+                                Some(listener) => Some(listener),
+                                None => continue,
+                            },
+                            None => None,
+                        };
+                        opened.insert(id, listener.clone());
+                        listener
+                    }
+                };
                 out.push(due);
             }
             Ok(out)
         });
         if read.is_err() {
-            // What was taken is still queued in the outbox.
+            // What was taken is still queued in the outbox; skipped ones
+            // were not counted against `limit`.
             self.handoff.missed(lane);
         }
         read
-    }
-
-    /// `sealed` with its secret opened, once per listener per batch. One that
-    /// does not open is sent as stopped, as the outbox read does.
-    fn opened(&self, cache: &mut HashMap<String, Listener>, sealed: Listener) -> Listener {
-        if let Some(listener) = cache.get(&sealed.id) {
-            return listener.clone();
-        }
-        let id = sealed.id.clone();
-        let listener = super::outbox::unsealed(&self.sealer, sealed);
-        cache.insert(id, listener.clone());
-        listener
     }
 }
 

@@ -1,19 +1,19 @@
 //! Schema versions: a new file gets every table; an older one is migrated one
 //! version at a time, each step in its own transaction; a newer one is refused.
 
-use redb::{Database, ReadableMultimapTable, ReadableTable, ReadableTableMetadata};
+use redb::{
+    Database, ReadableDatabase, ReadableMultimapTable, ReadableTable, ReadableTableMetadata,
+};
 
 use super::secrets::{self, Sealer};
 use super::tables::*;
+use crate::domain::disk::human_bytes;
 use crate::domain::time::now_ms;
 use crate::error::Error;
 
-/// What a step that copies a table must know of the disk it writes to.
+/// Where the database file lives, for the upgrade that copies a table.
 pub struct Disk<'a> {
-    /// Where the file lives, for the error that asks for room.
     pub dir: &'a std::path::Path,
-    /// The file's size now.
-    pub file_len: u64,
     /// What the filesystem has left for us.
     pub free: &'a dyn Fn() -> std::io::Result<u64>,
 }
@@ -41,13 +41,18 @@ pub fn run(db: &Database, sealer: &Sealer, disk: &Disk) -> Result<(), Error> {
         ))),
         Some(v) => {
             tx.abort()?;
-            (v..SCHEMA_VERSION).try_for_each(|from| step(db, from, sealer, disk))
+            // Before any step commits: a refusal must leave the file as an
+            // older wabridge can still open it.
+            if v <= 7 {
+                room_to_reencode(disk, history_rows(db)?)?;
+            }
+            (v..SCHEMA_VERSION).try_for_each(|from| step(db, from, sealer))
         }
     }
 }
 
 /// Moves the database from version `from` to `from + 1` in one transaction.
-fn step(db: &Database, from: u64, sealer: &Sealer, disk: &Disk) -> Result<(), Error> {
+fn step(db: &Database, from: u64, sealer: &Sealer) -> Result<(), Error> {
     let tx = db.begin_write()?;
     match from {
         // 2: connect links and logins in progress (customers connecting themselves).
@@ -90,8 +95,6 @@ fn step(db: &Database, from: u64, sealer: &Sealer, disk: &Disk) -> Result<(), Er
         // for a large history, before READY, so systemd is asked to wait.
         // The freed pages are reused by later writes; the file does not shrink.
         7 => {
-            let rows = tx.open_table(STATUSES)?.len()?;
-            room_to_reencode(disk, rows)?;
             let history = tx.open_table(STATUSES)?.stats()?;
             super::rewrite::extend_systemd_timeout(
                 history.stored_bytes() + history.metadata_bytes() + history.fragmented_bytes(),
@@ -111,28 +114,38 @@ fn step(db: &Database, from: u64, sealer: &Sealer, disk: &Disk) -> Result<(), Er
     Ok(())
 }
 
-/// The re-encoded history takes about 160 bytes a row in a fresh table, and
-/// the old rows are freed only at the commit; a file under 4 GiB may also grow
-/// by its own size at once. Refusing here, before anything is written, leaves
-/// the file as it was and says what to free, rather than a commit failing on
-/// a full disk.
+/// The re-encoded history takes about 160 bytes a row in a fresh table
+/// (redb grows the file sparsely: only written pages take room), and the old
+/// rows are freed only at the commit. Refusing before any step leaves the
+/// file as it was and says what to free, rather than a commit failing on a
+/// full disk. Free space that cannot be read is no reason to refuse.
+/// Rows in the status history; a file from before the history has none.
+fn history_rows(db: &Database) -> Result<u64, Error> {
+    match db.begin_read()?.open_table(STATUSES) {
+        Ok(history) => Ok(history.len()?),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn room_to_reencode(disk: &Disk, rows: u64) -> Result<(), Error> {
     const PER_ROW: u64 = 200;
     const MARGIN: u64 = 64 * 1024 * 1024;
-    const DOUBLING: u64 = 4 * 1024 * 1024 * 1024;
-    let needed = rows
-        .saturating_mul(PER_ROW)
-        .saturating_add(MARGIN)
-        .max(disk.file_len.min(DOUBLING));
-    let short = match (disk.free)() {
-        Ok(free) if free >= needed => return Ok(()),
-        Ok(free) => format!("only {free} are"),
-        Err(e) => format!("and its free space cannot be read ({e})"),
-    };
-    Err(Error::Startup(format!(
-        "upgrading the database re-encodes its {rows} status-history rows and needs {needed} bytes free in {}, {short}; free some space (or move the data dir to a larger disk) and start again: nothing was changed",
-        disk.dir.display()
-    )))
+    let needed = rows.saturating_mul(PER_ROW).saturating_add(MARGIN);
+    match (disk.free)() {
+        Ok(free) if free >= needed => Ok(()),
+        Ok(free) => Err(Error::Startup(format!(
+            "upgrading the database re-encodes its {rows} status-history rows and needs {} free in {}, which has {}: free at least {} more (or move the data dir to a larger disk) and start again; nothing was changed",
+            human_bytes(needed),
+            disk.dir.display(),
+            human_bytes(free),
+            human_bytes(needed - free),
+        ))),
+        Err(e) => {
+            tracing::warn!(dir = %disk.dir.display(), error = %e, needed, "cannot read the free space before re-encoding the status history; going ahead");
+            Ok(())
+        }
+    }
 }
 
 fn create_v4_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {

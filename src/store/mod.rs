@@ -300,18 +300,9 @@ fn open_unlocked(path: &Path, key: &KeyLocation) -> Result<(Database, Sealer), E
     crate::files::open_private(path)?;
     let db = open_db(path)?;
     let sealer = key::unlock(&db, path, key)?;
-    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let dir = crate::files::parent_dir(path);
     let free = || rewrite::free_bytes(dir);
-    migrate::run(
-        &db,
-        &sealer,
-        &migrate::Disk {
-            dir,
-            file_len,
-            free: &free,
-        },
-    )?;
+    migrate::run(&db, &sealer, &migrate::Disk { dir, free: &free })?;
     // A postponed rewrite was logged; the pending mark stays for the next start.
     let (db, _) = rewrite::finish(db, path, open_db)?;
     Ok((db, sealer))

@@ -206,7 +206,7 @@ impl Store {
 
 /// The listener of a due delivery, its secret opened; `None` when its record
 /// does not decode at all (left for an admin, the other deliveries go on).
-fn unopened(sealer: &super::Sealer, raw: &[u8]) -> Option<Listener> {
+pub(super) fn unopened(sealer: &super::Sealer, raw: &[u8]) -> Option<Listener> {
     match dec(raw, "listener") {
         Ok(listener) => Some(unsealed(sealer, listener)),
         Err(e) => {
@@ -220,7 +220,7 @@ fn unopened(sealer: &super::Sealer, raw: &[u8]) -> Option<Listener> {
 /// damaged record) must not stop every other delivery: it comes back as
 /// stopped, so the worker fails that delivery with the reason and sends
 /// nothing; the record itself is left as it is.
-pub(super) fn unsealed(sealer: &super::Sealer, mut listener: Listener) -> Listener {
+fn unsealed(sealer: &super::Sealer, mut listener: Listener) -> Listener {
     match sealer.open_listener_secret(&listener) {
         Ok(secret) => listener.secret = secret,
         Err(error) => {

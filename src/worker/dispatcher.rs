@@ -210,7 +210,7 @@ impl LaneQueue {
         }
         let room = self.batch - self.queue.len();
         let handed = shared.take(room, |store, in_flight| {
-            store.handed_over(self.lane, room, self.version, in_flight)
+            store.handed_over(self.lane, room, in_flight)
         });
         self.queue.extend(handed);
     }
@@ -223,7 +223,9 @@ impl LaneQueue {
         });
         self.behind = due.len() == wanted;
         self.read_at = if self.behind {
-            // A backlog: read on as soon as the queue runs low.
+            // A backlog: read on as soon as the queue runs low. What waits
+            // in the handoff is in the outbox too, behind these rows.
+            shared.store.forget_handed(self.lane);
             now
         } else {
             let next = shared.store.next_due_after(self.lane, now);
@@ -239,9 +241,10 @@ impl LaneQueue {
         let retry_due = self.lane == Lane::Normal
             && shared.next_retry.load(Ordering::Acquire) <= now
             && shared.next_retry.swap(u64::MAX, Ordering::AcqRel) <= now;
-        // Both flags are taken: the read that follows covers them.
+        // Both flags are taken (neither test may short-circuit the other):
+        // the read that follows covers them.
         let unread = shared.store.outbox_unread(self.lane);
-        unread | retry_due || self.read_at <= now
+        unread || retry_due || self.read_at <= now
     }
 
     /// Starts what the free permits allow, filling the queue first; returns
@@ -346,6 +349,9 @@ impl Shared {
             .iter()
             .filter(|l| l.queue.len() < l.batch / 2)
             .map(|l| match l.lane {
+                // Flagged after this round's fill looked (a stale or refused
+                // handoff): read at once.
+                _ if self.store.outbox_unread_pending(l.lane) => now,
                 Lane::Normal => l.read_at.min(retry),
                 Lane::Urgent => l.read_at,
             })

@@ -58,9 +58,11 @@ fn no_browser_route_lives_under_the_api() {
             r.method,
             r.path
         );
-        let browser_path = ["/admin", paths::CONNECT, paths::SIGNUP, paths::CALLBACK]
-            .iter()
-            .any(|p| r.path.starts_with(p));
+        // `/` only leads a browser to the backoffice.
+        let browser_path = r.path == "/"
+            || ["/admin", paths::CONNECT, paths::SIGNUP, paths::CALLBACK]
+                .iter()
+                .any(|p| r.path.starts_with(p));
         assert_eq!(
             r.audience == Audience::Browser,
             browser_path,

@@ -26,10 +26,7 @@ async fn store_with_listener() -> (tempfile::TempDir, Store) {
 }
 
 fn handed(store: &Store, in_flight: &HashSet<u64>) -> Vec<Due> {
-    let version = store.listeners_version();
-    store
-        .handed_over(Lane::Normal, 100, version, in_flight)
-        .unwrap()
+    store.handed_over(Lane::Normal, 100, in_flight).unwrap()
 }
 
 #[tokio::test]
@@ -75,20 +72,42 @@ async fn one_read_from_the_outbox_meanwhile_or_already_recorded_is_not_handed_ov
 }
 
 #[tokio::test]
-async fn a_listener_changed_after_the_ingest_leaves_its_deliveries_to_the_outbox_read() {
+async fn a_handed_delivery_carries_its_listener_as_it_is_when_taken() {
     let (_dir, store) = store_with_listener().await;
-    store.ingest(vec![event(1)], 1).await.unwrap();
-    let routed = store.listeners_version();
+    store.ingest(vec![event(1), event(2)], 1).await.unwrap();
+    // The receiver answered 410 to an earlier delivery: the listener is
+    // stopped in the same commit as that outcome, before its version moves.
+    let older = store.due(Lane::Normal, 1, 1, &HashSet::new()).unwrap();
     store
-        .set_listener_paused("lst_1".into(), true)
+        .record_outcomes(vec![Outcome {
+            delivery_id: older[0].delivery.id,
+            at_ms: 2,
+            status_code: Some(410),
+            error: Some("gone".into()),
+            next: Next::StopListener,
+        }])
         .await
         .unwrap();
-    assert_ne!(store.listeners_version(), routed);
 
-    assert!(handed(&store, &HashSet::new()).is_empty());
-    assert!(store.outbox_unread(Lane::Normal), "read it from the outbox");
-    let read = store.due(Lane::Normal, 1, 10, &HashSet::new()).unwrap();
-    assert!(read[0].listener.as_ref().unwrap().paused, "as it is now");
+    let due = handed(&store, &HashSet::new());
+    assert_eq!(due.len(), 1, "the first is recorded, the second waits");
+    let listener = due[0].listener.as_ref().unwrap();
+    assert!(
+        listener.stopped_reason.is_some(),
+        "sent nothing: {listener:?}"
+    );
+    store.close();
+}
+
+#[tokio::test]
+async fn a_removed_listeners_handed_delivery_is_not_sent() {
+    let (_dir, store) = store_with_listener().await;
+    store.ingest(vec![event(1)], 1).await.unwrap();
+    store.delete_listener("lst_1".into()).await.unwrap();
+    assert!(
+        handed(&store, &HashSet::new()).is_empty(),
+        "its rows went with it"
+    );
     store.close();
 }
 
@@ -98,9 +117,8 @@ async fn what_the_queue_cannot_hold_is_left_to_the_outbox_read() {
     let events: Vec<_> = (0..CAP as u64 + 3).map(event).collect();
     store.ingest(events, 1).await.unwrap();
     assert!(store.outbox_unread(Lane::Normal));
-    let version = store.listeners_version();
     let due = store
-        .handed_over(Lane::Normal, usize::MAX, version, &HashSet::new())
+        .handed_over(Lane::Normal, usize::MAX, &HashSet::new())
         .unwrap();
     assert_eq!(due.len(), CAP, "no more than the cap waits in memory");
     let read = store
@@ -124,7 +142,6 @@ async fn redeliveries_and_test_events_are_left_to_the_outbox_read() {
         .await
         .unwrap();
     assert!(store.outbox_unread(Lane::Normal));
-    assert!(handed(&store, &HashSet::new()).is_empty());
     store
         .record_outcomes(vec![Outcome {
             delivery_id: delivery.id,
@@ -138,4 +155,54 @@ async fn redeliveries_and_test_events_are_left_to_the_outbox_read() {
     store.redeliver(delivery.id, 3).await.unwrap();
     assert!(store.outbox_unread(Lane::Normal));
     store.close();
+}
+
+#[tokio::test]
+async fn bodies_past_the_byte_cap_are_left_to_the_outbox_read() {
+    let (_dir, store) = store_with_listener().await;
+    let big: Vec<_> = (0..3)
+        .map(|n| {
+            let mut e = event(n);
+            e.body = vec![b' '; CAP_BYTES / 2];
+            e
+        })
+        .collect();
+    store.ingest(big, 1).await.unwrap();
+    assert!(store.outbox_unread(Lane::Normal), "the third did not fit");
+    assert_eq!(handed(&store, &HashSet::new()).len(), 2);
+    store.close();
+}
+
+#[test]
+fn a_handover_given_up_flags_its_lanes_for_the_outbox_read() {
+    let handoff = Arc::new(Handoff::default());
+    for lane in [Lane::Urgent, Lane::Normal] {
+        handoff.unread[slot(lane)].store(false, Ordering::Release);
+    }
+    let fresh = |lane| Fresh {
+        due: Due {
+            delivery: crate::domain::model::Delivery {
+                id: 1,
+                webhook_id: "msg_1".into(),
+                listener_id: "lst_1".into(),
+                event_id: 1,
+                state: crate::domain::model::DeliveryState::Pending,
+                attempts: 0,
+                next_attempt_at: Some(1),
+                last_attempt_at: None,
+                last_status_code: None,
+                last_error: None,
+                created_at: 1,
+            },
+            listener: None,
+            body: Vec::new(),
+        },
+        lane,
+    };
+    drop(Handover::new(handoff.clone(), vec![fresh(Lane::Urgent)]));
+    assert!(handoff.unread[slot(Lane::Urgent)].load(Ordering::Acquire));
+    assert!(!handoff.unread[slot(Lane::Normal)].load(Ordering::Acquire));
+    Handover::new(handoff.clone(), vec![fresh(Lane::Normal)]).hand_over();
+    assert!(!handoff.unread[slot(Lane::Normal)].load(Ordering::Acquire));
+    assert_eq!(handoff.waiting(Lane::Normal).items.len(), 1);
 }
