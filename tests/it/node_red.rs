@@ -1,0 +1,262 @@
+//! The Node-RED nodes (`integrations/node-red`) in a real Node-RED: a flow
+//! deployed with a `wabridge in` node registers its listener, receives each
+//! signed event once and verified, refuses a forged delivery; a `wabridge
+//! send` node's message reaches Meta; removing the node removes the listener.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::fake_meta::FakeMeta;
+use crate::support::gateway::{client, Gateway};
+use crate::support::payloads;
+
+const WABA: &str = "301";
+const PHONE: &str = "100000000000301";
+
+fn package() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/node-red")
+}
+
+/// A Node-RED on loopback with our package installed in its user dir.
+struct NodeRed {
+    child: Child,
+    base: String,
+    dir: tempfile::TempDir,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl NodeRed {
+    fn start(flows: &Value) -> NodeRed {
+        let red = package().join("node_modules/node-red/red.js");
+        assert!(
+            red.is_file(),
+            "the Node-RED test needs Node-RED: run scripts/test (it runs npm ci in integrations/node-red)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let modules = dir.path().join("node_modules");
+        std::fs::create_dir_all(&modules).unwrap();
+        std::os::unix::fs::symlink(package(), modules.join("node-red-contrib-wabridge")).unwrap();
+        std::fs::write(
+            dir.path().join("settings.js"),
+            format!(
+                "module.exports = {{ uiPort: {port}, uiHost: '127.0.0.1', flowFile: 'flows.json', \
+                 credentialSecret: false, httpNodeRoot: '/', logging: {{ console: {{ level: 'info' }} }} }};\n"
+            ),
+        )
+        .unwrap();
+        let (flows, credentials) = split_credentials(flows);
+        std::fs::write(dir.path().join("flows.json"), flows.to_string()).unwrap();
+        std::fs::write(dir.path().join("flows_cred.json"), credentials.to_string()).unwrap();
+        let mut child = Command::new("node")
+            .arg(&red)
+            .args(["--userDir"])
+            .arg(dir.path())
+            .args(["--settings"])
+            .arg(dir.path().join("settings.js"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node is needed for the Node-RED test: run scripts/test");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        for pipe in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let red = NodeRed {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            log,
+        };
+        red.wait_for("its flows started", || red.log().contains("Started flows"));
+        red
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "Node-RED: no sign of {what} in 30 s; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// What the flow's `file` node wrote to `name`, a JSON value a line.
+    fn written(&self, name: &str) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join(name))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn post(&self, path: &str, body: &Value) -> u16 {
+        match client()
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("Node-RED-Deployment-Type", "full")
+            .send(body.to_string())
+        {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => panic!("POST {path} to Node-RED: {e}"),
+        }
+    }
+}
+
+impl Drop for NodeRed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Node-RED keeps credentials beside the flows, by node id.
+fn split_credentials(flows: &Value) -> (Value, Value) {
+    let mut flows = flows.clone();
+    let mut credentials = json!({});
+    for node in flows.as_array_mut().unwrap() {
+        if let Some(c) = node.as_object_mut().unwrap().remove("credentials") {
+            credentials[node["id"].as_str().unwrap()] = c;
+        }
+    }
+    (flows, credentials)
+}
+
+fn flows(gw: &Gateway, api_key: &str, red_base: &str, dir: &Path, with_in: bool) -> Value {
+    let file = |id: &str, name: &str| {
+        json!({"id": id, "type": "file", "z": "tab", "filename": dir.join(name).display().to_string(),
+               "filenameType": "str", "appendNewline": true, "createDir": true,
+               "overwriteFile": "false", "encoding": "none", "wires": []})
+    };
+    let mut nodes = vec![
+        json!({"id": "tab", "type": "tab", "label": "wabridge"}),
+        json!({"id": "gw", "type": "wabridge-config", "url": gw.base, "publicUrl": red_base,
+               "trustSelfSigned": false, "credentials": {"apiKey": api_key}}),
+        json!({"id": "say", "type": "inject", "z": "tab", "props": [{"p": "payload"}],
+               "payload": r#"{"to": "+420 777 000 111", "type": "text", "text": {"body": "Hello from Node-RED"}}"#,
+               "payloadType": "json", "repeat": "", "once": false, "wires": [["send"]]}),
+        json!({"id": "send", "type": "wabridge-send", "z": "tab", "gateway": "gw",
+               "phoneNumberId": PHONE, "wires": [["sent"]]}),
+        file("sent", "sent.jsonl"),
+        file("events", "events.jsonl"),
+    ];
+    if with_in {
+        nodes.push(
+            json!({"id": "in", "type": "wabridge-in", "z": "tab", "gateway": "gw",
+            "wabaId": WABA, "events": "whatsapp.message.received", "phoneNumberIds": "",
+            "wires": [["events"]]}),
+        );
+    }
+    Value::Array(nodes)
+}
+
+#[test]
+fn a_node_red_flow_receives_each_event_once_verified_and_sends() {
+    let meta = FakeMeta::start();
+    meta.add_phone_number(WABA, PHONE, "+420 800 000 301", true);
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let (_, key) = gw.add_account(&meta, "token-node-red", &[WABA]);
+    // The flows name a port that is only known once Node-RED has one: a
+    // first start picks it, the flows are then deployed with it.
+    let red = NodeRed::start(&json!([]));
+    let deployed = flows(&gw, &key, &red.base, red.dir.path(), true);
+    let (nodes, credentials) = split_credentials(&deployed);
+    let mut with_credentials = nodes.as_array().unwrap().clone();
+    for node in &mut with_credentials {
+        if let Some(c) = credentials.get(node["id"].as_str().unwrap()) {
+            node["credentials"] = c.clone();
+        }
+    }
+    assert_eq!(red.post("/flows", &Value::Array(with_credentials)), 204);
+
+    let listeners = || {
+        let (status, body) = gw.request("GET", "/api/v1/listeners", Some(&key), None);
+        assert_eq!(status, 200, "{body}");
+        body["listeners"].as_array().unwrap().clone()
+    };
+    red.wait_for("the listener registered", || listeners().len() == 1);
+    let listener = &listeners()[0];
+    assert_eq!(listener["url"], format!("{}/wabridge/in", red.base));
+    assert_eq!(listener["events"], json!(["whatsapp.message.received"]));
+
+    // Two messages, the first sent twice by Meta: two events, each once.
+    let first = payloads::single_text(WABA, PHONE, "wamid.NR1", "Do you ship to Brno?");
+    let second = payloads::single_text(WABA, PHONE, "wamid.NR2", "And to Ostrava?");
+    for body in [&first, &first, &second] {
+        assert_eq!(gw.post_webhook(body).0, 200);
+    }
+    red.wait_for("two events", || red.written("events.jsonl").len() >= 2);
+    std::thread::sleep(Duration::from_millis(500));
+    let events = red.written("events.jsonl");
+    assert_eq!(events.len(), 2, "{events:?}");
+    for (event, id) in events.iter().zip(["wamid.NR1", "wamid.NR2"]) {
+        assert_eq!(event["type"], "whatsapp.message.received", "{event}");
+        assert!(event.to_string().contains(id), "{event}");
+    }
+
+    // A delivery not signed with the listener's secret is refused, not output.
+    let forged = client()
+        .post(format!("{}/wabridge/in", red.base))
+        .header("webhook-id", "msg_forged")
+        .header(
+            "webhook-timestamp",
+            &crate::support::fake_meta::now_secs().to_string(),
+        )
+        .header(
+            "webhook-signature",
+            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .send(events[0].to_string())
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+    assert_eq!(red.written("events.jsonl").len(), 2);
+
+    // The send node's message reaches Meta; its answer reaches the flow.
+    assert_eq!(red.post("/inject/say", &json!({})), 200);
+    red.wait_for("the send's answer", || {
+        !red.written("sent.jsonl").is_empty()
+    });
+    let answer = &red.written("sent.jsonl")[0];
+    assert!(
+        answer["messageId"].as_str().unwrap().starts_with("wamid."),
+        "{answer}"
+    );
+    let sends = meta.requests_to("POST", &format!("/{PHONE}/messages"));
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].json()["text"]["body"], "Hello from Node-RED");
+
+    // The node removed from the flows: its listener goes too.
+    let mut without = flows(&gw, &key, &red.base, red.dir.path(), false);
+    for node in without.as_array_mut().unwrap() {
+        node.as_object_mut().unwrap().remove("credentials");
+    }
+    assert_eq!(red.post("/flows", &without), 204);
+    red.wait_for("the listener removed", || listeners().is_empty());
+}
