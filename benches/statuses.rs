@@ -28,6 +28,9 @@
 //! - `WABRIDGE_BENCH_INGEST_SECS` seconds of ingest without the janitor, to compare with (default 10)
 //! - `WABRIDGE_BENCH_INGESTERS` concurrent ingest requests (default 64)
 
+#[path = "env.rs"]
+mod env;
+use env::env_or;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
@@ -72,16 +75,6 @@ struct Config {
     lookups: usize,
     ingest_secs: u64,
     ingesters: usize,
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
-        _ => default,
-    }
 }
 
 fn main() {

@@ -57,6 +57,9 @@
 //! webhooks, which can hold deliveries), `procfs` (CPU and memory from /proc),
 //! `report` (the tables and the aims).
 
+#[path = "../env.rs"]
+mod env;
+use env::env_or;
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
@@ -96,16 +99,6 @@ struct Config {
     outbox: u64,
     delivery_concurrency: Option<String>,
     rust_log: String,
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
-        _ => default,
-    }
 }
 
 impl Config {

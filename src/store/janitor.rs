@@ -211,28 +211,9 @@ impl Store {
         threshold: u64,
         after: Option<(String, String)>,
     ) -> Result<Pruned<(String, String)>, Error> {
-        let (keys, next) = self.read(|tx| {
-            let t = tx.open_table(STATUS_RECIPIENTS)?;
-            pass_batch(
-                &t,
-                after_texts(&after),
-                |_, event| event < threshold,
-                own_texts,
-            )
-        })?;
-        let removed = self
-            .write_batch(keys, move |tx, (who, message): &(String, String)| {
-                let mut t = tx.open_table(STATUS_RECIPIENTS)?;
-                let key = (who.as_str(), message.as_str());
-                // A status that arrived since the read made the row recent again.
-                let stale = t.get(key)?.is_some_and(|v| v.value() < threshold);
-                if stale {
-                    t.remove(key)?;
-                }
-                Ok(())
-            })
-            .await?;
-        Ok(Pruned { removed, next })
+        // Each row holds its newest status's event id: stale below the threshold.
+        self.prune_stale_pairs(STATUS_RECIPIENTS, threshold, after)
+            .await
     }
 
     /// Removes one batch of awaiting-delivery rows whose `sent` arrived before `cutoff_ms`.
@@ -292,29 +273,25 @@ impl Store {
             .await
     }
 
-    /// One batch of a pass over a (id, id) → last-seen-ms table: the rows
-    /// last seen before `cutoff_ms`.
+    /// One batch of a pass over an (id, id) → number table (last seen in ms,
+    /// or the newest event's id): the rows whose number is below `cutoff`,
+    /// unless written again since the read.
     async fn prune_stale_pairs(
         &self,
         table: TableDefinition<'static, (&'static str, &'static str), u64>,
-        cutoff_ms: u64,
+        cutoff: u64,
         after: Option<(String, String)>,
     ) -> Result<Pruned<(String, String)>, Error> {
         let (keys, next) = self.read(|tx| {
             let t = tx.open_table(table)?;
-            pass_batch(
-                &t,
-                after_texts(&after),
-                |_, seen| seen < cutoff_ms,
-                own_texts,
-            )
+            pass_batch(&t, after_texts(&after), |_, seen| seen < cutoff, own_texts)
         })?;
         let removed = self
             .write_batch(keys, move |tx, (a, b): &(String, String)| {
                 let mut t = tx.open_table(table)?;
                 let key = (a.as_str(), b.as_str());
                 // Seen again since the read (the user wrote): keep it.
-                let stale = t.get(key)?.is_some_and(|v| v.value() < cutoff_ms);
+                let stale = t.get(key)?.is_some_and(|v| v.value() < cutoff);
                 if stale {
                     t.remove(key)?;
                 }
