@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::fake_meta::FakeMeta;
-use crate::support::gateway::{client, Gateway};
+use crate::support::gateway::{client, Gateway, Options};
 use crate::support::payloads;
 
 const WABA: &str = "301";
@@ -57,30 +57,8 @@ impl NodeRed {
         let (flows, credentials) = split_credentials(flows);
         std::fs::write(dir.path().join("flows.json"), flows.to_string()).unwrap();
         std::fs::write(dir.path().join("flows_cred.json"), credentials.to_string()).unwrap();
-        let mut child = Command::new("node")
-            .arg(&red)
-            .args(["--userDir"])
-            .arg(dir.path())
-            .args(["--settings"])
-            .arg(dir.path().join("settings.js"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("node is needed for the Node-RED test: run scripts/test");
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        for pipe in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut log = log.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
+        let child = spawn(&dir, &log);
         let red = NodeRed {
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -89,6 +67,17 @@ impl NodeRed {
         };
         red.wait_for("its flows started", || red.log().contains("Started flows"));
         red
+    }
+
+    /// Stops Node-RED and starts it again on the flows it saved.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log.lock().unwrap().clear();
+        self.child = spawn(&self.dir, &self.log);
+        self.wait_for("its flows started again", || {
+            self.log().contains("Started flows")
+        });
     }
 
     fn log(&self) -> String {
@@ -127,6 +116,33 @@ impl NodeRed {
             Err(e) => panic!("POST {path} to Node-RED: {e}"),
         }
     }
+}
+
+fn spawn(dir: &tempfile::TempDir, log: &std::sync::Arc<std::sync::Mutex<String>>) -> Child {
+    let mut child = Command::new("node")
+        .arg(package().join("node_modules/node-red/red.js"))
+        .args(["--userDir"])
+        .arg(dir.path())
+        .args(["--settings"])
+        .arg(dir.path().join("settings.js"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node is needed for the Node-RED test: run scripts/test");
+    for pipe in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+    }
+    child
 }
 
 impl Drop for NodeRed {
@@ -180,12 +196,20 @@ fn flows(gw: &Gateway, api_key: &str, red_base: &str, dir: &Path, with_in: bool)
 fn a_node_red_flow_receives_each_event_once_verified_and_sends() {
     let meta = FakeMeta::start();
     meta.add_phone_number(WABA, PHONE, "+420 800 000 301", true);
-    let gw = Gateway::start(&meta);
+    // Retries (after the tests' 1 s, 1 s, 2 s) long enough to outlast a
+    // restart of Node-RED on a busy machine.
+    let gw = Gateway::start_with(
+        &meta,
+        Options {
+            args: vec!["--retry-schedule".into(), "4s,8s,16s".into()],
+            ..Options::default()
+        },
+    );
     gw.configure();
     let (_, key) = gw.add_account(&meta, "token-node-red", &[WABA]);
     // The flows name a port that is only known once Node-RED has one: a
     // first start picks it, the flows are then deployed with it.
-    let red = NodeRed::start(&json!([]));
+    let mut red = NodeRed::start(&json!([]));
     let deployed = flows(&gw, &key, &red.base, red.dir.path(), true);
     let (nodes, credentials) = split_credentials(&deployed);
     let mut with_credentials = nodes.as_array().unwrap().clone();
@@ -251,6 +275,23 @@ fn a_node_red_flow_receives_each_event_once_verified_and_sends() {
     let sends = meta.requests_to("POST", &format!("/{PHONE}/messages"));
     assert_eq!(sends.len(), 1);
     assert_eq!(sends[0].json()["text"]["body"], "Hello from Node-RED");
+
+    // What arrives while Node-RED is down waits at wabridge and reaches the
+    // flow after its restart, through the same listener.
+    let kept = listeners()[0]["id"].clone();
+    red.child.kill().unwrap();
+    red.child.wait().unwrap();
+    let third = payloads::single_text(WABA, PHONE, "wamid.NR3", "Still open?");
+    assert_eq!(gw.post_webhook(&third).0, 200);
+    red.restart();
+    red.wait_for("the event sent while it was down", || {
+        red.written("events.jsonl").len() >= 3
+    });
+    assert!(red.written("events.jsonl")[2]
+        .to_string()
+        .contains("wamid.NR3"));
+    assert_eq!(listeners().len(), 1);
+    assert_eq!(listeners()[0]["id"], kept, "the same listener, found again");
 
     // The node removed from the flows: its listener goes too.
     let mut without = flows(&gw, &key, &red.base, red.dir.path(), false);
