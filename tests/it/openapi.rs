@@ -168,3 +168,75 @@ fn fuzz(gw: &Gateway, token: &str, filter: &[&str]) {
             .join("\n")
     );
 }
+
+/// The paths (and, where a call names it beside the path, the method) the
+/// flow tools' nodes in `integrations/` call, each as the API document
+/// describes it: a change to the flow API cannot silently break them.
+#[test]
+fn every_call_the_flow_tool_nodes_make_is_documented() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(root.join("static/openapi.json")).unwrap()).unwrap();
+    // `{phoneNumberId}` and `${encodeURIComponent(id)}` alike become `{}`.
+    let shape = |path: &str| -> String {
+        let mut out = String::new();
+        let mut depth = 0;
+        for c in path.chars() {
+            match c {
+                '{' => {
+                    if depth == 0 {
+                        out.push_str("{}");
+                    }
+                    depth += 1;
+                }
+                '}' => depth -= 1,
+                '$' if depth == 0 => {}
+                c if depth == 0 => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    };
+    let documented: Vec<(String, Vec<String>)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(path, ops)| {
+            (
+                shape(path),
+                ops.as_object().unwrap().keys().cloned().collect(),
+            )
+        })
+        .collect();
+    let mut calls = 0;
+    for file in std::fs::read_dir(root.join("integrations/node-red/nodes")).unwrap() {
+        let file = file.unwrap().path();
+        if file.extension().is_none_or(|e| e != "js") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&file).unwrap().lines() {
+            for literal in line
+                .split(['\'', '`'])
+                .filter(|s| s.starts_with("/api/v1/"))
+            {
+                let path = shape(literal);
+                let method = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+                    .into_iter()
+                    .find(|m| line.contains(&format!("request('{m}', ")));
+                let found = documented.iter().find(|(p, _)| *p == path);
+                let Some((_, methods)) = found else {
+                    panic!("{}: {literal} is not in the API document", file.display());
+                };
+                if let Some(m) = method {
+                    assert!(
+                        methods.iter().any(|d| d.eq_ignore_ascii_case(m)),
+                        "{}: {m} {literal} is not in the API document",
+                        file.display()
+                    );
+                }
+                calls += 1;
+            }
+        }
+    }
+    assert!(calls >= 6, "the nodes' calls were found ({calls})");
+}
