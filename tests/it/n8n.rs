@@ -1,9 +1,13 @@
 //! The n8n nodes (`integrations/n8n`, npm `n8n-nodes-wabridge`) in a real n8n
-//! 2.40 (`integrations/n8n/test-runtime`, installed by scripts/test): a
-//! workflow with the wabridge Trigger registers its listener on activation,
-//! runs once per event, verified, refuses a forged delivery, and removes the
-//! listener on deactivation; the wabridge action node's send reaches Meta. And
-//! every call the nodes make is an operation of static/openapi.json.
+//! 2.40 (`integrations/n8n/test-runtime`, installed by scripts/test): the
+//! credential's test passes with the key and fails without; a workflow with
+//! the wabridge Trigger registers its listener on activation, runs once per
+//! event (a Meta duplicate and a wabridge retry run nothing more), verified, a
+//! forged delivery refused; the wabridge action node's replies reach Meta, and
+//! its other operations (mark read, status history, window, templates, phone
+//! numbers, download then upload, a refusal with wabridge's reason) run from a
+//! second workflow; deactivation removes the listener. And every call the
+//! nodes make is an operation of static/openapi.json.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -23,6 +27,9 @@ use crate::support::receiver::Receiver;
 const WABA: &str = "302";
 const PHONE: &str = "100000000000302";
 const TRIGGER_WEBHOOK_ID: &str = "6b1f2c1e-8a4d-4f7e-9c3a-2d5e7f9a0b13";
+const OPS_WEBHOOK_ID: &str = "0c9e4f3a-51d2-4b8e-a7f6-3e2d1c0b9a87";
+const MEDIA: &str = "5550302";
+const JPEG: &[u8] = b"\xff\xd8\xff\xe0 fake jpeg";
 
 fn package() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/n8n")
@@ -259,6 +266,104 @@ fn workflow(credential: &Value, record: &str) -> Value {
     })
 }
 
+/// n8n's own Webhook node starting one branch per other operation of the
+/// action node, each branch's output recorded at `record/op/<name>`.
+fn operations_workflow(credential: &Value, record: &str) -> Value {
+    let credentials = json!({"wabridgeApi": {"id": credential["id"], "name": credential["name"]}});
+    let mut nodes = vec![
+        json!({"id": "start", "name": "Start", "type": "n8n-nodes-base.webhook",
+        "typeVersion": 2, "position": [0, 0], "webhookId": OPS_WEBHOOK_ID,
+        "parameters": {"httpMethod": "POST", "path": "wabridge-ops", "responseMode": "onReceived",
+                       "options": {}}}),
+    ];
+    let mut connections = serde_json::Map::new();
+    let mut from_start = vec![];
+    let mut op = |name: &str, parameters: Value, after: Option<&str>, y: i64| {
+        let mut node = json!({"id": name, "name": name, "type": "CUSTOM.wabridge", "typeVersion": 1,
+            "position": [300, y], "parameters": parameters, "credentials": credentials,
+            "onError": "continueRegularOutput"});
+        if after.is_some() {
+            node["position"] = json!([600, y]);
+        }
+        nodes.push(node);
+        let record_name = format!("Record {name}");
+        nodes.push(json!({"id": format!("rec-{name}"), "name": record_name, "type": "n8n-nodes-base.httpRequest",
+            "typeVersion": 4.2, "position": [900, y],
+            "parameters": {"method": "POST", "url": format!("{record}/op/{name}"), "sendBody": true,
+                           "specifyBody": "json", "jsonBody": "={{ JSON.stringify($json) }}",
+                           "options": {}}}));
+        connections.insert(
+            name.to_string(),
+            json!({"main": [[{"node": record_name, "type": "main", "index": 0}]]}),
+        );
+        match after {
+            Some(previous) => {
+                connections[previous]["main"][0]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"node": name, "type": "main", "index": 0}));
+            }
+            None => from_start.push(json!({"node": name, "type": "main", "index": 0})),
+        }
+    };
+    op(
+        "markRead",
+        json!({"operation": "markRead", "phoneNumberId": PHONE,
+        "messageId": "wamid.N8N1", "typingIndicator": true}),
+        None,
+        0,
+    );
+    op(
+        "status",
+        json!({"operation": "getMessageStatus",
+        "messageId": "={{ $json.body.sentId }}"}),
+        None,
+        100,
+    );
+    op(
+        "window",
+        json!({"operation": "getWindow", "phoneNumberId": PHONE,
+        "user": "+420 777 123 456"}),
+        None,
+        200,
+    );
+    op(
+        "templates",
+        json!({"operation": "listTemplates", "wabaId": WABA}),
+        None,
+        300,
+    );
+    op(
+        "phones",
+        json!({"operation": "listPhoneNumbers", "wabaId": WABA}),
+        None,
+        400,
+    );
+    op(
+        "download",
+        json!({"operation": "downloadMedia", "downloadMediaId": MEDIA,
+        "downloadPhoneNumberId": PHONE, "outputBinaryPropertyName": "data"}),
+        None,
+        500,
+    );
+    op(
+        "upload",
+        json!({"operation": "uploadMedia", "phoneNumberId": PHONE,
+        "binaryPropertyName": "data"}),
+        Some("download"),
+        500,
+    );
+    op(
+        "unknown",
+        json!({"operation": "getMessageStatus", "messageId": "wamid.NEVER.SENT"}),
+        None,
+        600,
+    );
+    connections.insert("Start".to_string(), json!({"main": [from_start]}));
+    json!({"name": "wabridge operations", "nodes": nodes, "connections": connections,
+           "settings": {"executionOrder": "v1"}})
+}
+
 #[test]
 fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
     if std::env::var_os("WABRIDGE_SKIP_N8N").is_some() {
@@ -269,6 +374,8 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
     build_package();
     let meta = FakeMeta::start();
     meta.add_phone_number(WABA, PHONE, "+420 800 000 302", true);
+    meta.add_templates(WABA, 3);
+    meta.add_media(MEDIA, "image/jpeg", JPEG);
     let gw = Gateway::start(&meta);
     gw.configure();
     let (_, key) = gw.add_account(&meta, "token-n8n", &[WABA]);
@@ -284,6 +391,22 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
     );
     assert_eq!(status, 200, "{credential}");
     let credential = &credential["data"];
+    // The credential's test (the editor's "Retest" button): GET /api/v1/me with the key.
+    let test = |api_key: &str| {
+        let (status, body) = n8n.rest(
+            "POST",
+            "/credentials/test",
+            Some(
+                &json!({"credentials": {"id": credential["id"], "name": credential["name"],
+                "type": "wabridgeApi",
+                "data": {"url": gw.base, "apiKey": api_key, "allowUnauthorizedCerts": false}}}),
+            ),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["data"].clone()
+    };
+    assert_eq!(test(&key)["status"], "OK", "{}", test(&key));
+    assert_eq!(test("wrong-key")["status"], "Error");
     let (status, created) = n8n.rest(
         "POST",
         "/workflows",
@@ -405,6 +528,128 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
             ),
         ]
     );
+
+    // A retry of a delivery already run (same webhook-id) is answered, not run again.
+    let listener_id = listed[0]["id"].as_str().unwrap().to_string();
+    let deliveries = || {
+        let (status, body) = gw.request(
+            "GET",
+            &format!("/api/v1/listeners/{listener_id}/deliveries"),
+            Some(&key),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body["deliveries"].as_array().unwrap().clone()
+    };
+    let delivery = deliveries()[0].clone();
+    assert_eq!(delivery["state"], "succeeded", "{delivery}");
+    let (status, body) = gw.request(
+        "POST",
+        &format!(
+            "/api/v1/listeners/{listener_id}/deliveries/{}/redeliver",
+            delivery["id"]
+        ),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["state"], "pending", "{body}");
+    n8n.wait_for("the redelivery answered", Duration::from_secs(15), |_| {
+        deliveries()
+            .iter()
+            .any(|d| d["id"] == delivery["id"] && d["state"] == "succeeded")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(recorded("/event").len(), 2);
+
+    // The action node's other operations, from a workflow n8n's Webhook node starts.
+    let (status, created) = n8n.rest(
+        "POST",
+        "/workflows",
+        Some(&operations_workflow(credential, &recorder.url(""))),
+    );
+    assert_eq!(status, 200, "{created}");
+    let ops_id = created["data"]["id"].as_str().unwrap().to_string();
+    let (status, body) = n8n.rest(
+        "POST",
+        &format!("/workflows/{ops_id}/activate"),
+        Some(&json!({"versionId": created["data"]["versionId"]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let sent_id = sent[0]["messageId"].as_str().unwrap().to_string();
+    let ops_url = format!("{}/webhook/wabridge-ops", n8n.base);
+    n8n.wait_for(
+        "the operations workflow started",
+        Duration::from_secs(20),
+        |_| {
+            client()
+                .post(&ops_url)
+                .header("content-type", "application/json")
+                .send(json!({"sentId": sent_id}).to_string())
+                .map(|r| r.status().as_u16() == 200)
+                .unwrap_or(false)
+        },
+    );
+    let names = [
+        "markRead",
+        "status",
+        "window",
+        "templates",
+        "phones",
+        "upload",
+        "unknown",
+    ];
+    n8n.wait_for("every operation recorded", Duration::from_secs(30), |_| {
+        names
+            .iter()
+            .all(|n| !recorded(&format!("/op/{n}")).is_empty())
+            && recorded("/op/templates").len() >= 3
+    });
+    let one = |name: &str| recorded(&format!("/op/{name}"))[0].clone();
+    assert_eq!(one("markRead")["success"], true, "{}", one("markRead"));
+    let reads: Vec<Value> = meta
+        .requests_to("POST", &format!("/{PHONE}/messages"))
+        .iter()
+        .map(|r| r.json())
+        .filter(|m| m["status"] == "read")
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0]["message_id"], "wamid.N8N1");
+    assert!(reads[0].get("typing_indicator").is_some(), "{}", reads[0]);
+    assert!(
+        one("status").to_string().contains(&sent_id),
+        "{}",
+        one("status")
+    );
+    // The payloads' messages are dated 2025: the window they opened has closed.
+    let window = one("window");
+    assert_eq!(window["user"], "420777123456", "{window}");
+    assert_eq!(window["window"], "closed", "{window}");
+    assert!(window["lastInboundAt"].is_string(), "{window}");
+    assert_eq!(recorded("/op/templates").len(), 3);
+    assert_eq!(one("phones")["id"], PHONE, "{}", one("phones"));
+    let upload = one("upload");
+    assert!(upload["mediaId"].as_str().is_some(), "{upload}");
+    assert_eq!(upload["kind"], "image", "{upload}");
+    let uploads = meta.requests_to("POST", &format!("/{PHONE}/media"));
+    assert_eq!(uploads.len(), 1);
+    assert!(
+        uploads[0].body.windows(JPEG.len()).any(|w| w == JPEG),
+        "the downloaded file went back up"
+    );
+    // wabridge's refusal reaches the workflow with its message and hint.
+    let unknown = one("unknown");
+    assert!(
+        unknown["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not found")),
+        "{unknown}"
+    );
+    assert!(
+        unknown["hint"].as_str().is_some_and(|h| h.contains("404")),
+        "{unknown}"
+    );
+    eprintln!("a refusal as the workflow sees it: {unknown}");
 
     // Deactivated: the listener goes.
     let (status, body) = n8n.rest(
@@ -567,4 +812,5 @@ fn every_call_of_the_n8n_nodes_is_a_documented_operation() {
         "post",
         "filename"
     ));
+    assert!(query("/api/v1/media/{mediaId}", "get", "phoneNumberId"));
 }

@@ -342,6 +342,15 @@ export class Wabridge implements INodeType {
 				displayOptions: only(['downloadMedia']),
 			},
 			{
+				displayName: 'Sender Phone Number ID',
+				name: 'downloadPhoneNumberId',
+				type: 'string',
+				default: '',
+				description:
+					'Only for media wabridge did not receive in a webhook: the phone number ID it was sent to',
+				displayOptions: only(['downloadMedia']),
+			},
+			{
 				displayName: 'Put Output File in Field',
 				name: 'outputBinaryPropertyName',
 				type: 'string',
@@ -369,7 +378,10 @@ export class Wabridge implements INodeType {
 				for (const item of produced) out.push({ ...item, pairedItem: { item: i } });
 			} catch (error) {
 				if (this.continueOnFail()) {
-					out.push({ json: { error: (error as Error).message }, pairedItem: { item: i } });
+					const { message, description } = error as { message: string; description?: string };
+					const json: IDataObject = { error: message };
+					if (description) json.hint = description;
+					out.push({ json, pairedItem: { item: i } });
 					continue;
 				}
 				throw error;
@@ -457,7 +469,10 @@ async function run(
 		}
 		case 'downloadMedia': {
 			const mediaId = seg(param('downloadMediaId'));
-			const answer = await wabridgeCall.call(this, 'GET', `/api/v1/media/${mediaId}`);
+			const phoneNumberId = String(param('downloadPhoneNumberId', '')).trim();
+			const answer = await wabridgeCall.call(this, 'GET', `/api/v1/media/${mediaId}`, {
+				qs: phoneNumberId ? { phoneNumberId } : undefined,
+			});
 			const type = String(answer.headers['content-type'] ?? 'application/octet-stream');
 			const file = await this.helpers.prepareBinaryData(answer.bytes, undefined, type);
 			const field = String(param('outputBinaryPropertyName', 'data'));

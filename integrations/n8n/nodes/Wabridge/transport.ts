@@ -108,7 +108,8 @@ function refusal(
 	const message = error.message ?? `wabridge answered ${status} to ${method} ${path}`;
 	return new NodeApiError(context.getNode(), parsed, {
 		message: error.code ? `${message} (${error.code})` : message,
-		description: error.hint ?? undefined,
+		// Without a hint, n8n would repeat the message here: say what answered instead.
+		description: error.hint ?? `wabridge answered ${status} to ${method} ${path}`,
 		httpCode: String(status),
 	});
 }
