@@ -47,23 +47,26 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `npm run build` of the package (tsc): what n8n loads is what the sources say.
+/// `npm run lint` (the community-node starter's rules) and `npm run build`
+/// (tsc) of the package: what n8n loads is what the sources say.
 fn build_package() {
     assert!(
-        package().join("node_modules/typescript").is_dir(),
+        package().join("node_modules/@n8n/node-cli").is_dir(),
         "the n8n test needs the package's dev dependencies: run scripts/test (npm ci in integrations/n8n)"
     );
-    let out = Command::new("npm")
-        .args(["run", "build", "--silent"])
-        .current_dir(package())
-        .output()
-        .expect("npm is needed for the n8n test");
-    assert!(
-        out.status.success(),
-        "npm run build failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for script in ["lint", "build"] {
+        let out = Command::new("npm")
+            .args(["run", script, "--silent"])
+            .current_dir(package())
+            .output()
+            .expect("npm is needed for the n8n test");
+        assert!(
+            out.status.success(),
+            "npm run {script} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// An n8n on loopback with our package as a custom extension, its owner set up.
@@ -387,7 +390,7 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
         "POST",
         "/credentials",
         Some(&json!({"name": "wabridge test", "type": "wabridgeApi",
-                     "data": {"url": gw.base, "apiKey": key, "allowUnauthorizedCerts": false}})),
+                     "data": {"url": gw.base, "apiKey": key, "ignoreSslIssues": false}})),
     );
     assert_eq!(status, 200, "{credential}");
     let credential = &credential["data"];
@@ -399,7 +402,7 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
             Some(
                 &json!({"credentials": {"id": credential["id"], "name": credential["name"],
                 "type": "wabridgeApi",
-                "data": {"url": gw.base, "apiKey": api_key, "allowUnauthorizedCerts": false}}}),
+                "data": {"url": gw.base, "apiKey": api_key, "ignoreSslIssues": false}}}),
             ),
         );
         assert_eq!(status, 200, "{body}");

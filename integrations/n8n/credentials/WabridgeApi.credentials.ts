@@ -9,7 +9,7 @@ import type {
 export class WabridgeApi implements ICredentialType {
 	name = 'wabridgeApi';
 
-	displayName = 'wabridge API';
+	displayName = 'Wabridge API';
 
 	icon = 'file:wabridge.svg' as const;
 
@@ -36,7 +36,7 @@ export class WabridgeApi implements ICredentialType {
 		},
 		{
 			displayName: 'Allow Self-Signed Certificate',
-			name: 'allowUnauthorizedCerts',
+			name: 'ignoreSslIssues',
 			type: 'boolean',
 			default: false,
 			description:
@@ -58,7 +58,7 @@ export class WabridgeApi implements ICredentialType {
 			baseURL: '={{$credentials.url.replace(/\\/+$/, "")}}',
 			url: '/api/v1/me',
 			method: 'GET',
-			skipSslCertificateValidation: '={{$credentials.allowUnauthorizedCerts}}',
+			skipSslCertificateValidation: '={{$credentials.ignoreSslIssues}}',
 		},
 	};
 }

@@ -264,9 +264,9 @@ export class Wabridge implements INodeType {
 				options: [
 					{ name: 'Download Media', value: 'downloadMedia', action: 'Download an inbound media file' },
 					{ name: 'Get 24-Hour Window', value: 'getWindow', action: 'Get the 24 hour window with a user' },
-					{ name: 'Get Message Status', value: 'getMessageStatus', action: "Get a sent message's status history" },
-					{ name: 'List Phone Numbers', value: 'listPhoneNumbers', action: "List a WABA's phone numbers" },
-					{ name: 'List Templates', value: 'listTemplates', action: "List a WABA's message templates" },
+					{ name: 'Get Message Status', value: 'getMessageStatus', action: 'Get the status history of a sent message' },
+					{ name: 'List Phone Numbers', value: 'listPhoneNumbers', action: 'List the phone numbers of a business account' },
+					{ name: 'List Templates', value: 'listTemplates', action: 'List the message templates of a business account' },
 					{ name: 'Mark Read', value: 'markRead', action: 'Mark a message read' },
 					{ name: 'Send Message', value: 'sendMessage', action: 'Send a message' },
 					{ name: 'Upload Media', value: 'uploadMedia', action: 'Upload a media file' },
@@ -338,7 +338,7 @@ export class Wabridge implements INodeType {
 				type: 'string',
 				default: '',
 				required: true,
-				description: "The media ID from an inbound message (its image.id, audio.id, document.id, …)",
+				description: "The media ID from an inbound message (its image, audio or document object's ID)",
 				displayOptions: only(['downloadMedia']),
 			},
 			{
@@ -371,20 +371,23 @@ export class Wabridge implements INodeType {
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const items = this.getInputData();
 		const out: INodeExecutionData[] = [];
+		const keepGoing = this.continueOnFail();
 		for (let i = 0; i < items.length; i++) {
+			const operation = this.getNodeParameter('operation', i) as Operation;
+			if (!keepGoing) {
+				// Errors are NodeApiError (wabridge's refusal) or NodeOperationError; they stop the run.
+				const produced = await run.call(this, operation, i, items[i]);
+				for (const item of produced) out.push({ ...item, pairedItem: { item: i } });
+				continue;
+			}
 			try {
-				const operation = this.getNodeParameter('operation', i) as Operation;
 				const produced = await run.call(this, operation, i, items[i]);
 				for (const item of produced) out.push({ ...item, pairedItem: { item: i } });
 			} catch (error) {
-				if (this.continueOnFail()) {
-					const { message, description } = error as { message: string; description?: string };
-					const json: IDataObject = { error: message };
-					if (description) json.hint = description;
-					out.push({ json, pairedItem: { item: i } });
-					continue;
-				}
-				throw error;
+				const { message, description } = error as { message: string; description?: string };
+				const json: IDataObject = { error: message };
+				if (description) json.hint = description;
+				out.push({ json, pairedItem: { item: i } });
 			}
 		}
 		return [out];

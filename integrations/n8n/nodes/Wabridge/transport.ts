@@ -48,7 +48,7 @@ export async function wabridgeCall(
 		ignoreHttpStatusErrors: true,
 		encoding: 'arraybuffer',
 		json: false,
-		skipSslCertificateValidation: credentials.allowUnauthorizedCerts === true,
+		skipSslCertificateValidation: credentials.ignoreSslIssues === true,
 	};
 	if (options.qs) request.qs = options.qs;
 	if (options.raw) {
