@@ -245,7 +245,7 @@ export class Wabridge implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'wabridge',
 		name: 'wabridge',
-		icon: 'file:wabridge.svg',
+		icon: { light: 'file:wabridge.svg', dark: 'file:wabridge.dark.svg' },
 		group: ['output'],
 		version: 1,
 		subtitle: '={{$parameter["operation"]}}',

@@ -9,7 +9,7 @@ import type {
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import { Webhook } from 'standardwebhooks';
 
-import { phoneNumberOptions, seg, wabaOptions, wabridgeJson } from '../Wabridge/transport';
+import { seg, wabaOptions, wabridgeJson } from '../Wabridge/transport';
 
 /** The event types of CONTRACT §5.1 offered in the picker (docs/events.md has them all). */
 const EVENT_TYPES: Array<[string, string]> = [
@@ -88,7 +88,7 @@ export class WabridgeTrigger implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'wabridge Trigger',
 		name: 'wabridgeTrigger',
-		icon: 'file:wabridge.svg',
+		icon: { light: 'file:wabridge.svg', dark: 'file:wabridge.dark.svg' },
 		group: ['trigger'],
 		version: 1,
 		subtitle: '={{($parameter["events"] || []).join(", ")}}',
@@ -156,7 +156,6 @@ export class WabridgeTrigger implements INodeType {
 	methods = {
 		loadOptions: {
 			getWabas: wabaOptions,
-			getPhoneNumbers: phoneNumberOptions,
 		},
 	};
 
