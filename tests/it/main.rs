@@ -15,6 +15,7 @@ mod disk;
 mod fields;
 mod flow;
 mod hostile;
+mod n8n;
 mod node_red;
 mod openapi;
 mod ops;

@@ -1,0 +1,254 @@
+import type {
+	IDataObject,
+	IHookFunctions,
+	INodeType,
+	INodeTypeDescription,
+	IWebhookFunctions,
+	IWebhookResponseData,
+} from 'n8n-workflow';
+import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+import { Webhook } from 'standardwebhooks';
+
+import { seg, wabaOptions, wabridgeJson } from '../Wabridge/transport';
+
+/** The event types of CONTRACT §5.1 offered in the picker (docs/events.md has them all). */
+const EVENT_TYPES: Array<[string, string]> = [
+	['Message Received', 'whatsapp.message.received'],
+	['Message Status (Sent, Delivered, Read, Failed)', 'whatsapp.message.status'],
+	['Message Echo (Sent From the WhatsApp Business App)', 'whatsapp.message.echo'],
+	['Message Error', 'whatsapp.message.error'],
+	['Message Standby', 'whatsapp.message.standby'],
+	['Any Template Event', 'whatsapp.template.*'],
+	['Template Status', 'whatsapp.template.status'],
+	['Template Quality', 'whatsapp.template.quality'],
+	['Template Category', 'whatsapp.template.category'],
+	['Account Update', 'whatsapp.account.update'],
+	['Account Alert', 'whatsapp.account.alert'],
+	['Phone Number Quality', 'whatsapp.phone_number.quality'],
+	['Phone Number Name', 'whatsapp.phone_number.name'],
+	['Call', 'whatsapp.call'],
+	['User Preference', 'whatsapp.user.preference'],
+	['Flow', 'whatsapp.flow'],
+	['Handover', 'whatsapp.handover'],
+	['Everything', '*'],
+];
+
+/**
+ * Deliveries already output, per listener, so that a retry of one (wabridge
+ * retries until it sees a 2xx in time) does not start the workflow twice.
+ * Held in memory only: bounded, forgotten on restart.
+ */
+const seen = new Map<string, Set<string>>();
+const SEEN_MAX = 2000;
+
+function firstTime(listener: string, webhookId: string): boolean {
+	let ids = seen.get(listener);
+	if (!ids) {
+		ids = new Set();
+		seen.set(listener, ids);
+	}
+	if (ids.has(webhookId)) return false;
+	ids.add(webhookId);
+	if (ids.size > SEEN_MAX) ids.delete(ids.values().next().value as string);
+	return true;
+}
+
+interface Wanted {
+	wabaId: string;
+	events: string[];
+	phoneNumberIds: string[];
+}
+
+function wanted(context: IHookFunctions): Wanted {
+	const wabaId = String(context.getNodeParameter('wabaId', '')).trim();
+	if (!wabaId) throw new NodeOperationError(context.getNode(), 'Choose the WABA ID to listen to');
+	const picked = context.getNodeParameter('events', []) as string[];
+	const more = String(context.getNodeParameter('moreEvents', '') ?? '');
+	const events = [...picked, ...splitList(more)];
+	if (events.length === 0) {
+		throw new NodeOperationError(context.getNode(), 'Choose at least one event type');
+	}
+	const phones = splitList(String(context.getNodeParameter('phoneNumberIds', '') ?? ''));
+	return { wabaId, events: [...new Set(events)], phoneNumberIds: phones };
+}
+
+function splitList(text: string): string[] {
+	return text
+		.split(/[\s,]+/)
+		.map((s) => s.trim())
+		.filter(Boolean);
+}
+
+function sameSet(a: unknown, b: string[]): boolean {
+	const left = Array.isArray(a) ? (a as string[]) : [];
+	return left.length === b.length && [...left].sort().join('\n') === [...b].sort().join('\n');
+}
+
+export class WabridgeTrigger implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'wabridge Trigger',
+		name: 'wabridgeTrigger',
+		icon: { light: 'file:wabridge.svg', dark: 'file:wabridge.dark.svg' },
+		group: ['trigger'],
+		version: 1,
+		subtitle: '={{($parameter["events"] || []).join(", ")}}',
+		description:
+			'Starts the workflow on WhatsApp events from a wabridge gateway (messages, statuses, templates, …)',
+		defaults: { name: 'wabridge Trigger' },
+		inputs: [],
+		outputs: [NodeConnectionTypes.Main],
+		credentials: [{ name: 'wabridgeApi', required: true }],
+		webhooks: [
+			{
+				name: 'default',
+				httpMethod: 'POST',
+				responseMode: 'onReceived',
+				path: 'webhook',
+			},
+		],
+		properties: [
+			{
+				displayName:
+					'Activating the workflow registers a listener at wabridge for this webhook; deactivating it removes the listener',
+				name: 'notice',
+				type: 'notice',
+				default: '',
+			},
+			{
+				displayName: 'WABA Name or ID',
+				name: 'wabaId',
+				type: 'options',
+				typeOptions: { loadOptionsMethod: 'getWabas' },
+				default: '',
+				required: true,
+				description:
+					'The WhatsApp Business Account whose events start the workflow. Choose from the list, or specify an ID using an <a href="https://docs.n8n.io/code/expressions/">expression</a>.',
+			},
+			{
+				displayName: 'Events',
+				name: 'events',
+				type: 'multiOptions',
+				options: EVENT_TYPES.map(([name, value]) => ({ name, value })),
+				default: ['whatsapp.message.received'],
+				description: 'The event types that start the workflow',
+			},
+			{
+				displayName: 'More Event Types',
+				name: 'moreEvents',
+				type: 'string',
+				default: '',
+				placeholder: 'whatsapp.call.status, whatsapp.group.*',
+				description:
+					'Further event types or prefix patterns, comma-separated (every type is listed in wabridge\'s docs/events.md)',
+			},
+			{
+				displayName: 'Phone Number IDs',
+				name: 'phoneNumberIds',
+				type: 'string',
+				default: '',
+				placeholder: '100000000000301, 100000000000302',
+				description:
+					'Only events for these sender phone number IDs (comma-separated); empty for every number of the WABA',
+			},
+		],
+	};
+
+	methods = {
+		loadOptions: {
+			getWabas: wabaOptions,
+		},
+	};
+
+	webhookMethods = {
+		default: {
+			async checkExists(this: IHookFunctions): Promise<boolean> {
+				const url = this.getNodeWebhookUrl('default') as string;
+				const data = this.getWorkflowStaticData('node');
+				const want = wanted(this);
+				const { listeners } = (await wabridgeJson.call(this, 'GET', '/api/v1/listeners')) as {
+					listeners?: IDataObject[];
+				};
+				for (const listener of listeners ?? []) {
+					if (listener.url !== url) continue;
+					const filters = (listener.filters ?? {}) as IDataObject;
+					const current =
+						listener.wabaId === want.wabaId &&
+						sameSet(listener.events, want.events) &&
+						sameSet(filters.phoneNumberIds, want.phoneNumberIds) &&
+						!listener.stoppedReason;
+					if (!current) {
+						// Registered with other settings (or stopped by a 410): replace it.
+						await wabridgeJson.call(this, 'DELETE', `/api/v1/listeners/${seg(listener.id)}`);
+						continue;
+					}
+					const full = await wabridgeJson.call(this, 'GET', `/api/v1/listeners/${seg(listener.id)}`);
+					data.listenerId = listener.id;
+					data.secret = full.secret;
+					return true;
+				}
+				return false;
+			},
+
+			async create(this: IHookFunctions): Promise<boolean> {
+				const url = this.getNodeWebhookUrl('default') as string;
+				const want = wanted(this);
+				const body: IDataObject = { wabaId: want.wabaId, events: want.events, url };
+				if (want.phoneNumberIds.length > 0) body.filters = { phoneNumberIds: want.phoneNumberIds };
+				const listener = await wabridgeJson.call(this, 'POST', '/api/v1/listeners', { body });
+				const data = this.getWorkflowStaticData('node');
+				data.listenerId = listener.id;
+				data.secret = listener.secret;
+				return true;
+			},
+
+			async delete(this: IHookFunctions): Promise<boolean> {
+				const data = this.getWorkflowStaticData('node');
+				const id = data.listenerId;
+				if (id) {
+					try {
+						await wabridgeJson.call(this, 'DELETE', `/api/v1/listeners/${seg(id)}`);
+					} catch (error) {
+						const status = (error as { httpCode?: string }).httpCode;
+						if (status !== '404') return false;
+					}
+				}
+				delete data.listenerId;
+				delete data.secret;
+				return true;
+			},
+		},
+	};
+
+	async webhook(this: IWebhookFunctions): Promise<IWebhookResponseData> {
+		const req = this.getRequestObject() as ReturnType<IWebhookFunctions['getRequestObject']> & {
+			rawBody?: Buffer;
+		};
+		const res = this.getResponseObject();
+		const data = this.getWorkflowStaticData('node');
+		const secret = typeof data.secret === 'string' ? data.secret : '';
+		const refuse = (why: string): IWebhookResponseData => {
+			res.status(401).json({ error: why });
+			return { noWebhookResponse: true };
+		};
+		if (!secret) return refuse('this trigger has no listener secret: reactivate the workflow');
+		const raw = req.rawBody;
+		if (!raw) return refuse('the raw body is not available to check the signature');
+		const headers: Record<string, string> = {};
+		for (const name of ['webhook-id', 'webhook-timestamp', 'webhook-signature']) {
+			const value = req.headers[name];
+			headers[name] = Array.isArray(value) ? value.join(',') : String(value ?? '');
+		}
+		let event: IDataObject;
+		try {
+			event = new Webhook(secret).verify(raw.toString('utf8'), headers) as IDataObject;
+		} catch {
+			return refuse('the signature does not verify');
+		}
+		if (!firstTime(String(data.listenerId ?? ''), headers['webhook-id'])) {
+			// A retry of a delivery already output: answered, not output again.
+			res.status(200).json({ duplicate: true });
+			return { noWebhookResponse: true };
+		}
+		return { workflowData: [this.helpers.returnJsonArray([event])] };
+	}
+}
