@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use crate::support::fake_meta::FakeMeta;
 use crate::support::gateway::{client, Gateway, Options};
 use crate::support::payloads;
+use crate::support::standard_webhooks::post_forged;
 
 const WABA: &str = "301";
 const PHONE: &str = "100000000000301";
@@ -246,20 +247,8 @@ fn a_node_red_flow_receives_each_event_once_verified_and_sends() {
     }
 
     // A delivery not signed with the listener's secret is refused, not output.
-    let forged = client()
-        .post(format!("{}/wabridge/in", red.base))
-        .header("webhook-id", "msg_forged")
-        .header(
-            "webhook-timestamp",
-            &crate::support::fake_meta::now_secs().to_string(),
-        )
-        .header(
-            "webhook-signature",
-            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )
-        .send(events[0].to_string())
-        .unwrap();
-    assert_eq!(forged.status().as_u16(), 401);
+    let forged = post_forged(&format!("{}/wabridge/in", red.base), &events[0].to_string());
+    assert_eq!(forged, 401);
     assert_eq!(red.written("events.jsonl").len(), 2);
 
     // The send node's message reaches Meta; its answer reaches the flow.

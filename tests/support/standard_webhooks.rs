@@ -48,3 +48,24 @@ pub fn assert_verified(deliveries: &[Recorded], secret: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// POSTs `body` to a flow tool's webhook `url` as a delivery whose signature
+/// was not made with the listener's secret; returns the status it got.
+pub fn post_forged(url: &str, body: &str) -> u16 {
+    super::gateway::client()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", "msg_forged")
+        .header(
+            "webhook-timestamp",
+            &super::fake_meta::now_secs().to_string(),
+        )
+        .header(
+            "webhook-signature",
+            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .send(body)
+        .unwrap()
+        .status()
+        .as_u16()
+}
