@@ -41,8 +41,24 @@ async fn collect(
     limit: usize,
     budget: Option<&BodyBudget>,
 ) -> Result<Bytes, Error> {
-    let mut kept = BytesMut::new();
     let mut draw = budget.map(BodyBudget::draw);
+    let (mut kept, drawn) = match body.size_hint().exact() {
+        // An announced length is checked and drawn before a byte is read, and
+        // the body lands in one buffer of that size: growing one by doubling
+        // left the allocator holding several times the budget under many
+        // slow senders.
+        Some(announced) => {
+            let announced = usize::try_from(announced).unwrap_or(usize::MAX);
+            if announced > limit {
+                return Err(Error::TooLarge { limit });
+            }
+            if draw.as_mut().is_some_and(|d| !d.grow(announced)) {
+                return Err(busy());
+            }
+            (BytesMut::with_capacity(announced), announced)
+        }
+        None => (BytesMut::new(), 0),
+    };
     while let Some(frame) = body.frame().await {
         let frame = frame
             .map_err(|e| Error::invalid("body", format!("could not read the request body: {e}")))?;
@@ -52,15 +68,20 @@ async fn collect(
         if kept.len() + data.len() > limit {
             return Err(Error::TooLarge { limit });
         }
-        if draw.as_mut().is_some_and(|d| !d.grow(data.len())) {
-            return Err(Error::Busy {
-                message: "too many request bodies are being received at once; retry shortly",
-                retry_after: 1,
-            });
+        let beyond_drawn = (kept.len() + data.len()).saturating_sub(drawn.max(kept.len()));
+        if draw.as_mut().is_some_and(|d| !d.grow(beyond_drawn)) {
+            return Err(busy());
         }
         kept.extend_from_slice(&data);
     }
     Ok(kept.freeze())
+}
+
+fn busy() -> Error {
+    Error::Busy {
+        message: "too many request bodies are being received at once; retry shortly",
+        retry_after: 1,
+    }
 }
 
 /// Reads a body of at most `limit` bytes. A longer one is still read to its end
@@ -197,3 +218,38 @@ pub fn page_limit(raw: &str) -> Result<usize, Error> {
 
 /// A login form carries a code, a state and two ids: a few hundred bytes.
 const FORM_BODY_LIMIT: usize = 16 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::{BodyExt, Full};
+
+    use super::*;
+
+    fn announced(len: usize) -> Body {
+        Full::new(Bytes::from(vec![b' '; len]))
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    }
+
+    #[tokio::test]
+    async fn an_announced_body_is_drawn_once_not_again_as_it_arrives() {
+        let budget = BodyBudget::new(1024 * 1024);
+        let body = read_budgeted(announced(1024 * 1024), 2 * 1024 * 1024, &budget).await;
+        assert_eq!(body.unwrap().len(), 1024 * 1024);
+        assert_eq!(budget.available(), 1024 * 1024);
+    }
+
+    #[tokio::test]
+    async fn an_announced_body_the_budget_cannot_hold_is_refused_before_it_is_read() {
+        let budget = BodyBudget::new(1024 * 1024);
+        let mut held = budget.draw();
+        assert!(held.grow(700 * 1024));
+        let refused = read_budgeted(announced(700 * 1024), 2 * 1024 * 1024, &budget).await;
+        assert!(matches!(refused, Err(Error::Busy { .. })), "{refused:?}");
+        let too_large = read_budgeted(announced(3 * 1024 * 1024), 2 * 1024 * 1024, &budget).await;
+        assert!(
+            matches!(too_large, Err(Error::TooLarge { .. })),
+            "{too_large:?}"
+        );
+    }
+}

@@ -180,8 +180,10 @@ fn slow_webhook_bodies_hold_at_most_the_budget_and_are_dropped_at_the_deadline()
         busy >= 190,
         "at most 8 MiB of bodies are held: {busy} refused"
     );
+    // The 8 MiB budget, 200 connections' read buffers and the allocator's
+    // slack: 11 MiB measured here, 32 MiB allowed for a busier machine.
     assert!(
-        during.saturating_sub(before) < 64 * 1024,
+        during.saturating_sub(before) < 32 * 1024,
         "RSS grew from {before} to {during} KiB"
     );
     assert_eq!(signed_text(&gw, "wamid.AFTER-SLOW"), 200);
