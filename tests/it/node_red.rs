@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::support::fake_meta::FakeMeta;
 use crate::support::gateway::{client, Gateway, Options};
 use crate::support::payloads;
-use crate::support::standard_webhooks::post_forged;
+use crate::support::standard_webhooks::post_delivery;
 
 const WABA: &str = "301";
 const PHONE: &str = "100000000000301";
@@ -173,7 +173,10 @@ fn flows(gw: &Gateway, api_key: &str, red_base: &str, dir: &Path, with_in: bool)
     };
     let mut nodes = vec![
         json!({"id": "tab", "type": "tab", "label": "wabridge"}),
-        json!({"id": "gw", "type": "wabridge-config", "url": gw.base, "publicUrl": red_base,
+        // The public URL as someone might type it, not as wabridge keeps it
+        // (WHATWG-normalised): the node must find its listener all the same.
+        json!({"id": "gw", "type": "wabridge-config", "url": gw.base,
+               "publicUrl": red_base.replacen("http://", "HTTP://", 1),
                "trustSelfSigned": false, "credentials": {"apiKey": api_key}}),
         json!({"id": "say", "type": "inject", "z": "tab", "props": [{"p": "payload"}],
                "payload": r#"{"to": "+420 777 000 111", "type": "text", "text": {"body": "Hello from Node-RED"}}"#,
@@ -246,10 +249,55 @@ fn a_node_red_flow_receives_each_event_once_verified_and_sends() {
         assert!(event.to_string().contains(id), "{event}");
     }
 
+    // A delivery wabridge makes again (same webhook-id) is answered, not
+    // output again; the next event is the barrier that shows it.
+    let id = listeners()[0]["id"].as_str().unwrap().to_string();
+    let deliveries = |key: &str| {
+        let path = format!("/api/v1/listeners/{id}/deliveries");
+        let (status, body) = gw.request("GET", &path, Some(key), None);
+        assert_eq!(status, 200, "{body}");
+        body["deliveries"].as_array().unwrap().clone()
+    };
+    let before = deliveries(&key).last().unwrap().clone();
+    let redeliver = format!(
+        "/api/v1/listeners/{id}/deliveries/{}/redeliver",
+        before["id"]
+    );
+    assert_eq!(gw.request("POST", &redeliver, Some(&key), None).0, 202);
+    red.wait_for("the redelivery answered", || {
+        deliveries(&key).iter().any(|d| {
+            d["id"] == before["id"]
+                && d["state"] == "succeeded"
+                && d["lastAttemptAt"] != before["lastAttemptAt"]
+        })
+    });
+    let url = format!("{}/wabridge/in", red.base);
+    let (_, one) = gw.request("GET", &format!("/api/v1/listeners/{id}"), Some(&key), None);
+    let secret = one["secret"].as_str().unwrap();
+    // Signed over the bytes as sent, whitespace and all: the node checks the
+    // raw body, not its parsed and re-serialised JSON.
+    let spaced = serde_json::to_string_pretty(&json!({"type": "whatsapp.message.received",
+        "timestamp": "2026-12-03T10:00:00Z", "data": {"id": "wamid.NR-SPACED"}}))
+    .unwrap();
+    assert_eq!(
+        post_delivery(&url, "msg_spaced", &spaced, Some(secret)),
+        204
+    );
+    red.wait_for("the spaced event", || {
+        red.written("events.jsonl").len() >= 3
+    });
+    let events = red.written("events.jsonl");
+    assert_eq!(
+        events.len(),
+        3,
+        "the redelivery was output again: {events:?}"
+    );
+    assert_eq!(events[2]["data"]["id"], "wamid.NR-SPACED");
+
     // A delivery not signed with the listener's secret is refused, not output.
-    let forged = post_forged(&format!("{}/wabridge/in", red.base), &events[0].to_string());
+    let forged = post_delivery(&url, "msg_forged", &events[0].to_string(), None);
     assert_eq!(forged, 401);
-    assert_eq!(red.written("events.jsonl").len(), 2);
+    assert_eq!(red.written("events.jsonl").len(), 3);
 
     // The send node's message reaches Meta; its answer reaches the flow.
     assert_eq!(red.post("/inject/say", &json!({})), 200);
@@ -274,9 +322,9 @@ fn a_node_red_flow_receives_each_event_once_verified_and_sends() {
     assert_eq!(gw.post_webhook(&third).0, 200);
     red.restart();
     red.wait_for("the event sent while it was down", || {
-        red.written("events.jsonl").len() >= 3
+        red.written("events.jsonl").len() >= 4
     });
-    assert!(red.written("events.jsonl")[2]
+    assert!(red.written("events.jsonl")[3]
         .to_string()
         .contains("wamid.NR3"));
     assert_eq!(listeners().len(), 1);

@@ -3,7 +3,11 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
 use serde_json::json;
+use sha2::Sha256;
 
 use super::server::Recorded;
 
@@ -49,21 +53,28 @@ pub fn assert_verified(deliveries: &[Recorded], secret: &str) {
     );
 }
 
-/// POSTs `body` to a flow tool's webhook `url` as a delivery whose signature
-/// was not made with the listener's secret; returns the status it got.
-pub fn post_forged(url: &str, body: &str) -> u16 {
+/// POSTs `body` to a flow tool's webhook `url` as a delivery with id
+/// `webhook_id`, signed with the listener's `secret` (`whsec_…`), or, with
+/// `None`, with a signature no secret made; returns the status it got.
+pub fn post_delivery(url: &str, webhook_id: &str, body: &str, secret: Option<&str>) -> u16 {
+    let timestamp = super::fake_meta::now_secs().to_string();
+    let signature = match secret {
+        Some(secret) => {
+            let key = STANDARD
+                .decode(secret.trim_start_matches("whsec_"))
+                .expect("a whsec_ secret");
+            let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+            mac.update(format!("{webhook_id}.{timestamp}.{body}").as_bytes());
+            format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+        }
+        None => "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+    };
     super::gateway::client()
         .post(url)
         .header("content-type", "application/json")
-        .header("webhook-id", "msg_forged")
-        .header(
-            "webhook-timestamp",
-            &super::fake_meta::now_secs().to_string(),
-        )
-        .header(
-            "webhook-signature",
-            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )
+        .header("webhook-id", webhook_id)
+        .header("webhook-timestamp", &timestamp)
+        .header("webhook-signature", &signature)
         .send(body)
         .unwrap()
         .status()

@@ -66,8 +66,13 @@ class Client {
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           let parsed = null;
-          try { parsed = text ? JSON.parse(text) : null; } catch { parsed = null; }
-          if (res.statusCode >= 200 && res.statusCode < 300) resolve(parsed);
+          let unreadable = false;
+          try { parsed = text ? JSON.parse(text) : null; } catch { unreadable = true; }
+          const ok = res.statusCode >= 200 && res.statusCode < 300;
+          if (ok && unreadable) {
+            // Not wabridge (a proxy's page, another service on that port).
+            reject(new Error(`${target.origin} answered ${method} ${path} with something other than JSON: is the gateway URL right?`));
+          } else if (ok) resolve(parsed);
           else reject(new WabridgeError(res.statusCode, parsed));
         });
         res.on('error', reject);

@@ -7,7 +7,13 @@ const MAX_BODY = 4 * 1024 * 1024;
 // retry of a delivery that reached us is answered but not output again.
 const REMEMBERED_IDS = 10000;
 
-const list = (text) => String(text || '').split(',').map((s) => s.trim()).filter(Boolean);
+// Registration retries after 5 s, 15 s, then every minute.
+const RETRY_MS = [5000, 15000, 60000];
+
+const list = (text) => [...new Set(String(text || '').split(',').map((s) => s.trim()).filter(Boolean))];
+const sameUrl = (a, b) => {
+  try { return new URL(a).href === new URL(b).href; } catch { return false; }
+};
 const sameSet = (a, b) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
 module.exports = function (RED) {
@@ -47,6 +53,8 @@ module.exports = function (RED) {
     const stack = root._router.stack;
     const at = stack.findIndex((layer) => layer.handle === captureRaw);
     stack.unshift(stack.splice(at, 1)[0]);
+  } else {
+    RED.log.error('wabridge in: this Node-RED\'s HTTP app is not the Express 4 the nodes know; deliveries cannot be verified and will be refused');
   }
 
   function WabridgeIn(config) {
@@ -98,45 +106,70 @@ module.exports = function (RED) {
 
     // One listener per node, found again by its URL after a restart or a
     // redeploy, so deliveries queued meanwhile still reach this node.
+    // wabridge keeps a listener's URL normalised (WHATWG), so URLs are compared
+    // as parsed.
+    const fits = (l) => l.wabaId === wabaId && sameSet(l.events || [], events)
+      && sameSet((l.filters && l.filters.phoneNumberIds) || [], phoneNumberIds)
+      && !l.stoppedReason;
     const register = async () => {
       const client = gateway.client();
       const { listeners = [] } = (await client.request('GET', '/api/v1/listeners')) || {};
-      const mine = listeners.find((l) => l.url === url);
-      const fits = mine && mine.wabaId === wabaId && sameSet(mine.events || [], events)
-        && sameSet((mine.filters && mine.filters.phoneNumberIds) || [], phoneNumberIds)
-        && !mine.stoppedReason;
-      if (fits) {
-        const one = await client.request('GET', `/api/v1/listeners/${encodeURIComponent(mine.id)}`);
-        return one;
+      const mine = listeners.filter((l) => sameUrl(l.url, url));
+      const kept = mine.find(fits);
+      let listener;
+      if (kept) {
+        listener = await client.request('GET', `/api/v1/listeners/${encodeURIComponent(kept.id)}`);
+      } else {
+        // The new one first: events arriving while the old one goes are
+        // queued for it.
+        const body = { wabaId, events, url };
+        if (phoneNumberIds.length) body.filters = { phoneNumberIds };
+        listener = await client.request('POST', '/api/v1/listeners', body);
       }
-      if (mine) await client.request('DELETE', `/api/v1/listeners/${encodeURIComponent(mine.id)}`);
-      const body = { wabaId, events, url };
-      if (phoneNumberIds.length) body.filters = { phoneNumberIds };
-      return client.request('POST', '/api/v1/listeners', body);
-    };
-    node.status({ fill: 'yellow', shape: 'ring', text: 'registering' });
-    const registered = register().then((listener) => {
+      if (!listener || typeof listener.id !== 'string' || typeof listener.secret !== 'string') {
+        throw new Error('wabridge answered without a listener id and secret');
+      }
       listenerId = listener.id;
       verifier = new Webhook(listener.secret);
-      node.status({ fill: 'green', shape: 'dot', text: `listening (${listener.id})` });
-    }, (e) => {
-      node.status({ fill: 'red', shape: 'ring', text: e.message.slice(0, 60) });
-      node.error(`cannot register the listener at wabridge: ${e.message}`);
-    });
+      // Registered with other settings, stopped by a 410, or a duplicate.
+      for (const old of mine.filter((l) => l.id !== listener.id)) {
+        await client.request('DELETE', `/api/v1/listeners/${encodeURIComponent(old.id)}`);
+      }
+      return listener;
+    };
+
+    let closed = false;
+    let retry = null;
+    let registered = null;
+    const attempt = (failures) => {
+      node.status({ fill: 'yellow', shape: 'ring', text: 'registering' });
+      registered = register().then((listener) => {
+        node.status({ fill: 'green', shape: 'dot', text: `listening (${listener.id})` });
+      }).catch((e) => {
+        if (closed) return;
+        // The gateway may be starting, or briefly unreachable: try again,
+        // less often the longer it lasts.
+        const wait = RETRY_MS[Math.min(failures, RETRY_MS.length - 1)];
+        node.status({ fill: 'red', shape: 'ring', text: `retry in ${wait / 1000} s: ${e.message}`.slice(0, 60) });
+        node.error(`cannot register the listener at wabridge (retrying in ${wait / 1000} s): ${e.message}`);
+        retry = setTimeout(() => attempt(failures + 1), wait);
+      });
+    };
+    attempt(0);
 
     node.on('close', (removed, done) => {
+      closed = true;
+      clearTimeout(retry);
       rawPaths.delete(nodeRoot + path);
       const router = RED.httpNode._router;
       if (router) {
         router.stack = router.stack.filter((layer) => !(layer.route && layer.route.path === path));
       }
-      if (!removed) {
-        done();
-        return;
-      }
-      // Removed from the flows: the listener goes too.
+      // Removed from the flows: the listener goes too, once a registration
+      // under way has settled.
       registered
-        .then(() => listenerId && gateway.client().request('DELETE', `/api/v1/listeners/${encodeURIComponent(listenerId)}`))
+        .then(() => removed && listenerId
+          && gateway.client().request('DELETE', `/api/v1/listeners/${encodeURIComponent(listenerId)}`))
         .catch((e) => node.warn(`cannot remove the listener at wabridge: ${e.message}`))
         .finally(() => done());
     });

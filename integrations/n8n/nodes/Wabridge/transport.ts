@@ -27,6 +27,9 @@ export interface RequestOptions {
 	qs?: IDataObject;
 }
 
+// Long enough for an upload of large media on a slow link.
+const TIMEOUT_MS = 300_000;
+
 /**
  * Calls the wabridge flow API with the credential's key. The answer's bytes
  * are kept as they are (a download is a file, not JSON); a non-2xx answer
@@ -49,6 +52,8 @@ export async function wabridgeCall(
 		encoding: 'arraybuffer',
 		json: false,
 		skipSslCertificateValidation: credentials.ignoreSslIssues === true,
+		// A gateway that stopped answering fails the node instead of holding it.
+		timeout: TIMEOUT_MS,
 	};
 	if (options.qs) request.qs = options.qs;
 	if (options.raw) {

@@ -79,6 +79,15 @@ function splitList(text: string): string[] {
 		.filter(Boolean);
 }
 
+/** wabridge keeps a listener's URL WHATWG-normalised; compare them parsed. */
+function sameUrl(a: unknown, b: string): boolean {
+	try {
+		return new URL(String(a)).href === new URL(b).href;
+	} catch {
+		return false;
+	}
+}
+
 function sameSet(a: unknown, b: string[]): boolean {
 	const left = Array.isArray(a) ? (a as string[]) : [];
 	return left.length === b.length && [...left].sort().join('\n') === [...b].sort().join('\n');
@@ -168,25 +177,31 @@ export class WabridgeTrigger implements INodeType {
 				const { listeners } = (await wabridgeJson.call(this, 'GET', '/api/v1/listeners')) as {
 					listeners?: IDataObject[];
 				};
+				let found = false;
 				for (const listener of listeners ?? []) {
-					if (listener.url !== url) continue;
+					if (!sameUrl(listener.url, url)) continue;
 					const filters = (listener.filters ?? {}) as IDataObject;
 					const current =
+						!found &&
 						listener.wabaId === want.wabaId &&
 						sameSet(listener.events, want.events) &&
 						sameSet(filters.phoneNumberIds, want.phoneNumberIds) &&
 						!listener.stoppedReason;
 					if (!current) {
-						// Registered with other settings (or stopped by a 410): replace it.
+						// Registered with other settings, stopped by a 410, or a
+						// duplicate: n8n creates the one wanted if none is left.
 						await wabridgeJson.call(this, 'DELETE', `/api/v1/listeners/${seg(listener.id)}`);
 						continue;
 					}
 					const full = await wabridgeJson.call(this, 'GET', `/api/v1/listeners/${seg(listener.id)}`);
+					if (typeof full.secret !== 'string') {
+						throw new NodeOperationError(this.getNode(), 'wabridge answered without the listener\'s secret');
+					}
 					data.listenerId = listener.id;
 					data.secret = full.secret;
-					return true;
+					found = true;
 				}
-				return false;
+				return found;
 			},
 
 			async create(this: IHookFunctions): Promise<boolean> {
@@ -195,6 +210,9 @@ export class WabridgeTrigger implements INodeType {
 				const body: IDataObject = { wabaId: want.wabaId, events: want.events, url };
 				if (want.phoneNumberIds.length > 0) body.filters = { phoneNumberIds: want.phoneNumberIds };
 				const listener = await wabridgeJson.call(this, 'POST', '/api/v1/listeners', { body });
+				if (typeof listener.id !== 'string' || typeof listener.secret !== 'string') {
+					throw new NodeOperationError(this.getNode(), 'wabridge answered without a listener id and secret');
+				}
 				const data = this.getWorkflowStaticData('node');
 				data.listenerId = listener.id;
 				data.secret = listener.secret;
