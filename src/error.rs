@@ -67,6 +67,11 @@ pub enum Error {
     #[error("{0}")]
     NotConfigured(&'static str),
 
+    /// What a sandbox account cannot do (Meta's own surfaces), or what only
+    /// a sandbox account may do.
+    #[error("{0}")]
+    Sandbox(String),
+
     #[error("Meta answered with error {}: {}", .0.code, .0.message)]
     Meta(MetaError),
 
@@ -148,6 +153,7 @@ impl Error {
             Error::Throttled { .. } => "too_many_attempts",
             Error::WindowClosed(_) => "window_closed",
             Error::NotConfigured(_) => "not_configured",
+            Error::Sandbox(_) => "sandbox",
             Error::Meta(_) => "meta_error",
             Error::MetaUnreachable(_) => "meta_unreachable",
             Error::Storage { .. } => "storage_error",

@@ -29,20 +29,35 @@ pub struct SimulateArgs {
     pub to: String,
 
     /// The Meta App secret the gateway checks signatures with (its clientSecret).
-    #[arg(long, env = "WABRIDGE_CLIENT_SECRET", hide_env_values = true)]
-    pub secret: String,
+    #[arg(
+        long,
+        env = "WABRIDGE_CLIENT_SECRET",
+        hide_env_values = true,
+        required_unless_present = "sandbox_key"
+    )]
+    pub secret: Option<String>,
 
-    /// The WhatsApp Business Account ID the events belong to (`entry[].id`).
-    #[arg(long, default_value = "100000000000001")]
-    pub waba: String,
+    /// Instead of --secret: the API key of a sandbox account (made in the
+    /// backoffice or with POST /api/v1/admin/accounts {"sandbox": true}). The
+    /// events then go to the gateway's /api/v1/sandbox/events with it, for the
+    /// sandbox's WABA and number, and need no Meta App.
+    #[arg(long, env = "WABRIDGE_SANDBOX_KEY", hide_env_values = true)]
+    pub sandbox_key: Option<String>,
 
-    /// The business phone number's ID (`metadata.phone_number_id`).
-    #[arg(long, default_value = "100000000000002")]
-    pub phone_number_id: String,
+    /// The WhatsApp Business Account ID the events belong to (`entry[].id`)
+    /// [default: 100000000000001, or the sandbox's].
+    #[arg(long)]
+    pub waba: Option<String>,
 
-    /// The business phone number as users see it.
-    #[arg(long, default_value = "15550001111")]
-    pub display_phone_number: String,
+    /// The business phone number's ID (`metadata.phone_number_id`)
+    /// [default: 100000000000002, or the sandbox's].
+    #[arg(long)]
+    pub phone_number_id: Option<String>,
+
+    /// The business phone number as users see it [default: 15550001111, or
+    /// the sandbox's].
+    #[arg(long)]
+    pub display_phone_number: Option<String>,
 
     /// The user's phone number (`wa_id`, `from`, `recipient_id`).
     #[arg(long, default_value = "15550009999")]
@@ -243,23 +258,113 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     }
 }
 
+/// Where the events go and how the gateway knows they may come in.
+enum Via {
+    /// Meta's webhook URL, signed with the app secret as Meta signs.
+    Signed { url: String, secret: String },
+    /// The sandbox's endpoint, with its account's API key.
+    Sandbox { url: String, key: String },
+}
+
+impl Via {
+    fn url(&self) -> &str {
+        match self {
+            Via::Signed { url, .. } | Via::Sandbox { url, .. } => url,
+        }
+    }
+
+    /// The header that lets the body in, as sent (a key shown only by its start).
+    fn credential(&self, body: &[u8], shown: bool) -> (&'static str, String) {
+        match self {
+            Via::Signed { secret, .. } => ("x-hub-signature-256", sign_meta(body, secret)),
+            Via::Sandbox { key, .. } if shown => {
+                let start: String = key.chars().take(8).collect();
+                ("authorization", format!("Bearer {start}…"))
+            }
+            Via::Sandbox { key, .. } => ("authorization", format!("Bearer {key}")),
+        }
+    }
+
+    fn hint(&self, status: Option<u16>) -> &'static str {
+        match (self, status) {
+            (Via::Signed { .. }, Some(401)) => "the gateway refused the signature: --secret must be the Meta App secret it has as clientSecret",
+            (Via::Signed { .. }, Some(503)) => "the gateway has no clientSecret yet: set it with PUT /api/v1/admin/config",
+            (Via::Sandbox { .. }, Some(401)) => "the gateway refused the key: --sandbox-key must be the sandbox account's API key",
+            (Via::Sandbox { .. }, Some(409)) => "the key is not a sandbox account's: make one in the backoffice (Accounts) first",
+            (_, Some(404)) => "no webhook endpoint there: --to must be the gateway's base URL",
+            (_, None) => "the gateway did not answer: is it running, and is --to right (https or http)?",
+            _ => "see the gateway's answer above",
+        }
+    }
+}
+
+/// The sandbox's WABA, number id and display number, as the gateway tells
+/// the key's owner.
+fn sandbox_number(agent: &ureq::Agent, base: &str, key: &str) -> Result<[String; 3], String> {
+    let mut resp = agent
+        .get(format!("{base}/api/v1/me"))
+        .header("authorization", &format!("Bearer {key}"))
+        .call()
+        .map_err(|e| {
+            format!(
+                "cannot ask {base} about the sandbox key: {}",
+                client::describe(&e)
+            )
+        })?;
+    if resp.status() != 200 {
+        return Err(format!(
+            "{base} refused the sandbox key (HTTP {}): is it the sandbox account's API key?",
+            resp.status()
+        ));
+    }
+    let me: serde_json::Value = resp
+        .body_mut()
+        .read_json()
+        .map_err(|e| format!("{base}/api/v1/me did not answer JSON: {e}"))?;
+    let field = |name: &str| me["sandbox"][name].as_str().map(str::to_string);
+    match (
+        field("wabaId"),
+        field("phoneNumberId"),
+        field("displayPhoneNumber"),
+    ) {
+        (Some(waba), Some(phone), Some(display)) => Ok([waba, phone, display]),
+        _ => Err("the key's account is not a sandbox account: use --secret for a real one".into()),
+    }
+}
+
 fn simulate(args: &SimulateArgs) -> Result<bool, String> {
     let picks = Pick::parse_list(&args.events)?;
-    let url = events_url(&args.to)?;
-    if args.secret.trim().is_empty() {
-        return Err("--secret (or WABRIDGE_CLIENT_SECRET) must be the Meta App secret the gateway has as clientSecret".into());
-    }
+    let webhook_url = events_url(&args.to)?;
     if !(args.rate >= 0.0 && args.rate.is_finite()) {
         return Err("--rate must be 0 or more webhooks per second".into());
     }
+    let agent = client::agent(&webhook_url, args.timeout, args.insecure);
+    let (via, defaults) = match (&args.sandbox_key, &args.secret) {
+        (Some(key), _) => {
+            let base = origin(&webhook_url)?;
+            let number = sandbox_number(&agent, &base, key)?;
+            let url = format!("{base}/api/v1/sandbox/events");
+            (Via::Sandbox { url, key: key.clone() }, number)
+        }
+        (None, Some(secret)) if !secret.trim().is_empty() => (
+            Via::Signed {
+                url: webhook_url,
+                secret: secret.clone(),
+            },
+            ["100000000000001", "100000000000002", "15550001111"].map(String::from),
+        ),
+        (None, _) => return Err("--secret (or WABRIDGE_CLIENT_SECRET) must be the Meta App secret the gateway has as clientSecret; without a Meta App, use --sandbox-key".into()),
+    };
+    let [waba, phone, display] = defaults;
+    let url = via.url().to_string();
     let run_id = args
         .run_id
         .clone()
         .unwrap_or_else(|| hex(&random_bytes(4)).to_uppercase());
     let ctx = SampleContext {
-        waba_id: args.waba.clone(),
-        phone_number_id: args.phone_number_id.clone(),
-        display_phone_number: args.display_phone_number.clone(),
+        waba_id: args.waba.clone().unwrap_or(waba),
+        phone_number_id: args.phone_number_id.clone().unwrap_or(phone),
+        display_phone_number: args.display_phone_number.clone().unwrap_or(display),
         from: args.from.clone(),
         user_id: args
             .user_id
@@ -276,9 +381,9 @@ fn simulate(args: &SimulateArgs) -> Result<bool, String> {
     if args.dry_run {
         for i in 0..count {
             let s = nth(i);
+            let (name, value) = via.credential(&s.body, true);
             println!(
-                "POST {url}\nx-hub-signature-256: {}\n{}\n",
-                sign_meta(&s.body, &args.secret),
+                "POST {url}\n{name}: {value}\n{}\n",
                 String::from_utf8_lossy(&s.body)
             );
         }
@@ -290,7 +395,6 @@ fn simulate(args: &SimulateArgs) -> Result<bool, String> {
             ctx.waba_id, ctx.phone_number_id
         );
     }
-    let agent = client::agent(&url, args.timeout, args.insecure);
     let next = AtomicU64::new(0);
     let results: Mutex<Vec<Sent>> = Mutex::new(Vec::with_capacity(count.min(1 << 20) as usize));
     let started = Instant::now();
@@ -307,7 +411,7 @@ fn simulate(args: &SimulateArgs) -> Result<bool, String> {
                         std::thread::sleep(wait);
                     }
                 }
-                let sent = send(&agent, &url, &args.secret, nth(i));
+                let sent = send(&agent, &via, nth(i));
                 if !args.quiet {
                     println!(
                         "{} {:<12} {} {}",
@@ -325,16 +429,16 @@ fn simulate(args: &SimulateArgs) -> Result<bool, String> {
     });
     let elapsed = started.elapsed();
     let results = results.into_inner().unwrap_or_default();
-    Ok(summarize(&results, elapsed))
+    Ok(summarize(&results, elapsed, &via))
 }
 
-fn send(agent: &ureq::Agent, url: &str, secret: &str, s: Sample) -> Sent {
-    let signature = sign_meta(&s.body, secret);
+fn send(agent: &ureq::Agent, via: &Via, s: Sample) -> Sent {
+    let (name, value) = via.credential(&s.body, false);
     let t = Instant::now();
     let result = agent
-        .post(url)
+        .post(via.url())
         .header("content-type", "application/json")
-        .header("x-hub-signature-256", &signature)
+        .header(name, &value)
         .send(&s.body[..]);
     let (status, answer) = match result {
         Ok(mut resp) => {
@@ -359,7 +463,7 @@ fn send(agent: &ureq::Agent, url: &str, secret: &str, s: Sample) -> Sent {
 }
 
 /// Prints the summary; true when every webhook got a 200.
-fn summarize(results: &[Sent], elapsed: Duration) -> bool {
+fn summarize(results: &[Sent], elapsed: Duration, via: &Via) -> bool {
     let mut by_status: std::collections::BTreeMap<String, u64> = Default::default();
     for r in results {
         *by_status
@@ -392,16 +496,15 @@ fn summarize(results: &[Sent], elapsed: Duration) -> bool {
     );
     let ok = results.iter().all(|r| r.status == Some(200));
     if let Some(bad) = results.iter().find(|r| r.status != Some(200)) {
-        let hint = match bad.status {
-            Some(401) => "the gateway refused the signature: --secret must be the Meta App secret it has as clientSecret",
-            Some(503) => "the gateway has no clientSecret yet: set it with PUT /api/v1/admin/config",
-            Some(404) => "no webhook endpoint there: --to must be the gateway's base URL",
-            None => "the gateway did not answer: is it running, and is --to right (https or http)?",
-            _ => "see the gateway's answer above",
-        };
-        eprintln!("not all webhooks were accepted: {hint}");
+        eprintln!("not all webhooks were accepted: {}", via.hint(bad.status));
     }
     ok
+}
+
+/// `scheme://host:port` of a URL.
+fn origin(url: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    Ok(parsed.origin().ascii_serialization())
 }
 
 /// The base URL gets Meta's webhook path; a full webhook URL is kept.

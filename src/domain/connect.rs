@@ -253,6 +253,7 @@ mod tests {
             status: AccountStatus::NeedsReconnect,
             status_reason: Some("expired".into()),
             token_checked_at: None,
+            sandbox: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod outbound;
 pub mod password;
 pub mod paths;
 pub mod recipient;
+pub mod sandbox;
 pub mod signature;
 pub mod statuses;
 pub mod subscription;

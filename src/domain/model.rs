@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::sandbox::SandboxNumber;
 use super::subscription::{Filters, Format};
 
 /// What the admin enters once: the Meta App's credentials and the webhook verify token.
@@ -56,6 +57,9 @@ pub struct Account {
     /// Unix ms of the last health check or refresh of the token.
     #[serde(default)]
     pub token_checked_at: Option<u64>,
+    /// A sandbox account: its number is made up and wabridge answers for Meta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxNumber>,
 }
 
 /// `needs_reconnect` means Meta refused the token: only a fresh login helps.

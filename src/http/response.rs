@@ -121,7 +121,7 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
         Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::WindowClosed(_) => StatusCode::CONFLICT,
+        Error::WindowClosed(_) | Error::Sandbox(_) => StatusCode::CONFLICT,
         Error::NotConfigured(_) | Error::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Meta(e) => meta_status(e),
         Error::MetaUnreachable(_) => StatusCode::BAD_GATEWAY,
@@ -140,6 +140,7 @@ pub fn hint(err: &Error) -> Option<String> {
         Error::Meta(e) => e.hint().map(str::to_string),
         Error::WindowClosed(_) => Some("send an approved template (type \"template\"), which Meta delivers at any time; once the user replies, free-form messages work for 24 hours".into()),
         Error::MetaUnreachable(_) => Some("check the server's outbound network and --graph-url".into()),
+        Error::Sandbox(_) => Some("a sandbox account sends, marks read, lists its number and templates and takes uploads; for the rest connect a real WhatsApp Business Account (Embedded Signup or a System User token)".into()),
         Error::StorageUnavailable(f) => Some(fault_hint(f).into()),
         Error::NotYours { what: Held::Waba, .. } => {
             Some("the account's WABAs are listed by GET /api/v1/business-accounts".into())

@@ -138,22 +138,38 @@ pub fn sample(ctx: &SampleContext, kind: SampleKind, run: &str, n: u64) -> Sampl
         k if k.is_status() => format!("wamid.SIM{run}OUT{n:08}"),
         _ => format!("wamid.SIM{run}IN{n:08}"),
     };
-    let value = if kind.is_status() {
-        statuses_value(ctx, vec![status(ctx, kind, &message_id)])
+    let body = if kind.is_status() {
+        status_body(ctx, kind, &message_id)
     } else {
-        messages_value(ctx, vec![message(ctx, kind, &message_id, run)])
+        webhook_body(
+            ctx,
+            messages_value(ctx, vec![message(ctx, kind, &message_id, run)]),
+        )
     };
+    Sample {
+        kind,
+        message_id,
+        body,
+    }
+}
+
+/// Meta's webhook reporting status `kind` of the message `message_id` sent
+/// to `ctx.from` (or, without it, to `ctx.user_id`).
+pub fn status_body(ctx: &SampleContext, kind: SampleKind, message_id: &str) -> Vec<u8> {
+    webhook_body(
+        ctx,
+        statuses_value(ctx, vec![status(ctx, kind, message_id)]),
+    )
+}
+
+fn webhook_body(ctx: &SampleContext, value: Value) -> Vec<u8> {
     let body = json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": ctx.waba_id, "changes": [{"field": "messages", "value": value}]}],
     });
-    Sample {
-        kind,
-        message_id,
-        // A `Value`'s keys are strings and its numbers finite, and a `Vec` takes
-        // any write: this cannot fail, and a sample has no error to report.
-        body: serde_json::to_vec(&body).expect("a serde_json::Value always encodes"),
-    }
+    // A `Value`'s keys are strings and its numbers finite, and a `Vec` takes
+    // any write: this cannot fail, and a sample has no error to report.
+    serde_json::to_vec(&body).expect("a serde_json::Value always encodes")
 }
 
 fn metadata(ctx: &SampleContext) -> Value {
@@ -260,9 +276,14 @@ fn status(ctx: &SampleContext, kind: SampleKind, id: &str) -> Value {
         "id": id,
         "status": kind.name(),
         "timestamp": ctx.timestamp.to_string(),
-        "recipient_id": ctx.from,
-        "recipient_user_id": ctx.user_id,
     });
+    // Meta names the recipient by whichever ids it has.
+    if !ctx.from.is_empty() {
+        s["recipient_id"] = json!(ctx.from);
+    }
+    if !ctx.user_id.is_empty() {
+        s["recipient_user_id"] = json!(ctx.user_id);
+    }
     match kind {
         SampleKind::Failed => {
             s["errors"] = json!([{

@@ -237,6 +237,7 @@ mod tests {
             status: AccountStatus::Ok,
             status_reason: None,
             token_checked_at: None,
+            sandbox: None,
         }
     }
 

@@ -14,10 +14,11 @@ use super::blocking;
 use super::Services;
 use crate::domain::ids::{PhoneNumberId, WabaId};
 use crate::domain::model::{Account, AccountStatus};
+use crate::domain::sandbox::{self, SandboxNumber};
 use crate::domain::time::now_ms;
 use crate::domain::tokens::{apply, reason_from_meta, token_refused, Verdict};
 use crate::error::{Error, Held};
-use crate::meta::{next_cursor, AccountToken, Graph, MetaError};
+use crate::meta::{next_cursor, AccountToken, Download, FilePart, Graph, MetaError};
 
 /// At most this many pages are followed in one listing, whatever Meta says.
 const MAX_PAGES: usize = 50;
@@ -186,10 +187,13 @@ pub async fn paged(
 }
 
 /// A Graph client bound to one account's token, to move onto the blocking pool.
+/// A sandbox account's calls are answered by wabridge (`domain::sandbox`):
+/// Meta never sees its made-up token.
 pub struct AccountCall {
     graph: Graph,
     token: String,
     app_secret: String,
+    sandbox: Option<SandboxNumber>,
 }
 
 impl AccountCall {
@@ -198,6 +202,7 @@ impl AccountCall {
             graph: app.graph.clone(),
             token: account.access_token.clone(),
             app_secret: app.settings().client_secret,
+            sandbox: account.sandbox.clone(),
         }
     }
 
@@ -208,20 +213,40 @@ impl AccountCall {
         }
     }
 
-    pub fn graph(&self) -> &Graph {
-        &self.graph
-    }
-
-    pub fn raw_token(&self) -> &str {
-        &self.token
-    }
-
     pub fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, Error> {
-        self.graph.get(path, &self.token(), query)
+        match &self.sandbox {
+            Some(number) => sandbox::graph_get(number, path),
+            None => self.graph.get(path, &self.token(), query),
+        }
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, Error> {
-        self.graph.post_json(path, &self.token(), body)
+        match &self.sandbox {
+            Some(number) => sandbox::graph_post(number, path, body),
+            None => self.graph.post_json(path, &self.token(), body),
+        }
+    }
+
+    pub fn post_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: &FilePart<'_>,
+    ) -> Result<Value, Error> {
+        match &self.sandbox {
+            Some(number) => sandbox::graph_post(number, path, &Value::Null),
+            None => self.graph.post_multipart(path, &self.token(), fields, file),
+        }
+    }
+
+    /// A file at Meta (a media URL Meta gave), fetched with the account's token.
+    pub fn download(&self, url: &str, limit: usize) -> Result<Download, Error> {
+        match &self.sandbox {
+            Some(_) => Err(Error::Sandbox(
+                "a sandbox account has no media at Meta to download".into(),
+            )),
+            None => self.graph.download(url, &self.token, limit),
+        }
     }
 }
 

@@ -52,6 +52,7 @@ pub(super) fn new_account(granted: Granted, now: u64) -> (Account, ApiKey) {
         status: AccountStatus::Ok,
         status_reason: None,
         token_checked_at: Some(now),
+        sandbox: None,
     };
     (account, api_key)
 }

@@ -186,7 +186,7 @@ pub enum Ended {
     NoWaba(Option<MetaError>),
     /// Meta or the store failed while finishing the login.
     Failed(Error),
-    Connected(Connected, ApiKey),
+    Connected(Box<Connected>, ApiKey),
 }
 
 /// The callback: the `state` is spent before anything else, then the login is
@@ -295,7 +295,7 @@ async fn connect(
     {
         Ok(connected) => {
             tracing::info!(account = %connected.account.id, created = connected.created, wabas = connected.account.waba_ids.len(), "account connected through login");
-            Ended::Connected(connected, api_key)
+            Ended::Connected(Box::new(connected), api_key)
         }
         Err(e) => Ended::Failed(e),
     }

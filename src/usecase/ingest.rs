@@ -2,10 +2,11 @@
 //! verified, parsed and stored in one durable commit before Meta is answered.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::Services;
+use super::{Services, Wake};
 use crate::domain::ids::constant_time_eq;
 use crate::domain::signature::verify_meta;
 use crate::domain::time::now_ms;
@@ -13,7 +14,7 @@ use crate::domain::webhook;
 use crate::domain::webhook_health::FailureKind;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::store::IngestReport;
+use crate::store::{IngestReport, Store};
 
 /// Meta's `hub.*` query of the verify handshake.
 pub struct Handshake<'a> {
@@ -82,13 +83,50 @@ pub async fn receive(
         return Err(Error::BadSignature(why));
     }
     app.watch.update(|f| f.record_signed_event(now));
+    store_verified(&app.store, &app.metrics, &app.wake, body, now).await
+}
+
+/// What storing a verified body needs, owned: the sandbox feeds back its
+/// statuses from a task of its own, through the same pipeline as Meta's.
+#[derive(Clone)]
+pub struct Intake {
+    store: Store,
+    metrics: Arc<Metrics>,
+    wake: Wake,
+}
+
+impl Intake {
+    pub fn new(app: &Services) -> Intake {
+        Intake {
+            store: app.store.clone(),
+            metrics: app.metrics.clone(),
+            wake: app.wake.clone(),
+        }
+    }
+
+    /// Stores a body that needs no signature: it comes from wabridge itself
+    /// or from a sandbox account's key.
+    pub async fn store(&self, body: &[u8]) -> Result<Received, Error> {
+        store_verified(&self.store, &self.metrics, &self.wake, body, now_ms()).await
+    }
+}
+
+/// Stores a verified body's events with their deliveries in one commit, or
+/// quarantines a body that cannot be used.
+async fn store_verified(
+    store: &Store,
+    metrics: &Metrics,
+    wake: &Wake,
+    body: &[u8],
+    now: u64,
+) -> Result<Received, Error> {
     // The parser asks for a portfolio's WABAs as it meets business-level
     // entries; a read that fails must fail the webhook (Meta redelivers it),
     // not route its events to nobody.
     let parsed = {
         let failed = Cell::new(None);
         let businesses = |id: &str| {
-            app.store.business_wabas(id).unwrap_or_else(|e| {
+            store.business_wabas(id).unwrap_or_else(|e| {
                 failed.set(Some(e));
                 Vec::new()
             })
@@ -101,24 +139,18 @@ pub async fn receive(
     };
     match parsed {
         Ok(events) => {
-            let report = app.store.ingest(events, now).await?;
-            Metrics::add(&app.metrics.events_accepted_total, report.accepted as u64);
-            Metrics::add(
-                &app.metrics.events_duplicate_total,
-                report.duplicates as u64,
-            );
+            let report = store.ingest(events, now).await?;
+            Metrics::add(&metrics.events_accepted_total, report.accepted as u64);
+            Metrics::add(&metrics.events_duplicate_total, report.duplicates as u64);
             if report.deliveries > 0 {
-                app.queued();
+                wake.ring();
             }
             Ok(Received::Stored(report))
         }
         Err(webhook::Unusable(reason)) => {
             tracing::warn!(%reason, "signed webhook body quarantined");
-            let id = app
-                .store
-                .quarantine(reason.clone(), body.to_vec(), now)
-                .await?;
-            Metrics::add(&app.metrics.webhooks_quarantined_total, 1);
+            let id = store.quarantine(reason.clone(), body.to_vec(), now).await?;
+            Metrics::add(&metrics.webhooks_quarantined_total, 1);
             Ok(Received::Quarantined {
                 quarantined: id,
                 reason,

@@ -42,9 +42,8 @@ pub async fn upload(
     let path = format!("{}/media", number.id());
     let (mime, kind, size) = (upload.mime, upload.kind, upload.bytes.len());
     let answer = on_account(app, account, move || {
-        call.graph().post_multipart(
+        call.post_multipart(
             &path,
-            &call.token(),
             &[("messaging_product", "whatsapp"), ("type", upload.mime)],
             &FilePart {
                 filename: &upload.filename,
@@ -103,9 +102,7 @@ pub async fn download(
             .get("url")
             .and_then(Value::as_str)
             .ok_or_else(|| Error::MetaUnreachable("Meta's media answer has no url".into()))?;
-        let file = call
-            .graph()
-            .download(url, call.raw_token(), MAX_MEDIA_BYTES)?;
+        let file = call.download(url, MAX_MEDIA_BYTES)?;
         let mime = info
             .get("mime_type")
             .and_then(Value::as_str)

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::access::{self, own_phone_number, Number};
-use super::Services;
+use super::{sandbox, Services};
 use crate::domain::model::{Account, StatusRecord};
 use crate::domain::outbound::{self, Outbound};
 use crate::domain::recipient::{check_user_id, normalize_phone, Recipient};
@@ -92,6 +92,9 @@ pub async fn send(
     }
     let answer = access::post(app, account, format!("{id}/messages"), message.body.clone()).await?;
     record_accepted(app, &number, &message, &answer).await;
+    if let Some(sandbox) = &account.sandbox {
+        sandbox::feed_back(app, sandbox, &answer);
+    }
     let window = learn_recipient(app, id, &message.recipient, &answer, window).await;
     let mut view = json!({
         "messageId": answer.pointer("/messages/0/id"),

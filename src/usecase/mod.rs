@@ -7,7 +7,8 @@
 //! One module per family: `accounts`, `connect` (links and logins),
 //! `settings`, `listeners` (and their deliveries), `messages` (sends, windows,
 //! status history), `numbers` (WABAs, phone numbers, templates, profiles),
-//! `media`, `ingest` (Meta's webhook), `backup`. `access` holds what a key
+//! `media`, `ingest` (Meta's webhook), `sandbox` (an account without Meta),
+//! `backup`. `access` holds what a key
 //! may touch and the Graph calls made with an account's token.
 
 pub mod access;
@@ -19,6 +20,7 @@ pub mod listeners;
 pub mod media;
 pub mod messages;
 pub mod numbers;
+pub mod sandbox;
 pub mod settings;
 pub mod subscriptions;
 
@@ -59,11 +61,16 @@ pub struct Services {
 
 /// Wakes the delivery dispatcher when deliveries were queued. Only the use
 /// cases that queue ring it: the front-ends cannot forget to.
+#[derive(Clone)]
 pub struct Wake(Arc<Notify>);
 
 impl Wake {
     pub fn new(dispatcher: Arc<Notify>) -> Wake {
         Wake(dispatcher)
+    }
+
+    fn ring(&self) {
+        self.0.notify_one();
     }
 }
 
@@ -80,7 +87,7 @@ impl Services {
     /// Deliveries were queued: the dispatcher looks at the outbox now rather
     /// than at its next timer.
     fn queued(&self) {
-        self.wake.0.notify_one();
+        self.wake.ring();
     }
 }
 

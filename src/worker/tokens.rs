@@ -54,10 +54,11 @@ impl TokenKeeper {
         if !settings.is_configured() {
             return;
         }
-        // An account waiting for a reconnect needs a person, not another call.
+        // An account waiting for a reconnect needs a person, not another
+        // call; a sandbox's token is not Meta's.
         let due = accounts
             .into_iter()
-            .filter(|a| a.status == AccountStatus::Ok);
+            .filter(|a| a.status == AccountStatus::Ok && a.sandbox.is_none());
         for account in due {
             if shutdown.is_cancelled() {
                 return;

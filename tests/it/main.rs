@@ -20,6 +20,7 @@ mod node_red;
 mod openapi;
 mod ops;
 mod routing;
+mod sandbox;
 mod secrets;
 mod signup_page;
 mod simulate;

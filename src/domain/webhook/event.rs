@@ -13,6 +13,7 @@ use crate::domain::events::{
     CALL, CALL_STATUS, MESSAGE_ECHO, MESSAGE_RECEIVED, MESSAGE_STANDBY, MESSAGE_STATUS,
 };
 use crate::domain::model::{InboundEvent, InboundSender, MetaSource, StatusRecord};
+use crate::domain::sandbox;
 use crate::domain::time::rfc3339_secs;
 use crate::domain::window::opens_window;
 
@@ -243,11 +244,14 @@ impl Ctx<'_> {
         let secs = secs_of(raw)
             .or_else(|| secs_of(&self.change.value))
             .unwrap_or(self.change.fallback_secs());
-        let envelope = json!({
+        let mut envelope = json!({
             "type": event_type,
             "timestamp": rfc3339_secs(secs),
             "data": Value::Object(data),
         });
+        if sandbox::is_sandbox_id(self.waba_id) {
+            envelope["sandbox"] = json!(true);
+        }
         InboundEvent {
             event_type: event_type.to_string(),
             waba_id: self.waba_id.to_string(),

@@ -7,15 +7,16 @@ use serde_json::{json, Value};
 
 use crate::domain::ids::AccountId;
 use crate::domain::model::{Account, AccountStatus};
+use crate::domain::sandbox::SandboxNumber;
 use crate::domain::time::{rfc3339_ms, rfc3339_secs};
 use crate::error::Error;
-use crate::http::body::{page_limit, read_json, read_optional_json};
+use crate::http::body::{page_limit, read_budgeted, read_json, read_optional_json};
 use crate::http::guards::{Admin, Caller};
 use crate::http::request::Req;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::usecase::accounts::{self, PastedToken};
-use crate::usecase::{connect, settings};
+use crate::usecase::{connect, sandbox, settings};
 
 pub async fn get_config(state: &AppState, _: Admin, _: Req) -> Result<Resp, Error> {
     Ok(response::json(StatusCode::OK, &settings::view(state)))
@@ -41,6 +42,9 @@ pub struct AccountView {
     /// Only when the key was just made: it is stored as a hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
+    /// A sandbox account's made-up number; absent for a real account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxNumber>,
 }
 
 impl From<&Account> for AccountView {
@@ -55,6 +59,7 @@ impl From<&Account> for AccountView {
             status_reason: a.status_reason.clone(),
             created_at: rfc3339_ms(a.created_at),
             api_key: None,
+            sandbox: a.sandbox.clone(),
         }
     }
 }
@@ -75,20 +80,38 @@ pub async fn list_accounts(state: &AppState, _: Admin, _: Req) -> Result<Resp, E
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewAccount {
-    access_token: String,
+    access_token: Option<String>,
     name: Option<String>,
     #[serde(default)]
     waba_ids: Vec<String>,
+    /// A sandbox account instead of one for a Meta token.
+    #[serde(default)]
+    sandbox: bool,
 }
 
 pub async fn add_account(state: &AppState, _: Admin, req: Req) -> Result<Resp, Error> {
     let new: NewAccount = read_json(req.body).await?;
-    let pasted = PastedToken {
-        access_token: new.access_token,
-        name: new.name,
-        waba_ids: new.waba_ids,
+    let (account, api_key) = match (new.sandbox, new.access_token) {
+        (true, None) if new.waba_ids.is_empty() => sandbox::create(state, new.name).await?,
+        (true, _) => return Err(Error::invalid(
+            "sandbox",
+            "a sandbox account takes no accessToken or wabaIds: its WABA and number are made up",
+        )),
+        (false, Some(access_token)) => {
+            let pasted = PastedToken {
+                access_token,
+                name: new.name,
+                waba_ids: new.waba_ids,
+            };
+            accounts::add(state, pasted).await?
+        }
+        (false, None) => {
+            return Err(Error::invalid(
+                "accessToken",
+                "paste the account's access token, or ask for {\"sandbox\": true}",
+            ))
+        }
     };
-    let (account, api_key) = accounts::add(state, pasted).await?;
     let view = AccountView {
         api_key: Some(api_key.0),
         ..AccountView::from(&account)
@@ -99,6 +122,18 @@ pub async fn add_account(state: &AppState, _: Admin, req: Req) -> Result<Resp, E
 pub async fn delete_account(state: &AppState, _: Admin, req: Req) -> Result<Resp, Error> {
     accounts::remove(state, &AccountId::new(req.param("accountId"))).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /api/v1/sandbox/events`: Meta-format events for a sandbox account's
+/// WABA, posted with its key instead of Meta's signature.
+pub async fn sandbox_events(
+    state: &AppState,
+    Caller(account): Caller,
+    req: Req,
+) -> Result<Resp, Error> {
+    let body = read_budgeted(req.body, state.max_body_bytes, &state.body_budget).await?;
+    let received = sandbox::post_events(state, &account, &body).await?;
+    Ok(response::json(StatusCode::OK, &received))
 }
 
 /// `GET /api/v1/me`: the account the key belongs to.

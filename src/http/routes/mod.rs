@@ -154,6 +154,7 @@ routes! {
 
     // The flow API, with an account's key.
     GET "/api/v1/me", Api => handler!(admin::me);
+    POST "/api/v1/sandbox/events", Api => handler!(admin::sandbox_events);
     GET "/api/v1/business-accounts", Api => handler!(numbers::business_accounts);
     GET "/api/v1/business-accounts/{wabaId}/phone-numbers", Api => handler!(numbers::phone_numbers);
     GET "/api/v1/business-accounts/{wabaId}/templates", Api => handler!(numbers::templates);
@@ -198,6 +199,7 @@ routes! {
     POST "/admin/password", Browser => form!(Back::Setup, backoffice::setup::set_password);
     GET "/admin/accounts", Browser => page!(backoffice::accounts::page);
     POST "/admin/accounts", Browser => form!(Back::Accounts, backoffice::accounts::add);
+    POST "/admin/accounts/sandbox", Browser => form!(Back::Accounts, backoffice::accounts::add_sandbox);
     POST "/admin/accounts/{accountId}/rotate-key", Browser => form!(Back::Accounts, backoffice::accounts::rotate_key);
     POST "/admin/accounts/{accountId}/remove", Browser => form!(Back::Accounts, backoffice::accounts::remove);
     GET "/admin/accounts/{accountId}/test-send", Browser => page!(backoffice::test_send::page);

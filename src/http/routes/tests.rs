@@ -49,6 +49,7 @@ fn account(n: u8) -> Account {
         status: AccountStatus::Ok,
         status_reason: None,
         token_checked_at: None,
+        sandbox: None,
     }
 }
 

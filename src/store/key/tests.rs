@@ -26,6 +26,7 @@ pub fn account() -> Account {
         status: AccountStatus::Ok,
         status_reason: None,
         token_checked_at: None,
+        sandbox: None,
     }
 }
 

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::http::response::Resp;
 use crate::http::session::Flash;
 use crate::usecase::accounts::{self, PastedToken};
-use crate::usecase::connect;
+use crate::usecase::{connect, sandbox};
 
 /// A token that ends sooner than this gets an amber warning.
 const EXPIRY_WARNING_MS: u64 = 7 * 24 * 3600 * 1000;
@@ -29,6 +29,8 @@ pub struct AccountRow {
     pub needs_reconnect: bool,
     pub status_reason: String,
     pub listeners: usize,
+    /// A sandbox's made-up number, shown instead of a token's expiry.
+    pub sandbox_number: Option<String>,
 }
 
 /// A connect link a customer could still use.
@@ -104,6 +106,12 @@ fn row(a: &Account, listeners: usize, now: u64) -> AccountRow {
         needs_reconnect,
         status_reason,
         listeners,
+        sandbox_number: a.sandbox.as_ref().map(|n| {
+            format!(
+                "{} (phone number ID {})",
+                n.display_phone_number, n.phone_number_id
+            )
+        }),
     }
 }
 
@@ -124,6 +132,23 @@ pub async fn add(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
         Flash::ok(format!(
             "Account \"{}\" added ({wabas}). Its API key is shown this once: copy it into the flow tool now.",
             account.name
+        ))
+        .with_secret(api_key.0),
+    ))
+}
+
+/// A sandbox account, to try a flow tool end to end before Meta is set up.
+pub async fn add_sandbox(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
+    let (account, api_key) = sandbox::create(cx.state, None).await?;
+    let number = account
+        .sandbox
+        .as_ref()
+        .map_or("", |n| n.phone_number_id.as_str());
+    Ok(Done::to(
+        ACCOUNTS,
+        Flash::ok(format!(
+            "Sandbox added: WABA {}, phone number ID {number}. Its API key is shown this once: put it in the flow tool, then run `wabridge simulate --sandbox-key <key>`.",
+            account.waba_ids.join(", ")
         ))
         .with_secret(api_key.0),
     ))
@@ -197,6 +222,7 @@ mod tests {
             status,
             status_reason: reason.map(str::to_string),
             token_checked_at: None,
+            sandbox: None,
         }
     }
 

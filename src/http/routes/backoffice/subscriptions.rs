@@ -42,7 +42,14 @@ pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
         *per_waba.entry(l.waba_id).or_default() += 1;
     }
     let mut rows = Vec::new();
-    for account in cx.state.store.accounts()? {
+    // A sandbox has no subscription at Meta to check.
+    let real = cx
+        .state
+        .store
+        .accounts()?
+        .into_iter()
+        .filter(|a| a.sandbox.is_none());
+    for account in real {
         for waba_id in &account.waba_ids {
             let checked = if configured {
                 Some(is_subscribed(cx.state, &account, waba_id).await)

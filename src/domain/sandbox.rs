@@ -1,0 +1,178 @@
+//! The sandbox: a made-up WhatsApp Business Account and phone number that let
+//! a newcomer wire a flow tool end to end before Meta has approved their app.
+//! wabridge answers the sandbox's Graph calls itself. Its ids are digits, as
+//! Meta's are, but start with `000`, which Meta's never do: an event or a
+//! number carrying one is the sandbox's, without a lookup.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::ids::random_bytes;
+use crate::error::Error;
+
+const PREFIX: &str = "000";
+
+/// The sandbox's phone number, kept with its account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxNumber {
+    pub waba_id: String,
+    pub phone_number_id: String,
+    /// In the 555-01xx range that North American numbering keeps for fiction.
+    pub display_phone_number: String,
+}
+
+impl SandboxNumber {
+    pub fn new() -> SandboxNumber {
+        let digits = random_digits(13);
+        SandboxNumber {
+            waba_id: format!("{PREFIX}{}", &digits[..12]),
+            phone_number_id: format!("{PREFIX}{}", random_digits(12)),
+            display_phone_number: format!("+1 555-01{}{}", &digits[12..], random_digits(1)),
+        }
+    }
+
+    /// The number as Meta lists a WABA's phone numbers.
+    pub fn as_listed(&self) -> Value {
+        json!({
+            "id": self.phone_number_id,
+            "display_phone_number": self.display_phone_number,
+            "verified_name": "wabridge sandbox",
+            "quality_rating": "GREEN",
+            "code_verification_status": "VERIFIED",
+            "platform_type": "CLOUD_API",
+            "status": "CONNECTED",
+            "name_status": "APPROVED",
+            "throughput": {"level": "STANDARD"},
+        })
+    }
+}
+
+impl Default for SandboxNumber {
+    fn default() -> Self {
+        SandboxNumber::new()
+    }
+}
+
+/// A WABA or phone number id of a sandbox.
+pub fn is_sandbox_id(id: &str) -> bool {
+    id.len() > PREFIX.len() && id.starts_with(PREFIX) && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A message id as the sandbox gives one: Meta's `wamid.` form, saying what it is.
+pub fn new_message_id() -> String {
+    format!("wamid.SANDBOX{}", random_digits(20))
+}
+
+/// Meta's answer to a send: the recipient as given and as a `wa_id`, and the
+/// message id. A read receipt (`status: read`) gets Meta's `{success: true}`.
+pub fn send_answer(message: &Value, message_id: &str) -> Value {
+    if message.get("status").and_then(Value::as_str) == Some("read") {
+        return json!({"success": true});
+    }
+    let to = message
+        .get("to")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut contact = json!({"input": to});
+    let digits = to.trim_start_matches('+');
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        contact["wa_id"] = json!(digits);
+    } else if let Some(user) = message.get("recipient").and_then(Value::as_str) {
+        contact["user_id"] = json!(user);
+    }
+    json!({
+        "messaging_product": "whatsapp",
+        "contacts": [contact],
+        "messages": [{"id": message_id}],
+    })
+}
+
+/// The templates a sandbox WABA has: Meta's own `hello_world`, which every
+/// new WABA gets.
+pub fn templates() -> Value {
+    json!({"data": [{
+        "id": "0001",
+        "name": "hello_world",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Hello World"},
+            {"type": "BODY", "text": "Welcome and congratulations!! This message demonstrates your ability to send a WhatsApp message notification from the Cloud API, hosted by Meta. Thank you for taking the time to test with us."},
+            {"type": "FOOTER", "text": "WhatsApp Business Platform sample message"}
+        ]
+    }]})
+}
+
+/// wabridge's answer, for Meta, to a Graph GET made with a sandbox account.
+pub fn graph_get(number: &SandboxNumber, path: &str) -> Result<Value, Error> {
+    match path.split_once('/') {
+        Some((waba, "phone_numbers")) if waba == number.waba_id => {
+            Ok(json!({"data": [number.as_listed()]}))
+        }
+        Some((waba, "message_templates")) if waba == number.waba_id => Ok(templates()),
+        None if path == number.phone_number_id => Ok(number.as_listed()),
+        _ => Err(unsupported(path)),
+    }
+}
+
+/// wabridge's answer, for Meta, to a Graph POST made with a sandbox account.
+pub fn graph_post(number: &SandboxNumber, path: &str, body: &Value) -> Result<Value, Error> {
+    match path.split_once('/') {
+        Some((phone, "messages")) if phone == number.phone_number_id => {
+            Ok(send_answer(body, &new_message_id()))
+        }
+        Some((phone, "media")) if phone == number.phone_number_id => {
+            Ok(json!({"id": format!("{PREFIX}{}", random_digits(13))}))
+        }
+        _ => Err(unsupported(path)),
+    }
+}
+
+fn unsupported(path: &str) -> Error {
+    let what = path.rsplit('/').next().unwrap_or(path);
+    Error::Sandbox(format!(
+        "a sandbox account has no Meta behind it for {what}: wabridge answers only sends, read receipts, its phone number, templates and uploads"
+    ))
+}
+
+fn random_digits(n: usize) -> String {
+    random_bytes(n)
+        .iter()
+        .map(|b| char::from(b'0' + b % 10))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_ids_are_digits_that_meta_never_gives() {
+        let n = SandboxNumber::new();
+        for id in [&n.waba_id, &n.phone_number_id] {
+            assert!(is_sandbox_id(id), "{id}");
+            assert_eq!(id.len(), 15, "{id}");
+        }
+        assert_ne!(n.waba_id, n.phone_number_id);
+        assert!(n.display_phone_number.starts_with("+1 555-01"));
+        assert!(!is_sandbox_id("102290129340398"));
+        assert!(!is_sandbox_id("000"));
+        assert!(!is_sandbox_id("000abc"));
+    }
+
+    #[test]
+    fn a_send_is_answered_as_meta_answers_and_a_read_receipt_with_success() {
+        let sent = send_answer(&json!({"to": "+420777123456", "type": "text"}), "wamid.X");
+        assert_eq!(sent["messages"][0]["id"], "wamid.X");
+        assert_eq!(sent["contacts"][0]["wa_id"], "420777123456");
+        let to_user = send_answer(&json!({"recipient": "CZ.1", "type": "text"}), "wamid.Y");
+        assert_eq!(to_user["contacts"][0]["user_id"], "CZ.1");
+        let read = send_answer(
+            &json!({"status": "read", "message_id": "wamid.Z"}),
+            "wamid.-",
+        );
+        assert_eq!(read, json!({"success": true}));
+    }
+}

@@ -1,0 +1,118 @@
+//! The sandbox account: made without Meta, answered by wabridge (see
+//! `domain::sandbox`), fed events by `wabridge simulate` with its API key,
+//! and given back `sent`, `delivered` and `read` for each message it sends,
+//! through the same pipeline as Meta's webhooks.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::accounts::{new_account, ApiKey, Granted};
+use super::ingest::{Intake, Received};
+use super::Services;
+use crate::domain::model::Account;
+use crate::domain::sandbox::SandboxNumber;
+use crate::domain::time::now_ms;
+use crate::error::Error;
+use crate::meta::samples::{status_body, SampleContext, SampleKind};
+
+/// How long after a send, and after each other, its statuses come.
+const STATUS_STEP: Duration = Duration::from_millis(500);
+
+/// What Meta reports of a message that was delivered and read, in order.
+const FED_BACK: [SampleKind; 3] = [SampleKind::Sent, SampleKind::Delivered, SampleKind::Read];
+
+/// A new sandbox account with its API key: no Meta token, no Meta App needed.
+pub async fn create(app: &Services, name: Option<String>) -> Result<(Account, ApiKey), Error> {
+    let number = SandboxNumber::new();
+    let granted = Granted {
+        name: Some(
+            name.map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "Sandbox".into()),
+        ),
+        waba_ids: vec![number.waba_id.clone()],
+        business_account_id: None,
+        // Never sent anywhere: the sandbox's calls do not reach Meta.
+        access_token: "sandbox".into(),
+        token_expires_at: None,
+        meta_user_id: None,
+    };
+    let (mut account, api_key) = new_account(granted, now_ms());
+    let pair = (number.phone_number_id.clone(), number.waba_id.clone());
+    account.sandbox = Some(number);
+    app.store
+        .insert_account(account.clone(), Vec::new())
+        .await?;
+    app.store.remember_phone_numbers(vec![pair]).await?;
+    tracing::info!(account = %account.id, "sandbox account created");
+    Ok((account, api_key))
+}
+
+/// Meta-format events posted with a sandbox account's key (`wabridge simulate
+/// --sandbox-key`): stored as a verified webhook, when every entry is the
+/// sandbox's own WABA.
+pub async fn post_events(
+    app: &Services,
+    account: &Account,
+    body: &[u8],
+) -> Result<Received, Error> {
+    let Some(number) = &account.sandbox else {
+        return Err(Error::Sandbox(
+            "only a sandbox account's key may post events; a real account's come from Meta".into(),
+        ));
+    };
+    let parsed: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid("body", format!("not Meta's webhook JSON: {e}")))?;
+    let entries = parsed
+        .get("entry")
+        .and_then(Value::as_array)
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| Error::invalid("entry", "Meta's webhook has a non-empty entry list"))?;
+    if let Some(other) = entries
+        .iter()
+        .map(|e| e.get("id").and_then(Value::as_str).unwrap_or_default())
+        .find(|id| *id != number.waba_id)
+    {
+        return Err(Error::Forbidden(format!(
+            "entry id {other:?} is not this sandbox's WABA {}",
+            number.waba_id
+        )));
+    }
+    Intake::new(app).store(body).await
+}
+
+/// After a sandbox send, Meta's `sent`, `delivered` and `read` for it, a
+/// moment apart, as webhooks through the normal pipeline.
+pub fn feed_back(app: &Services, number: &SandboxNumber, answer: &Value) {
+    let text = |pointer: &str| {
+        answer
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let message_id = text("/messages/0/id");
+    if message_id.is_empty() {
+        return;
+    }
+    let intake = Intake::new(app);
+    let mut ctx = SampleContext {
+        waba_id: number.waba_id.clone(),
+        phone_number_id: number.phone_number_id.clone(),
+        display_phone_number: number.display_phone_number.clone(),
+        from: text("/contacts/0/wa_id"),
+        user_id: text("/contacts/0/user_id"),
+        name: String::new(),
+        timestamp: 0,
+    };
+    tokio::spawn(async move {
+        for kind in FED_BACK {
+            tokio::time::sleep(STATUS_STEP).await;
+            ctx.timestamp = now_ms() / 1000;
+            if let Err(e) = intake.store(&status_body(&ctx, kind, &message_id)).await {
+                tracing::warn!(message = %message_id, status = kind.name(), error = %e, "sandbox status not stored");
+            }
+        }
+    });
+}

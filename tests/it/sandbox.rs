@@ -1,0 +1,216 @@
+//! The sandbox account: a flow wired end to end on a gateway that has no Meta
+//! App configured at all, with nothing reaching Meta.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::cli::run;
+use crate::delivery::wait_until;
+use crate::support::admin_browser::Browser;
+use crate::support::fake_meta::FakeMeta;
+use crate::support::gateway::{Gateway, ADMIN_TOKEN};
+use crate::support::payloads;
+use crate::support::receiver::Receiver;
+use crate::support::standard_webhooks::assert_verified;
+
+fn create_sandbox(gw: &Gateway) -> (String, String, String) {
+    let (status, body) = gw.admin(
+        "POST",
+        "/api/v1/admin/accounts",
+        Some(&json!({"sandbox": true, "name": "Try-out"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let waba = body["sandbox"]["wabaId"].as_str().unwrap().to_string();
+    let phone = body["sandbox"]["phoneNumberId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(body["wabaIds"], json!([waba]));
+    (body["apiKey"].as_str().unwrap().to_string(), waba, phone)
+}
+
+#[test]
+fn a_sandbox_takes_simulated_events_and_answers_its_own_sends_with_statuses() {
+    let meta = FakeMeta::start();
+    // No clientId, no clientSecret: Meta is not set up.
+    let gw = Gateway::start(&meta);
+    let (key, waba, phone) = create_sandbox(&gw);
+    assert!(
+        waba.starts_with("000") && phone.starts_with("000"),
+        "{waba} {phone}"
+    );
+    let (status, me) = gw.request("GET", "/api/v1/me", Some(&key), None);
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["sandbox"]["phoneNumberId"], phone.as_str());
+    let numbers = format!("/api/v1/business-accounts/{waba}/phone-numbers");
+    let (status, listed) = gw.request("GET", &numbers, Some(&key), None);
+    assert_eq!(status, 200, "{listed}");
+    assert!(listed.to_string().contains(&phone), "{listed}");
+
+    let receiver = Receiver::start();
+    let (_, messages_secret) = gw.add_listener(&key, &waba, "messages", &receiver.url("/m"));
+    let (_, statuses_secret) = gw.add_listener(&key, &waba, "statuses", &receiver.url("/s"));
+
+    // `wabridge simulate` with the sandbox's key: no Meta App secret.
+    let (code, out, err) = run(
+        &[
+            "simulate",
+            "--to",
+            &gw.base,
+            "--sandbox-key",
+            &key,
+            "--events",
+            "text",
+            "--rate",
+            "0",
+        ],
+        &[],
+        &std::env::temp_dir(),
+    );
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("1× HTTP 200"), "{out}");
+    let got = receiver.wait_for(1, Duration::from_secs(10));
+    assert_verified(&got, &messages_secret);
+    let event = got[0].json();
+    assert_eq!(event["type"], "whatsapp.message.received", "{event}");
+    assert_eq!(event["sandbox"], true, "{event}");
+    assert_eq!(event["data"]["wabaId"], waba.as_str());
+    assert_eq!(event["data"]["phoneNumberId"], phone.as_str());
+
+    // A send is answered by wabridge, then reported sent, delivered and read.
+    let (status, sent) = gw.request(
+        "POST",
+        &format!("/api/v1/phone-numbers/{phone}/messages"),
+        Some(&key),
+        Some(&json!({"to": "+420 777 000 111", "type": "text", "text": {"body": "Hello"}})),
+    );
+    assert_eq!(status, 200, "{sent}");
+    let message_id = sent["messageId"].as_str().unwrap().to_string();
+    assert!(message_id.starts_with("wamid.SANDBOX"), "{sent}");
+    assert_eq!(sent["waId"], "420777000111", "{sent}");
+    let statuses: Vec<Value> = wait_until(Duration::from_secs(10), "three statuses", || {
+        let s: Vec<Value> = receiver
+            .delivered()
+            .into_iter()
+            .filter(|r| r.path == "/s")
+            .map(|r| r.json())
+            .collect();
+        (s.len() >= 3).then_some(s)
+    });
+    let seen: Vec<(&str, &str)> = statuses
+        .iter()
+        .map(|e| {
+            assert_eq!(e["sandbox"], true, "{e}");
+            (
+                e["data"]["id"].as_str().unwrap(),
+                e["data"]["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (message_id.as_str(), "sent"),
+            (message_id.as_str(), "delivered"),
+            (message_id.as_str(), "read")
+        ]
+    );
+    let delivered: Vec<_> = receiver
+        .delivered()
+        .into_iter()
+        .filter(|r| r.path == "/s")
+        .collect();
+    assert_verified(&delivered, &statuses_secret);
+    let (status, history) = gw.request(
+        "GET",
+        &format!("/api/v1/messages/{message_id}"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["status"], "read", "{history}");
+
+    // Its templates are Meta's hello_world; Meta's other surfaces say why not.
+    let templates = format!("/api/v1/business-accounts/{waba}/templates");
+    let (status, listed) = gw.request("GET", &templates, Some(&key), None);
+    assert_eq!(status, 200, "{listed}");
+    assert!(listed.to_string().contains("hello_world"), "{listed}");
+    let profile = format!("/api/v1/phone-numbers/{phone}/business-profile");
+    let (status, refused) = gw.request("GET", &profile, Some(&key), None);
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "sandbox", "{refused}");
+
+    // Events for a WABA that is not the sandbox's are refused.
+    let other = payloads::single_text("100000000000001", "100000000000002", "wamid.X", "hi");
+    let (status, refused) = gw.request(
+        "POST",
+        "/api/v1/sandbox/events",
+        Some(&key),
+        Some(&serde_json::from_slice(&other).unwrap()),
+    );
+    assert_eq!(status, 403, "{refused}");
+
+    assert!(
+        meta.requests().is_empty(),
+        "Meta was asked: {:?}",
+        meta.requests()
+    );
+    let (status, account) = gw.admin("GET", "/api/v1/admin/accounts", None);
+    assert_eq!(status, 200);
+    assert_eq!(account["accounts"][0]["status"], "ok", "{account}");
+}
+
+#[test]
+fn only_a_sandbox_key_posts_events_and_a_sandbox_takes_no_token() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let (_, real_key) = gw.add_account(&meta, "token-real", &["111"]);
+    let body = payloads::single_text("111", "PN1", "wamid.REAL", "hi");
+    let (status, refused) = gw.request(
+        "POST",
+        "/api/v1/sandbox/events",
+        Some(&real_key),
+        Some(&serde_json::from_slice(&body).unwrap()),
+    );
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "sandbox", "{refused}");
+    let (status, refused) = gw.admin(
+        "POST",
+        "/api/v1/admin/accounts",
+        Some(&json!({"sandbox": true, "accessToken": "EAAG"})),
+    );
+    assert_eq!(status, 400, "{refused}");
+    let (status, refused) = gw.admin("POST", "/api/v1/admin/accounts", Some(&json!({})));
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sandbox"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn the_backoffice_makes_a_sandbox_and_marks_it() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    let mut admin = Browser::new(&gw);
+    assert_eq!(admin.login(ADMIN_TOKEN).status, 303);
+    let csrf = admin.csrf();
+    let made = admin.post("/admin/accounts/sandbox", &[("csrf", &csrf)]);
+    assert_eq!(made.status, 303, "{}", made.body);
+    let page = admin.get("/admin/accounts");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("wbk_"), "the key is shown once");
+    assert!(page.body.contains(">Sandbox</span>"), "{}", page.body);
+    assert!(
+        page.body.contains("No Meta token: +1 555-01"),
+        "{}",
+        page.body
+    );
+    let again = admin.get("/admin/accounts");
+    assert!(!again.body.contains("wbk_"), "the key is shown only once");
+}
