@@ -142,7 +142,8 @@ impl N8n {
             cookie: String::new(),
             agent: client(),
         };
-        n8n.wait_for("its editor up", Duration::from_secs(90), |n| {
+        // A first start migrates its database: a minute or more on a busy machine.
+        n8n.wait_for("its editor up", Duration::from_secs(180), |n| {
             n.log().contains("Editor is now accessible")
         });
         // The owner n8n asks for on a first start; the answer's cookie is the session.
