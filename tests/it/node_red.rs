@@ -165,7 +165,14 @@ fn split_credentials(flows: &Value) -> (Value, Value) {
     (flows, credentials)
 }
 
-fn flows(gw: &Gateway, api_key: &str, red_base: &str, dir: &Path, with_in: bool) -> Value {
+/// The account a flow's nodes use: its API key, WABA and phone number.
+struct Account<'a> {
+    key: &'a str,
+    waba: &'a str,
+    phone: &'a str,
+}
+
+fn flows(gw: &Gateway, account: &Account, red_base: &str, dir: &Path, with_in: bool) -> Value {
     let file = |id: &str, name: &str| {
         json!({"id": id, "type": "file", "z": "tab", "filename": dir.join(name).display().to_string(),
                "filenameType": "str", "appendNewline": true, "createDir": true,
@@ -177,19 +184,19 @@ fn flows(gw: &Gateway, api_key: &str, red_base: &str, dir: &Path, with_in: bool)
         // (WHATWG-normalised): the node must find its listener all the same.
         json!({"id": "gw", "type": "wabridge-config", "url": gw.base,
                "publicUrl": red_base.replacen("http://", "HTTP://", 1),
-               "trustSelfSigned": false, "credentials": {"apiKey": api_key}}),
+               "trustSelfSigned": false, "credentials": {"apiKey": account.key}}),
         json!({"id": "say", "type": "inject", "z": "tab", "props": [{"p": "payload"}],
                "payload": r#"{"to": "+420 777 000 111", "type": "text", "text": {"body": "Hello from Node-RED"}}"#,
                "payloadType": "json", "repeat": "", "once": false, "wires": [["send"]]}),
         json!({"id": "send", "type": "wabridge-send", "z": "tab", "gateway": "gw",
-               "phoneNumberId": PHONE, "wires": [["sent"]]}),
+               "phoneNumberId": account.phone, "wires": [["sent"]]}),
         file("sent", "sent.jsonl"),
         file("events", "events.jsonl"),
     ];
     if with_in {
         nodes.push(
             json!({"id": "in", "type": "wabridge-in", "z": "tab", "gateway": "gw",
-            "wabaId": WABA, "events": "whatsapp.message.received", "phoneNumberIds": "",
+            "wabaId": account.waba, "events": "whatsapp.message.received", "phoneNumberIds": "",
             "wires": [["events"]]}),
         );
     }
@@ -214,15 +221,18 @@ fn a_node_red_flow_receives_each_event_once_verified_and_sends() {
     // The flows name a port that is only known once Node-RED has one: a
     // first start picks it, the flows are then deployed with it.
     let mut red = NodeRed::start(&json!([]));
-    let deployed = flows(&gw, &key, &red.base, red.dir.path(), true);
-    let (nodes, credentials) = split_credentials(&deployed);
-    let mut with_credentials = nodes.as_array().unwrap().clone();
-    for node in &mut with_credentials {
-        if let Some(c) = credentials.get(node["id"].as_str().unwrap()) {
-            node["credentials"] = c.clone();
-        }
-    }
-    assert_eq!(red.post("/flows", &Value::Array(with_credentials)), 204);
+    let account = Account {
+        key: &key,
+        waba: WABA,
+        phone: PHONE,
+    };
+    assert_eq!(
+        red.post(
+            "/flows",
+            &flows(&gw, &account, &red.base, red.dir.path(), true)
+        ),
+        204
+    );
 
     let listeners = || {
         let (status, body) = gw.request("GET", "/api/v1/listeners", Some(&key), None);
@@ -331,10 +341,82 @@ fn a_node_red_flow_receives_each_event_once_verified_and_sends() {
     assert_eq!(listeners()[0]["id"], kept, "the same listener, found again");
 
     // The node removed from the flows: its listener goes too.
-    let mut without = flows(&gw, &key, &red.base, red.dir.path(), false);
+    let mut without = flows(&gw, &account, &red.base, red.dir.path(), false);
     for node in without.as_array_mut().unwrap() {
         node.as_object_mut().unwrap().remove("credentials");
     }
     assert_eq!(red.post("/flows", &without), 204);
     red.wait_for("the listener removed", || listeners().is_empty());
+}
+
+/// The README's quick start: a gateway without any Meta App, a sandbox
+/// account, a Node-RED flow on its key, `wabridge simulate --sandbox-key`.
+#[test]
+fn a_sandbox_feeds_a_node_red_flow_and_answers_its_send() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    let (status, made) = gw.admin(
+        "POST",
+        "/api/v1/admin/accounts",
+        Some(&json!({"sandbox": true})),
+    );
+    assert_eq!(status, 201, "{made}");
+    let text = |v: &Value| v.as_str().unwrap().to_string();
+    let (key, waba, phone) = (
+        text(&made["apiKey"]),
+        text(&made["sandbox"]["wabaId"]),
+        text(&made["sandbox"]["phoneNumberId"]),
+    );
+    let red = NodeRed::start(&json!([]));
+    let account = Account {
+        key: &key,
+        waba: &waba,
+        phone: &phone,
+    };
+    assert_eq!(
+        red.post(
+            "/flows",
+            &flows(&gw, &account, &red.base, red.dir.path(), true)
+        ),
+        204
+    );
+    red.wait_for("the listener registered", || {
+        let (_, body) = gw.request("GET", "/api/v1/listeners", Some(&key), None);
+        body["listeners"].as_array().is_some_and(|l| l.len() == 1)
+    });
+
+    let (code, out, err) = crate::cli::run(
+        &[
+            "simulate",
+            "--to",
+            &gw.base,
+            "--sandbox-key",
+            &key,
+            "--events",
+            "text",
+        ],
+        &[],
+        &std::env::temp_dir(),
+    );
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    red.wait_for("the simulated event", || {
+        !red.written("events.jsonl").is_empty()
+    });
+    let event = &red.written("events.jsonl")[0];
+    assert_eq!(event["sandbox"], true, "{event}");
+    assert_eq!(event["data"]["phoneNumberId"], phone.as_str(), "{event}");
+
+    assert_eq!(red.post("/inject/say", &json!({})), 200);
+    red.wait_for("the send's answer", || {
+        !red.written("sent.jsonl").is_empty()
+    });
+    let answer = &red.written("sent.jsonl")[0];
+    assert!(
+        answer["messageId"]
+            .as_str()
+            .unwrap()
+            .starts_with("wamid.SANDBOX"),
+        "{answer}"
+    );
+    assert!(meta.requests().is_empty(), "{:?}", meta.requests());
 }
