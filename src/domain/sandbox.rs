@@ -113,6 +113,12 @@ pub fn graph_get(number: &SandboxNumber, path: &str) -> Result<Value, Error> {
         }
         Some((waba, "message_templates")) if waba == number.waba_id => Ok(templates()),
         None if path == number.phone_number_id => Ok(number.as_listed()),
+        None if path == number.waba_id => Ok(json!({
+            "id": number.waba_id,
+            "name": "wabridge sandbox",
+            "currency": "USD",
+            "message_template_namespace": "sandbox",
+        })),
         _ => Err(unsupported(path)),
     }
 }

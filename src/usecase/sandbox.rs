@@ -13,6 +13,7 @@ use super::Services;
 use crate::domain::model::Account;
 use crate::domain::sandbox::SandboxNumber;
 use crate::domain::time::now_ms;
+use crate::domain::webhook;
 use crate::error::Error;
 use crate::meta::samples::{status_body, SampleContext, SampleKind};
 
@@ -58,25 +59,21 @@ pub async fn post_events(
     body: &[u8],
 ) -> Result<Received, Error> {
     let Some(number) = &account.sandbox else {
-        return Err(Error::Sandbox(
-            "only a sandbox account's key may post events; a real account's come from Meta".into(),
-        ));
+        return Err(not_a_sandbox());
     };
-    let parsed: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::invalid("body", format!("not Meta's webhook JSON: {e}")))?;
-    let entries = parsed
-        .get("entry")
-        .and_then(Value::as_array)
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| Error::invalid("entry", "Meta's webhook has a non-empty entry list"))?;
-    if let Some(other) = entries
-        .iter()
-        .map(|e| e.get("id").and_then(Value::as_str).unwrap_or_default())
-        .find(|id| *id != number.waba_id)
-    {
+    // Judged by what the events would be, not by `entry.id` alone: a change
+    // may name another WABA (`waba_info`), another account's number, or tie a
+    // business portfolio to a WABA; none of that may come from a key holder.
+    let events = webhook::parse(body, now_ms())
+        .map_err(|webhook::Unusable(why)| Error::invalid("body", why))?;
+    if let Some(foreign) = events.iter().find(|e| {
+        e.waba_id != number.waba_id
+            || !(e.phone_number_id.is_empty() || e.phone_number_id == number.phone_number_id)
+            || webhook::business_link(e).is_some()
+    }) {
         return Err(Error::Forbidden(format!(
-            "entry id {other:?} is not this sandbox's WABA {}",
-            number.waba_id
+            "an event for WABA {:?}, phone number {:?}: a sandbox may post events only for its own WABA {} and number {}",
+            foreign.waba_id, foreign.phone_number_id, number.waba_id, number.phone_number_id
         )));
     }
     Intake::new(app).store(body).await
@@ -115,4 +112,10 @@ pub fn feed_back(app: &Services, number: &SandboxNumber, answer: &Value) {
             }
         }
     });
+}
+
+pub fn not_a_sandbox() -> Error {
+    Error::Forbidden(
+        "only a sandbox account's key may post events; a real account's come from Meta".into(),
+    )
 }

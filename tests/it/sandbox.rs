@@ -43,6 +43,9 @@ fn a_sandbox_takes_simulated_events_and_answers_its_own_sends_with_statuses() {
     let (status, me) = gw.request("GET", "/api/v1/me", Some(&key), None);
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["sandbox"]["phoneNumberId"], phone.as_str());
+    let (status, wabas) = gw.request("GET", "/api/v1/business-accounts", Some(&key), None);
+    assert_eq!(status, 200, "{wabas}");
+    assert!(wabas.to_string().contains(&waba), "{wabas}");
     let numbers = format!("/api/v1/business-accounts/{waba}/phone-numbers");
     let (status, listed) = gw.request("GET", &numbers, Some(&key), None);
     assert_eq!(status, 200, "{listed}");
@@ -150,6 +153,20 @@ fn a_sandbox_takes_simulated_events_and_answers_its_own_sends_with_statuses() {
         Some(&serde_json::from_slice(&other).unwrap()),
     );
     assert_eq!(status, 403, "{refused}");
+    // Nor may its events name another number, or another WABA inside a change.
+    let foreign_number = payloads::single_text(&waba, "100000000000301", "wamid.Y", "hi");
+    let foreign_waba = json!({"object": "whatsapp_business_account", "entry": [{"id": waba,
+        "changes": [{"field": "message_template_status_update", "value": {
+            "event": "APPROVED", "message_template_id": 1, "message_template_name": "x",
+            "message_template_language": "en_US", "waba_info": {"waba_id": "100000000000001"}}}]}]});
+    for body in [
+        serde_json::from_slice(&foreign_number).unwrap(),
+        foreign_waba,
+    ] {
+        let (status, refused) =
+            gw.request("POST", "/api/v1/sandbox/events", Some(&key), Some(&body));
+        assert_eq!(status, 403, "{body}: {refused}");
+    }
 
     assert!(
         meta.requests().is_empty(),
@@ -174,8 +191,7 @@ fn only_a_sandbox_key_posts_events_and_a_sandbox_takes_no_token() {
         Some(&real_key),
         Some(&serde_json::from_slice(&body).unwrap()),
     );
-    assert_eq!(status, 409, "{refused}");
-    assert_eq!(refused["error"]["code"], "sandbox", "{refused}");
+    assert_eq!(status, 403, "{refused}");
     let (status, refused) = gw.admin(
         "POST",
         "/api/v1/admin/accounts",
