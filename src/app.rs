@@ -25,7 +25,8 @@ use crate::http::{server, tls, AppState, Backoffice, Sessions, Throttle};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
-use crate::usecase::{Services, Wake};
+use crate::usecase::ingest::Intake;
+use crate::usecase::{sandbox, Services, Wake};
 use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper};
 use crate::VERSION;
 
@@ -127,6 +128,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     let guard = UrlGuard {
         allow: args.webhook_allow_net.clone(),
     };
+    let (sandbox_feed, sandbox_queue) = sandbox::Feed::new();
     let app = Services {
         settings: RwLock::new(store.settings()?),
         store: store.clone(),
@@ -142,6 +144,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         metrics: metrics.clone(),
         watch: watch.clone(),
         wake: Wake::new(wake.clone()),
+        sandbox_feed,
     };
     let state = Arc::new(AppState {
         app,
@@ -190,6 +193,11 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         watch,
     };
     let facts = tokio::spawn(facts.run(shutdown.clone()));
+    let feed = tokio::spawn(sandbox::run_feed(
+        sandbox_queue,
+        Intake::new(&state),
+        shutdown.clone(),
+    ));
     tokio::spawn(on_signal(stop, shutdown.clone()));
 
     announce(&format!("listening on {}://{bound}", args.scheme()));
@@ -213,6 +221,8 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         finish("token keeper", keeper, Duration::from_secs(5)),
         // Its last flush is one small write: what the webhook saw survives the restart.
         finish("checklist saver", facts, Duration::from_secs(5)),
+        // Statuses not yet due are a sandbox's: not worth a wait.
+        finish("sandbox feed", feed, Duration::from_secs(1)),
     );
     store.close();
     tracing::info!("stopped cleanly");

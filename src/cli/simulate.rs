@@ -341,7 +341,7 @@ fn simulate(args: &SimulateArgs) -> Result<bool, String> {
     let agent = client::agent(&webhook_url, args.timeout, args.insecure);
     let (via, defaults) = match (&args.sandbox_key, &args.secret) {
         (Some(key), _) => {
-            let base = origin(&webhook_url)?;
+            let base = base_of(&webhook_url);
             let number = sandbox_number(&agent, &base, key)?;
             let url = format!("{base}/api/v1/sandbox/events");
             (Via::Sandbox { url, key: key.clone() }, number)
@@ -501,10 +501,13 @@ fn summarize(results: &[Sent], elapsed: Duration, via: &Via) -> bool {
     ok
 }
 
-/// `scheme://host:port` of a URL.
-fn origin(url: &str) -> Result<String, String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    Ok(parsed.origin().ascii_serialization())
+/// The gateway's base URL (a reverse proxy's sub-path kept) from its webhook URL.
+fn base_of(webhook_url: &str) -> String {
+    webhook_url
+        .strip_suffix(EVENTS_PATH)
+        .unwrap_or(webhook_url)
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// The base URL gets Meta's webhook path; a full webhook URL is kept.
@@ -524,6 +527,25 @@ fn events_url(to: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sandbox_endpoint_is_beside_the_webhook_under_any_sub_path() {
+        for to in [
+            "https://gw.example",
+            "https://gw.example/wa/",
+            "https://gw.example/plugins/appmixer/whatsapp/events",
+        ] {
+            let base = base_of(&events_url(to).unwrap());
+            assert!(
+                !base.ends_with('/') && !base.ends_with("events"),
+                "{to}: {base}"
+            );
+        }
+        assert_eq!(
+            base_of(&events_url("https://gw.example/wa").unwrap()),
+            "https://gw.example/wa"
+        );
+    }
 
     #[test]
     fn a_base_url_gets_the_webhook_path() {

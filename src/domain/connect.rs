@@ -210,6 +210,8 @@ pub fn reconnected(existing: &Account, fresh: &Account) -> Account {
         status: AccountStatus::Ok,
         status_reason: None,
         token_checked_at: fresh.token_checked_at,
+        // A login is Meta's: what it reconnects is a real account.
+        sandbox: None,
         ..existing.clone()
     }
 }

@@ -206,7 +206,7 @@ impl AccountCall {
         }
     }
 
-    pub fn token(&self) -> AccountToken<'_> {
+    fn token(&self) -> AccountToken<'_> {
         AccountToken {
             token: &self.token,
             app_secret: Some(&self.app_secret),

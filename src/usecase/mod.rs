@@ -57,6 +57,8 @@ pub struct Services {
     /// What the webhook has seen, for the setup checklist.
     pub watch: Arc<WebhookWatch>,
     pub wake: Wake,
+    /// Statuses the sandbox accounts' sends will report.
+    pub sandbox_feed: sandbox::Feed,
 }
 
 /// Wakes the delivery dispatcher when deliveries were queued. Only the use

@@ -5,6 +5,10 @@
 
 use std::time::Duration;
 
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
 use serde_json::Value;
 
 use super::accounts::{new_account, ApiKey, Granted};
@@ -80,7 +84,7 @@ pub async fn post_events(
 }
 
 /// After a sandbox send, Meta's `sent`, `delivered` and `read` for it, a
-/// moment apart, as webhooks through the normal pipeline.
+/// moment apart, queued for the feed (see [`run_feed`]).
 pub fn feed_back(app: &Services, number: &SandboxNumber, answer: &Value) {
     let text = |pointer: &str| {
         answer
@@ -93,7 +97,6 @@ pub fn feed_back(app: &Services, number: &SandboxNumber, answer: &Value) {
     if message_id.is_empty() {
         return;
     }
-    let intake = Intake::new(app);
     let mut ctx = SampleContext {
         waba_id: number.waba_id.clone(),
         phone_number_id: number.phone_number_id.clone(),
@@ -103,15 +106,59 @@ pub fn feed_back(app: &Services, number: &SandboxNumber, answer: &Value) {
         name: String::new(),
         timestamp: 0,
     };
-    tokio::spawn(async move {
-        for kind in FED_BACK {
-            tokio::time::sleep(STATUS_STEP).await;
-            ctx.timestamp = now_ms() / 1000;
-            if let Err(e) = intake.store(&status_body(&ctx, kind, &message_id)).await {
-                tracing::warn!(message = %message_id, status = kind.name(), error = %e, "sandbox status not stored");
-            }
+    let now = Instant::now();
+    for (n, kind) in (1u32..).zip(FED_BACK) {
+        let after = STATUS_STEP * n;
+        ctx.timestamp = (now_ms() + after.as_millis() as u64) / 1000;
+        let due = Due {
+            at: now + after,
+            body: status_body(&ctx, kind, &message_id),
+        };
+        if app.sandbox_feed.0.try_send(due).is_err() {
+            tracing::warn!(message = %message_id, "the sandbox's status feed is full: statuses of this send are dropped");
+            return;
         }
-    });
+    }
+}
+
+/// Statuses the sandbox will report, in the order they fall due.
+pub struct Feed(mpsc::Sender<Due>);
+
+/// The receiving end of [`Feed`], for [`run_feed`].
+pub struct FeedQueue(mpsc::Receiver<Due>);
+
+pub struct Due {
+    at: Instant,
+    body: Vec<u8>,
+}
+
+/// Statuses waiting at most: a flow sending faster than the sandbox reports
+/// loses statuses, never memory.
+const FEED_QUEUE: usize = 4096;
+
+impl Feed {
+    pub fn new() -> (Feed, FeedQueue) {
+        let (tx, rx) = mpsc::channel(FEED_QUEUE);
+        (Feed(tx), FeedQueue(rx))
+    }
+}
+
+/// Stores each queued status when it falls due, until `shutdown`.
+pub async fn run_feed(mut queue: FeedQueue, intake: Intake, shutdown: CancellationToken) {
+    loop {
+        let due = tokio::select! {
+            due = queue.0.recv() => due,
+            _ = shutdown.cancelled() => None,
+        };
+        let Some(due) = due else { return };
+        tokio::select! {
+            _ = tokio::time::sleep_until(due.at) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        if let Err(e) = intake.store(&due.body).await {
+            tracing::warn!(error = %e, "a sandbox status was not stored");
+        }
+    }
 }
 
 pub fn not_a_sandbox() -> Error {

@@ -9,7 +9,7 @@ use crate::cli::run;
 use crate::delivery::wait_until;
 use crate::support::admin_browser::Browser;
 use crate::support::fake_meta::FakeMeta;
-use crate::support::gateway::{Gateway, ADMIN_TOKEN};
+use crate::support::gateway::{Gateway, Options, ADMIN_TOKEN};
 use crate::support::payloads;
 use crate::support::receiver::Receiver;
 use crate::support::standard_webhooks::assert_verified;
@@ -179,11 +179,33 @@ fn a_sandbox_takes_simulated_events_and_answers_its_own_sends_with_statuses() {
 }
 
 #[test]
-fn only_a_sandbox_key_posts_events_and_a_sandbox_takes_no_token() {
+fn only_a_sandbox_key_posts_events_and_the_token_keeper_leaves_a_sandbox_alone() {
     let meta = FakeMeta::start();
-    let gw = Gateway::start(&meta);
+    let gw = Gateway::start_with(
+        &meta,
+        Options {
+            args: vec!["--token-check-interval".into(), "300ms".into()],
+            ..Options::default()
+        },
+    );
     gw.configure();
     let (_, real_key) = gw.add_account(&meta, "token-real", &["111"]);
+    let (sandbox_key, _, _) = create_sandbox(&gw);
+    // Rounds of the token keeper after the sandbox was made: the real
+    // token is checked with Meta, the sandbox's never.
+    let checked = |token: &str| {
+        meta.requests_to("GET", "/debug_token")
+            .iter()
+            .filter(|r| r.query_param("input_token").as_deref() == Some(token))
+            .count()
+    };
+    let before = checked("token-real");
+    wait_until(Duration::from_secs(10), "two token keeper rounds", || {
+        (checked("token-real") >= before + 2).then_some(())
+    });
+    assert_eq!(checked("sandbox"), 0);
+    let (_, me) = gw.request("GET", "/api/v1/me", Some(&sandbox_key), None);
+    assert_eq!(me["status"], "ok", "{me}");
     let body = payloads::single_text("111", "PN1", "wamid.REAL", "hi");
     let (status, refused) = gw.request(
         "POST",

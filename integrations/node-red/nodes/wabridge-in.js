@@ -7,6 +7,9 @@ const MAX_BODY = 4 * 1024 * 1024;
 // retry of a delivery that reached us is answered but not output again.
 const REMEMBERED_IDS = 10000;
 
+// How long a removed node waits for a registration under way (Node-RED
+// gives up on a close after 15 s).
+const CLOSE_WAIT_MS = 8000;
 // Registration retries after 5 s, 15 s, then every minute.
 const RETRY_MS = [5000, 15000, 60000];
 
@@ -133,7 +136,8 @@ module.exports = function (RED) {
       verifier = new Webhook(listener.secret);
       // Registered with other settings, stopped by a 410, or a duplicate.
       for (const old of mine.filter((l) => l.id !== listener.id)) {
-        await client.request('DELETE', `/api/v1/listeners/${encodeURIComponent(old.id)}`);
+        await client.request('DELETE', `/api/v1/listeners/${encodeURIComponent(old.id)}`)
+          .catch((e) => { if (e.status !== 404) throw e; });
       }
       return listener;
     };
@@ -165,10 +169,16 @@ module.exports = function (RED) {
       if (router) {
         router.stack = router.stack.filter((layer) => !(layer.route && layer.route.path === path));
       }
+      // Redeployed or restarted: the listener stays for the next instance.
+      if (!removed) {
+        done();
+        return;
+      }
       // Removed from the flows: the listener goes too, once a registration
-      // under way has settled.
-      registered
-        .then(() => removed && listenerId
+      // under way has settled, within Node-RED's close timeout.
+      const settled = Promise.race([registered, new Promise((r) => setTimeout(r, CLOSE_WAIT_MS))]);
+      settled
+        .then(() => listenerId
           && gateway.client().request('DELETE', `/api/v1/listeners/${encodeURIComponent(listenerId)}`))
         .catch((e) => node.warn(`cannot remove the listener at wabridge: ${e.message}`))
         .finally(() => done());

@@ -24,6 +24,7 @@ use crate::http::{AppState, Backoffice, Sessions, Throttle};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::usecase::sandbox::Feed;
 use crate::usecase::{listeners, Services, Wake};
 
 const ADMIN_TOKEN: &str = "admin-token-admin-token-admin-token";
@@ -107,6 +108,7 @@ async fn world() -> World {
         metrics: Arc::new(Metrics::default()),
         watch: Arc::new(WebhookWatch::new(WebhookFacts::default())),
         wake: Wake::new(Arc::new(Notify::new())),
+        sandbox_feed: Feed::new().0,
     };
     let state = AppState {
         app,
