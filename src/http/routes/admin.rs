@@ -10,7 +10,7 @@ use crate::domain::model::{Account, AccountStatus};
 use crate::domain::sandbox::SandboxNumber;
 use crate::domain::time::{rfc3339_ms, rfc3339_secs};
 use crate::error::Error;
-use crate::http::body::{page_limit, read_json, read_limited, read_optional_json};
+use crate::http::body::{page_limit, read_json, read_optional_json};
 use crate::http::guards::{Admin, Caller};
 use crate::http::request::Req;
 use crate::http::response::{self, Resp};
@@ -122,23 +122,6 @@ pub async fn add_account(state: &AppState, _: Admin, req: Req) -> Result<Resp, E
 pub async fn delete_account(state: &AppState, _: Admin, req: Req) -> Result<Resp, Error> {
     accounts::remove(state, &AccountId::new(req.param("accountId"))).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
-}
-
-/// `POST /api/v1/sandbox/events`: Meta-format events for a sandbox account's
-/// WABA, posted with its key instead of Meta's signature.
-pub async fn sandbox_events(
-    state: &AppState,
-    Caller(account): Caller,
-    req: Req,
-) -> Result<Resp, Error> {
-    // Refused before its body is read; a key holder's body is an API body,
-    // not one of Meta's on their budget.
-    if account.sandbox.is_none() {
-        return Err(sandbox::not_a_sandbox());
-    }
-    let body = read_limited(req.body, state.max_body_bytes).await?;
-    let received = sandbox::post_events(state, &account, &body).await?;
-    Ok(response::json(StatusCode::OK, &received))
 }
 
 /// `GET /api/v1/me`: the account the key belongs to.

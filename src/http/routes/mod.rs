@@ -24,6 +24,7 @@ pub mod messages;
 pub mod numbers;
 pub mod oauth;
 pub mod ops;
+pub mod sandbox;
 pub mod webhook;
 
 use std::future::Future;
@@ -154,7 +155,7 @@ routes! {
 
     // The flow API, with an account's key.
     GET "/api/v1/me", Api => handler!(admin::me);
-    POST "/api/v1/sandbox/events", Api => handler!(admin::sandbox_events);
+    POST "/api/v1/sandbox/events", Api => handler!(sandbox::events);
     GET "/api/v1/business-accounts", Api => handler!(numbers::business_accounts);
     GET "/api/v1/business-accounts/{wabaId}/phone-numbers", Api => handler!(numbers::phone_numbers);
     GET "/api/v1/business-accounts/{wabaId}/templates", Api => handler!(numbers::templates);
