@@ -15,6 +15,8 @@ use tracing_subscriber::EnvFilter;
 use crate::config::ServeArgs;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::ids::{admin_token_problem, new_token, token_hash};
+use crate::domain::time::now_ms;
+use crate::domain::traffic::{minute_of, Traffic, WINDOW};
 use crate::domain::urlguard::UrlGuard;
 use crate::domain::webhook_health::WebhookWatch;
 use crate::error::Error;
@@ -26,7 +28,7 @@ use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
 use crate::usecase::{Services, Wake};
-use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper};
+use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper, TrafficFlusher};
 use crate::VERSION;
 
 /// Runs the gateway until SIGTERM. `warnings` are configuration problems found
@@ -124,6 +126,8 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
     let watch = Arc::new(WebhookWatch::new(store.webhook_facts()?));
+    let since = (minute_of(now_ms()) + 1).saturating_sub(WINDOW);
+    let traffic = Arc::new(Traffic::restored(store.traffic_since(since)?));
     let guard = UrlGuard {
         allow: args.webhook_allow_net.clone(),
     };
@@ -141,6 +145,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         connect_state_ttl: args.connect_state_ttl,
         metrics: metrics.clone(),
         watch: watch.clone(),
+        traffic: traffic.clone(),
         wake: Wake::new(wake.clone()),
     };
     let state = Arc::new(AppState {
@@ -171,6 +176,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         concurrency: usize::from(args.delivery_concurrency),
         wake,
         metrics,
+        traffic: traffic.clone(),
         drain_timeout: args.delivery_timeout + Duration::from_secs(2),
     };
     let workers = tokio::spawn(dispatcher.run(shutdown.clone()));
@@ -190,6 +196,13 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         watch,
     };
     let facts = tokio::spawn(facts.run(shutdown.clone()));
+    let counts = TrafficFlusher {
+        store: store.clone(),
+        traffic,
+    };
+    // Stopped after the server and the deliveries: the last write has their last counts.
+    let counts_stop = CancellationToken::new();
+    let counts = tokio::spawn(counts.run(counts_stop.clone()));
     tokio::spawn(on_signal(stop, shutdown.clone()));
 
     announce(&format!("listening on {}://{bound}", args.scheme()));
@@ -206,6 +219,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     // Every background task watches `shutdown`; each gets a bounded time to finish
     // before the store closes. The dispatcher bounds itself (`drain_timeout`).
     let _ = workers.await;
+    counts_stop.cancel();
     tokio::join!(
         // Stops between two batches; a batch is one short write.
         finish("janitor", janitor, Duration::from_secs(10)),
@@ -213,6 +227,8 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         finish("token keeper", keeper, Duration::from_secs(5)),
         // Its last flush is one small write: what the webhook saw survives the restart.
         finish("checklist saver", facts, Duration::from_secs(5)),
+        // Likewise the traffic counts of the last minutes, for the charts.
+        finish("traffic saver", counts, Duration::from_secs(5)),
     );
     store.close();
     tracing::info!("stopped cleanly");

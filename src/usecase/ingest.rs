@@ -67,6 +67,7 @@ pub async fn receive(
     let now = now_ms();
     let secret = app.settings().client_secret;
     if secret.is_empty() {
+        app.traffic.webhook(now, true);
         app.watch.update(|f| f.record_unconfigured(now));
         return Err(Error::NotConfigured(
             "no clientSecret is configured yet, so events cannot be verified; Meta retries later",
@@ -74,6 +75,7 @@ pub async fn receive(
     }
     if let Err(why) = verify_meta(body, signature, &secret) {
         Metrics::add(&app.metrics.webhook_signature_failures_total, 1);
+        app.traffic.webhook(now, true);
         let kind = match signature {
             None => FailureKind::Missing,
             Some(_) => FailureKind::Mismatch,
@@ -81,6 +83,7 @@ pub async fn receive(
         app.watch.update(|f| f.record_bad_signature(now, kind));
         return Err(Error::BadSignature(why));
     }
+    app.traffic.webhook(now, false);
     app.watch.update(|f| f.record_signed_event(now));
     // The parser asks for a portfolio's WABAs as it meets business-level
     // entries; a read that fails must fail the webhook (Meta redelivers it),
@@ -110,6 +113,10 @@ pub async fn receive(
             if report.deliveries > 0 {
                 app.queued();
             }
+            app.traffic.events(
+                now,
+                report.accepted_types.iter().map(|(t, n)| (t.as_str(), *n)),
+            );
             Ok(Received::Stored(report))
         }
         Err(webhook::Unusable(reason)) => {

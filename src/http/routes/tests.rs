@@ -105,6 +105,7 @@ async fn world() -> World {
         connect_state_ttl: Duration::from_secs(600),
         metrics: Arc::new(Metrics::default()),
         watch: Arc::new(WebhookWatch::new(WebhookFacts::default())),
+        traffic: Arc::default(),
         wake: Wake::new(Arc::new(Notify::new())),
     };
     let state = AppState {
