@@ -15,6 +15,8 @@ use tracing_subscriber::EnvFilter;
 use crate::config::ServeArgs;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::ids::{admin_token_problem, new_token, token_hash};
+use crate::domain::time::now_ms;
+use crate::domain::traffic::{minute_of, Traffic, WINDOW};
 use crate::domain::urlguard::UrlGuard;
 use crate::domain::webhook_health::WebhookWatch;
 use crate::error::Error;
@@ -27,7 +29,7 @@ use crate::metrics::Metrics;
 use crate::store::{self, Store};
 use crate::usecase::ingest::Intake;
 use crate::usecase::{sandbox, Services, Wake};
-use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper};
+use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper, TrafficFlusher};
 use crate::VERSION;
 
 /// Runs the gateway until SIGTERM. `warnings` are configuration problems found
@@ -125,6 +127,8 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
     let watch = Arc::new(WebhookWatch::new(store.webhook_facts()?));
+    let since = (minute_of(now_ms()) + 1).saturating_sub(WINDOW);
+    let traffic = Arc::new(Traffic::restored(store.traffic_since(since)?));
     let guard = UrlGuard {
         allow: args.webhook_allow_net.clone(),
     };
@@ -143,6 +147,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         connect_state_ttl: args.connect_state_ttl,
         metrics: metrics.clone(),
         watch: watch.clone(),
+        traffic: traffic.clone(),
         wake: Wake::new(wake.clone()),
         sandbox_feed,
     };
@@ -174,6 +179,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         concurrency: usize::from(args.delivery_concurrency),
         wake,
         metrics,
+        traffic: traffic.clone(),
         drain_timeout: args.delivery_timeout + Duration::from_secs(2),
     };
     let workers = tokio::spawn(dispatcher.run(shutdown.clone()));
@@ -198,6 +204,13 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         Intake::new(&state),
         shutdown.clone(),
     ));
+    let counts = TrafficFlusher {
+        store: store.clone(),
+        traffic,
+    };
+    // Stopped after the server and the deliveries: the last write has their last counts.
+    let counts_stop = CancellationToken::new();
+    let counts = tokio::spawn(counts.run(counts_stop.clone()));
     tokio::spawn(on_signal(stop, shutdown.clone()));
 
     announce(&format!("listening on {}://{bound}", args.scheme()));
@@ -214,6 +227,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     // Every background task watches `shutdown`; each gets a bounded time to finish
     // before the store closes. The dispatcher bounds itself (`drain_timeout`).
     let _ = workers.await;
+    counts_stop.cancel();
     tokio::join!(
         // Stops between two batches; a batch is one short write.
         finish("janitor", janitor, Duration::from_secs(10)),
@@ -221,6 +235,8 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         finish("token keeper", keeper, Duration::from_secs(5)),
         // Its last flush is one small write: what the webhook saw survives the restart.
         finish("checklist saver", facts, Duration::from_secs(5)),
+        // Likewise the traffic counts of the last minutes, for the charts.
+        finish("traffic saver", counts, Duration::from_secs(5)),
         // Statuses not yet due are a sandbox's: not worth a wait.
         finish("sandbox feed", feed, Duration::from_secs(1)),
     );

@@ -19,6 +19,7 @@ pub mod subscription;
 pub mod test_event;
 pub mod time;
 pub mod tokens;
+pub mod traffic;
 pub mod urlguard;
 pub mod webhook;
 pub mod webhook_health;

@@ -19,12 +19,30 @@ use crate::domain::subscription::{Facts, Format};
 use crate::domain::webhook::meta_body;
 use crate::error::Error;
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IngestReport {
     pub accepted: usize,
     pub duplicates: usize,
     pub deliveries: usize,
+    /// The accepted events by type, for the backoffice's traffic counters;
+    /// not part of the answer to Meta. A body holds one type or a few.
+    #[serde(skip)]
+    pub accepted_types: Vec<(String, u32)>,
+}
+
+impl IngestReport {
+    fn accept(&mut self, event_type: &str) {
+        self.accepted += 1;
+        match self
+            .accepted_types
+            .iter_mut()
+            .find(|(t, _)| t == event_type)
+        {
+            Some((_, n)) => *n += 1,
+            None => self.accepted_types.push((event_type.to_string(), 1)),
+        }
+    }
 }
 
 /// A stored inbound event, as the admin's event list shows it.
@@ -182,7 +200,7 @@ fn ingest(
                 status_row::encode(status).as_slice(),
             )?;
         }
-        report.accepted += 1;
+        report.accept(&event.event_type);
         super::directory::learn_from(tx, event, now_ms)?;
         let mut meta_body: Option<Vec<u8>> = None;
         let lane = Lane::for_event(&event.event_type);

@@ -21,6 +21,7 @@ mod secrets;
 mod settings;
 mod status_row;
 mod tables;
+mod traffic;
 mod writer;
 
 use std::path::{Path, PathBuf};

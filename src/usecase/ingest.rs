@@ -10,6 +10,7 @@ use super::{Services, Wake};
 use crate::domain::ids::constant_time_eq;
 use crate::domain::signature::verify_meta;
 use crate::domain::time::now_ms;
+use crate::domain::traffic::Traffic;
 use crate::domain::webhook;
 use crate::domain::webhook_health::FailureKind;
 use crate::error::Error;
@@ -68,6 +69,7 @@ pub async fn receive(
     let now = now_ms();
     let secret = app.settings().client_secret;
     if secret.is_empty() {
+        app.traffic.webhook(now, true);
         app.watch.update(|f| f.record_unconfigured(now));
         return Err(Error::NotConfigured(
             "no clientSecret is configured yet, so events cannot be verified; Meta retries later",
@@ -75,6 +77,7 @@ pub async fn receive(
     }
     if let Err(why) = verify_meta(body, signature, &secret) {
         Metrics::add(&app.metrics.webhook_signature_failures_total, 1);
+        app.traffic.webhook(now, true);
         let kind = match signature {
             None => FailureKind::Missing,
             Some(_) => FailureKind::Mismatch,
@@ -82,8 +85,9 @@ pub async fn receive(
         app.watch.update(|f| f.record_bad_signature(now, kind));
         return Err(Error::BadSignature(why));
     }
+    app.traffic.webhook(now, false);
     app.watch.update(|f| f.record_signed_event(now));
-    store_verified(&app.store, &app.metrics, &app.wake, body, now).await
+    Intake::new(app).store_at(body, now).await
 }
 
 /// What storing a verified body needs, owned: the sandbox feeds back its
@@ -93,6 +97,7 @@ pub struct Intake {
     store: Store,
     metrics: Arc<Metrics>,
     wake: Wake,
+    traffic: Arc<Traffic>,
 }
 
 impl Intake {
@@ -101,60 +106,60 @@ impl Intake {
             store: app.store.clone(),
             metrics: app.metrics.clone(),
             wake: app.wake.clone(),
+            traffic: app.traffic.clone(),
         }
     }
 
     /// Stores a body that needs no signature: it comes from wabridge itself
     /// or from a sandbox account's key.
     pub async fn store(&self, body: &[u8]) -> Result<Received, Error> {
-        store_verified(&self.store, &self.metrics, &self.wake, body, now_ms()).await
+        self.store_at(body, now_ms()).await
     }
-}
 
-/// Stores a verified body's events with their deliveries in one commit, or
-/// quarantines a body that cannot be used.
-async fn store_verified(
-    store: &Store,
-    metrics: &Metrics,
-    wake: &Wake,
-    body: &[u8],
-    now: u64,
-) -> Result<Received, Error> {
-    // The parser asks for a portfolio's WABAs as it meets business-level
-    // entries; a read that fails must fail the webhook (Meta redelivers it),
-    // not route its events to nobody.
-    let parsed = {
-        let failed = Cell::new(None);
-        let businesses = |id: &str| {
-            store.business_wabas(id).unwrap_or_else(|e| {
-                failed.set(Some(e));
-                Vec::new()
-            })
-        };
-        let parsed = webhook::parse_with(body, now, &businesses);
-        if let Some(e) = failed.take() {
-            return Err(e);
-        }
-        parsed
-    };
-    match parsed {
-        Ok(events) => {
-            let report = store.ingest(events, now).await?;
-            Metrics::add(&metrics.events_accepted_total, report.accepted as u64);
-            Metrics::add(&metrics.events_duplicate_total, report.duplicates as u64);
-            if report.deliveries > 0 {
-                wake.ring();
+    /// Stores a verified body's events with their deliveries in one commit,
+    /// or quarantines a body that cannot be used.
+    async fn store_at(&self, body: &[u8], now: u64) -> Result<Received, Error> {
+        let (store, metrics) = (&self.store, &self.metrics);
+        // The parser asks for a portfolio's WABAs as it meets business-level
+        // entries; a read that fails must fail the webhook (Meta redelivers it),
+        // not route its events to nobody.
+        let parsed = {
+            let failed = Cell::new(None);
+            let businesses = |id: &str| {
+                store.business_wabas(id).unwrap_or_else(|e| {
+                    failed.set(Some(e));
+                    Vec::new()
+                })
+            };
+            let parsed = webhook::parse_with(body, now, &businesses);
+            if let Some(e) = failed.take() {
+                return Err(e);
             }
-            Ok(Received::Stored(report))
-        }
-        Err(webhook::Unusable(reason)) => {
-            tracing::warn!(%reason, "signed webhook body quarantined");
-            let id = store.quarantine(reason.clone(), body.to_vec(), now).await?;
-            Metrics::add(&metrics.webhooks_quarantined_total, 1);
-            Ok(Received::Quarantined {
-                quarantined: id,
-                reason,
-            })
+            parsed
+        };
+        match parsed {
+            Ok(events) => {
+                let report = store.ingest(events, now).await?;
+                Metrics::add(&metrics.events_accepted_total, report.accepted as u64);
+                Metrics::add(&metrics.events_duplicate_total, report.duplicates as u64);
+                if report.deliveries > 0 {
+                    self.wake.ring();
+                }
+                self.traffic.events(
+                    now,
+                    report.accepted_types.iter().map(|(t, n)| (t.as_str(), *n)),
+                );
+                Ok(Received::Stored(report))
+            }
+            Err(webhook::Unusable(reason)) => {
+                tracing::warn!(%reason, "signed webhook body quarantined");
+                let id = store.quarantine(reason.clone(), body.to_vec(), now).await?;
+                Metrics::add(&metrics.webhooks_quarantined_total, 1);
+                Ok(Received::Quarantined {
+                    quarantined: id,
+                    reason,
+                })
+            }
         }
     }
 }

@@ -30,6 +30,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::domain::model::Settings;
+use crate::domain::traffic::Traffic;
 use crate::domain::urlguard::UrlGuard;
 use crate::domain::webhook_health::WebhookWatch;
 use crate::error::Error;
@@ -56,6 +57,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// What the webhook has seen, for the setup checklist.
     pub watch: Arc<WebhookWatch>,
+    /// Webhook POSTs and events per minute, for the backoffice's charts.
+    pub traffic: Arc<Traffic>,
     pub wake: Wake,
     /// Statuses the sandbox accounts' sends will report.
     pub sandbox_feed: sandbox::Feed,

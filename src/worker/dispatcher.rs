@@ -16,6 +16,7 @@ use super::Sender;
 use crate::domain::delivery::{Attempt, Next, RetryPolicy};
 use crate::domain::ids::random_unit;
 use crate::domain::time::now_ms;
+use crate::domain::traffic::Traffic;
 use crate::metrics::Metrics;
 use crate::store::{Due, Lane, Outcome, Store};
 
@@ -44,6 +45,8 @@ pub struct Dispatcher {
     pub concurrency: usize,
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// Each listener's attempts per minute, for the backoffice's charts.
+    pub traffic: Arc<Traffic>,
     /// How long to wait for attempts in flight when shutting down.
     pub drain_timeout: Duration,
 }
@@ -54,6 +57,7 @@ struct Shared {
     policy: RetryPolicy,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
+    traffic: Arc<Traffic>,
     in_flight: InFlight,
     outcomes: mpsc::UnboundedSender<(Outcome, OwnedSemaphorePermit)>,
     /// Deliveries started and not yet recorded, over both lanes: when
@@ -109,6 +113,7 @@ impl Dispatcher {
             policy: self.policy,
             wake: self.wake,
             metrics: self.metrics,
+            traffic: self.traffic,
             in_flight,
             outcomes,
             unrecorded,
@@ -372,7 +377,8 @@ impl Shared {
         let attempt = match &due.listener {
             Some(l) if l.stopped_reason.is_none() => {
                 Metrics::add(&self.metrics.delivery_attempts_total, 1);
-                self.sender
+                let attempt = self
+                    .sender
                     .send(
                         &l.url,
                         &l.secret,
@@ -380,7 +386,10 @@ impl Shared {
                         &delivery.webhook_id,
                         Bytes::from(body),
                     )
-                    .await
+                    .await;
+                let delivered = matches!(attempt, Attempt::Delivered { .. });
+                self.traffic.delivery(now_ms(), &l.id, delivered);
+                attempt
             }
             Some(l) => Attempt::Failed {
                 status: None,

@@ -13,7 +13,7 @@ use crate::support::payloads;
 use crate::support::receiver::Receiver;
 use crate::support::server::Reply;
 
-fn logged_in(gw: &Gateway) -> Browser {
+pub(crate) fn logged_in(gw: &Gateway) -> Browser {
     let mut b = Browser::new(gw);
     let resp = b.login(ADMIN_TOKEN);
     assert_eq!(resp.status, 303, "{}", resp.body);

@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod backoffice;
 mod backup;
+mod charts;
 mod cli;
 mod config_check;
 mod connect;

@@ -2,7 +2,8 @@
 // the setup form, watch the checklist follow a handshake and signed events, add
 // an account, mint a connect link, see a delivery fail and redeliver it, find a
 // message's timeline; a form posted from another origin is refused; a text with
-// <script> renders as text. A screenshot of each page goes to $OUTPUT_DIR.
+// <script> renders as text; the 24-hour charts draw under the pages' CSP. A
+// screenshot of each page goes to $OUTPUT_DIR.
 //
 // Started by tests/it/backoffice.rs, which runs the gateway, a fake Meta and a
 // fake flow webhook and passes their addresses in the environment.
@@ -251,6 +252,12 @@ try {
   await page.click('text=Redeliver all failed (1)');
   check((await flash().textContent()).includes('1 failed delivery queued again'), 'redelivery queued');
   await reloadUntil('the redelivery to succeed', async () => await page.locator('#deliveries-table .pill', { hasText: 'succeeded' }).count() === 1);
+  log('the listener page charts its attempts of the last 24 hours');
+  const charted = (series) => page.evaluate((s) => Number(document.querySelector(`#deliveries-chart polyline[data-series="${s}"]`)?.dataset.total ?? 0), series);
+  await reloadUntil('the chart to count the redelivery', async () => await charted('delivered') >= 1);
+  check(await charted('failed') >= 4, 'the failed attempts charted (1 + 3 retries)');
+  const box = await page.locator('#deliveries-chart').boundingBox();
+  check(box && box.width > 300 && box.height > 100, `the chart is drawn, got ${JSON.stringify(box)}`);
   await shot('listener-redelivered');
   await phoneShot('listener', `/admin/listeners/${listener}`);
 
@@ -292,6 +299,8 @@ try {
   check(await page.locator('#events-table td', { hasText: '<img src=x onerror=alert(2)>' }).count() === 1, 'the name shown as text');
   check(await page.locator('#events-table script').count() === 0 && await page.locator('#events-table img').count() === 0, 'no element from user text');
   check(await page.locator('#quarantine-table', { hasText: 'not valid JSON' }).count() === 1, 'the quarantine');
+  check(await page.locator('#events-chart polyline[data-series="whatsapp.message.received"]').count() === 1, 'events charted by type');
+  check((await page.locator('#events-chart title').textContent()).includes('whatsapp.message.status'), 'the chart says its totals');
   await shot('events');
   await phoneShot('events', '/admin/events');
 

@@ -107,6 +107,7 @@ async fn world() -> World {
         connect_state_ttl: Duration::from_secs(600),
         metrics: Arc::new(Metrics::default()),
         watch: Arc::new(WebhookWatch::new(WebhookFacts::default())),
+        traffic: Arc::default(),
         wake: Wake::new(Arc::new(Notify::new())),
         sandbox_feed: Feed::new().0,
     };

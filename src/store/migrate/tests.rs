@@ -254,13 +254,17 @@ fn inbound(key: &str, at: u64) -> InboundEvent {
     }
 }
 
-/// Turns a current database back into what `version` had: at 4 the links
+/// Turns a current database back into what `version` had: before 9 no
+/// traffic table; at 4 the links
 /// without a time; at 3 (the build with the backoffice) no window, link,
 /// phone-number or media tables; at 2 (the build with customer connections)
 /// no status indexes either; at 1 no connect tables.
 fn downgrade_to(path: &std::path::Path, version: u64) {
     let db = Database::builder().create(path).unwrap();
     let tx = db.begin_write().unwrap();
+    if version < 9 {
+        tx.delete_table(TRAFFIC).unwrap();
+    }
     if version < 8 {
         history_as_json(&tx);
     }
@@ -392,6 +396,33 @@ async fn reopen_at(version: u64) {
     store.close();
     drop(store);
     assert_eq!(version_of(&Database::open(&path).unwrap()), SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn version_8_gains_the_traffic_table_and_keeps_the_rest() {
+    reopen_at(8).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v8.redb");
+    let store = Store::open_beside(&path).unwrap();
+    store.close();
+    drop(store);
+    downgrade_to(&path, 8);
+    assert!(Database::open(&path)
+        .unwrap()
+        .begin_read()
+        .unwrap()
+        .open_table(TRAFFIC)
+        .is_err());
+    let store = Store::open_beside(&path).unwrap();
+    assert_eq!(store.traffic_since(0).unwrap(), []);
+    let row = crate::domain::traffic::Row {
+        minute: 5,
+        kind: crate::domain::traffic::Kind::Webhooks,
+        name: String::new(),
+        counts: [1, 0],
+    };
+    store.put_traffic(vec![row.clone()], 0).await.unwrap();
+    assert_eq!(store.traffic_since(0).unwrap(), [row]);
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use hyper::StatusCode;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::Value;
 
+use super::chart::{Chart, Svg};
 use super::views::{stamp, Chrome, Stamp};
 use super::{html, Ctx};
 use crate::domain::events::{MESSAGE_ECHO, MESSAGE_RECEIVED, MESSAGE_STANDBY, MESSAGE_STATUS};
@@ -13,6 +14,8 @@ use crate::http::response::Resp;
 use crate::store::RecentEvent;
 
 const SHOWN: usize = 100;
+/// Event types the chart draws apart; the rest are one "other" line.
+const CHARTED_TYPES: usize = 4;
 /// Quarantined bodies can be large; the page shows their start.
 const BODY_PREVIEW: usize = 4_000;
 const TEXT_PREVIEW: usize = 140;
@@ -48,6 +51,8 @@ struct EventsPage {
     chrome: Chrome,
     events: Vec<EventRow>,
     quarantine: Vec<QuarantineRow>,
+    /// Events per type over the last 24 hours.
+    traffic: Svg,
 }
 
 pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
@@ -72,6 +77,12 @@ pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
         chrome: cx.chrome("events"),
         events,
         quarantine,
+        traffic: Chart {
+            id: "events-chart",
+            what: "Events stored",
+            series: &cx.state.traffic.events_by_type(cx.now, CHARTED_TYPES),
+        }
+        .draw(),
     };
     Ok(html(StatusCode::OK, &page))
 }

@@ -6,6 +6,7 @@ use askama::Template;
 use hyper::StatusCode;
 use serde_json::Value;
 
+use super::chart::{Chart, Svg};
 use super::views::{stamp, Chrome, Stamp};
 use super::{html, Ctx, Done, Form, LISTENERS};
 use crate::domain::ids::ListenerId;
@@ -71,6 +72,8 @@ struct ListenerPage {
     chrome: Chrome,
     listener: ListenerRow,
     deliveries: Vec<DeliveryRow>,
+    /// Delivered and failed attempts over the last 24 hours.
+    traffic: Svg,
 }
 
 pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
@@ -104,6 +107,12 @@ pub async fn detail(cx: &Ctx<'_>) -> Result<Resp, Error> {
         chrome: cx.chrome("listeners"),
         listener: listener_row(&l, &account_names(cx)?, &recent),
         deliveries: recent.iter().map(|d| delivery_row(d, cx.now)).collect(),
+        traffic: Chart {
+            id: "deliveries-chart",
+            what: "Delivery attempts",
+            series: &cx.state.traffic.deliveries(id.as_str(), cx.now),
+        }
+        .draw(),
     };
     Ok(html(StatusCode::OK, &page))
 }

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 mod assets;
+mod chart;
 pub mod events;
 pub mod listeners;
 pub mod login;

@@ -4,6 +4,7 @@
 use askama::Template;
 use hyper::StatusCode;
 
+use super::chart::{Chart, Svg};
 use super::login::{check_credential, Verdict};
 use super::views::{stamp, Chrome};
 use super::{html, Ctx, Done, Form, SETUP};
@@ -53,6 +54,8 @@ struct SetupPage {
     password_set: bool,
     meta_values: Vec<MetaValue>,
     checklist: Vec<CheckItem>,
+    /// Meta's webhook POSTs, received and refused, over the last 24 hours.
+    traffic: Svg,
 }
 
 #[derive(Template)]
@@ -69,6 +72,12 @@ pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
         password_set: cx.state.store.admin_password_hash()?.is_some(),
         meta_values: meta_values(&cx.state.public_url, &settings),
         checklist: checklist_of(cx)?,
+        traffic: Chart {
+            id: "webhooks-chart",
+            what: "Webhook POSTs",
+            series: &cx.state.traffic.webhooks(cx.now),
+        }
+        .draw(),
         settings,
     };
     Ok(html(StatusCode::OK, &page))
