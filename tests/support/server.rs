@@ -25,6 +25,9 @@ pub struct Recorded {
     /// Lower-case header names.
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
+    /// When its head arrived: gaps between requests measured by the server,
+    /// not by a test thread polling on a busy machine.
+    pub at: std::time::Instant,
 }
 
 impl Recorded {
@@ -154,6 +157,7 @@ impl Drop for TestServer {
 }
 
 async fn answer(req: Request<Incoming>, handler: Handler) -> Response<Full<Bytes>> {
+    let arrived = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -161,6 +165,7 @@ async fn answer(req: Request<Incoming>, handler: Handler) -> Response<Full<Bytes
         .map(|b| b.to_bytes().to_vec())
         .unwrap_or_default();
     let recorded = Recorded {
+        at: arrived,
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or_default().to_string(),
