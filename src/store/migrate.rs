@@ -102,6 +102,10 @@ fn step(db: &Database, from: u64, sealer: &Sealer) -> Result<(), Error> {
             let rows = super::status_row::reencode_json_rows(&tx)?;
             tracing::info!(rows, "status history re-encoded");
         }
+        // 9: the Flows data endpoints start empty.
+        8 => {
+            tx.open_table(FLOWS_ENDPOINTS)?;
+        }
         v => {
             return Err(Error::Startup(format!(
                 "no migration from schema version {v}"
@@ -218,6 +222,7 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     tx.open_table(AWAITING_DELIVERY)?;
     create_v4_tables(tx)?;
     tx.open_table(USER_LINKS_SEEN)?;
+    tx.open_table(FLOWS_ENDPOINTS)?;
     create_v6_tables(tx)
 }
 

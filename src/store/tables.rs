@@ -10,8 +10,8 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// business_wabas (every field Meta sends, CONTRACT §5.1). 7: the app secret,
 /// account tokens and listener secrets encrypted (see `secrets`), with the
 /// key check in `settings`. 8: status-history rows in a binary layout
-/// (`status_row`) instead of JSON.
-pub const SCHEMA_VERSION: u64 = 8;
+/// (`status_row`) instead of JSON. 9: flows_endpoints.
+pub const SCHEMA_VERSION: u64 = 9;
 
 /// The key in `META` that holds the schema version.
 pub const SCHEMA_VERSION_KEY: &str = "schema_version";
@@ -93,3 +93,6 @@ pub const PHONE_NUMBERS: TableDefinition<&str, &str> = TableDefinition::new("pho
 /// media id of an inbound message → (WABA id, phone number id, received at ms).
 /// (Since version 4.)
 pub const MEDIA: TableDefinition<&str, (&str, &str, u64)> = TableDefinition::new("media");
+/// phone number id → FlowsEndpoint JSON, its secret and private key sealed:
+/// the number's WhatsApp Flows data endpoint. (Since version 9.)
+pub const FLOWS_ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("flows_endpoints");

@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod backoffice;
 pub mod backup;
+pub mod flows;
 pub mod listeners;
 pub mod media;
 pub mod messages;
@@ -139,6 +140,7 @@ routes! {
     GET "/api/openapi.json", Api => handler!(ops::openapi);
     GET paths::EVENTS, Api => handler!(webhook::verify);
     POST paths::EVENTS, Api => handler!(webhook::receive);
+    POST paths::FLOWS, Api => handler!(flows::exchange);
 
     // The admin API.
     GET "/api/v1/admin/config", Api => handler!(admin::get_config);
@@ -169,6 +171,9 @@ routes! {
     POST "/api/v1/phone-numbers/{phoneNumberId}/media", Api => handler!(media::upload);
     GET "/api/v1/phone-numbers/{phoneNumberId}/business-profile", Api => handler!(numbers::get_profile);
     POST "/api/v1/phone-numbers/{phoneNumberId}/business-profile", Api => handler!(numbers::update_profile);
+    GET "/api/v1/phone-numbers/{phoneNumberId}/flows-endpoint", Api => handler!(flows::get);
+    PUT "/api/v1/phone-numbers/{phoneNumberId}/flows-endpoint", Api => handler!(flows::put);
+    DELETE "/api/v1/phone-numbers/{phoneNumberId}/flows-endpoint", Api => handler!(flows::delete);
     GET "/api/v1/media/{mediaId}", Api => handler!(media::download);
     GET "/api/v1/listeners", Api => handler!(listeners::list);
     POST "/api/v1/listeners", Api => handler!(listeners::create);

@@ -24,9 +24,23 @@ use crate::http::{AppState, Backoffice, Sessions, Throttle};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::usecase::flows::{FlowTool, ToolCall};
 use crate::usecase::{listeners, Services, Wake};
 
 const ADMIN_TOKEN: &str = "admin-token-admin-token-admin-token";
+
+/// No flow tool: nothing here may reach one.
+struct NoFlowTool;
+
+impl FlowTool for NoFlowTool {
+    fn exchange<'a>(
+        &'a self,
+        _: ToolCall<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, String>> + Send + 'a>>
+    {
+        Box::pin(async { Err("no flow tool in these tests".to_string()) })
+    }
+}
 
 struct World {
     state: Arc<AppState>,
@@ -107,6 +121,7 @@ async fn world() -> World {
         metrics: Arc::new(Metrics::default()),
         watch: Arc::new(WebhookWatch::new(WebhookFacts::default())),
         wake: Wake::new(Arc::new(Notify::new())),
+        flow_tool: Arc::new(NoFlowTool),
     };
     let state = AppState {
         app,
