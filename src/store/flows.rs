@@ -1,6 +1,8 @@
 //! The Flows data endpoints, one per phone number, their secret and private
 //! key sealed.
 
+use redb::ReadableTable;
+
 use super::tables::FLOWS_ENDPOINTS;
 use super::Store;
 use crate::domain::model::FlowsEndpoint;
@@ -16,6 +18,31 @@ impl Store {
             Ok(())
         })
         .await
+    }
+
+    /// Stores `endpoint` unless its phone number has one already; returns
+    /// the one stored. Two first PUTs at once then share one key pair, and
+    /// the key Meta is given is the one kept.
+    pub async fn add_flows_endpoint(
+        &self,
+        endpoint: FlowsEndpoint,
+    ) -> Result<FlowsEndpoint, Error> {
+        let sealed = self.sealer.seal_flows_endpoint(&endpoint)?;
+        let phone = endpoint.phone_number_id.clone();
+        let existing = self
+            .write(move |tx| {
+                let mut t = tx.open_table(FLOWS_ENDPOINTS)?;
+                let found: Option<Vec<u8>> = t.get(phone.as_str())?.map(|v| v.value().to_vec());
+                if found.is_none() {
+                    t.insert(phone.as_str(), sealed.as_slice())?;
+                }
+                Ok(found)
+            })
+            .await?;
+        match existing {
+            Some(bytes) => self.sealer.open_flows_endpoint(&bytes),
+            None => Ok(endpoint),
+        }
     }
 
     /// The endpoint of a phone number, its secrets opened.
@@ -63,7 +90,14 @@ mod tests {
         let store = Store::open_beside(&dir.path().join("db.redb")).unwrap();
         store.insert_account(account(), Vec::new()).await.unwrap();
         assert!(store.flows_endpoint("P1").unwrap().is_none());
-        store.put_flows_endpoint(flows_endpoint()).await.unwrap();
+        store.add_flows_endpoint(flows_endpoint()).await.unwrap();
+        let mut second = flows_endpoint();
+        second.private_key = "another key".into();
+        let first = store.add_flows_endpoint(second).await.unwrap();
+        assert_eq!(
+            first.private_key, FLOWS_PRIVATE_KEY,
+            "the first key pair stays"
+        );
         let mut moved = flows_endpoint();
         moved.url = "https://flow.example.com/other".into();
         store.put_flows_endpoint(moved).await.unwrap();

@@ -91,7 +91,7 @@ pub async fn configure(
             let started = Instant::now();
             let pair = blocking(|| flows::generate_key_pair(&mut getrandom::SysRng)).await?;
             tracing::info!(phone_number = %phone, ms = started.elapsed().as_millis() as u64, "Flows key pair generated");
-            FlowsEndpoint {
+            let new = FlowsEndpoint {
                 phone_number_id: phone.clone(),
                 account_id: account.id.clone(),
                 waba_id: number.waba().to_string(),
@@ -101,7 +101,8 @@ pub async fn configure(
                 public_key: pair.public_pem,
                 key_uploaded: false,
                 created_at: now_ms(),
-            }
+            };
+            app.store.add_flows_endpoint(new).await?
         }
     };
     endpoint.url = url;
