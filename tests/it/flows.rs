@@ -17,8 +17,9 @@ use rsa::{Oaep, PrivateKey, PublicKey};
 use serde_json::{json, Value};
 
 use crate::flow::{bearer, World, PHONE_A, PHONE_B, TOKEN_A};
+use crate::support::admin_browser::Browser;
 use crate::support::fake_meta::APP_SECRET;
-use crate::support::gateway::{client, PUBLIC_URL};
+use crate::support::gateway::{client, ADMIN_TOKEN, PUBLIC_URL};
 use crate::support::meta_signature;
 use crate::support::receiver::Receiver;
 use crate::support::server::Reply;
@@ -299,5 +300,71 @@ fn a_flow_tool_url_the_guard_refuses_is_a_400_before_any_key_is_made() {
     assert!(w
         .meta
         .requests_to("POST", &format!("/{PHONE_A}/whatsapp_business_encryption"))
+        .is_empty());
+}
+
+#[test]
+fn the_admin_sets_up_a_numbers_flows_endpoint_from_the_backoffice() {
+    let w = World::start();
+    let tool = Receiver::start();
+    let account = w.gw.request("GET", "/api/v1/me", Some(&w.key_a), None).1["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut b = Browser::new(&w.gw);
+    assert_eq!(b.login(ADMIN_TOKEN).status, 303);
+    let page_path = format!("/admin/accounts/{account}/test-send");
+    let page = b.get(&page_path);
+    assert!(
+        page.body.contains(r#"id="flows-endpoint""#),
+        "{}",
+        page.body
+    );
+    let csrf = b.csrf();
+    let done = b.post(
+        &format!("/admin/accounts/{account}/flows-endpoint"),
+        &[
+            ("csrf", csrf.as_str()),
+            ("phoneNumberId", PHONE_A),
+            ("url", &tool.url("/flow")),
+        ],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location(), Some(page_path.as_str()));
+    let shown = b.get(&page_path).body;
+    assert!(
+        shown.contains(&format!("{PUBLIC_URL}/flows/{PHONE_A}")),
+        "{shown}"
+    );
+    assert!(shown.contains("Meta took the number"), "{shown}");
+
+    // The same endpoint the flow API shows, its key at Meta, its secret shown once.
+    let (status, endpoint) = w.a("GET", &endpoint_path(PHONE_A), None);
+    assert_eq!(status, 200);
+    assert!(shown.contains(endpoint["secret"].as_str().unwrap()));
+    let uploads = w
+        .meta
+        .requests_to("POST", &format!("/{PHONE_A}/whatsapp_business_encryption"));
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(
+        uploads[0].json()["business_public_key"],
+        endpoint["publicKey"]
+    );
+    assert!(!shown.contains("PRIVATE KEY"));
+
+    // Another account's number is refused, and Meta is given nothing.
+    let refused = b.post(
+        &format!("/admin/accounts/{account}/flows-endpoint"),
+        &[
+            ("csrf", csrf.as_str()),
+            ("phoneNumberId", PHONE_B),
+            ("url", &tool.url("/flow")),
+        ],
+    );
+    assert_eq!(refused.location(), Some(page_path.as_str()));
+    assert!(b.get(&page_path).body.contains(PHONE_B));
+    assert!(w
+        .meta
+        .requests_to("POST", &format!("/{PHONE_B}/whatsapp_business_encryption"))
         .is_empty());
 }

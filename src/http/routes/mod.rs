@@ -209,6 +209,7 @@ routes! {
     POST "/admin/accounts/{accountId}/remove", Browser => form!(Back::Accounts, backoffice::accounts::remove);
     GET "/admin/accounts/{accountId}/test-send", Browser => page!(backoffice::test_send::page);
     POST "/admin/accounts/{accountId}/test-send", Browser => form!(Back::TestSend, backoffice::test_send::send);
+    POST "/admin/accounts/{accountId}/flows-endpoint", Browser => form!(Back::TestSend, backoffice::test_send::set_flows_endpoint);
     POST "/admin/connect-links", Browser => form!(Back::Accounts, backoffice::accounts::mint_link);
     POST "/admin/connect-links/{linkId}/revoke", Browser => form!(Back::Accounts, backoffice::accounts::revoke_link);
     GET "/admin/subscriptions", Browser => page!(backoffice::subscriptions::page);
