@@ -67,10 +67,10 @@ pub fn generate_key_pair<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<KeyPai
 
 /// Meta's request body: three base64 fields.
 #[derive(Debug, Deserialize)]
-pub struct EncryptedRequest {
-    pub encrypted_flow_data: String,
-    pub encrypted_aes_key: String,
-    pub initial_vector: String,
+struct EncryptedRequest {
+    encrypted_flow_data: String,
+    encrypted_aes_key: String,
+    initial_vector: String,
 }
 
 /// A request opened with the number's private key: the plain JSON, and the
