@@ -1,8 +1,10 @@
 //! Wiring: data dir and lock, store, admin token, TLS, server, workers, shutdown.
 
 use std::fs::{self, File};
+use std::future::Future;
 use std::io::Write;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use crate::http::{server, tls, AppState, Backoffice, Sessions, Throttle};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
+use crate::usecase::flows::{FlowTool, ToolCall};
 use crate::usecase::ingest::Intake;
 use crate::usecase::{sandbox, Services, Wake};
 use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper, TrafficFlusher};
@@ -133,6 +136,9 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         allow: args.webhook_allow_net.clone(),
     };
     let (sandbox_feed, sandbox_queue) = sandbox::Feed::new();
+    // Flows requests and deliveries share one client: its guarded
+    // connector and its pool of connections to the flow tools.
+    let sender = Arc::new(Sender::new(args.delivery_timeout, guard.clone()));
     let app = Services {
         settings: RwLock::new(store.settings()?),
         store: store.clone(),
@@ -150,6 +156,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         traffic: traffic.clone(),
         wake: Wake::new(wake.clone()),
         sandbox_feed,
+        flow_tool: sender.clone(),
     };
     let state = Arc::new(AppState {
         app,
@@ -172,7 +179,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     let shutdown = CancellationToken::new();
     let dispatcher = Dispatcher {
         store: store.clone(),
-        sender: Arc::new(Sender::new(args.delivery_timeout, guard)),
+        sender,
         policy: RetryPolicy {
             schedule: args.retry_schedule.clone(),
         },
@@ -243,6 +250,27 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     store.close();
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The Flows use case's flow tool is the delivery sender; the wiring lives
+/// here, as `worker/` may not name the use cases nor they the worker.
+impl FlowTool for Sender {
+    fn exchange<'a>(
+        &'a self,
+        call: ToolCall<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + 'a>> {
+        Box::pin(async move {
+            self.call(
+                call.url,
+                call.secret,
+                call.webhook_id,
+                call.body.into(),
+                call.timeout,
+            )
+            .await
+            .map(|answer| answer.to_vec())
+        })
+    }
 }
 
 /// Wrong admin logins per address per window before the backoffice refuses more.

@@ -15,6 +15,21 @@ pub enum Error {
     #[error("{0}")]
     BadSignature(&'static str),
 
+    /// A Flows data request without Meta's signature (`X-Hub-Signature-256`
+    /// or `flow_token_signature` with the App Secret): Meta's code 432.
+    #[error("{0}")]
+    FlowSignature(&'static str),
+
+    /// A Flows data request that does not decrypt with the number's private
+    /// key: Meta's code 421, which makes WhatsApp fetch the public key again.
+    #[error("{0}")]
+    FlowKey(&'static str),
+
+    /// The flow tool behind a Flows endpoint failed, answered no JSON or was
+    /// too slow; Meta shows the user an error and may retry.
+    #[error("the flow tool did not answer the Flows request: {0}")]
+    FlowTool(String),
+
     #[error("{0}")]
     Forbidden(String),
 
@@ -142,7 +157,9 @@ impl Error {
         match self {
             Error::Invalid { .. } => "invalid_request",
             Error::Unauthorized => "unauthorized",
-            Error::BadSignature(_) => "invalid_signature",
+            Error::BadSignature(_) | Error::FlowSignature(_) => "invalid_signature",
+            Error::FlowKey(_) => "flow_key_mismatch",
+            Error::FlowTool(_) => "flow_tool_failed",
             Error::Forbidden(_) | Error::NotYours { .. } => "forbidden",
             Error::MissingScopes(_) => "missing_permissions",
             Error::NotFound(_) => "not_found",

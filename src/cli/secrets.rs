@@ -18,10 +18,11 @@ pub fn rotate_key(args: &ServeArgs) -> ExitCode {
         Ok(rotated) => {
             let done = rotated.resealed;
             println!(
-                "rotated the secrets key: re-encrypted {} app secret, {} account token(s) and {} listener secret(s) in {}; the new key is in {}",
+                "rotated the secrets key: re-encrypted {} app secret, {} account token(s) and {} listener secret(s), with {} Flows endpoint key(s), in {}; the new key is in {}",
                 u8::from(done.app_secret),
                 done.accounts,
                 done.listeners,
+                done.flows_endpoints,
                 db.display(),
                 rotated.key_at.display()
             );

@@ -5,6 +5,7 @@ pub mod connect;
 pub mod delivery;
 pub mod disk;
 pub mod events;
+pub mod flows;
 pub mod ids;
 pub mod media;
 pub mod model;

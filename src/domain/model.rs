@@ -143,6 +143,28 @@ impl EventKind {
     }
 }
 
+/// A phone number's WhatsApp Flows data endpoint (CONTRACT §4.1): the flow
+/// tool its Flows are sent to, and the number's key pair. The private key
+/// never leaves wabridge; it and the secret are stored sealed (`store::secrets`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowsEndpoint {
+    pub phone_number_id: String,
+    pub account_id: String,
+    pub waba_id: String,
+    /// The flow tool's URL.
+    pub url: String,
+    /// Signs what the flow tool receives, as a listener's does (`whsec_…`).
+    pub secret: String,
+    /// PKCS#8 PEM.
+    pub private_key: String,
+    /// SubjectPublicKeyInfo PEM, as uploaded to Meta.
+    pub public_key: String,
+    /// Whether Meta took the public key at the last upload.
+    pub key_uploaded: bool,
+    pub created_at: u64,
+}
+
 /// A flow webhook registered for one WABA and the event types it asked for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

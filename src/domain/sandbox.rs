@@ -132,6 +132,11 @@ pub fn graph_post(number: &SandboxNumber, path: &str, body: &Value) -> Result<Va
         Some((phone, "media")) if phone == number.phone_number_id => {
             Ok(json!({"id": format!("{PREFIX}{}", random_digits(13))}))
         }
+        // The Flows endpoint's public key: a sandbox number's Flows are
+        // tried by posting to its endpoint as Meta would.
+        Some((phone, "whatsapp_business_encryption")) if phone == number.phone_number_id => {
+            Ok(json!({"success": true}))
+        }
         _ => Err(unsupported(path)),
     }
 }
@@ -139,7 +144,7 @@ pub fn graph_post(number: &SandboxNumber, path: &str, body: &Value) -> Result<Va
 fn unsupported(path: &str) -> Error {
     let what = path.rsplit('/').next().unwrap_or(path);
     Error::Sandbox(format!(
-        "a sandbox account has no Meta behind it for {what}: wabridge answers only sends, read receipts, its phone number, templates and uploads"
+        "a sandbox account has no Meta behind it for {what}: wabridge answers only sends, read receipts, its phone number, templates, uploads and its Flows public key"
     ))
 }
 
@@ -180,5 +185,18 @@ mod tests {
             "wamid.-",
         );
         assert_eq!(read, json!({"success": true}));
+    }
+
+    #[test]
+    fn the_flows_public_key_of_its_own_number_is_taken_and_no_other() {
+        let n = SandboxNumber::new();
+        let key = json!({"business_public_key": "-----BEGIN PUBLIC KEY-----"});
+        let path = format!("{}/whatsapp_business_encryption", n.phone_number_id);
+        assert_eq!(
+            graph_post(&n, &path, &key).unwrap(),
+            json!({"success": true})
+        );
+        let other = graph_post(&n, "102290129340398/whatsapp_business_encryption", &key);
+        assert!(matches!(other, Err(Error::Sandbox(_))));
     }
 }

@@ -124,12 +124,22 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::WindowClosed(_) | Error::Sandbox(_) => StatusCode::CONFLICT,
         Error::NotConfigured(_) | Error::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Meta(e) => meta_status(e),
-        Error::MetaUnreachable(_) => StatusCode::BAD_GATEWAY,
+        Error::MetaUnreachable(_) | Error::FlowTool(_) => StatusCode::BAD_GATEWAY,
+        Error::FlowSignature(_) => FLOW_SIGNATURE_STATUS,
+        Error::FlowKey(_) => StatusCode::MISDIRECTED_REQUEST,
         Error::Storage { .. } | Error::Internal { .. } | Error::Startup(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     }
 }
+
+/// Meta's code for a Flows request whose signature does not check
+/// (CONTRACT §4.1); 421, Meta's code for a key that does not decrypt, is
+/// HTTP's Misdirected Request.
+const FLOW_SIGNATURE_STATUS: StatusCode = match StatusCode::from_u16(432) {
+    Ok(status) => status,
+    Err(_) => StatusCode::UNAUTHORIZED,
+};
 
 /// What the person reading the error can do about it, where we know.
 pub fn hint(err: &Error) -> Option<String> {
@@ -140,6 +150,8 @@ pub fn hint(err: &Error) -> Option<String> {
         Error::Meta(e) => e.hint().map(str::to_string),
         Error::WindowClosed(_) => Some("send an approved template (type \"template\"), which Meta delivers at any time; once the user replies, free-form messages work for 24 hours".into()),
         Error::MetaUnreachable(_) => Some("check the server's outbound network and --graph-url".into()),
+        Error::FlowKey(_) => Some("PUT /api/v1/phone-numbers/{phoneNumberId}/flows-endpoint uploads this number's public key to Meta again".into()),
+        Error::FlowTool(_) => Some("the flow tool must answer the signed POST with 2xx JSON within 8 s".into()),
         Error::Sandbox(_) => Some("a sandbox account sends, marks read, lists its number and templates and takes uploads; for the rest connect a real WhatsApp Business Account (Embedded Signup or a System User token)".into()),
         Error::StorageUnavailable(f) => Some(fault_hint(f).into()),
         Error::NotYours { what: Held::Waba, .. } => {

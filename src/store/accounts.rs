@@ -126,7 +126,8 @@ impl Store {
         .await
     }
 
-    /// Removes an account with its key and its listeners (their pending deliveries are cancelled).
+    /// Removes an account with its key, its listeners (their pending
+    /// deliveries are cancelled) and its Flows endpoints.
     pub async fn delete_account(&self, id: String) -> Result<bool, Error> {
         let removed = self
             .write(move |tx| {
@@ -143,6 +144,7 @@ impl Store {
                 for listener in listeners {
                     super::listeners::remove_listener(tx, &listener)?;
                 }
+                super::flows::remove_of_account(tx, &account.id)?;
                 tx.open_table(API_KEYS)?
                     .remove(account.api_key_hash.as_str())?;
                 tx.open_table(ACCOUNTS)?.remove(account.id.as_str())?;

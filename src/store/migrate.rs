@@ -106,6 +106,10 @@ fn step(db: &Database, from: u64, sealer: &Sealer) -> Result<(), Error> {
         8 => {
             tx.open_table(TRAFFIC)?;
         }
+        // 10: the Flows data endpoints start empty.
+        9 => {
+            tx.open_table(FLOWS_ENDPOINTS)?;
+        }
         v => {
             return Err(Error::Startup(format!(
                 "no migration from schema version {v}"
@@ -224,6 +228,7 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     tx.open_table(USER_LINKS_SEEN)?;
     create_v6_tables(tx)?;
     tx.open_table(TRAFFIC)?;
+    tx.open_table(FLOWS_ENDPOINTS)?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ mod codec;
 mod connect;
 mod directory;
 mod events;
+mod flows;
 mod handle;
 mod handoff;
 mod health;

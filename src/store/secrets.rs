@@ -1,5 +1,6 @@
 //! Secrets at rest: the Meta App secret (`clientSecret`), every account's Meta
-//! access token and every listener's signing secret are sealed with
+//! access token, every listener's signing secret and every Flows endpoint's
+//! signing secret and RSA private key are sealed with
 //! ChaCha20-Poly1305 under a key kept outside the database (see `key`), so the
 //! database file or a backup alone reveals none of them.
 //!
@@ -16,14 +17,14 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, TableHandle, WriteTransaction};
 
 use super::codec::{dec, enc};
 use super::key::SecretKey;
 use super::settings::APP;
-use super::tables::{ACCOUNTS, LISTENERS, SETTINGS};
+use super::tables::{ACCOUNTS, FLOWS_ENDPOINTS, LISTENERS, SETTINGS};
 use crate::domain::ids::random_bytes;
-use crate::domain::model::{Account, Listener, Settings};
+use crate::domain::model::{Account, FlowsEndpoint, Listener, Settings};
 use crate::error::Error;
 
 const PREFIX: &str = "wbs1:";
@@ -41,6 +42,14 @@ fn account_ad(id: &str) -> String {
 
 fn listener_ad(id: &str) -> String {
     format!("listener:{id}:secret")
+}
+
+fn flows_secret_ad(phone_number_id: &str) -> String {
+    format!("flows:{phone_number_id}:secret")
+}
+
+fn flows_key_ad(phone_number_id: &str) -> String {
+    format!("flows:{phone_number_id}:privateKey")
 }
 
 /// Seals and opens secrets under one key.
@@ -161,6 +170,22 @@ impl Sealer {
         Ok(listener)
     }
 
+    pub(super) fn seal_flows_endpoint(&self, endpoint: &FlowsEndpoint) -> Result<Vec<u8>, Error> {
+        let mut stored = endpoint.clone();
+        let id = &endpoint.phone_number_id;
+        stored.secret = self.seal(&endpoint.secret, &flows_secret_ad(id))?;
+        stored.private_key = self.seal(&endpoint.private_key, &flows_key_ad(id))?;
+        enc(&stored, "flows endpoint")
+    }
+
+    pub(super) fn open_flows_endpoint(&self, bytes: &[u8]) -> Result<FlowsEndpoint, Error> {
+        let mut endpoint: FlowsEndpoint = dec(bytes, "flows endpoint")?;
+        let id = endpoint.phone_number_id.clone();
+        endpoint.secret = self.open(&endpoint.secret, &flows_secret_ad(&id))?;
+        endpoint.private_key = self.open(&endpoint.private_key, &flows_key_ad(&id))?;
+        Ok(endpoint)
+    }
+
     /// The signing secret of a listener as stored.
     pub(super) fn open_listener_secret(&self, listener: &Listener) -> Result<String, Error> {
         self.open(&listener.secret, &listener_ad(&listener.id))
@@ -173,6 +198,7 @@ pub struct Resealed {
     pub app_secret: bool,
     pub accounts: u64,
     pub listeners: u64,
+    pub flows_endpoints: u64,
 }
 
 /// Puts every stored secret through `change(associated data, stored text)` in
@@ -222,6 +248,25 @@ pub(super) fn rewrite_all(
             listener.secret = change(&listener_ad(&listener.id), &listener.secret)?;
             table.insert(listener.id.as_str(), enc(&listener, "listener")?.as_slice())?;
             done.listeners += 1;
+        }
+    }
+    // A database older than version 9 has no such table yet; the migration
+    // that makes it comes after the one that seals (version 7).
+    if tx
+        .list_tables()?
+        .any(|t| t.name() == FLOWS_ENDPOINTS.name())
+    {
+        let mut table = tx.open_table(FLOWS_ENDPOINTS)?;
+        let mut endpoints: Vec<FlowsEndpoint> = Vec::new();
+        for row in table.iter()? {
+            endpoints.push(dec(row?.1.value(), "flows endpoint")?);
+        }
+        for mut endpoint in endpoints {
+            let id = endpoint.phone_number_id.clone();
+            endpoint.secret = change(&flows_secret_ad(&id), &endpoint.secret)?;
+            endpoint.private_key = change(&flows_key_ad(&id), &endpoint.private_key)?;
+            table.insert(id.as_str(), enc(&endpoint, "flows endpoint")?.as_slice())?;
+            done.flows_endpoints += 1;
         }
     }
     Ok(done)

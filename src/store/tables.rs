@@ -11,7 +11,8 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// account tokens and listener secrets encrypted (see `secrets`), with the
 /// key check in `settings`. 8: status-history rows in a binary layout
 /// (`status_row`) instead of JSON. 9: traffic (the backoffice's charts).
-pub const SCHEMA_VERSION: u64 = 9;
+/// 10: flows_endpoints.
+pub const SCHEMA_VERSION: u64 = 10;
 
 /// The key in `META` that holds the schema version.
 pub const SCHEMA_VERSION_KEY: &str = "schema_version";
@@ -97,3 +98,6 @@ pub const MEDIA: TableDefinition<&str, (&str, &str, u64)> = TableDefinition::new
 /// the last 24 hours of the backoffice's traffic charts (`domain::traffic`),
 /// written about once a minute from memory. (Since version 9.)
 pub const TRAFFIC: TableDefinition<(u64, &str, &str), (u32, u32)> = TableDefinition::new("traffic");
+/// phone number id → FlowsEndpoint JSON, its secret and private key sealed:
+/// the number's WhatsApp Flows data endpoint. (Since version 10.)
+pub const FLOWS_ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("flows_endpoints");

@@ -67,7 +67,7 @@ pub async fn register_for_admin(app: &Services, new: NewListener<'_>) -> Result<
 }
 
 /// The URL must parse and its host must resolve to an address the guard permits.
-async fn check_target(guard: &UrlGuard, raw: &str) -> Result<String, Error> {
+pub(super) async fn check_target(guard: &UrlGuard, raw: &str) -> Result<String, Error> {
     let url = parse_listener_url(raw)?;
     let host = url
         .host_str()

@@ -8,13 +8,14 @@
 //! `settings`, `listeners` (and their deliveries), `messages` (sends, windows,
 //! status history), `numbers` (WABAs, phone numbers, templates, profiles),
 //! `media`, `ingest` (Meta's webhook), `sandbox` (an account without Meta),
-//! `backup`. `access` holds what a key
+//! `flows` (the WhatsApp Flows data endpoint), `backup`. `access` holds what a key
 //! may touch and the Graph calls made with an account's token.
 
 pub mod access;
 pub mod accounts;
 pub mod backup;
 pub mod connect;
+pub mod flows;
 pub mod ingest;
 pub mod listeners;
 pub mod media;
@@ -62,6 +63,8 @@ pub struct Services {
     pub wake: Wake,
     /// Statuses the sandbox accounts' sends will report.
     pub sandbox_feed: sandbox::Feed,
+    /// POSTs Flows data requests to flow tools and waits for their answer.
+    pub flow_tool: Arc<dyn flows::FlowTool>,
 }
 
 /// Wakes the delivery dispatcher when deliveries were queued. Only the use

@@ -29,6 +29,9 @@ const ERROR_BODY_CHARS: usize = 300;
 /// The most of an answer that is read; a longer one is cut (and its
 /// connection not reused).
 const ANSWER_LIMIT: usize = 64 * 1024;
+/// The most of a flow tool's answer to a Flows request that is taken: a
+/// screen's data may carry images as base64.
+const CALL_ANSWER_LIMIT: usize = 4 * 1024 * 1024;
 /// Idle connections kept per receiver origin. At most one connection is open
 /// per delivery in flight (`--delivery-concurrency`, at most 4096).
 const IDLE_PER_ORIGIN: usize = 4096;
@@ -85,6 +88,53 @@ impl Sender {
         match tokio::time::timeout(self.timeout, self.exchange(request, now)).await {
             Ok(attempt) => attempt,
             Err(_) => failed(None, "no answer within the delivery timeout".into()),
+        }
+    }
+
+    /// One signed POST whose answer is wanted back (a Flows data request):
+    /// not retried, as the one waiting cannot wait for a retry. The body of
+    /// a 2xx within `timeout`, or why there was none.
+    pub async fn call(
+        &self,
+        url: &str,
+        secret: &str,
+        webhook_id: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, String> {
+        let request = signed(
+            url,
+            secret,
+            Format::Standard,
+            webhook_id,
+            body,
+            SystemTime::now(),
+        )?;
+        let answered = async {
+            let resp = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| describe(&e))?;
+            let status = resp.status().as_u16();
+            let (kept, whole) = read_at_most(resp.into_body(), CALL_ANSWER_LIMIT).await;
+            if !(200..=299).contains(&status) {
+                let text = String::from_utf8_lossy(&kept);
+                return Err(format!(
+                    "HTTP {status}: {}",
+                    text.chars().take(ERROR_BODY_CHARS).collect::<String>()
+                ));
+            }
+            if !whole {
+                return Err(format!(
+                    "the answer is larger than {CALL_ANSWER_LIMIT} bytes"
+                ));
+            }
+            Ok(kept.freeze())
+        };
+        match tokio::time::timeout(timeout, answered).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
         }
     }
 
@@ -154,17 +204,26 @@ fn signed(
 }
 
 /// At most `ANSWER_LIMIT` bytes of the answer, as text.
-async fn answer_text(mut body: hyper::body::Incoming) -> String {
+async fn answer_text(body: hyper::body::Incoming) -> String {
+    String::from_utf8_lossy(&read_at_most(body, ANSWER_LIMIT).await.0).into_owned()
+}
+
+/// The answer up to a little past `limit` bytes, and whether it ended
+/// within `limit`.
+async fn read_at_most(mut body: hyper::body::Incoming, limit: usize) -> (BytesMut, bool) {
     let mut kept = BytesMut::new();
-    while let Some(Ok(frame)) = body.frame().await {
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return (kept, false);
+        };
         if let Ok(data) = frame.into_data() {
             kept.extend_from_slice(&data);
-            if kept.len() > ANSWER_LIMIT {
-                break;
+            if kept.len() > limit {
+                return (kept, false);
             }
         }
     }
-    String::from_utf8_lossy(&kept).into_owned()
+    (kept, true)
 }
 
 fn failed(status: Option<u16>, error: String) -> Attempt {

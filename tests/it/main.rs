@@ -15,6 +15,7 @@ mod delivery;
 mod disk;
 mod fields;
 mod flow;
+mod flows;
 mod hostile;
 mod n8n;
 mod node_red;

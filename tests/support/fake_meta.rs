@@ -546,6 +546,16 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
             Reply::json(200, json!({"success": true}))
         }
         ("POST", [_, "messages"]) => send(st, req),
+        // The Flows public key (kept only in the recorded requests).
+        ("POST", [_, "whatsapp_business_encryption"]) => {
+            if !req.json()["business_public_key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("-----BEGIN PUBLIC KEY-----"))
+            {
+                return meta_error(400, 100, "business_public_key must be a PEM public key");
+            }
+            Reply::json(200, json!({"success": true}))
+        }
         ("POST", [_, "media"]) => {
             let id = st.new_id();
             st.media

@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod backoffice;
 pub mod backup;
+pub mod flows;
 pub mod listeners;
 pub mod media;
 pub mod messages;
@@ -140,6 +141,7 @@ routes! {
     GET "/api/openapi.json", Api => handler!(ops::openapi);
     GET paths::EVENTS, Api => handler!(webhook::verify);
     POST paths::EVENTS, Api => handler!(webhook::receive);
+    POST paths::FLOWS, Api => handler!(flows::exchange);
 
     // The admin API.
     GET "/api/v1/admin/config", Api => handler!(admin::get_config);
@@ -170,6 +172,9 @@ routes! {
     POST "/api/v1/phone-numbers/{phoneNumberId}/media", Api => handler!(media::upload);
     GET "/api/v1/phone-numbers/{phoneNumberId}/business-profile", Api => handler!(numbers::get_profile);
     POST "/api/v1/phone-numbers/{phoneNumberId}/business-profile", Api => handler!(numbers::update_profile);
+    GET "/api/v1/phone-numbers/{phoneNumberId}/flows-endpoint", Api => handler!(flows::get);
+    PUT "/api/v1/phone-numbers/{phoneNumberId}/flows-endpoint", Api => handler!(flows::put);
+    DELETE "/api/v1/phone-numbers/{phoneNumberId}/flows-endpoint", Api => handler!(flows::delete);
     GET "/api/v1/media/{mediaId}", Api => handler!(media::download);
     GET "/api/v1/listeners", Api => handler!(listeners::list);
     POST "/api/v1/listeners", Api => handler!(listeners::create);
@@ -205,6 +210,7 @@ routes! {
     POST "/admin/accounts/{accountId}/remove", Browser => form!(Back::Accounts, backoffice::accounts::remove);
     GET "/admin/accounts/{accountId}/test-send", Browser => page!(backoffice::test_send::page);
     POST "/admin/accounts/{accountId}/test-send", Browser => form!(Back::TestSend, backoffice::test_send::send);
+    POST "/admin/accounts/{accountId}/flows-endpoint", Browser => form!(Back::TestSend, backoffice::test_send::set_flows_endpoint);
     POST "/admin/connect-links", Browser => form!(Back::Accounts, backoffice::accounts::mint_link);
     POST "/admin/connect-links/{linkId}/revoke", Browser => form!(Back::Accounts, backoffice::accounts::revoke_link);
     GET "/admin/subscriptions", Browser => page!(backoffice::subscriptions::page);

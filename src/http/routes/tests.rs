@@ -25,9 +25,23 @@ use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::usecase::sandbox::Feed;
+use crate::usecase::flows::{FlowTool, ToolCall};
 use crate::usecase::{listeners, Services, Wake};
 
 const ADMIN_TOKEN: &str = "admin-token-admin-token-admin-token";
+
+/// No flow tool: nothing here may reach one.
+struct NoFlowTool;
+
+impl FlowTool for NoFlowTool {
+    fn exchange<'a>(
+        &'a self,
+        _: ToolCall<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, String>> + Send + 'a>>
+    {
+        Box::pin(async { Err("no flow tool in these tests".to_string()) })
+    }
+}
 
 struct World {
     state: Arc<AppState>,
@@ -110,6 +124,7 @@ async fn world() -> World {
         traffic: Arc::default(),
         wake: Wake::new(Arc::new(Notify::new())),
         sandbox_feed: Feed::new().0,
+        flow_tool: Arc::new(NoFlowTool),
     };
     let state = AppState {
         app,

@@ -4,13 +4,30 @@ use redb::WriteTransaction;
 
 use super::rotate::{pending_path, rotate_with};
 use super::*;
-use crate::domain::model::{Account, AccountStatus, Listener, Settings};
+use crate::domain::model::{Account, AccountStatus, FlowsEndpoint, Listener, Settings};
 use crate::store::secrets::Resealed;
 use crate::store::{rotate_key, Store};
 
 pub const APP_SECRET: &str = "app-secret-5f0c9e";
 pub const TOKEN: &str = "EAAGm0PX4ZCpsBAtoken";
 pub const LISTENER_SECRET: &str = "whsec_c2lnbmluZy1zZWNyZXQtb2YtbHN0";
+pub const FLOWS_SECRET: &str = "whsec_Zmxvd3Mtc2lnbmluZy1zZWNyZXQ";
+pub const FLOWS_PRIVATE_KEY: &str =
+    "-----BEGIN PRIVATE KEY-----\nMIIEflowsprivatekeyofthetest\n-----END PRIVATE KEY-----\n";
+
+pub fn flows_endpoint() -> FlowsEndpoint {
+    FlowsEndpoint {
+        phone_number_id: "P1".into(),
+        account_id: "acc_1".into(),
+        waba_id: "W1".into(),
+        url: "https://flow.example.com/data".into(),
+        secret: FLOWS_SECRET.into(),
+        private_key: FLOWS_PRIVATE_KEY.into(),
+        public_key: "-----BEGIN PUBLIC KEY-----\n…".into(),
+        key_uploaded: true,
+        created_at: 1,
+    }
+}
 
 pub fn account() -> Account {
     Account {
@@ -74,7 +91,7 @@ fn sealed_values(raw: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// A store in a fresh dir holding the three kinds of secrets.
+/// A store in a fresh dir holding every kind of secret.
 async fn stocked() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wabridge.redb");
@@ -82,6 +99,7 @@ async fn stocked() -> (tempfile::TempDir, PathBuf) {
     store.put_settings(settings()).await.unwrap();
     store.insert_account(account(), Vec::new()).await.unwrap();
     store.insert_listener(listener()).await.unwrap();
+    store.put_flows_endpoint(flows_endpoint()).await.unwrap();
     store.close();
     (dir, path)
 }
@@ -94,6 +112,9 @@ fn assert_secrets_open(path: &Path) {
         store.listener("lst_1").unwrap().unwrap().secret,
         LISTENER_SECRET
     );
+    let endpoint = store.flows_endpoint("P1").unwrap().unwrap();
+    assert_eq!(endpoint.secret, FLOWS_SECRET);
+    assert_eq!(endpoint.private_key, FLOWS_PRIVATE_KEY);
     store.close();
 }
 
@@ -101,7 +122,13 @@ fn assert_secrets_open(path: &Path) {
 async fn the_file_holds_no_secret_and_the_key_beside_it_opens_them() {
     let (dir, path) = stocked().await;
     let raw = fs::read(&path).unwrap();
-    for secret in [APP_SECRET, TOKEN, LISTENER_SECRET] {
+    for secret in [
+        APP_SECRET,
+        TOKEN,
+        LISTENER_SECRET,
+        FLOWS_SECRET,
+        "MIIEflowsprivatekey",
+    ] {
         assert!(!contains(&raw, secret), "{secret} is in the file");
     }
     assert!(
@@ -152,7 +179,8 @@ async fn rotation_re_encrypts_every_secret_and_retires_the_old_key() {
         Resealed {
             app_secret: true,
             accounts: 1,
-            listeners: 1
+            listeners: 1,
+            flows_endpoints: 1,
         }
     );
     assert_ne!(fs::read(&key.path).unwrap(), old_key);

@@ -539,3 +539,20 @@ async fn an_upgrade_without_room_for_the_re_encoded_history_changes_nothing() {
     assert_eq!(version_of(&db), SCHEMA_VERSION);
     assert_eq!(history_rows(&db).unwrap(), 3, "the history kept");
 }
+
+#[test]
+fn a_version_8_database_gains_the_flows_endpoints_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::create(dir.path().join("v8.redb")).unwrap();
+    {
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert(SCHEMA_VERSION_KEY, 8)
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    run(&db, &sealer(), &roomy()).unwrap();
+    assert_eq!(version_of(&db), SCHEMA_VERSION);
+    assert!(db.begin_read().unwrap().open_table(FLOWS_ENDPOINTS).is_ok());
+}

@@ -1,6 +1,7 @@
-//! The connector guide's smoke test (§2.7), from the backoffice: send the
-//! template `hello_world` from one of an account's numbers to a verified
-//! recipient, then watch its statuses arrive on the message's timeline.
+//! An account's numbers in the backoffice: the connector guide's smoke test
+//! (§2.7), sending the template `hello_world` from one of them to a verified
+//! recipient and watching its statuses arrive on the message's timeline; and
+//! a number's WhatsApp Flows data endpoint (docs/flows.md).
 
 use askama::Template;
 use hyper::StatusCode;
@@ -13,8 +14,8 @@ use crate::domain::ids::AccountId;
 use crate::error::Error;
 use crate::http::response::Resp;
 use crate::http::session::Flash;
-use crate::usecase::access::phone_numbers;
-use crate::usecase::{accounts, messages};
+use crate::usecase::access::{own_phone_number, phone_numbers};
+use crate::usecase::{accounts, flows, messages};
 
 pub struct NumberOption {
     pub id: String,
@@ -102,5 +103,33 @@ pub async fn send(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
             "Meta accepted the template \"{template}\" for {} as {message_id}. Its statuses appear on this page as Meta reports them (reload in a few seconds); \"failed\" comes with Meta's reason.",
             view["waId"].as_str().unwrap_or("the recipient")
         )),
+    ))
+}
+
+/// Sets a number's Flows data endpoint as the flow API's PUT does (the key
+/// pair made once, the public key uploaded to Meta), and shows the flow
+/// tool's signing secret once.
+pub async fn set_flows_endpoint(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
+    let account = accounts::get(cx.state, &AccountId::new(cx.param("accountId")))?;
+    let number = own_phone_number(cx.state, &account, form.get("phoneNumberId")).await?;
+    let view = flows::configure(cx.state, &account, &number, form.get("url")).await?;
+    let uploaded = match &view.key_upload_error {
+        None => "Meta took the number's public key.".to_string(),
+        Some(why) => {
+            format!("Meta did not take the number's public key ({why}); set it again to retry.")
+        }
+    };
+    let flash = Flash {
+        ok: view.key_uploaded,
+        ..Flash::ok(format!(
+            "Flows of {} now go to {}. Put {} into the Flow's data_channel_uri. {uploaded} The flow tool verifies each request with this Standard Webhooks secret:",
+            number.id(),
+            view.url,
+            view.endpoint_url
+        ))
+    };
+    Ok(Done::to(
+        format!("/admin/accounts/{}/test-send", account.id),
+        flash.with_secret(view.secret),
     ))
 }

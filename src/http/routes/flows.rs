@@ -1,0 +1,55 @@
+//! The WhatsApp Flows data endpoint (CONTRACT §4.1): a flow tool sets it up
+//! for one of its numbers with its key, and Meta posts the encrypted
+//! requests of that number's Flows to `/flows/{phoneNumberId}`.
+
+use hyper::StatusCode;
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::http::body::{read_budgeted, read_json};
+use crate::http::guards::{OwnedNumber, Public};
+use crate::http::request::Req;
+use crate::http::response::{self, Resp};
+use crate::http::AppState;
+use crate::usecase::flows;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointInput {
+    url: String,
+}
+
+/// `PUT …/flows-endpoint {url}`: the key pair, made if the number has none,
+/// its public key uploaded to Meta, the flow tool's URL and secret.
+pub async fn put(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
+    let input: EndpointInput = read_json(req.body).await?;
+    let view = flows::configure(state, &owned.account, &owned.number, &input.url).await?;
+    Ok(response::json(StatusCode::OK, &view))
+}
+
+pub async fn get(state: &AppState, owned: OwnedNumber, _: Req) -> Result<Resp, Error> {
+    Ok(response::json(
+        StatusCode::OK,
+        &flows::get(state, &owned.number)?,
+    ))
+}
+
+pub async fn delete(state: &AppState, owned: OwnedNumber, _: Req) -> Result<Resp, Error> {
+    flows::remove(state, &owned.number).await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /flows/{phoneNumberId}` from Meta: the answer is base64 text.
+pub async fn exchange(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
+    let phone = req.param("phoneNumberId").to_string();
+    let signature = req.header("x-hub-signature-256").map(str::to_string);
+    // Meta's bodies share the webhook's budget; read before any refusal, as
+    // an unread body makes hyper close the connection.
+    let body = read_budgeted(req.body, state.max_body_bytes, &state.body_budget).await?;
+    let sealed = flows::exchange(state, &phone, body.to_vec(), signature.as_deref())
+        .await
+        .inspect_err(
+            |e| tracing::warn!(phone_number = %phone, error = %e, "Flows data request refused"),
+        )?;
+    Ok(response::text(StatusCode::OK, sealed))
+}
