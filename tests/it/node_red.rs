@@ -385,19 +385,7 @@ fn a_sandbox_feeds_a_node_red_flow_and_answers_its_send() {
         body["listeners"].as_array().is_some_and(|l| l.len() == 1)
     });
 
-    let (code, out, err) = crate::cli::run(
-        &[
-            "simulate",
-            "--to",
-            &gw.base,
-            "--sandbox-key",
-            &key,
-            "--events",
-            "text",
-        ],
-        &[],
-        &std::env::temp_dir(),
-    );
+    let (code, out, err) = crate::sandbox::simulate(&gw, &key, "text");
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     red.wait_for("the simulated event", || {
         !red.written("events.jsonl").is_empty()

@@ -14,6 +14,22 @@ use crate::support::payloads;
 use crate::support::receiver::Receiver;
 use crate::support::standard_webhooks::assert_verified;
 
+/// `wabridge simulate --sandbox-key`, `events` as fast as the gateway takes them.
+pub fn simulate(gw: &Gateway, key: &str, events: &str) -> (i32, String, String) {
+    let args = [
+        "simulate",
+        "--to",
+        &gw.base,
+        "--sandbox-key",
+        key,
+        "--events",
+        events,
+        "--rate",
+        "0",
+    ];
+    run(&args, &[], &std::env::temp_dir())
+}
+
 fn create_sandbox(gw: &Gateway) -> (String, String, String) {
     let (status, body) = gw.admin(
         "POST",
@@ -56,21 +72,7 @@ fn a_sandbox_takes_simulated_events_and_answers_its_own_sends_with_statuses() {
     let (_, statuses_secret) = gw.add_listener(&key, &waba, "statuses", &receiver.url("/s"));
 
     // `wabridge simulate` with the sandbox's key: no Meta App secret.
-    let (code, out, err) = run(
-        &[
-            "simulate",
-            "--to",
-            &gw.base,
-            "--sandbox-key",
-            &key,
-            "--events",
-            "text",
-            "--rate",
-            "0",
-        ],
-        &[],
-        &std::env::temp_dir(),
-    );
+    let (code, out, err) = simulate(&gw, &key, "text");
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("1× HTTP 200"), "{out}");
     let got = receiver.wait_for(1, Duration::from_secs(10));

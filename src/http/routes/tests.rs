@@ -24,8 +24,8 @@ use crate::http::{AppState, Backoffice, Sessions, Throttle};
 use crate::meta::{Graph, GraphConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::usecase::sandbox::Feed;
 use crate::usecase::flows::{FlowTool, ToolCall};
+use crate::usecase::sandbox::Feed;
 use crate::usecase::{listeners, Services, Wake};
 
 const ADMIN_TOKEN: &str = "admin-token-admin-token-admin-token";
