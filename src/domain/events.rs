@@ -157,10 +157,13 @@ pub fn known_types() -> Vec<&'static str> {
     out
 }
 
-/// The type of a field wabridge does not know yet: Meta's name, kept readable.
+/// The type of a field wabridge does not know yet: Meta's name, kept readable
+/// and short (Meta's are under 40 characters; a type is counted, stored and
+/// drawn in the backoffice's charts).
 pub fn unknown_field_type(field: &str) -> String {
     let clean: String = field
         .chars()
+        .take(64)
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' {
                 c.to_ascii_lowercase()

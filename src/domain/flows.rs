@@ -23,6 +23,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
+use super::ids::random_bytes;
 use super::time::rfc3339_ms;
 use crate::error::Error;
 
@@ -90,10 +91,11 @@ impl std::fmt::Debug for Opened {
     }
 }
 
-/// Why Meta's request does not open: all of them are Meta's `421`, which
-/// makes the client fetch the public key again and retry.
-const UNWRAP_FAILED: &str = "the AES key does not decrypt with this number's private key: was the request encrypted for another public key?";
-const BODY_FAILED: &str = "the flow data does not decrypt with its AES key and IV";
+/// Why Meta's request does not open: Meta's `421`, which makes the client
+/// fetch the public key again and retry. One answer for every way it fails,
+/// so the answer says nothing about the key or the padding.
+const NOT_OPENED: &str =
+    "the request does not decrypt with this number's key: was it encrypted for another public key?";
 
 /// Opens Meta's request body with `private_pem`. A body without Meta's three
 /// fields is a 400; one that does not decrypt a 421 (`Error::FlowKey`).
@@ -106,28 +108,34 @@ pub fn open(private_pem: &str, body: &[u8]) -> Result<Opened, Error> {
             ),
         )
     })?;
-    let field = |name: &str, value: &str| {
-        STANDARD
-            .decode(value.trim())
-            .map_err(|_| Error::invalid(name, "is not base64"))
-    };
-    let wrapped = field("encrypted_aes_key", &sent.encrypted_aes_key)?;
-    let data = field("encrypted_flow_data", &sent.encrypted_flow_data)?;
-    let iv: [u8; IV_BYTES] = field("initial_vector", &sent.initial_vector)?
+    let not_opened = || Error::FlowKey(NOT_OPENED);
+    let field = |value: &str| STANDARD.decode(value.trim()).map_err(|_| not_opened());
+    let wrapped = field(&sent.encrypted_aes_key)?;
+    let data = field(&sent.encrypted_flow_data)?;
+    let iv: [u8; IV_BYTES] = field(&sent.initial_vector)?
         .try_into()
-        .map_err(|_| Error::invalid("initial_vector", "must be 16 bytes"))?;
+        .map_err(|_| not_opened())?;
     let private = PrivateKey::from_pkcs8_pem(private_pem)
         .map_err(|e| Error::internal("reading the stored Flows private key", e.to_string()))?;
-    let key: [u8; AES_KEY_BYTES] = private
+    // A key that does not unwrap goes on as a random one, to fail where a
+    // wrong body fails: no answer or timing tells the two apart (implicit
+    // rejection, as the rsa crate's OAEP documentation advises).
+    let unwrapped = private
         .decrypt(Oaep::<OaepSha256>::new(), &wrapped)
-        .map_err(|_| Error::FlowKey(UNWRAP_FAILED))?
-        .try_into()
-        .map_err(|_| Error::FlowKey(UNWRAP_FAILED))?;
+        .ok()
+        .and_then(|k| <[u8; AES_KEY_BYTES]>::try_from(k).ok());
+    let key = unwrapped.unwrap_or_else(random_key);
     let plain = cipher(&key)
         .decrypt(&nonce(&iv), data.as_slice())
-        .map_err(|_| Error::FlowKey(BODY_FAILED))?;
-    let request = serde_json::from_slice(&plain).map_err(|_| Error::FlowKey(BODY_FAILED))?;
+        .map_err(|_| not_opened())?;
+    let request = serde_json::from_slice(&plain).map_err(|_| not_opened())?;
     Ok(Opened { request, key, iv })
+}
+
+fn random_key() -> [u8; AES_KEY_BYTES] {
+    let mut key = [0u8; AES_KEY_BYTES];
+    key.copy_from_slice(&random_bytes(AES_KEY_BYTES));
+    key
 }
 
 impl Opened {

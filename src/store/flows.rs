@@ -55,14 +55,24 @@ impl Store {
         })
     }
 
-    /// Removes a phone number's endpoint; whether there was one.
-    pub async fn delete_flows_endpoint(&self, phone_number_id: String) -> Result<bool, Error> {
+    /// Removes a phone number's endpoint if `account_id` set it; whether it did.
+    pub async fn delete_flows_endpoint(
+        &self,
+        phone_number_id: String,
+        account_id: String,
+    ) -> Result<bool, Error> {
         self.write(move |tx| {
-            let removed = tx
-                .open_table(FLOWS_ENDPOINTS)?
-                .remove(phone_number_id.as_str())?
-                .is_some();
-            Ok(removed)
+            let mut table = tx.open_table(FLOWS_ENDPOINTS)?;
+            let theirs = match table.get(phone_number_id.as_str())? {
+                // The owner is not sealed: read as stored.
+                Some(v) => serde_json::from_slice::<FlowsEndpoint>(v.value())
+                    .is_ok_and(|e| e.account_id == account_id),
+                None => false,
+            };
+            if theirs {
+                table.remove(phone_number_id.as_str())?;
+            }
+            Ok(theirs)
         })
         .await
     }
@@ -115,8 +125,21 @@ mod tests {
             store.flows_endpoint("P2").unwrap().is_some(),
             "another account's stays"
         );
-        assert!(store.delete_flows_endpoint("P2".into()).await.unwrap());
-        assert!(!store.delete_flows_endpoint("P2".into()).await.unwrap());
+        assert!(
+            !store
+                .delete_flows_endpoint("P2".into(), "acc_1".into())
+                .await
+                .unwrap(),
+            "only the account that set it removes it"
+        );
+        assert!(store
+            .delete_flows_endpoint("P2".into(), "acc_2".into())
+            .await
+            .unwrap());
+        assert!(!store
+            .delete_flows_endpoint("P2".into(), "acc_2".into())
+            .await
+            .unwrap());
         store.close();
     }
 }

@@ -106,9 +106,11 @@ fn step(db: &Database, from: u64, sealer: &Sealer) -> Result<(), Error> {
         8 => {
             tx.open_table(TRAFFIC)?;
         }
-        // 10: the Flows data endpoints start empty.
+        // 10: the Flows data endpoints start empty. (Traffic again, for a
+        // database a development build of the Flows work had put at 9.)
         9 => {
             tx.open_table(FLOWS_ENDPOINTS)?;
+            tx.open_table(TRAFFIC)?;
         }
         v => {
             return Err(Error::Startup(format!(

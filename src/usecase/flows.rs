@@ -86,6 +86,13 @@ pub async fn configure(
     let url = check_target(&app.guard, url.trim()).await?;
     let phone = number.id().to_string();
     let mut endpoint = match app.store.flows_endpoint(&phone)? {
+        // Two accounts may hold one WABA (two people connected it): the
+        // endpoint, its secret and its key are the first one's.
+        Some(known) if known.account_id != account.id => {
+            return Err(Error::Conflict(format!(
+                "phone number {phone} has a Flows endpoint set by another account"
+            )))
+        }
         Some(known) => known,
         None => {
             let started = Instant::now();
@@ -126,20 +133,21 @@ pub async fn configure(
     Ok(view(app, &endpoint, upload_error))
 }
 
-/// The number's endpoint, if it has one.
-pub fn get(app: &Services, number: &Number) -> Result<EndpointView, Error> {
+/// The number's endpoint, if it has one and `account` set it.
+pub fn get(app: &Services, account: &Account, number: &Number) -> Result<EndpointView, Error> {
     let endpoint = app
         .store
         .flows_endpoint(number.id().as_str())?
+        .filter(|e| e.account_id == account.id)
         .ok_or(Error::NotFound("Flows endpoint"))?;
     Ok(view(app, &endpoint, None))
 }
 
 /// Stops sending the number's Flows anywhere; its key pair goes with it.
-pub async fn remove(app: &Services, number: &Number) -> Result<(), Error> {
+pub async fn remove(app: &Services, account: &Account, number: &Number) -> Result<(), Error> {
     if !app
         .store
-        .delete_flows_endpoint(number.id().to_string())
+        .delete_flows_endpoint(number.id().to_string(), account.id.clone())
         .await?
     {
         return Err(Error::NotFound("Flows endpoint"));

@@ -200,6 +200,9 @@ fn a_request_for_another_key_is_421_and_an_unsigned_or_missigned_one_432() {
     let body = meta_request(&other_pem, &ping);
     let (status, _, text) = post_flows(&w, PHONE_A, &body, Some(&signed(&body)));
     assert_eq!(status, 421, "{text}");
+    // Unsigned, it is refused for that before anyone tries to decrypt it.
+    let (status, _, text) = post_flows(&w, PHONE_A, &body, None);
+    assert_eq!(status, 432, "{text}");
 
     let body = meta_request(endpoint["publicKey"].as_str().unwrap(), &ping);
     let (status, _, text) = post_flows(&w, PHONE_A, &body, None);
@@ -367,4 +370,28 @@ fn the_admin_sets_up_a_numbers_flows_endpoint_from_the_backoffice() {
         .meta
         .requests_to("POST", &format!("/{PHONE_B}/whatsapp_business_encryption"))
         .is_empty());
+}
+
+/// Two people connected the same WABA: two accounts. The endpoint, its
+/// secret and its key stay the first one's.
+#[test]
+fn an_endpoint_is_only_its_own_accounts_when_two_accounts_share_the_waba() {
+    let w = World::start();
+    let tool = Receiver::start();
+    let set = set_up(&w, &tool.url("/flow"));
+    let (_, other) =
+        w.gw.add_account(&w.meta, "token-a-colleague", &[crate::flow::WABA_A]);
+    let path = endpoint_path(PHONE_A);
+    let as_other =
+        |method: &str, body: Option<&Value>| w.gw.request(method, &path, Some(&other), body);
+    let (status, seen) = as_other("GET", None);
+    assert_eq!(status, 404, "{seen}");
+    let (status, taken) = as_other("PUT", Some(&json!({"url": tool.url("/theirs")})));
+    assert_eq!(status, 409, "{taken}");
+    let (status, removed) = as_other("DELETE", None);
+    assert_eq!(status, 404, "{removed}");
+    let (status, still) = w.a("GET", &path, None);
+    assert_eq!(status, 200, "{still}");
+    assert_eq!(still["url"], set["url"]);
+    assert_eq!(still["secret"], set["secret"]);
 }

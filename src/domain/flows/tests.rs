@@ -84,7 +84,7 @@ fn a_request_for_another_key_is_the_421_error() {
 }
 
 #[test]
-fn a_tampered_body_is_the_421_error_and_a_malformed_one_a_400() {
+fn a_tampered_or_odd_request_is_the_421_error_and_one_not_in_metas_shape_a_400() {
     let (pair, _) = keys();
     let mut body: Value =
         serde_json::from_slice(&meta_request(&pair.public_pem, &json!({"action": "ping"})))
@@ -99,9 +99,21 @@ fn a_tampered_body_is_the_421_error_and_a_malformed_one_a_400() {
 
     let err = open(&pair.private_pem, b"{\"encrypted_flow_data\": 1}").unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
-    body["initial_vector"] = json!(STANDARD.encode([0u8; 12]));
-    let err = open(&pair.private_pem, body.to_string().as_bytes()).unwrap_err();
-    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    // Odd fields are the same 421 as a wrong key, with the same words.
+    let wrong_key = open(&pair.private_pem, body.to_string().as_bytes()).unwrap_err();
+    for (field, value) in [
+        ("initial_vector", STANDARD.encode([0u8; 12])),
+        ("initial_vector", "not base64!".to_string()),
+        ("encrypted_aes_key", STANDARD.encode([7u8; 255])),
+        ("encrypted_aes_key", String::new()),
+        ("encrypted_flow_data", STANDARD.encode([1u8; 3])),
+    ] {
+        let mut odd = body.clone();
+        odd[field] = json!(value);
+        let err = open(&pair.private_pem, odd.to_string().as_bytes()).unwrap_err();
+        assert_eq!(err.to_string(), wrong_key.to_string(), "{field}: {value}");
+        assert!(matches!(err, Error::FlowKey(_)), "{err:?}");
+    }
 }
 
 #[test]

@@ -21,6 +21,9 @@ struct EndpointInput {
 
 /// `PUT …/flows-endpoint {url}`: the key pair, made if the number has none,
 /// its public key uploaded to Meta, the flow tool's URL and secret.
+/// Meta's Flows requests are a few KiB of encrypted JSON.
+const FLOWS_BODY_LIMIT: usize = 1024 * 1024;
+
 pub async fn put(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
     let input: EndpointInput = read_json(req.body).await?;
     let view = flows::configure(state, &owned.account, &owned.number, &input.url).await?;
@@ -30,12 +33,12 @@ pub async fn put(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp,
 pub async fn get(state: &AppState, owned: OwnedNumber, _: Req) -> Result<Resp, Error> {
     Ok(response::json(
         StatusCode::OK,
-        &flows::get(state, &owned.number)?,
+        &flows::get(state, &owned.account, &owned.number)?,
     ))
 }
 
 pub async fn delete(state: &AppState, owned: OwnedNumber, _: Req) -> Result<Resp, Error> {
-    flows::remove(state, &owned.number).await?;
+    flows::remove(state, &owned.account, &owned.number).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
@@ -45,11 +48,15 @@ pub async fn exchange(state: &AppState, _: Public, req: Req) -> Result<Resp, Err
     let signature = req.header("x-hub-signature-256").map(str::to_string);
     // Meta's bodies share the webhook's budget; read before any refusal, as
     // an unread body makes hyper close the connection.
-    let body = read_budgeted(req.body, state.max_body_bytes, &state.body_budget).await?;
+    let body = read_budgeted(req.body, FLOWS_BODY_LIMIT, &state.body_budget).await?;
     let sealed = flows::exchange(state, &phone, body.to_vec(), signature.as_deref())
         .await
-        .inspect_err(
-            |e| tracing::warn!(phone_number = %phone, error = %e, "Flows data request refused"),
-        )?;
+        .inspect_err(|e| match e {
+            // Anyone can send these: not worth a warning each.
+            Error::FlowSignature(_) | Error::NotFound(_) | Error::NotConfigured(_) => {
+                tracing::debug!(phone_number = %phone, error = %e, "Flows data request refused")
+            }
+            _ => tracing::warn!(phone_number = %phone, error = %e, "Flows data request failed"),
+        })?;
     Ok(response::text(StatusCode::OK, sealed))
 }
