@@ -33,6 +33,8 @@ pub mod limits {
     pub const ROW_TITLE: usize = 24;
     pub const ROW_DESCRIPTION: usize = 72;
     pub const CTA_DISPLAY_TEXT: usize = 20;
+    /// A Flow message's button text (`flow_cta`).
+    pub const FLOW_CTA: usize = 20;
     pub const TEMPLATE_NAME: usize = 512;
     pub const URL: usize = 2000;
 }

@@ -112,6 +112,7 @@ pub fn graph_get(number: &SandboxNumber, path: &str) -> Result<Value, Error> {
             Ok(json!({"data": [number.as_listed()]}))
         }
         Some((waba, "message_templates")) if waba == number.waba_id => Ok(templates()),
+        Some((waba, "flows")) if waba == number.waba_id => Ok(json!({"data": []})),
         None if path == number.phone_number_id => Ok(number.as_listed()),
         None if path == number.waba_id => Ok(json!({
             "id": number.waba_id,

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use super::access::{self, Number};
+use super::access::{self, Number, Page, Paging};
 use super::blocking;
 use super::listeners::check_target;
 use super::Services;
 use crate::domain::flows::{self, PING_ANSWER};
+use crate::domain::ids::WabaId;
 use crate::domain::ids::{new_id, new_webhook_secret};
 use crate::domain::model::{Account, FlowsEndpoint};
 use crate::domain::paths;
@@ -131,6 +132,18 @@ pub async fn configure(
     app.store.put_flows_endpoint(endpoint.clone()).await?;
     tracing::info!(phone_number = %phone, account = %account.id, key_uploaded = endpoint.key_uploaded, "Flows endpoint set");
     Ok(view(app, &endpoint, upload_error))
+}
+
+/// The WABA's Flows, as Meta lists them, following its paging.
+pub async fn list(
+    app: &Services,
+    account: &Account,
+    waba: &WabaId,
+    paging: Paging,
+) -> Result<Page, Error> {
+    let fields = "id,name,status,categories,validation_errors";
+    let query = vec![("fields".to_string(), fields.to_string())];
+    access::paged(app, account, format!("{waba}/flows"), query, paging).await
 }
 
 /// The number's endpoint, if it has one and `account` set it.

@@ -395,3 +395,46 @@ fn an_endpoint_is_only_its_own_accounts_when_two_accounts_share_the_waba() {
     assert_eq!(still["url"], set["url"]);
     assert_eq!(still["secret"], set["secret"]);
 }
+
+/// A flow tool lists its WABA's Flows and sends one in an interactive
+/// message; another account's WABA is refused before Graph is asked.
+#[test]
+fn the_wabas_flows_are_listed_and_one_is_sent() {
+    let w = World::start();
+    let flow = json!({"id": "1197715005513101", "name": "booking", "status": "PUBLISHED",
+        "categories": ["APPOINTMENT_BOOKING"], "validation_errors": []});
+    w.meta.script(
+        "GET",
+        &format!("/{}/flows", crate::flow::WABA_A),
+        Reply::json(200, json!({"data": [flow]})),
+    );
+    let before = w.graph_calls();
+    let path = format!("/api/v1/business-accounts/{}/flows", crate::flow::WABA_A);
+    let (status, listed) = w.a("GET", &path, None);
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["flows"], json!([flow]));
+    let call = w.only_call(before, "GET", &format!("/{}/flows", crate::flow::WABA_A));
+    assert!(call.query_param("fields").unwrap().contains("status"));
+    assert_eq!(bearer(&call), TOKEN_A);
+
+    let before = w.graph_calls();
+    let other = format!("/api/v1/business-accounts/{}/flows", crate::flow::WABA_B);
+    let (status, refused) = w.a("GET", &other, None);
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(w.graph_calls(), before);
+
+    let message = json!({"to": "+420 777 000 111", "type": "interactive", "interactive": {
+        "type": "flow", "body": {"text": "Book a table"},
+        "action": {"name": "flow", "parameters": {"flow_message_version": "3",
+            "flow_id": "1197715005513101", "flow_token": "t-1", "flow_cta": "Book now",
+            "flow_action": "navigate", "flow_action_payload": {"screen": "BOOKING"}}}}});
+    let send = format!("/api/v1/phone-numbers/{PHONE_A}/messages");
+    let (status, sent) = w.a("POST", &send, Some(&message));
+    assert_eq!(status, 200, "{sent}");
+    let sends = w.meta.requests_to("POST", &format!("/{PHONE_A}/messages"));
+    let body = sends.last().unwrap().json();
+    assert_eq!(
+        body["interactive"]["action"],
+        message["interactive"]["action"]
+    );
+}

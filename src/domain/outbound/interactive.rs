@@ -1,5 +1,5 @@
-//! Interactive messages: their header, reply buttons, lists and URL button,
-//! with Meta's counts and lengths.
+//! Interactive messages: their header, reply buttons, lists, URL button and
+//! Flow button, with Meta's counts and lengths.
 
 use serde_json::{Map, Value};
 
@@ -27,7 +27,7 @@ pub(super) fn interactive(c: &Map<String, Value>) -> Result<(), Error> {
     if let Some(header) = c.get("header") {
         interactive_header(kind, object("interactive.header", header)?)?;
     }
-    let body_required = matches!(kind, "button" | "list" | "cta_url");
+    let body_required = matches!(kind, "button" | "list" | "cta_url" | "flow");
     match c.get("body") {
         Some(body) => {
             text(
@@ -54,7 +54,8 @@ pub(super) fn interactive(c: &Map<String, Value>) -> Result<(), Error> {
         "button" => reply_buttons(action),
         "list" => list(action),
         "cta_url" => cta_url(action),
-        // Product, flow and other interactive types go to Meta as they are.
+        "flow" => flow(action),
+        // Product and other interactive types go to Meta as they are.
         _ => Ok(()),
     }
 }
@@ -185,4 +186,55 @@ pub(super) fn cta_url(action: &Map<String, Value>) -> Result<(), Error> {
     )?;
     let url = text(p, "interactive.action.parameters", "url", limits::URL, true)?;
     check_url("interactive.action.parameters.url", url)
+}
+
+/// A Flow message's button: `{name: "flow", parameters: {flow_message_version:
+/// "3", flow_id or flow_name, flow_cta, flow_action?, flow_action_payload?}}`.
+pub(super) fn flow(action: &Map<String, Value>) -> Result<(), Error> {
+    const AT: &str = "interactive.action.parameters";
+    if optional_str(action, "interactive.action", "name")? != Some("flow") {
+        return Err(Error::invalid(
+            "interactive.action.name",
+            "must be \"flow\"",
+        ));
+    }
+    let p = action.get("parameters").ok_or_else(|| {
+        Error::invalid(
+            AT,
+            "is required: {flow_message_version: \"3\", flow_id (or flow_name), flow_cta}",
+        )
+    })?;
+    let p = object(AT, p)?;
+    if optional_str(p, AT, "flow_message_version")? != Some("3") {
+        return Err(Error::invalid(
+            "interactive.action.parameters.flow_message_version",
+            "must be \"3\"",
+        ));
+    }
+    if optional_str(p, AT, "flow_id")?.is_none() && optional_str(p, AT, "flow_name")?.is_none() {
+        return Err(Error::invalid(
+            "interactive.action.parameters.flow_id",
+            "is required (or flow_name): the Flow to open",
+        ));
+    }
+    text(p, AT, "flow_cta", limits::FLOW_CTA, true)?;
+    match optional_str(p, AT, "flow_action")? {
+        None | Some("navigate" | "data_exchange") => {}
+        Some(_) => {
+            return Err(Error::invalid(
+                "interactive.action.parameters.flow_action",
+                "must be \"navigate\" or \"data_exchange\"",
+            ))
+        }
+    }
+    if let Some(payload) = p.get("flow_action_payload") {
+        text(
+            object("interactive.action.parameters.flow_action_payload", payload)?,
+            "interactive.action.parameters.flow_action_payload",
+            "screen",
+            usize::MAX,
+            true,
+        )?;
+    }
+    Ok(())
 }

@@ -279,6 +279,55 @@ fn cta_url_needs_a_short_label_and_a_url() {
 }
 
 #[test]
+fn a_flow_message_names_its_flow_and_a_short_button_and_meta_s_version() {
+    let flow = |parameters: Value| {
+        json!({"to": "+420777123456", "type": "interactive", "interactive": {
+            "type": "flow", "body": {"text": "Book a table"},
+            "action": {"name": "flow", "parameters": parameters}}})
+    };
+    ok(flow(
+        json!({"flow_message_version": "3", "flow_id": "1197715005513101",
+        "flow_token": "t-1", "flow_cta": "Book now", "flow_action": "navigate",
+        "flow_action_payload": {"screen": "BOOKING", "data": {"party": 2}}}),
+    ));
+    ok(flow(
+        json!({"flow_message_version": "3", "flow_name": "booking", "flow_cta": "Book",
+        "flow_action": "data_exchange"}),
+    ));
+    let p = "interactive.action.parameters";
+    for (parameters, field) in [
+        (
+            json!({"flow_id": "1", "flow_cta": "Book"}),
+            format!("{p}.flow_message_version"),
+        ),
+        (
+            json!({"flow_message_version": "3", "flow_cta": "Book"}),
+            format!("{p}.flow_id"),
+        ),
+        (
+            json!({"flow_message_version": "3", "flow_id": "1", "flow_cta": long(21)}),
+            format!("{p}.flow_cta"),
+        ),
+        (
+            json!({"flow_message_version": "3", "flow_id": "1", "flow_cta": "Go", "flow_action": "open"}),
+            format!("{p}.flow_action"),
+        ),
+        (
+            json!({"flow_message_version": "3", "flow_id": "1", "flow_cta": "Go", "flow_action_payload": {}}),
+            format!("{p}.flow_action_payload.screen"),
+        ),
+    ] {
+        assert_eq!(refused(flow(parameters)), field);
+    }
+    let mut no_body = flow(json!({"flow_message_version": "3", "flow_id": "1", "flow_cta": "Go"}));
+    no_body["interactive"]
+        .as_object_mut()
+        .unwrap()
+        .remove("body");
+    assert_eq!(refused(no_body), "interactive.body.text");
+}
+
+#[test]
 fn a_missing_type_is_taken_from_the_one_content_present() {
     assert_eq!(
         ok(json!({"to": "+420777123456", "image": {"id": "1"}})).message_type,

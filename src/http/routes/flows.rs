@@ -4,13 +4,16 @@
 
 use hyper::StatusCode;
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::error::Error;
+use crate::http::body::page_limit;
 use crate::http::body::{read_budgeted, read_json};
-use crate::http::guards::{OwnedNumber, Public};
+use crate::http::guards::{OwnedNumber, OwnedWaba, Public};
 use crate::http::request::Req;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
+use crate::usecase::access::Paging;
 use crate::usecase::flows;
 
 #[derive(Deserialize)]
@@ -19,11 +22,11 @@ struct EndpointInput {
     url: String,
 }
 
-/// `PUT …/flows-endpoint {url}`: the key pair, made if the number has none,
-/// its public key uploaded to Meta, the flow tool's URL and secret.
 /// Meta's Flows requests are a few KiB of encrypted JSON.
 const FLOWS_BODY_LIMIT: usize = 1024 * 1024;
 
+/// `PUT …/flows-endpoint {url}`: the key pair, made if the number has none,
+/// its public key uploaded to Meta, the flow tool's URL and secret.
 pub async fn put(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
     let input: EndpointInput = read_json(req.body).await?;
     let view = flows::configure(state, &owned.account, &owned.number, &input.url).await?;
@@ -59,4 +62,18 @@ pub async fn exchange(state: &AppState, _: Public, req: Req) -> Result<Resp, Err
             _ => tracing::warn!(phone_number = %phone, error = %e, "Flows data request failed"),
         })?;
     Ok(response::text(StatusCode::OK, sealed))
+}
+
+/// `GET /api/v1/business-accounts/{wabaId}/flows?limit=&after=`: the WABA's
+/// Flows as Meta lists them (id, name, status, categories, validation errors).
+pub async fn list(state: &AppState, owned: OwnedWaba, req: Req) -> Result<Resp, Error> {
+    let paging = Paging {
+        limit: req.query("limit").as_deref().map_or(Ok(100), page_limit)?,
+        after: req.query("after").filter(|c| !c.is_empty()),
+    };
+    let page = flows::list(state, &owned.account, &owned.waba, paging).await?;
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({"wabaId": owned.waba, "flows": page.items, "nextCursor": page.next_cursor}),
+    ))
 }

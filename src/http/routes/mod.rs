@@ -161,6 +161,7 @@ routes! {
     GET "/api/v1/business-accounts", Api => handler!(numbers::business_accounts);
     GET "/api/v1/business-accounts/{wabaId}/phone-numbers", Api => handler!(numbers::phone_numbers);
     GET "/api/v1/business-accounts/{wabaId}/templates", Api => handler!(numbers::templates);
+    GET "/api/v1/business-accounts/{wabaId}/flows", Api => handler!(flows::list);
     GET "/api/v1/phone-numbers/{phoneNumberId}", Api => handler!(numbers::phone_number);
     GET "/api/v1/phone-numbers/{phoneNumberId}/registration-status", Api => handler!(numbers::registration_status);
     POST "/api/v1/phone-numbers/{phoneNumberId}/register", Api => handler!(numbers::register);
