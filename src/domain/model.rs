@@ -146,7 +146,7 @@ impl EventKind {
 /// A phone number's WhatsApp Flows data endpoint (CONTRACT §4.1): the flow
 /// tool its Flows are sent to, and the number's key pair. The private key
 /// never leaves wabridge; it and the secret are stored sealed (`store::secrets`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FlowsEndpoint {
     pub phone_number_id: String,
@@ -163,6 +163,18 @@ pub struct FlowsEndpoint {
     /// Whether Meta took the public key at the last upload.
     pub key_uploaded: bool,
     pub created_at: u64,
+}
+
+// The private key and the secret stay out of logs and test output.
+impl std::fmt::Debug for FlowsEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowsEndpoint")
+            .field("phone_number_id", &self.phone_number_id)
+            .field("account_id", &self.account_id)
+            .field("url", &self.url)
+            .field("key_uploaded", &self.key_uploaded)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A flow webhook registered for one WABA and the event types it asked for.

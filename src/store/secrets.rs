@@ -250,7 +250,7 @@ pub(super) fn rewrite_all(
             done.listeners += 1;
         }
     }
-    // A database older than version 9 has no such table yet; the migration
+    // A database older than version 10 has no such table yet; the migration
     // that makes it comes after the one that seals (version 7).
     if tx
         .list_tables()?
