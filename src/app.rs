@@ -5,7 +5,7 @@ use std::future::Future;
 use std::io::Write;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -17,6 +17,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::ServeArgs;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::ids::{admin_token_problem, new_token, token_hash};
+use crate::domain::throughput::Throughput;
 use crate::domain::time::now_ms;
 use crate::domain::traffic::{minute_of, Traffic, WINDOW};
 use crate::domain::urlguard::UrlGuard;
@@ -157,6 +158,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         wake: Wake::new(wake.clone()),
         sandbox_feed,
         flow_tool: sender.clone(),
+        send_rate: Mutex::new(Throughput::new(args.send_rate_per_number)),
     };
     let state = Arc::new(AppState {
         app,

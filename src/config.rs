@@ -112,6 +112,13 @@ pub struct ServeArgs {
     #[arg(long, env = "WABRIDGE_DELIVERY_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub delivery_concurrency: u16,
 
+    /// Messages a second each phone number may send through wabridge (a
+    /// burst of one second's worth at once); beyond, sends are answered 429
+    /// with Retry-After before Meta is asked. Meta's default throughput is 80;
+    /// 0 is no limit.
+    #[arg(long, env = "WABRIDGE_SEND_RATE_PER_NUMBER", default_value_t = crate::domain::throughput::DEFAULT_RATE, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub send_rate_per_number: u32,
+
     /// Delays between delivery attempts (±20 % jitter); after the last one a
     /// delivery is marked failed.
     #[arg(long, env = "WABRIDGE_RETRY_SCHEDULE", value_delimiter = ',', default_value = "5s,5m,30m,2h,5h,10h,14h,20h,24h", value_parser = humantime::parse_duration)]

@@ -66,6 +66,16 @@ pub enum Error {
         retry_after: u64,
     },
 
+    /// A send over the phone number's `--send-rate-per-number`, refused
+    /// before Meta is asked (Meta would answer `130429`); retry after
+    /// `retry_after` seconds.
+    #[error("not sent: phone number {phone_number_id} is sending faster than {rate} messages per second (--send-rate-per-number); Meta would refuse the message")]
+    RateLimited {
+        phone_number_id: String,
+        rate: u32,
+        retry_after: u64,
+    },
+
     /// Too many failed credentials from one address; retry after `retry_after` seconds.
     #[error("too many failed attempts from this address; try again in {retry_after} s")]
     Throttled { retry_after: u64 },
@@ -168,6 +178,7 @@ impl Error {
             Error::BodyTimeout { .. } => "request_timeout",
             Error::Busy { .. } => "busy",
             Error::Throttled { .. } => "too_many_attempts",
+            Error::RateLimited { .. } => "rate_limited",
             Error::WindowClosed(_) => "window_closed",
             Error::NotConfigured(_) => "not_configured",
             Error::Sandbox(_) => "sandbox",
@@ -183,9 +194,10 @@ impl Error {
     /// Seconds after which a retry may succeed, for errors that pass by themselves.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Error::Busy { retry_after, .. } | Error::Throttled { retry_after } => {
-                Some(*retry_after)
-            }
+            Error::Busy { retry_after, .. }
+            | Error::Throttled { retry_after }
+            | Error::RateLimited { retry_after, .. } => Some(*retry_after),
+            Error::Meta(e) => e.retry_after(),
             Error::StorageUnavailable(_) => Some(STORAGE_RETRY_AFTER_SECS),
             _ => None,
         }

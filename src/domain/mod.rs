@@ -18,6 +18,7 @@ pub mod signature;
 pub mod statuses;
 pub mod subscription;
 pub mod test_event;
+pub mod throughput;
 pub mod time;
 pub mod tokens;
 pub mod traffic;

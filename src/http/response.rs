@@ -120,7 +120,7 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::TooLarge { .. } | Error::TooLargeFor { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
         Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Throttled { .. } | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::WindowClosed(_) | Error::Sandbox(_) => StatusCode::CONFLICT,
         Error::NotConfigured(_) | Error::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Meta(e) => meta_status(e),
@@ -148,6 +148,7 @@ pub fn hint(err: &Error) -> Option<String> {
         Error::MissingScopes(_) => Some(crate::domain::accounts::MISSING_SCOPES_HINT.into()),
         Error::NotConfigured(_) => Some("set clientId and clientSecret with PUT /api/v1/admin/config (the Meta App's App ID and App Secret)".into()),
         Error::Meta(e) => e.hint().map(str::to_string),
+        Error::RateLimited { .. } => Some("wait Retry-After seconds and send again; spread a campaign's sends over time (Meta allows a number 80 messages per second by default, 1,000 once upgraded)".into()),
         Error::WindowClosed(_) => Some("send an approved template (type \"template\"), which Meta delivers at any time; once the user replies, free-form messages work for 24 hours".into()),
         Error::MetaUnreachable(_) => Some("check the server's outbound network and --graph-url".into()),
         Error::FlowKey(_) => Some("PUT /api/v1/phone-numbers/{phoneNumberId}/flows-endpoint uploads this number's public key to Meta again".into()),
@@ -265,6 +266,47 @@ mod tests {
         }));
         let text = body(resp).await.to_string();
         assert!(!text.contains("MiB"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_send_over_the_numbers_rate_is_a_429_with_retry_after_and_a_hint() {
+        let resp = error(&Error::RateLimited {
+            phone_number_id: "3000000000001".into(),
+            rate: 80,
+            retry_after: 2,
+        });
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[hyper::header::RETRY_AFTER], "2");
+        let body = body(resp).await;
+        assert_eq!(body["error"]["code"], "rate_limited");
+        assert!(body["error"]["message"].as_str().unwrap().contains("80"));
+        assert!(body["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("Retry-After"));
+    }
+
+    #[tokio::test]
+    async fn metas_throughput_and_pair_limits_are_429s_with_a_wait_and_metas_details() {
+        for (code, wait) in [(130429, "1"), (131056, "6")] {
+            let meta = MetaError::from_body(
+                400,
+                &format!(r#"{{"error":{{"code":{code},"message":"limit","fbtrace_id":"T"}}}}"#),
+            );
+            let resp = error(&Error::Meta(meta));
+            assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(resp.headers()[hyper::header::RETRY_AFTER], wait);
+            let body = body(resp).await;
+            assert_eq!(body["error"]["meta"]["code"], code);
+            assert_eq!(body["error"]["meta"]["fbtrace_id"], "T");
+        }
+        // Meta's app-wide limit names no wait: no header.
+        let resp = error(&Error::Meta(MetaError::from_body(
+            400,
+            r#"{"error":{"code":4}}"#,
+        )));
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(!resp.headers().contains_key(hyper::header::RETRY_AFTER));
     }
 
     #[test]

@@ -58,6 +58,23 @@ impl MetaError {
         self.http_status == 429 || matches!(self.code, 4 | 613 | 80007 | 130429 | 131048 | 131056)
     }
 
+    /// Seconds a flow should wait before sending again after this refusal,
+    /// where Meta's error says which limit was hit (Meta sends no
+    /// `Retry-After`). Meta's throughput page
+    /// (developers.facebook.com/documentation/business-messaging/whatsapp/throughput)
+    /// and error codes page (…/whatsapp/support/error-codes):
+    /// - `130429`, the number's throughput (80 or 1,000 messages a second)
+    ///   reached: the limit is per second, so the next second may pass.
+    /// - `131056`, the pair rate limit: one message every 6 seconds to the
+    ///   same user (after a short burst); other users can be sent to at once.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self.code {
+            130429 => Some(1),
+            131056 => Some(6),
+            _ => None,
+        }
+    }
+
     /// The connector guide's advice for this error, where it has one.
     pub fn hint(&self) -> Option<&'static str> {
         hint_for(self.code, &self.message)
@@ -84,7 +101,9 @@ pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
         100 => "Meta refused a parameter. Check the IDs (WABA, phone number) belong to this account.",
         131026 => "Meta could not deliver to this recipient: the number may not be on WhatsApp, or the user has not accepted the latest terms. Check the number; use a template for first contact.",
         131051 => "Meta does not support this message type. Check `type` and its object.",
-        131056 | 131048 | 130429 | 80007 | 613 | 4 => "Too many messages too fast (to this recipient, or for this number or app). Slow down and retry later.",
+        130429 => "The number's throughput (80 messages per second by default) is reached. Wait a second and send slower.",
+        131056 => "Too many messages to this recipient in a short time (Meta allows about one every 6 seconds). Wait before writing to this user again; other recipients can be sent to now.",
+        131048 | 80007 | 613 | 4 => "Too many messages too fast (for this number, account or app). Slow down and retry later.",
         132001 => "No approved template with this name and language exists. Check the name and the language code in WhatsApp Manager → Message Templates.",
         133006 => "The phone number must be verified again before it can be registered. Verify it in WhatsApp Manager, then register.",
         368 | 131031 => "Meta has restricted this account or number for a policy violation. Check WhatsApp Manager → Account quality.",
@@ -156,6 +175,17 @@ mod tests {
         assert!(hint_for(131047, "").unwrap().contains("template"));
         assert!(hint_for(190, "").unwrap().contains("Reconnect"));
         assert!(hint_for(1, "").is_none());
+    }
+
+    #[test]
+    fn throughput_and_pair_limits_say_how_long_to_wait() {
+        let wait = |code| MetaError::from_body(400, &format!(r#"{{"error":{{"code":{code}}}}}"#));
+        assert_eq!(wait(130429).retry_after(), Some(1));
+        assert_eq!(wait(131056).retry_after(), Some(6));
+        assert!(wait(131056).is_rate_limit());
+        // Limits over hours or a day have no wait a flow could act on.
+        assert_eq!(wait(80007).retry_after(), None);
+        assert_eq!(wait(131048).retry_after(), None);
     }
 
     #[test]

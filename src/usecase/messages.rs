@@ -1,6 +1,8 @@
 //! Sending messages, marking them read, the 24-hour window they depend on,
 //! and a message's status history.
 
+use std::sync::PoisonError;
+
 use serde_json::{json, Value};
 
 use super::access::{self, own_phone_number, Number};
@@ -9,6 +11,7 @@ use crate::domain::model::{Account, StatusRecord};
 use crate::domain::outbound::{self, Outbound};
 use crate::domain::recipient::{check_user_id, normalize_phone, Recipient};
 use crate::domain::statuses;
+use crate::domain::throughput::retry_after_secs;
 use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::window::{self, Window, WindowState};
 use crate::error::Error;
@@ -90,6 +93,7 @@ pub async fn send(
             message.message_type
         )));
     }
+    pace(app, &number)?;
     let answer = access::post(app, account, format!("{id}/messages"), message.body.clone()).await?;
     record_accepted(app, &number, &message, &answer).await;
     if let Some(sandbox) = &account.sandbox {
@@ -108,6 +112,20 @@ pub async fn send(
         view["warning"] = json!(warning);
     }
     Ok(strip_nulls(view))
+}
+
+/// Counts the send against the number's `--send-rate-per-number`, last of
+/// the checks so that a refused or invalid message uses no token, or refuses
+/// it with the wait before Meta is asked.
+fn pace(app: &Services, number: &Number) -> Result<(), Error> {
+    let mut buckets = app.send_rate.lock().unwrap_or_else(PoisonError::into_inner);
+    buckets
+        .try_take(number.id(), now_ms())
+        .map_err(|wait_ms| Error::RateLimited {
+            phone_number_id: number.id().to_string(),
+            rate: buckets.rate(),
+            retry_after: retry_after_secs(wait_ms),
+        })
 }
 
 /// Starts the message's status history with Meta's answer (`accepted`), so

@@ -25,12 +25,13 @@ pub mod sandbox;
 pub mod settings;
 pub mod subscriptions;
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use crate::domain::model::Settings;
+use crate::domain::throughput::Throughput;
 use crate::domain::traffic::Traffic;
 use crate::domain::urlguard::UrlGuard;
 use crate::domain::webhook_health::WebhookWatch;
@@ -65,6 +66,9 @@ pub struct Services {
     pub sandbox_feed: sandbox::Feed,
     /// POSTs Flows data requests to flow tools and waits for their answer.
     pub flow_tool: Arc<dyn flows::FlowTool>,
+    /// Each phone number's send bucket (`--send-rate-per-number`), in
+    /// memory: after a restart every number starts with a full bucket.
+    pub send_rate: Mutex<Throughput>,
 }
 
 /// Wakes the delivery dispatcher when deliveries were queued. Only the use

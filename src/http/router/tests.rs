@@ -142,3 +142,26 @@ fn unknown_paths_and_methods_are_told_apart() {
     assert_eq!(found(&Method::GET, "/admin/").unwrap().1, "/admin");
     assert_eq!(found(&Method::GET, "//api/v1/me").unwrap().1, "/api/v1/me");
 }
+
+/// A flow tool reads when to send again from the document: the send's 429
+/// names `Retry-After`, and the codes it carries.
+#[test]
+fn the_send_documents_its_429_with_retry_after() {
+    let doc: serde_json::Value = serde_json::from_str(ops::OPENAPI).expect("openapi.json parses");
+    let send = &doc["paths"]["/api/v1/phone-numbers/{phoneNumberId}/messages"]["post"];
+    let reference = send["responses"]["429"]["$ref"]
+        .as_str()
+        .expect("the send has its own 429");
+    let name = reference
+        .strip_prefix("#/components/responses/")
+        .expect("a response component");
+    let response = &doc["components"]["responses"][name];
+    let header = &response["headers"]["Retry-After"]["$ref"];
+    let header = header.as_str().expect("Retry-After is documented");
+    let header = &doc["components"]["headers"][header.trim_start_matches("#/components/headers/")];
+    assert_eq!(header["schema"]["type"], "integer");
+    let description = response["description"].as_str().unwrap();
+    for word in ["rate_limited", "130429", "131056"] {
+        assert!(description.contains(word), "{word} missing: {description}");
+    }
+}

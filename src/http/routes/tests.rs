@@ -3,7 +3,7 @@
 //! accounts, each with a WABA, a phone number, a listener and a message; each
 //! key reaches its own and gets "not yours" for the other's.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use http_body_util::BodyExt;
@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use crate::domain::ids::{token_hash, ListenerId};
 use crate::domain::model::{Account, AccountStatus, Listener, StatusRecord};
 use crate::domain::subscription::{Filters, Format};
+use crate::domain::throughput::{Throughput, DEFAULT_RATE};
 use crate::domain::urlguard::UrlGuard;
 use crate::domain::webhook_health::{WebhookFacts, WebhookWatch};
 use crate::http::limits::{BodyBudget, Connections};
@@ -125,6 +126,7 @@ async fn world() -> World {
         wake: Wake::new(Arc::new(Notify::new())),
         sandbox_feed: Feed::new().0,
         flow_tool: Arc::new(NoFlowTool),
+        send_rate: Mutex::new(Throughput::new(DEFAULT_RATE)),
     };
     let state = AppState {
         app,

@@ -4,11 +4,12 @@
 mod media;
 mod messages;
 mod numbers;
+mod throughput;
 
 use serde_json::{json, Value};
 
 use crate::support::fake_meta::FakeMeta;
-use crate::support::gateway::{client, Gateway};
+use crate::support::gateway::{client, Gateway, Options};
 use crate::support::payloads;
 use crate::support::server::Recorded;
 
@@ -31,11 +32,22 @@ pub struct World {
 
 impl World {
     pub fn start() -> World {
+        Self::start_with(&[])
+    }
+
+    /// The same world, the gateway started with extra `serve` flags.
+    pub fn start_with(args: &[&str]) -> World {
         let meta = FakeMeta::start();
         meta.add_phone_number(WABA_A, PHONE_A, "+420 800 111 111", true);
         meta.add_phone_number(WABA_A, PHONE_A2, "+420 800 111 112", false);
         meta.add_phone_number(WABA_B, PHONE_B, "+1 555 000 0009", true);
-        let gw = Gateway::start(&meta);
+        let gw = Gateway::start_with(
+            &meta,
+            Options {
+                args: args.iter().map(|a| a.to_string()).collect(),
+                ..Options::default()
+            },
+        );
         gw.configure();
         let (_, key_a) = gw.add_account(&meta, TOKEN_A, &[WABA_A]);
         let (_, key_b) = gw.add_account(&meta, TOKEN_B, &[WABA_B]);

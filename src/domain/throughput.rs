@@ -1,0 +1,184 @@
+//! How fast one phone number may send: a token bucket per phone number,
+//! `rate` messages a second, holding one second's worth (so a quiet number may
+//! send `rate` messages at once, then one every `1/rate` s). Meta allows each
+//! number 80 messages a second by default and answers `130429` beyond
+//! (developers.facebook.com/documentation/business-messaging/whatsapp/throughput);
+//! refusing here first tells the flow how long to wait.
+//!
+//! A bucket is kept as one number, the time at which it will be full again
+//! (the "generic cell rate algorithm"): a send adds one interval to it, and is
+//! refused when that would put it more than a second ahead of now. A bucket
+//! that is full is the same as no bucket, so full ones are forgotten without
+//! changing any answer.
+
+use std::collections::HashMap;
+
+use super::ids::PhoneNumberId;
+
+/// Meta's default throughput of a Cloud API number (messages a second).
+pub const DEFAULT_RATE: u32 = 80;
+
+/// Numbers held before the full buckets are dropped: a full bucket is the
+/// same as none, so memory is bounded by the numbers that sent within the
+/// last second, and no answer changes.
+const MAX_NUMBERS: usize = 10_000;
+
+const MICROS_PER_SEC: u64 = 1_000_000;
+
+/// One number's bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    /// When the bucket is full again, µs since the epoch.
+    full_at: u64,
+}
+
+impl Bucket {
+    fn new() -> Bucket {
+        Bucket { full_at: 0 }
+    }
+
+    /// Takes one token at `now_us` with one token every `interval` µs, or
+    /// the µs until one is there.
+    fn try_take(&mut self, now_us: u64, interval: u64) -> Result<(), u64> {
+        let next = self.full_at.max(now_us) + interval;
+        let ahead = next - now_us;
+        if ahead > MICROS_PER_SEC {
+            return Err(ahead - MICROS_PER_SEC);
+        }
+        self.full_at = next;
+        Ok(())
+    }
+}
+
+/// The buckets of every number that sent within the last second.
+#[derive(Debug)]
+pub struct Throughput {
+    /// Messages a second per number; 0 is no limit.
+    rate: u32,
+    buckets: HashMap<PhoneNumberId, Bucket>,
+}
+
+impl Throughput {
+    pub fn new(rate: u32) -> Throughput {
+        Throughput {
+            rate,
+            buckets: HashMap::new(),
+        }
+    }
+
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Counts one message from `number` at `now_ms`, or refuses it with the
+    /// milliseconds (rounded up) until the number may send again.
+    pub fn try_take(&mut self, number: &PhoneNumberId, now_ms: u64) -> Result<(), u64> {
+        if self.rate == 0 {
+            return Ok(());
+        }
+        let now_us = now_ms.saturating_mul(1000);
+        if self.buckets.len() >= MAX_NUMBERS && !self.buckets.contains_key(number) {
+            self.buckets.retain(|_, b| b.full_at > now_us);
+        }
+        let interval = (MICROS_PER_SEC / u64::from(self.rate)).max(1);
+        self.buckets
+            .entry(number.clone())
+            .or_insert_with(Bucket::new)
+            .try_take(now_us, interval)
+            .map_err(|wait_us| wait_us.div_ceil(1000))
+    }
+
+    /// How many numbers have a bucket that is not full.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.buckets.len()
+    }
+}
+
+/// Whole seconds for a `Retry-After` of `wait_ms`: rounded up, at least 1.
+pub fn retry_after_secs(wait_ms: u64) -> u64 {
+    wait_ms.div_ceil(1000).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: u64 = 1_800_000_000_000;
+
+    fn number(id: &str) -> PhoneNumberId {
+        PhoneNumberId::new(id)
+    }
+
+    /// How many of `n` sends at `now_ms` pass.
+    fn passed(t: &mut Throughput, id: &str, n: usize, now_ms: u64) -> usize {
+        (0..n)
+            .filter(|_| t.try_take(&number(id), now_ms).is_ok())
+            .count()
+    }
+
+    #[test]
+    fn a_quiet_number_may_send_one_seconds_worth_at_once_and_no_more() {
+        let mut t = Throughput::new(80);
+        assert_eq!(passed(&mut t, "1", 200, T0), 80);
+        // The 81st waits one interval (12.5 ms, rounded up).
+        assert_eq!(t.try_take(&number("1"), T0), Err(13));
+    }
+
+    #[test]
+    fn tokens_come_back_at_the_rate() {
+        let mut t = Throughput::new(5);
+        assert_eq!(passed(&mut t, "1", 10, T0), 5);
+        assert_eq!(t.try_take(&number("1"), T0 + 100), Err(100));
+        assert_eq!(passed(&mut t, "1", 10, T0 + 200), 1);
+        assert_eq!(passed(&mut t, "1", 10, T0 + 600), 2);
+        // A second later the bucket is full again, and no fuller.
+        assert_eq!(passed(&mut t, "1", 10, T0 + 10_000), 5);
+    }
+
+    #[test]
+    fn the_wait_is_until_the_next_token() {
+        let mut t = Throughput::new(1);
+        assert_eq!(t.try_take(&number("1"), T0), Ok(()));
+        assert_eq!(t.try_take(&number("1"), T0), Err(1000));
+        assert_eq!(t.try_take(&number("1"), T0 + 999), Err(1));
+        assert_eq!(t.try_take(&number("1"), T0 + 1000), Ok(()));
+        assert_eq!(retry_after_secs(1), 1);
+        assert_eq!(retry_after_secs(0), 1);
+        assert_eq!(retry_after_secs(1000), 1);
+        assert_eq!(retry_after_secs(1001), 2);
+    }
+
+    #[test]
+    fn each_number_has_its_own_bucket() {
+        let mut t = Throughput::new(5);
+        assert_eq!(passed(&mut t, "1", 10, T0), 5);
+        assert_eq!(passed(&mut t, "2", 10, T0), 5);
+    }
+
+    #[test]
+    fn rate_zero_is_no_limit() {
+        let mut t = Throughput::new(0);
+        assert_eq!(passed(&mut t, "1", 100_000, T0), 100_000);
+        assert_eq!(t.held(), 0);
+    }
+
+    #[test]
+    fn full_buckets_are_forgotten_when_many_numbers_sent() {
+        let mut t = Throughput::new(80);
+        for n in 0..MAX_NUMBERS {
+            t.try_take(&number(&n.to_string()), T0).unwrap();
+        }
+        assert_eq!(t.held(), MAX_NUMBERS);
+        // A second later every bucket is full: the next new number clears them.
+        t.try_take(&number("new"), T0 + 1000).unwrap();
+        assert_eq!(t.held(), 1);
+        // A number still sending keeps its (not full) bucket.
+        let mut t = Throughput::new(1);
+        for n in 0..MAX_NUMBERS {
+            t.try_take(&number(&n.to_string()), T0).unwrap();
+        }
+        t.try_take(&number("new"), T0 + 500).unwrap();
+        assert_eq!(t.held(), MAX_NUMBERS + 1);
+    }
+}

@@ -1,0 +1,154 @@
+//! The per-number send limiter (`--send-rate-per-number`): a flow sending
+//! faster than its number may gets `429` with `Retry-After` before Meta is
+//! asked, and Meta's own throughput and pair-rate refusals become the same
+//! `429` with a wait the flow can act on.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::{World, PHONE_A, PHONE_A2};
+use crate::support::fake_meta::meta_error;
+use crate::support::gateway::client;
+
+/// A send as a flow makes it: (status, Retry-After, body).
+fn send(w: &World, phone: &str) -> (u16, Option<u64>, Value) {
+    let body = json!({"to": "+420777123456", "type": "template",
+        "template": {"name": "hello_world", "language": {"code": "en_US"}}});
+    let request = ureq::http::Request::builder()
+        .method("POST")
+        .uri(w.gw.url(&format!("/api/v1/phone-numbers/{phone}/messages")))
+        .header("authorization", format!("Bearer {}", w.key_a))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).unwrap())
+        .unwrap();
+    let mut resp = client().run(request).expect("the gateway answers");
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().expect("Retry-After is seconds"));
+    let text = resp.body_mut().read_to_string().unwrap();
+    (
+        resp.status().as_u16(),
+        retry_after,
+        serde_json::from_str(&text).unwrap(),
+    )
+}
+
+fn sends_seen_by_meta(w: &World, phone: &str) -> usize {
+    w.meta
+        .requests_to("POST", &format!("/{phone}/messages"))
+        .len()
+}
+
+/// Sends `n` messages from `phone` as fast as `threads` clients can, and
+/// answers how many were accepted and how long it took; every other answer
+/// must be a 429 with `Retry-After` and `rate_limited`.
+fn burst(w: &World, phone: &str, n: usize, threads: usize) -> (usize, Duration) {
+    let started = Instant::now();
+    let accepted: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut accepted = 0;
+                    for _ in (t..n).step_by(threads) {
+                        match send(w, phone) {
+                            (200, _, _) => accepted += 1,
+                            (429, Some(wait), body) => {
+                                assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+                                assert!(body["error"]["hint"].is_string(), "{body}");
+                                assert!(wait >= 1, "Retry-After {wait}");
+                            }
+                            other => panic!("neither sent nor rate limited: {other:?}"),
+                        }
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        workers.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    (accepted, started.elapsed())
+}
+
+/// At most one second's worth at once, plus what came back while sending.
+fn at_most(rate: usize, elapsed: Duration) -> usize {
+    rate + (elapsed.as_secs_f64() * rate as f64).ceil() as usize
+}
+
+#[test]
+fn a_number_sending_faster_than_its_rate_gets_429_with_retry_after_before_meta() {
+    let w = World::start_with(&["--send-rate-per-number", "5"]);
+    let (accepted, elapsed) = burst(&w, PHONE_A, 20, 1);
+    assert!(
+        (5..=at_most(5, elapsed)).contains(&accepted),
+        "{accepted} of 20 sent in {elapsed:?}"
+    );
+    assert_eq!(
+        sends_seen_by_meta(&w, PHONE_A),
+        accepted,
+        "Meta saw exactly the accepted sends"
+    );
+
+    // The account's other number has its own bucket.
+    let (status, _, body) = send(&w, PHONE_A2);
+    assert_eq!(status, 200, "{body}");
+
+    // A second later the bucket has refilled: sends pass again.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (status, _, body) = send(&w, PHONE_A);
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn rate_zero_turns_the_limiter_off() {
+    let w = World::start_with(&["--send-rate-per-number", "0"]);
+    let (accepted, _) = burst(&w, PHONE_A, 30, 2);
+    assert_eq!(accepted, 30);
+}
+
+#[test]
+fn metas_throughput_and_pair_rate_refusals_become_429_with_a_wait() {
+    let w = World::start();
+    for (code, message, wait) in [
+        (130429, "(#130429) Rate limit hit", 1),
+        (
+            131056,
+            "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+            6,
+        ),
+    ] {
+        w.meta.script(
+            "POST",
+            &format!("/{PHONE_A}/messages"),
+            meta_error(400, code, message),
+        );
+        let (status, retry_after, body) = send(&w, PHONE_A);
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(retry_after, Some(wait), "{code}");
+        assert_eq!(body["error"]["code"], "meta_error");
+        assert_eq!(body["error"]["meta"]["code"], code);
+        assert_eq!(body["error"]["meta"]["fbtrace_id"], "FAKEtrace");
+        assert!(body["error"]["hint"].as_str().unwrap().contains("Wait"));
+    }
+}
+
+/// The measurement: 1,000 sends from one number as fast as 8
+/// clients can, at Meta's default 80 a second. The figures are printed (run
+/// with `--nocapture`); only the limiter's own counts are asserted.
+#[test]
+fn a_burst_of_1000_sends_at_the_default_rate() {
+    let w = World::start();
+    let (accepted, elapsed) = burst(&w, PHONE_A, 1000, 8);
+    let limited = 1000 - accepted;
+    eprintln!(
+        "burst of 1000 sends at 80/s: {accepted} accepted, {limited} answered 429, in {:.2} s ({:.0} answers/s)",
+        elapsed.as_secs_f64(),
+        1000.0 / elapsed.as_secs_f64()
+    );
+    assert!(
+        (80..=at_most(80, elapsed)).contains(&accepted),
+        "{accepted} of 1000 sent in {elapsed:?}"
+    );
+    assert_eq!(sends_seen_by_meta(&w, PHONE_A), accepted);
+}
