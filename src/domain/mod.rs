@@ -17,6 +17,7 @@ pub mod sandbox;
 pub mod signature;
 pub mod statuses;
 pub mod subscription;
+pub mod templates;
 pub mod test_event;
 pub mod throughput;
 pub mod time;

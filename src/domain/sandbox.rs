@@ -142,6 +142,12 @@ pub fn graph_post(number: &SandboxNumber, path: &str, body: &Value) -> Result<Va
     }
 }
 
+/// wabridge's answer, for Meta, to a Graph DELETE made with a sandbox
+/// account: its one template is Meta's `hello_world`, which stays.
+pub fn graph_delete(path: &str) -> Result<Value, Error> {
+    Err(unsupported(path))
+}
+
 fn unsupported(path: &str) -> Error {
     let what = path.rsplit('/').next().unwrap_or(path);
     Error::Sandbox(format!(

@@ -91,6 +91,9 @@ pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
     if let Some(hint) = login_hint(code, &lower) {
         return Some(hint);
     }
+    if code == 100 && lower.contains("template") {
+        return Some("Meta refused the template: its message says which part. A name already used in this language, or deleted less than 4 weeks ago, needs another name; GET /api/v1/business-accounts/{wabaId}/templates?name= shows what exists.");
+    }
     Some(match code {
         190 => "The account's Meta token expired or was revoked. Reconnect the account (a fresh login issues a new token).",
         133010 => "The sender phone number is not registered for the Cloud API. Call POST /api/v1/phone-numbers/{id}/ensure-registered once with its PIN.",
@@ -160,6 +163,9 @@ mod tests {
             .unwrap()
             .contains("whatsapp_"));
         assert!(hint_for(100, "Invalid parameter").unwrap().contains("IDs"));
+        assert!(hint_for(100, "Message template name is being deleted")
+            .unwrap()
+            .contains("another name"));
     }
 
     #[test]

@@ -176,6 +176,26 @@ impl Graph {
         }
         read(req.send_json(body))
     }
+
+    /// A DELETE on behalf of an account (Meta takes its arguments in the query).
+    pub fn delete(
+        &self,
+        path: &str,
+        token: &AccountToken<'_>,
+        query: &[(&str, &str)],
+    ) -> Result<Value, Error> {
+        let mut req = self
+            .agent
+            .delete(self.url(path))
+            .header("authorization", &format!("Bearer {}", token.token));
+        for (k, v) in query {
+            req = req.query(k, v);
+        }
+        if let Some(proof) = token.proof() {
+            req = req.query("appsecret_proof", &proof);
+        }
+        read(req.call())
+    }
 }
 
 /// A file to upload, as one part of a multipart form.

@@ -227,6 +227,13 @@ impl AccountCall {
         }
     }
 
+    pub fn delete(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, Error> {
+        match &self.sandbox {
+            Some(_) => sandbox::graph_delete(path),
+            None => self.graph.delete(path, &self.token(), query),
+        }
+    }
+
     pub fn post_multipart(
         &self,
         path: &str,
@@ -274,6 +281,21 @@ pub async fn post(
 ) -> Result<Value, Error> {
     let call = AccountCall::new(app, account);
     on_account(app, account, move || call.post(&path, &body)).await
+}
+
+/// One Graph DELETE on the blocking pool.
+pub async fn delete(
+    app: &Services,
+    account: &Account,
+    path: String,
+    query: Vec<(&'static str, String)>,
+) -> Result<Value, Error> {
+    let call = AccountCall::new(app, account);
+    on_account(app, account, move || {
+        let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        call.delete(&path, &q)
+    })
+    .await
 }
 
 /// Runs Graph calls made with `account`'s token on the blocking pool. When Meta

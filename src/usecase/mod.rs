@@ -6,7 +6,8 @@
 //!
 //! One module per family: `accounts`, `connect` (links and logins),
 //! `settings`, `listeners` (and their deliveries), `messages` (sends, windows,
-//! status history), `numbers` (WABAs, phone numbers, templates, profiles),
+//! status history), `numbers` (WABAs, phone numbers, template listings,
+//! profiles), `templates` (one template created, read, edited, deleted),
 //! `media`, `ingest` (Meta's webhook), `sandbox` (an account without Meta),
 //! `flows` (the WhatsApp Flows data endpoint), `backup`. `access` holds what a key
 //! may touch and the Graph calls made with an account's token.
@@ -24,6 +25,7 @@ pub mod numbers;
 pub mod sandbox;
 pub mod settings;
 pub mod subscriptions;
+pub mod templates;
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;

@@ -1,7 +1,8 @@
 //! A fake of Meta's Graph API on loopback: `/debug_token`, `/me`,
 //! `/me/businesses`, `/oauth/access_token` (codes and `fb_exchange_token`),
 //! `/{waba}/subscribed_apps`, WABAs with their phone numbers (registration
-//! included), message templates with paging, sending and marking read, media
+//! included), message templates with paging (created, read, edited and
+//! deleted too), sending and marking read, media
 //! upload and download, the business profile — and scripted answers for
 //! anything, which win over the defaults. A token may only act on the WABAs
 //! it was granted, as with Meta.
@@ -329,10 +330,13 @@ fn bearer(req: &Recorded) -> String {
 }
 
 impl State {
-    /// The WABA an id belongs to: itself, or the WABA of a phone number.
+    /// The WABA an id belongs to: itself, or the WABA of a phone number or a template.
     fn owner(&self, id: &str) -> Option<String> {
         if self.numbers.contains_key(id) || self.templates.contains_key(id) {
             return Some(id.to_string());
+        }
+        if let Some((waba, _)) = self.template(id) {
+            return Some(waba);
         }
         self.numbers
             .iter()
@@ -368,6 +372,15 @@ impl State {
         n["status"] = json!("CONNECTED");
         n["name_status"] = json!("APPROVED");
         Some(n)
+    }
+
+    /// A template by id, with its WABA.
+    fn template(&self, id: &str) -> Option<(String, Value)> {
+        self.templates.iter().find_map(|(waba, list)| {
+            list.iter()
+                .find(|t| t["id"] == id)
+                .map(|t| (waba.clone(), t.clone()))
+        })
     }
 
     fn new_id(&mut self) -> String {
@@ -531,9 +544,14 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
             page(req, &list)
         }
         ("GET", [waba, "message_templates"]) => {
-            let list = st.templates.get(*waba).cloned().unwrap_or_default();
+            let mut list = st.templates.get(*waba).cloned().unwrap_or_default();
+            if let Some(name) = req.query_param("name") {
+                list.retain(|t| t["name"] == name.as_str());
+            }
             page(req, &list)
         }
+        ("POST", [waba, "message_templates"]) => create_template(st, waba, req),
+        ("DELETE", [waba, "message_templates"]) => delete_template(st, waba, req),
         ("POST", [phone, "register"]) => {
             if req.json()["pin"] != "000000" {
                 return meta_error(400, 133005, "Two step verification PIN Mismatch");
@@ -580,6 +598,7 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
         }
         ("GET", ["media-file", id]) => media_file(st, req, id),
         ("GET", [id]) => object(st, id),
+        ("POST", [id]) => edit_template(st, id, req),
         _ => meta_error(
             400,
             100,
@@ -646,10 +665,76 @@ fn send(st: &mut State, req: &Recorded) -> Reply {
     )
 }
 
-/// `GET /{id}`: a WABA, a phone number, or a media file's metadata.
+/// A new template is PENDING review, as with Meta; its name is unique per language.
+fn create_template(st: &mut State, waba: &str, req: &Recorded) -> Reply {
+    let body = req.json();
+    let list = st.templates.get(waba).cloned().unwrap_or_default();
+    if list
+        .iter()
+        .any(|t| t["name"] == body["name"] && t["language"] == body["language"])
+    {
+        return meta_error_sub(
+            100,
+            2388023,
+            "Message template name is being deleted or already exists in this language",
+        );
+    }
+    let id = st.new_id();
+    let template = json!({
+        "id": id, "name": body["name"], "language": body["language"], "status": "PENDING",
+        "category": body["category"], "components": body["components"],
+        "quality_score": {"score": "UNKNOWN"},
+    });
+    st.templates
+        .entry(waba.to_string())
+        .or_default()
+        .push(template);
+    Reply::json(
+        200,
+        json!({"id": id, "status": "PENDING", "category": body["category"]}),
+    )
+}
+
+/// `POST /{template_id}`: new components and/or category.
+fn edit_template(st: &mut State, id: &str, req: &Recorded) -> Reply {
+    let change = req.json();
+    let found = st.templates.values_mut().flatten().find(|t| t["id"] == id);
+    let Some(template) = found else {
+        return meta_error(
+            400,
+            100,
+            &format!("Unsupported post request. Object with ID '{id}' does not exist"),
+        );
+    };
+    for key in ["components", "category"] {
+        if let Some(v) = change.get(key) {
+            template[key] = v.clone();
+        }
+    }
+    Reply::json(200, json!({"success": true}))
+}
+
+/// `DELETE /{waba}/message_templates?name=[&hsm_id=]`: all languages by name,
+/// or the one with that id.
+fn delete_template(st: &mut State, waba: &str, req: &Recorded) -> Reply {
+    let name = req.query_param("name").unwrap_or_default();
+    let id = req.query_param("hsm_id");
+    let list = st.templates.entry(waba.to_string()).or_default();
+    let before = list.len();
+    list.retain(|t| t["name"] != name.as_str() || id.as_deref().is_some_and(|id| t["id"] != id));
+    if list.len() == before {
+        return meta_error(400, 100, &format!("Message template \"{name}\" not found"));
+    }
+    Reply::json(200, json!({"success": true}))
+}
+
+/// `GET /{id}`: a WABA, a phone number, a template, or a media file's metadata.
 fn object(st: &State, id: &str) -> Reply {
     if let Some(n) = st.phone(id) {
         return Reply::json(200, n);
+    }
+    if let Some((_, template)) = st.template(id) {
+        return Reply::json(200, template);
     }
     let owner = st.owning_business(id);
     if st.numbers.contains_key(id) || st.templates.contains_key(id) || owner.is_some() {

@@ -26,6 +26,7 @@ pub mod numbers;
 pub mod oauth;
 pub mod ops;
 pub mod sandbox;
+pub mod templates;
 pub mod webhook;
 
 use std::future::Future;
@@ -161,6 +162,11 @@ routes! {
     GET "/api/v1/business-accounts", Api => handler!(numbers::business_accounts);
     GET "/api/v1/business-accounts/{wabaId}/phone-numbers", Api => handler!(numbers::phone_numbers);
     GET "/api/v1/business-accounts/{wabaId}/templates", Api => handler!(numbers::templates);
+    POST "/api/v1/business-accounts/{wabaId}/templates", Api => handler!(templates::create);
+    DELETE "/api/v1/business-accounts/{wabaId}/templates", Api => handler!(templates::delete_by_name);
+    GET "/api/v1/business-accounts/{wabaId}/templates/{templateId}", Api => handler!(templates::get);
+    POST "/api/v1/business-accounts/{wabaId}/templates/{templateId}", Api => handler!(templates::edit);
+    DELETE "/api/v1/business-accounts/{wabaId}/templates/{templateId}", Api => handler!(templates::delete);
     GET "/api/v1/business-accounts/{wabaId}/flows", Api => handler!(flows::list);
     GET "/api/v1/phone-numbers/{phoneNumberId}", Api => handler!(numbers::phone_number);
     GET "/api/v1/phone-numbers/{phoneNumberId}/registration-status", Api => handler!(numbers::registration_status);

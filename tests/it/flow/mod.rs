@@ -4,6 +4,7 @@
 mod media;
 mod messages;
 mod numbers;
+mod templates;
 mod throughput;
 
 use serde_json::{json, Value};
