@@ -147,17 +147,7 @@ impl Graph {
         token: &AccountToken<'_>,
         query: &[(&str, &str)],
     ) -> Result<Value, Error> {
-        let mut req = self
-            .agent
-            .get(self.url(path))
-            .header("authorization", &format!("Bearer {}", token.token));
-        for (k, v) in query {
-            req = req.query(k, v);
-        }
-        if let Some(proof) = token.proof() {
-            req = req.query("appsecret_proof", &proof);
-        }
-        read(req.call())
+        self.bodiless(self.agent.get(self.url(path)), token, query)
     }
 
     /// A JSON POST on behalf of an account.
@@ -184,10 +174,17 @@ impl Graph {
         token: &AccountToken<'_>,
         query: &[(&str, &str)],
     ) -> Result<Value, Error> {
-        let mut req = self
-            .agent
-            .delete(self.url(path))
-            .header("authorization", &format!("Bearer {}", token.token));
+        self.bodiless(self.agent.delete(self.url(path)), token, query)
+    }
+
+    /// A call without a body, on behalf of an account: its arguments in the query.
+    fn bodiless(
+        &self,
+        req: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+        token: &AccountToken<'_>,
+        query: &[(&str, &str)],
+    ) -> Result<Value, Error> {
+        let mut req = req.header("authorization", &format!("Bearer {}", token.token));
         for (k, v) in query {
             req = req.query(k, v);
         }

@@ -264,12 +264,7 @@ pub async fn get(
     path: String,
     query: Vec<(&'static str, String)>,
 ) -> Result<Value, Error> {
-    let call = AccountCall::new(app, account);
-    on_account(app, account, move || {
-        let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        call.get(&path, &q)
-    })
-    .await
+    with_query(app, account, path, query, AccountCall::get).await
 }
 
 /// One Graph JSON POST on the blocking pool.
@@ -290,10 +285,24 @@ pub async fn delete(
     path: String,
     query: Vec<(&'static str, String)>,
 ) -> Result<Value, Error> {
+    with_query(app, account, path, query, AccountCall::delete).await
+}
+
+/// `AccountCall::get` or `::delete`: a path and its query.
+type QueryCall = fn(&AccountCall, &str, &[(&str, &str)]) -> Result<Value, Error>;
+
+/// A Graph call whose arguments are in the query, on the blocking pool.
+async fn with_query(
+    app: &Services,
+    account: &Account,
+    path: String,
+    query: Vec<(&'static str, String)>,
+    call_with: QueryCall,
+) -> Result<Value, Error> {
     let call = AccountCall::new(app, account);
     on_account(app, account, move || {
         let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        call.delete(&path, &q)
+        call_with(&call, &path, &q)
     })
     .await
 }

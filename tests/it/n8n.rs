@@ -10,7 +10,6 @@
 //! nodes make is an operation of static/openapi.json.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -122,19 +121,7 @@ fn spawn_n8n(dir: &Path, port: u16, log: &Arc<Mutex<String>>) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("n8n could not be started");
-    for pipe in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-    }
+    crate::support::log_output(&mut child, log);
     child
 }
 

@@ -3,7 +3,6 @@
 //! signed event once and verified, refuses a forged delivery; a `wabridge
 //! send` node's message reaches Meta; removing the node removes the listener.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -130,19 +129,7 @@ fn spawn(dir: &tempfile::TempDir, log: &std::sync::Arc<std::sync::Mutex<String>>
         .stderr(Stdio::piped())
         .spawn()
         .expect("node is needed for the Node-RED test: run scripts/test");
-    for pipe in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-    }
+    crate::support::log_output(&mut child, log);
     child
 }
 

@@ -27,3 +27,22 @@ pub fn meta_signature(body: &[u8], secret: &str) -> String {
         .collect();
     format!("sha256={hex}")
 }
+
+/// Appends a child's stdout and stderr, line by line, to `log`.
+pub fn log_output(child: &mut std::process::Child, log: &std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::{BufRead, BufReader};
+    let pipes: [Option<Box<dyn std::io::Read + Send>>; 2] = [
+        child.stdout.take().map(|p| Box::new(p) as _),
+        child.stderr.take().map(|p| Box::new(p) as _),
+    ];
+    for pipe in pipes.into_iter().flatten() {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+    }
+}
