@@ -70,9 +70,9 @@ pub struct TemplateEdit {
 }
 
 impl TemplateEdit {
-    /// Meta's body; `current` is the template's category at Meta, which
-    /// decides the rules when the edit keeps it.
-    pub fn meta_body(self, current: &str) -> Result<Value, Error> {
+    /// What holds whatever the template is: checked before Meta is asked
+    /// for the template.
+    pub fn check(&self) -> Result<(), Error> {
         if self.category.is_none() && self.components.is_none() {
             return Err(Error::invalid(
                 "body",
@@ -82,6 +82,13 @@ impl TemplateEdit {
         if let Some(category) = &self.category {
             check_category(category)?;
         }
+        named_parameters(self.parameter_format.as_deref()).map(|_| ())
+    }
+
+    /// Meta's body; `current` is the template's category at Meta, which
+    /// decides the rules when the edit keeps it.
+    pub fn meta_body(self, current: &str) -> Result<Value, Error> {
+        self.check()?;
         let named = named_parameters(self.parameter_format.as_deref())?;
         if let Some(components) = &self.components {
             check_components(

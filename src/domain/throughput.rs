@@ -40,6 +40,9 @@ impl Bucket {
     /// Takes one token at `now_us` with one token every `interval` µs, or
     /// the µs until one is there.
     fn try_take(&mut self, now_us: u64, interval: u64) -> Result<(), u64> {
+        // A bucket is never legitimately more than a second ahead: after the
+        // clock stepped back, it is not left refusing for the length of the step.
+        self.full_at = self.full_at.min(now_us + MICROS_PER_SEC);
         let next = self.full_at.max(now_us) + interval;
         let ahead = next - now_us;
         if ahead > MICROS_PER_SEC {
@@ -180,5 +183,15 @@ mod tests {
         }
         t.try_take(&number("new"), T0 + 500).unwrap();
         assert_eq!(t.held(), MAX_NUMBERS + 1);
+    }
+
+    #[test]
+    fn a_clock_stepped_back_does_not_hold_a_number_back_longer_than_a_second() {
+        let number = PhoneNumberId::new("1");
+        let mut t = Throughput::new(1);
+        assert!(t.try_take(&number, 10_000_000).is_ok());
+        // An hour back: at most a second's wait, not an hour's.
+        let wait = t.try_take(&number, 10_000_000 - 3_600_000).unwrap_err();
+        assert!(wait <= 1_000, "{wait} ms");
     }
 }

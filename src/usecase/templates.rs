@@ -66,6 +66,7 @@ pub async fn edit(
     template_id: &str,
     edit: TemplateEdit,
 ) -> Result<Value, Error> {
+    edit.check()?;
     let template = own_template(app, account, waba, template_id).await?;
     let current = template
         .get("category")
@@ -114,13 +115,19 @@ async fn own_template(
     if !is_meta_id(template_id) {
         return Err(Error::NotFound("template"));
     }
+    // Meta's "no such object" (or one the token cannot see, or not a
+    // template) is a plain 404: its message would name what the id is.
     let template = access::get(
         app,
         account,
         template_id.to_string(),
         vec![("fields", FIELDS.into())],
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        Error::Meta(m) if m.code == 100 => Error::NotFound("template"),
+        other => other,
+    })?;
     let listed = access::paged(
         app,
         account,
