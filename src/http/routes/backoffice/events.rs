@@ -21,7 +21,10 @@ const BODY_PREVIEW: usize = 4_000;
 const TEXT_PREVIEW: usize = 140;
 
 pub struct EventRow {
+    /// What kind of event, in a word or two: message, status, template.status…
     pub kind: String,
+    /// Received messages stand out; the rest are muted.
+    pub kind_pill: &'static str,
     pub waba_id: String,
     pub phone_number_id: String,
     pub at: Stamp,
@@ -116,8 +119,10 @@ fn event_row(e: &RecentEvent, now: u64) -> EventRow {
         };
         (who, summary, None)
     };
+    let (kind_label, kind_pill) = kind_label(kind);
     EventRow {
-        kind: e.kind.clone(),
+        kind: kind_label,
+        kind_pill,
         waba_id: e.waba_id.clone(),
         phone_number_id: e.phone_number_id.clone(),
         at: stamp(e.received_at, now),
@@ -157,10 +162,32 @@ fn message_summary(data: &Value) -> String {
     }
 }
 
+/// An event's kind in a word or two, and its pill: received messages stand
+/// out. Events stored before schema 6 say "messages" or "statuses".
+fn kind_label(kind: &str) -> (String, &'static str) {
+    match kind {
+        "messages" | MESSAGE_RECEIVED => ("message".into(), "info"),
+        "statuses" | MESSAGE_STATUS => ("status".into(), "muted"),
+        other => (
+            other.strip_prefix("whatsapp.").unwrap_or(other).into(),
+            "muted",
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_kind_of_event_is_named_not_only_messages_and_statuses() {
+        assert_eq!(kind_label(MESSAGE_RECEIVED), ("message".into(), "info"));
+        assert_eq!(kind_label("messages"), ("message".into(), "info"));
+        assert_eq!(kind_label(MESSAGE_STATUS), ("status".into(), "muted"));
+        assert_eq!(kind_label("whatsapp.template.status").0, "template.status");
+        assert_eq!(kind_label("whatsapp.call").0, "call");
+    }
 
     #[test]
     fn a_message_shows_its_text_or_its_kind() {
