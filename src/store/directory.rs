@@ -3,7 +3,7 @@
 //! 24-hour window), which ids name the same person, and whose inbound media
 //! a media id is.
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::tables::{BUSINESS_WABAS, MEDIA, PHONE_NUMBERS, USER_LINKS_SEEN, WINDOWS};
 use super::Store;
@@ -112,52 +112,90 @@ impl Store {
 
 /// Records, both ways, that `ids` name one person, seen at `now_ms`.
 fn link_all(tx: &WriteTransaction, ids: &[String], now_ms: u64) -> Result<(), Error> {
-    let mut links = tx.open_table(USER_LINKS_SEEN)?;
+    link_in(&mut tx.open_table(USER_LINKS_SEEN)?, ids, now_ms)
+}
+
+/// A link's "seen" time is kept only to expire it after the retention (days),
+/// so it is moved on at most hourly: rewriting it for every message of a
+/// conversation dirtied pages each commit had to write.
+const SEEN_REFRESH_MS: u64 = 60 * 60 * 1000;
+
+fn link_in(links: &mut Links<'_>, ids: &[String], now_ms: u64) -> Result<(), Error> {
     for id in ids {
         for other in ids.iter().filter(|o| *o != id) {
-            links.insert((id.as_str(), other.as_str()), now_ms)?;
+            let key = (id.as_str(), other.as_str());
+            let seen = links.get(key)?.map(|v| v.value());
+            if seen.is_none_or(|at| at.saturating_add(SEEN_REFRESH_MS) <= now_ms) {
+                links.insert(key, now_ms)?;
+            }
         }
     }
     Ok(())
 }
 
-/// Part of the ingest transaction: what one new event teaches.
-pub(super) fn learn_from(
-    tx: &WriteTransaction,
-    event: &InboundEvent,
-    now_ms: u64,
-) -> Result<(), Error> {
-    let phone = event.phone_number_id.as_str();
-    if !phone.is_empty() {
-        tx.open_table(PHONE_NUMBERS)?
-            .insert(phone, event.waba_id.as_str())?;
+type Links<'t> = Table<'t, (&'static str, &'static str), u64>;
+
+/// The tables an ingest teaches: part of the ingest transaction.
+pub(super) struct Directory<'t> {
+    phone_numbers: Table<'t, &'static str, &'static str>,
+    business_wabas: Table<'t, (&'static str, &'static str), ()>,
+    windows: Table<'t, (&'static str, &'static str), u64>,
+    links: Links<'t>,
+    media: Table<'t, &'static str, (&'static str, &'static str, u64)>,
+}
+
+impl<'t> Directory<'t> {
+    pub fn open(tx: &'t WriteTransaction) -> Result<Self, Error> {
+        Ok(Directory {
+            phone_numbers: tx.open_table(PHONE_NUMBERS)?,
+            business_wabas: tx.open_table(BUSINESS_WABAS)?,
+            windows: tx.open_table(WINDOWS)?,
+            links: tx.open_table(USER_LINKS_SEEN)?,
+            media: tx.open_table(MEDIA)?,
+        })
     }
-    if let Some((business, waba)) = business_link(event) {
-        tx.open_table(BUSINESS_WABAS)?
-            .insert((business.as_str(), waba.as_str()), ())?;
-    }
-    if let Some(sender) = &event.sender {
-        let mut windows = tx.open_table(WINDOWS)?;
-        for id in &sender.ids {
-            let known = windows.get((phone, id.as_str()))?.map(|v| v.value());
-            // Meta may deliver an older message late; the window follows the newest.
-            if known.is_none_or(|k| k < sender.at_ms) {
-                windows.insert((phone, id.as_str()), sender.at_ms)?;
+
+    /// What one new event teaches.
+    pub fn learn_from(&mut self, event: &InboundEvent, now_ms: u64) -> Result<(), Error> {
+        let phone = event.phone_number_id.as_str();
+        let waba = event.waba_id.as_str();
+        if !phone.is_empty()
+            && self.phone_numbers.get(phone)?.map(|v| v.value() == waba) != Some(true)
+        {
+            self.phone_numbers.insert(phone, waba)?;
+        }
+        if let Some((business, waba)) = business_link(event) {
+            self.business_wabas
+                .insert((business.as_str(), waba.as_str()), ())?;
+        }
+        if let Some(sender) = &event.sender {
+            for id in &sender.ids {
+                let known = self.windows.get((phone, id.as_str()))?.map(|v| v.value());
+                // Meta may deliver an older message late; the window follows the newest.
+                if known.is_none_or(|k| k < sender.at_ms) {
+                    self.windows.insert((phone, id.as_str()), sender.at_ms)?;
+                }
+            }
+            link_in(&mut self.links, &sender.ids, now_ms)?;
+        }
+        // A status names the recipient by phone and BSUID: the same person, so one window.
+        if let Some(status) = &event.status {
+            if let (Some(phone_id), Some(user_id)) =
+                (&status.recipient_id, &status.recipient_user_id)
+            {
+                link_in(
+                    &mut self.links,
+                    &[phone_id.clone(), user_id.clone()],
+                    now_ms,
+                )?;
             }
         }
-        link_all(tx, &sender.ids, now_ms)?;
-    }
-    // A status names the recipient by phone and BSUID: the same person, so one window.
-    if let Some(status) = &event.status {
-        if let (Some(phone_id), Some(user_id)) = (&status.recipient_id, &status.recipient_user_id) {
-            link_all(tx, &[phone_id.clone(), user_id.clone()], now_ms)?;
+        if let Some(media_id) = &event.media_id {
+            self.media
+                .insert(media_id.as_str(), (waba, phone, now_ms))?;
         }
+        Ok(())
     }
-    if let Some(media_id) = &event.media_id {
-        tx.open_table(MEDIA)?
-            .insert(media_id.as_str(), (event.waba_id.as_str(), phone, now_ms))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -291,5 +329,31 @@ mod tests {
         assert_eq!(store.last_inbound("PN1", "420777999999").unwrap(), None);
         assert_eq!(store.last_inbound("PN1", "CZ.1").unwrap(), Some(1_000));
         store.close();
+    }
+
+    #[tokio::test]
+    async fn a_links_seen_time_moves_on_at_most_hourly() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_beside(&dir.path().join("db.redb")).unwrap();
+        let seen = || {
+            store
+                .read(|tx| {
+                    let t = tx.open_table(USER_LINKS_SEEN)?;
+                    Ok(t.get(("420777123456", "CZ.1"))?.map(|v| v.value()))
+                })
+                .unwrap()
+        };
+        let ids = || vec!["420777123456".to_string(), "CZ.1".to_string()];
+        store.link_ids(ids(), 1_000).await.unwrap();
+        store
+            .link_ids(ids(), 1_000 + SEEN_REFRESH_MS - 1)
+            .await
+            .unwrap();
+        assert_eq!(seen(), Some(1_000));
+        store
+            .link_ids(ids(), 1_000 + SEEN_REFRESH_MS)
+            .await
+            .unwrap();
+        assert_eq!(seen(), Some(1_000 + SEEN_REFRESH_MS));
     }
 }

@@ -1,6 +1,9 @@
 //! Ingest: events, their dedupe keys, status history and outbox rows, written
 //! together in one transaction so that "stored" and "queued" cannot part.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
 use redb::{ReadableTable, Table, WriteTransaction};
 use serde::Serialize;
 
@@ -9,7 +12,7 @@ use super::handoff::{Fresh, Handover};
 use super::outbox::{Due, Lane};
 use super::status_row;
 use super::tables::*;
-use super::{next_id, Store};
+use super::{next_id, next_id_in, Store};
 use crate::domain::events::covers;
 use crate::domain::ids::new_id;
 use crate::domain::model::{
@@ -90,8 +93,8 @@ impl Store {
         self.health.admit()?;
         let handoff = self.handoff.clone();
         let (report, fresh) = self
-            .write(move |tx| {
-                let (report, fresh) = ingest(tx, &events, now_ms)?;
+            .write_ingest(move |tables| {
+                let (report, fresh) = ingest(tables, &events, now_ms)?;
                 Ok((report, Handover::new(handoff.clone(), fresh)))
             })
             .await?;
@@ -168,53 +171,82 @@ impl Store {
     }
 }
 
+/// Every table an ingest writes, open for as long as ingests follow one
+/// another in a commit (see `writer::Shared`).
+pub(crate) struct IngestTables<'t> {
+    meta: Table<'t, &'static str, u64>,
+    dedupe: Table<'t, &'static str, u64>,
+    events: EventsTable<'t>,
+    meta_bodies: Table<'t, u64, &'static [u8]>,
+    statuses: Table<'t, (&'static str, u64), &'static [u8]>,
+    indexes: super::messages::Indexes<'t>,
+    directory: super::directory::Directory<'t>,
+    queue: Queue<'t>,
+    router: Router<'t>,
+}
+
+impl<'t> IngestTables<'t> {
+    pub fn open(tx: &'t WriteTransaction) -> Result<Self, Error> {
+        Ok(IngestTables {
+            meta: tx.open_table(META)?,
+            dedupe: tx.open_table(DEDUPE)?,
+            events: tx.open_table(EVENTS)?,
+            meta_bodies: tx.open_table(META_BODIES)?,
+            statuses: tx.open_table(STATUSES)?,
+            indexes: super::messages::Indexes::open(tx)?,
+            directory: super::directory::Directory::open(tx)?,
+            queue: Queue::open(tx)?,
+            router: Router::open(tx)?,
+        })
+    }
+
+    /// Moves the counter `key` on: a write on the shared tables, for the writer's tests.
+    #[cfg(test)]
+    pub fn count_for_test(&mut self, key: &str) -> Result<(), Error> {
+        next_id_in(&mut self.meta, key).map(drop)
+    }
+}
+
 /// Stores `events` and queues their deliveries; the deliveries come back too,
 /// for the dispatcher's fast path.
 fn ingest(
-    tx: &WriteTransaction,
+    t: &mut IngestTables<'_>,
     events: &[InboundEvent],
     now_ms: u64,
 ) -> Result<(IngestReport, Vec<Fresh>), Error> {
     let mut report = IngestReport::default();
     let mut fresh = Vec::new();
-    let mut dedupe = tx.open_table(DEDUPE)?;
-    let mut stored = tx.open_table(EVENTS)?;
-    let mut statuses = tx.open_table(STATUSES)?;
-    let mut queue = Queue::open(tx)?;
-    let router = Router {
-        routes: tx.open_table(LISTENER_ROUTES)?,
-        listeners: tx.open_table(LISTENERS)?,
-    };
-    let mut indexes = super::messages::Indexes::open(tx)?;
     for event in events {
-        if dedupe.get(event.dedupe_key.as_str())?.is_some() {
+        if t.dedupe.get(event.dedupe_key.as_str())?.is_some() {
             report.duplicates += 1;
             continue;
         }
-        let event_id = store_event(tx, &mut stored, event, now_ms)?;
-        dedupe.insert(event.dedupe_key.as_str(), event_id)?;
+        let event_id = store_event(&mut t.meta, &mut t.events, event, now_ms)?;
+        t.dedupe.insert(event.dedupe_key.as_str(), event_id)?;
         if let Some(status) = &event.status {
-            indexes.add(&statuses, status, event_id)?;
-            statuses.insert(
+            t.indexes.add(&t.statuses, status, event_id)?;
+            t.statuses.insert(
                 (status.message_id.as_str(), event_id),
                 status_row::encode(status).as_slice(),
             )?;
         }
         report.accept(&event.event_type);
-        super::directory::learn_from(tx, event, now_ms)?;
+        t.directory.learn_from(event, now_ms)?;
         let mut meta_body: Option<Vec<u8>> = None;
         let lane = Lane::for_event(&event.event_type);
-        for listener in router.listeners_for(event)? {
-            let body = match listener.format {
+        for (listener_id, format) in t.router.listeners_for(event)? {
+            let body = match format {
                 Format::Meta => match &meta_body {
                     Some(body) => body.clone(),
                     None => meta_body
-                        .insert(store_meta_body(tx, event_id, event)?)
+                        .insert(store_meta_body(&mut t.meta_bodies, event_id, event)?)
                         .clone(),
                 },
                 _ => event.body.clone(),
             };
-            let delivery = queue.add(tx, &listener.id, event_id, now_ms, lane)?;
+            let delivery = t
+                .queue
+                .add(&mut t.meta, &listener_id, event_id, now_ms, lane)?;
             report.deliveries += 1;
             fresh.push(Fresh {
                 due: Due {
@@ -234,10 +266,22 @@ fn ingest(
 struct Router<'t> {
     routes: Table<'t, (&'static str, &'static str, &'static str), ()>,
     listeners: Table<'t, &'static str, &'static [u8]>,
+    /// Listeners decoded so far in this commit (no other job has run since,
+    /// so none changed); `None`: routed but gone.
+    decoded: HashMap<String, Option<Listener>>,
 }
 
-impl Router<'_> {
-    fn listeners_for(&self, event: &InboundEvent) -> Result<Vec<Listener>, Error> {
+impl<'t> Router<'t> {
+    fn open(tx: &'t WriteTransaction) -> Result<Self, Error> {
+        Ok(Router {
+            routes: tx.open_table(LISTENER_ROUTES)?,
+            listeners: tx.open_table(LISTENERS)?,
+            decoded: HashMap::new(),
+        })
+    }
+
+    /// Each listener's id and the format it takes.
+    fn listeners_for(&mut self, event: &InboundEvent) -> Result<Vec<(String, Format)>, Error> {
         let waba = event.waba_id.as_str();
         let mut ids: Vec<String> = Vec::new();
         // A WABA has a handful of routes: one scan of them all is cheaper than
@@ -261,31 +305,44 @@ impl Router<'_> {
         };
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(raw) = self.listeners.get(id.as_str())? else {
+            let Some(listener) = self.listener(id)? else {
                 continue;
             };
-            // Routing needs no secret: it stays sealed, and ingest decrypts nothing.
-            let listener: Listener = dec(raw.value(), "listener")?;
             if listener.stopped_reason.is_none()
                 && !listener.paused
                 && listener.filters.admit(&facts)
             {
-                out.push(listener);
+                out.push((listener.id.clone(), listener.format));
             }
         }
         Ok(out)
+    }
+
+    fn listener(&mut self, id: String) -> Result<Option<&Listener>, Error> {
+        let decoded = match self.decoded.entry(id) {
+            Entry::Occupied(seen) => seen.into_mut(),
+            Entry::Vacant(new) => {
+                let raw = self.listeners.get(new.key().as_str())?;
+                // Routing needs no secret: it stays sealed, and ingest decrypts nothing.
+                let listener = match raw {
+                    Some(raw) => Some(dec::<Listener>(raw.value(), "listener")?),
+                    None => None,
+                };
+                new.insert(listener)
+            }
+        };
+        Ok(decoded.as_ref())
     }
 }
 
 /// Stores the event as Meta sent it, for listeners in Meta's format; returns it.
 fn store_meta_body(
-    tx: &WriteTransaction,
+    bodies: &mut Table<'_, u64, &'static [u8]>,
     event_id: u64,
     event: &InboundEvent,
 ) -> Result<Vec<u8>, Error> {
     let body = meta_body(event)?;
-    tx.open_table(META_BODIES)?
-        .insert(event_id, body.as_slice())?;
+    bodies.insert(event_id, body.as_slice())?;
     Ok(body)
 }
 
@@ -311,14 +368,14 @@ impl<'t> Queue<'t> {
     /// One delivery of `event_id` to `listener_id`, due now.
     fn add(
         &mut self,
-        tx: &WriteTransaction,
+        meta: &mut Table<'_, &'static str, u64>,
         listener_id: &str,
         event_id: u64,
         now_ms: u64,
         lane: Lane,
     ) -> Result<Delivery, Error> {
         let delivery = Delivery {
-            id: next_id(tx, "next_delivery")?,
+            id: next_id_in(meta, "next_delivery")?,
             webhook_id: new_id("msg"),
             listener_id: listener_id.to_string(),
             event_id,
@@ -350,12 +407,13 @@ fn queue_for_one(
     listener: &Listener,
     now_ms: u64,
 ) -> Result<(Delivery, Lane), Error> {
-    let event_id = store_event(tx, &mut tx.open_table(EVENTS)?, event, now_ms)?;
+    let mut meta = tx.open_table(META)?;
+    let event_id = store_event(&mut meta, &mut tx.open_table(EVENTS)?, event, now_ms)?;
     if listener.format == Format::Meta {
-        store_meta_body(tx, event_id, event)?;
+        store_meta_body(&mut tx.open_table(META_BODIES)?, event_id, event)?;
     }
     let lane = Lane::for_event(&event.event_type);
-    let delivery = Queue::open(tx)?.add(tx, &listener.id, event_id, now_ms, lane)?;
+    let delivery = Queue::open(tx)?.add(&mut meta, &listener.id, event_id, now_ms, lane)?;
     Ok((delivery, lane))
 }
 
@@ -363,12 +421,12 @@ type EventsTable<'t> =
     Table<'t, u64, (&'static str, &'static str, &'static str, u64, &'static [u8])>;
 
 fn store_event(
-    tx: &WriteTransaction,
+    meta: &mut Table<'_, &'static str, u64>,
     stored: &mut EventsTable<'_>,
     event: &InboundEvent,
     now_ms: u64,
 ) -> Result<u64, Error> {
-    let event_id = next_id(tx, "next_event")?;
+    let event_id = next_id_in(meta, "next_event")?;
     stored.insert(
         event_id,
         (

@@ -30,7 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use redb::{Database, ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{Database, ReadTransaction, ReadableTable, Table, WriteTransaction};
+use tokio::sync::oneshot;
 
 use crate::domain::disk::{DiskSpace, MinFreeSpace};
 use crate::error::{Error, StorageFault};
@@ -175,7 +176,22 @@ impl Store {
         T: Send + 'static,
         F: FnMut(&WriteTransaction) -> Result<T, Error> + Send + 'static,
     {
-        let (job, answer) = writer::job(f);
+        self.submit(writer::job(f)).await
+    }
+
+    /// Like [`Store::write`], on the tables every ingest of the commit shares.
+    async fn write_ingest<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: for<'a, 't> FnMut(&'a mut events::IngestTables<'t>) -> Result<T, Error> + Send + 'static,
+    {
+        self.submit(writer::ingest_job(f)).await
+    }
+
+    async fn submit<T>(
+        &self,
+        (job, answer): (Box<dyn writer::Job>, oneshot::Receiver<Result<T, Error>>),
+    ) -> Result<T, Error> {
         self.writer
             .send(writer::Msg::Job(job))
             .map_err(|_| Error::storage("a write", "the database is closed"))?;
@@ -322,7 +338,11 @@ fn open_db(path: &Path) -> Result<Database, Error> {
 
 /// Takes the next value of a named counter inside a write transaction.
 fn next_id(tx: &WriteTransaction, counter: &str) -> Result<u64, Error> {
-    let mut meta = tx.open_table(tables::META)?;
+    next_id_in(&mut tx.open_table(tables::META)?, counter)
+}
+
+/// [`next_id`] on the `meta` table already open.
+fn next_id_in(meta: &mut Table<'_, &'static str, u64>, counter: &str) -> Result<u64, Error> {
     let next = meta.get(counter)?.map(|v| v.value()).unwrap_or(0) + 1;
     meta.insert(counter, next)?;
     Ok(next)

@@ -19,6 +19,7 @@ use std::time::Instant;
 use redb::WriteTransaction;
 use tokio::sync::oneshot;
 
+use super::events::IngestTables;
 use super::handle::{FileId, Handle};
 use super::health::Health;
 use crate::error::{Error, StorageFault};
@@ -28,8 +29,32 @@ use recovery::{next, try_reopen, Backoff, Recovery};
 const MAX_BATCH: usize = 1024;
 
 pub(crate) trait Job: Send {
-    fn run(&mut self, tx: &WriteTransaction) -> Result<(), Error>;
+    fn run<'t>(&mut self, tx: &'t WriteTransaction, shared: &mut Shared<'t>) -> Result<(), Error>;
     fn finish(self: Box<Self>, result: Result<(), Error>);
+}
+
+/// Tables kept open from one ingest to the next within a commit: opening and
+/// closing the dozen tables an ingest writes, once per webhook, took two
+/// fifths of the writer's time (perf, December 2026). redb opens a table
+/// once at a time, so any other job closes them first.
+#[derive(Default)]
+pub(crate) struct Shared<'t> {
+    ingest: Option<IngestTables<'t>>,
+}
+
+impl<'t> Shared<'t> {
+    fn ingest(&mut self, tx: &'t WriteTransaction) -> Result<&mut IngestTables<'t>, Error> {
+        if self.ingest.is_none() {
+            self.ingest = Some(IngestTables::open(tx)?);
+        }
+        self.ingest
+            .as_mut()
+            .ok_or_else(|| Error::bug("the ingest tables were opened and are gone"))
+    }
+
+    fn close(&mut self) {
+        self.ingest = None;
+    }
 }
 
 pub(crate) enum Msg {
@@ -48,20 +73,14 @@ where
     T: Send,
     F: FnMut(&WriteTransaction) -> Result<T, Error> + Send,
 {
-    fn run(&mut self, tx: &WriteTransaction) -> Result<(), Error> {
+    fn run<'t>(&mut self, tx: &'t WriteTransaction, shared: &mut Shared<'t>) -> Result<(), Error> {
+        shared.close();
         self.out = Some((self.f)(tx)?);
         Ok(())
     }
 
     fn finish(mut self: Box<Self>, result: Result<(), Error>) {
-        let answer = match (result, self.out.take()) {
-            (Ok(()), Some(v)) => Ok(v),
-            (Err(e), _) => Err(e),
-            (Ok(()), None) => Err(Error::bug("a write succeeded without producing its result")),
-        };
-        if let Some(reply) = self.reply.take() {
-            let _ = reply.send(answer);
-        }
+        answer(result, self.out.take(), self.reply.take());
     }
 }
 
@@ -80,6 +99,60 @@ where
         }),
         rx,
     )
+}
+
+/// An ingest: runs on the tables the commit's other ingests share.
+struct IngestJob<T, F> {
+    f: F,
+    out: Option<T>,
+    reply: Option<oneshot::Sender<Result<T, Error>>>,
+}
+
+impl<T, F> Job for IngestJob<T, F>
+where
+    T: Send,
+    F: for<'a, 't> FnMut(&'a mut IngestTables<'t>) -> Result<T, Error> + Send,
+{
+    fn run<'t>(&mut self, tx: &'t WriteTransaction, shared: &mut Shared<'t>) -> Result<(), Error> {
+        self.out = Some((self.f)(shared.ingest(tx)?)?);
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>, result: Result<(), Error>) {
+        answer(result, self.out.take(), self.reply.take());
+    }
+}
+
+/// Packs an ingest (see [`Shared`]); like [`job`], it may run twice.
+pub(crate) fn ingest_job<T, F>(f: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T, Error>>)
+where
+    T: Send + 'static,
+    F: for<'a, 't> FnMut(&'a mut IngestTables<'t>) -> Result<T, Error> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    (
+        Box::new(IngestJob {
+            f,
+            out: None,
+            reply: Some(tx),
+        }),
+        rx,
+    )
+}
+
+fn answer<T>(
+    result: Result<(), Error>,
+    out: Option<T>,
+    reply: Option<oneshot::Sender<Result<T, Error>>>,
+) {
+    let answer = match (result, out) {
+        (Ok(()), Some(v)) => Ok(v),
+        (Err(e), _) => Err(e),
+        (Ok(()), None) => Err(Error::bug("a write succeeded without producing its result")),
+    };
+    if let Some(reply) = reply {
+        let _ = reply.send(answer);
+    }
 }
 
 pub(crate) struct Writer {
@@ -177,8 +250,11 @@ fn commit(db: &Handle, mut batch: Vec<Box<dyn Job>>) -> Option<StorageFault> {
 
 fn run_together(db: &Handle, jobs: &mut [Box<dyn Job>]) -> Result<(), Error> {
     let tx = db.begin_write()?;
-    for job in jobs.iter_mut() {
-        job.run(&tx)?;
+    {
+        let mut shared = Shared::default();
+        for job in jobs.iter_mut() {
+            job.run(&tx, &mut shared)?;
+        }
     }
     tx.commit()?;
     Ok(())

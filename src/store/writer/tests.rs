@@ -271,3 +271,47 @@ fn a_file_that_is_not_ours_waits_at_least_the_max() {
     b.fault(&StorageFault::NoSpace, t0);
     assert_eq!(b.wrong_file(t0), t0 + REOPEN_MAX_WAIT);
 }
+
+#[test]
+fn ingests_share_their_tables_and_a_job_between_them_gets_its_own() {
+    use std::sync::atomic::AtomicUsize;
+    let rig = rig();
+    // Holds the writer so the next three queue up and share one commit.
+    let (release, held) = mpsc::channel::<()>();
+    let (blocker, blocked) = job(move |_: &WriteTransaction| {
+        let _ = held.recv_timeout(Duration::from_secs(10));
+        Ok(())
+    });
+    rig.tx.send(Msg::Job(blocker)).unwrap();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let ingest = |key: &'static str| {
+        let runs = runs.clone();
+        ingest_job(move |t: &mut IngestTables<'_>| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            t.count_for_test(key)
+        })
+    };
+    let (first, first_done) = ingest("first");
+    // A job of its own that opens a table the ingests hold: redb would refuse
+    // it (and the batch would be replayed, each job run again) unless the
+    // shared tables were closed first.
+    let (between, between_done) = job(move |tx: &WriteTransaction| {
+        tx.open_table(META)?.insert("between", 1)?;
+        Ok(())
+    });
+    let (second, second_done) = ingest("second");
+    for j in [first, between, second] {
+        rig.tx.send(Msg::Job(j)).unwrap();
+    }
+    release.send(()).unwrap();
+    blocked.blocking_recv().unwrap().unwrap();
+    first_done.blocking_recv().unwrap().unwrap();
+    between_done.blocking_recv().unwrap().unwrap();
+    second_done.blocking_recv().unwrap().unwrap();
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "each ingest ran once: no replay"
+    );
+    assert!(rig.has("first") && rig.has("between") && rig.has("second"));
+}
