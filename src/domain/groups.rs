@@ -3,7 +3,8 @@
 //! rules Meta's Groups reference states are checked (docs/flow-api.md cites
 //! it): a subject of at most 128 characters once trimmed, a description of
 //! at most 2048, `auto_approve` or `approval_required`, at most 8
-//! participants a group (so at most 8 to remove at once).
+//! participants a group (so at most 8 to remove at once); join requests
+//! are named by the ids Meta listed.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -84,6 +85,36 @@ impl Removal {
             list.push(entry);
         }
         Ok(json!({"messaging_product": "whatsapp", "participants": list}))
+    }
+}
+
+/// ApproveJoinRequests / RejectJoinRequests' body: `{join_requests: [id, …]}`,
+/// the `join_request_id`s Meta listed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequests {
+    join_requests: Vec<String>,
+}
+
+impl JoinRequests {
+    /// Meta's body for `POST` (approve) or `DELETE` (reject)
+    /// `/{group-id}/join_requests`.
+    pub fn meta_body(self) -> Result<Value, Error> {
+        if self.join_requests.is_empty() {
+            return Err(Error::invalid(
+                "join_requests",
+                "give the join_request_id of at least one request (GET …/join-requests lists them)",
+            ));
+        }
+        for (i, id) in self.join_requests.iter().enumerate() {
+            if !is_group_id(id) {
+                return Err(Error::invalid(
+                    &format!("join_requests[{i}]"),
+                    "a join_request_id as Meta listed it",
+                ));
+            }
+        }
+        Ok(json!({"messaging_product": "whatsapp", "join_requests": self.join_requests}))
     }
 }
 
@@ -188,6 +219,21 @@ mod tests {
         let bad: Removal =
             serde_json::from_value(json!({"participants": ["420777123456", "jana"]})).unwrap();
         assert_eq!(field(bad.meta_body().unwrap_err()), "participants[1]");
+    }
+
+    #[test]
+    fn join_requests_are_named_by_metas_ids() {
+        let ok: JoinRequests =
+            serde_json::from_value(json!({"join_requests": ["MTIzNDU2", "789"]})).unwrap();
+        assert_eq!(
+            ok.meta_body().unwrap(),
+            json!({"messaging_product": "whatsapp", "join_requests": ["MTIzNDU2", "789"]})
+        );
+        let none: JoinRequests = serde_json::from_value(json!({"join_requests": []})).unwrap();
+        assert_eq!(field(none.meta_body().unwrap_err()), "join_requests");
+        let bad: JoinRequests =
+            serde_json::from_value(json!({"join_requests": ["1", "../x"]})).unwrap();
+        assert_eq!(field(bad.meta_body().unwrap_err()), "join_requests[1]");
     }
 
     #[test]

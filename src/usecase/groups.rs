@@ -1,23 +1,24 @@
 //! WhatsApp groups of one of the caller's phone numbers (issue 12): created,
 //! listed, read, their invite link read and reset, their participants listed
-//! and removed, deleted. Meta's group object does not say which phone number
-//! created it, so a group id is taken as the number's only when the number's
-//! own listing of its active groups (`GET /{phone-number-id}/groups`) holds
-//! it: a key never reads or changes a group of a number that is not its
-//! account's, even one its token happens to reach, and Meta is asked nothing
-//! that changes state until that is known.
+//! and removed, their join requests listed, approved and rejected, deleted.
+//! Meta's group object does not say which phone number created it, so a
+//! group id is taken as the number's only when the number's own listing of
+//! its active groups (`GET /{phone-number-id}/groups`) holds it: a key never
+//! reads or changes a group of a number that is not its account's, even one
+//! its token happens to reach, and Meta is asked nothing that changes state
+//! until that is known.
 //!
-//! Creating a group, removing participants and deleting a group are
-//! asynchronous at Meta: it answers with a `request_id`, and the outcome
-//! arrives as a `group_lifecycle_update` / `group_participants_update`
-//! webhook event (`whatsapp.group.lifecycle`, `.participants`), with the new
-//! group's id and invite link.
+//! Creating a group, removing participants, deciding join requests and
+//! deleting a group are asynchronous at Meta: it answers with a
+//! `request_id`, and the outcome arrives as a `group_lifecycle_update` /
+//! `group_participants_update` webhook event (`whatsapp.group.lifecycle`,
+//! `.participants`), with the new group's id and invite link.
 
 use serde_json::{json, Map, Value};
 
 use super::access::{self, own_phone_number, Number, Page, Paging};
 use super::Services;
-use crate::domain::groups::{is_group_id, NewGroup, Removal};
+use crate::domain::groups::{is_group_id, JoinRequests, NewGroup, Removal};
 use crate::domain::model::Account;
 use crate::error::Error;
 
@@ -191,6 +192,71 @@ pub async fn remove_participants(
     own_group(app, account, number, group_id).await?;
     let answer =
         access::delete_json(app, account, format!("{group_id}/participants"), body).await?;
+    Ok(outcome(number, group_id, &answer))
+}
+
+/// ListJoinRequests: who asked to join an `approval_required` group.
+pub async fn join_requests(
+    app: &Services,
+    account: &Account,
+    number: &Number,
+    group_id: &str,
+) -> Result<Value, Error> {
+    own_group(app, account, number, group_id).await?;
+    // Every open request, as far as Meta's paging is followed.
+    let paging = Paging {
+        limit: MAX_GROUPS,
+        after: None,
+    };
+    let page = access::paged(
+        app,
+        account,
+        format!("{group_id}/join_requests"),
+        Vec::new(),
+        paging,
+    )
+    .await?;
+    let list: Vec<Value> = page
+        .items
+        .iter()
+        .map(|r| {
+            let mut view = Map::new();
+            copy(
+                r,
+                &mut view,
+                &[
+                    ("join_request_id", "joinRequestId"),
+                    ("wa_id", "waId"),
+                    ("user_id", "userId"),
+                    ("creation_timestamp", "creationTimestamp"),
+                ],
+            );
+            Value::Object(view)
+        })
+        .collect();
+    let mut view = base(number, group_id);
+    view.insert("joinRequests".into(), json!(list));
+    Ok(Value::Object(view))
+}
+
+/// ApproveJoinRequests (`approve: true`, Meta's `POST
+/// /{group-id}/join_requests`) or RejectJoinRequests (`DELETE`).
+pub async fn decide_join_requests(
+    app: &Services,
+    account: &Account,
+    number: &Number,
+    group_id: &str,
+    requests: JoinRequests,
+    approve: bool,
+) -> Result<Value, Error> {
+    let body = requests.meta_body()?;
+    own_group(app, account, number, group_id).await?;
+    let path = format!("{group_id}/join_requests");
+    let answer = if approve {
+        access::post(app, account, path, body).await?
+    } else {
+        access::delete_json(app, account, path, body).await?
+    };
     Ok(outcome(number, group_id, &answer))
 }
 

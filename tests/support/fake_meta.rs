@@ -4,7 +4,8 @@
 //! included), message templates with paging (created, read, edited and
 //! deleted too), sending and marking read, media
 //! upload and download, the business profile, WhatsApp groups (created,
-//! listed, read, invite links, participants removed, deleted) — and scripted answers for
+//! listed, read, invite links, participants removed, join requests, deleted)
+//! — and scripted answers for
 //! anything, which win over the defaults. A token may only act on the WABAs
 //! it was granted, as with Meta.
 
@@ -251,6 +252,16 @@ impl FakeMeta {
                 "auto_approve",
                 participants,
             ));
+    }
+
+    /// A request to join `group` (an `approval_required` group) by `wa_id`.
+    pub fn add_join_request(&self, group: &str, request_id: &str, wa_id: &str) {
+        let mut st = self.state.lock().unwrap();
+        let g = st.group_mut(group).expect("the group exists");
+        g["join_requests"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"join_request_id": request_id, "wa_id": wa_id, "creation_timestamp": 1_760_000_100}));
     }
 
     /// `n` approved templates `template_0` … in a WABA.
@@ -682,6 +693,34 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
             }
             Reply::json(200, json!({"request_id": request}))
         }
+        ("GET", [id, "join_requests"]) => match st.group(id) {
+            Some((_, g)) => page(req, g["join_requests"].as_array().unwrap()),
+            None => no_group(id),
+        },
+        ("POST", [id, "join_requests"]) | ("DELETE", [id, "join_requests"]) => {
+            let approve = req.method == "POST";
+            let ids = req.json()["join_requests"].clone();
+            let request = format!("REQ{}", st.new_id());
+            let Some(g) = st.group_mut(id) else {
+                return no_group(id);
+            };
+            let asked = |r: &Value| {
+                ids.as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|i| *i == r["join_request_id"])
+            };
+            let pending = g["join_requests"].as_array().cloned().unwrap_or_default();
+            let (decided, open): (Vec<Value>, Vec<Value>) = pending.into_iter().partition(asked);
+            g["join_requests"] = json!(open);
+            if approve {
+                let list = g["participants"].as_array_mut().unwrap();
+                list.extend(decided.iter().map(|r| json!({"wa_id": r["wa_id"]})));
+                let n = list.len();
+                g["total_participant_count"] = json!(n);
+            }
+            Reply::json(200, json!({"request_id": request}))
+        }
         ("GET", [id]) if st.group(id).is_some() => {
             let (_, g) = st.group(id).unwrap();
             let mut out = json!({"id": id, "messaging_product": "whatsapp"});
@@ -753,6 +792,7 @@ fn new_group(
         "creation_timestamp": 1_760_000_000, "participants": participants,
         "total_participant_count": count,
         "invite_link": format!("https://chat.whatsapp.com/FAKE{id}"),
+        "join_requests": [],
     })
 }
 

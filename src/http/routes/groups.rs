@@ -1,5 +1,6 @@
 //! WhatsApp groups of one of the caller's phone numbers: create, list, read,
-//! invite link (read and reset), participants (list and remove), delete.
+//! invite link (read and reset), participants (list and remove), join
+//! requests (list, approve, reject), delete.
 
 use hyper::StatusCode;
 use serde_json::json;
@@ -100,5 +101,45 @@ pub async fn remove_participants(
 pub async fn delete(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
     let id = req.param("groupId");
     let answer = groups::delete(state, &owned.account, &owned.number, id).await?;
+    Ok(response::json(StatusCode::ACCEPTED, &answer))
+}
+
+/// ListJoinRequests.
+pub async fn join_requests(state: &AppState, owned: OwnedNumber, req: Req) -> Result<Resp, Error> {
+    let id = req.param("groupId");
+    let answer = groups::join_requests(state, &owned.account, &owned.number, id).await?;
+    Ok(response::json(StatusCode::OK, &answer))
+}
+
+/// ApproveJoinRequests: `{join_requests: [id, …]}`; 202, the outcome follows
+/// as a `whatsapp.group.participants` event.
+pub async fn approve_join_requests(
+    state: &AppState,
+    owned: OwnedNumber,
+    req: Req,
+) -> Result<Resp, Error> {
+    decide(state, owned, req, true).await
+}
+
+/// RejectJoinRequests: as approving.
+pub async fn reject_join_requests(
+    state: &AppState,
+    owned: OwnedNumber,
+    req: Req,
+) -> Result<Resp, Error> {
+    decide(state, owned, req, false).await
+}
+
+async fn decide(
+    state: &AppState,
+    owned: OwnedNumber,
+    req: Req,
+    approve: bool,
+) -> Result<Resp, Error> {
+    let id = req.param("groupId").to_string();
+    let requests = read_json(req.body).await?;
+    let answer =
+        groups::decide_join_requests(state, &owned.account, &owned.number, &id, requests, approve)
+            .await?;
     Ok(response::json(StatusCode::ACCEPTED, &answer))
 }

@@ -1,6 +1,6 @@
 //! WhatsApp groups (issue 12) through one of the caller's phone numbers:
 //! created, listed, read, invite link read and reset, participants listed and
-//! removed, deleted — each checked before Meta sees it, Meta's refusals passed
+//! removed, join requests listed, approved and rejected, deleted — each checked before Meta sees it, Meta's refusals passed
 //! on with a hint, another account's number or group refused without a Graph
 //! call that changes anything; sends to a group and each participant's
 //! status in the message's history.
@@ -187,6 +187,61 @@ fn participants_are_listed_and_removed_by_phone_or_bsuid() {
 }
 
 #[test]
+fn join_requests_are_listed_approved_and_rejected() {
+    let w = world();
+    w.meta.add_join_request(GROUP, "JR1", "420777000003");
+    w.meta.add_join_request(GROUP, "JR2", "420777000004");
+    let before = w.graph_calls();
+    let (status, body) = w.a("GET", &group("/join-requests"), None);
+    assert_eq!(status, 200, "{body}");
+    let listed = w.only_call(before, "GET", &format!("/{GROUP}/join_requests"));
+    assert_eq!(bearer(&listed), TOKEN_A);
+    assert_eq!(body["joinRequests"][0]["joinRequestId"], "JR1");
+    assert_eq!(body["joinRequests"][1]["waId"], "420777000004");
+
+    let before = w.graph_calls();
+    let (status, body) = w.a(
+        "POST",
+        &group("/join-requests"),
+        Some(&json!({"join_requests": ["JR1"]})),
+    );
+    assert_eq!(status, 202, "{body}");
+    let approve = w.only_call(before, "POST", &format!("/{GROUP}/join_requests"));
+    assert_eq!(
+        approve.json(),
+        json!({"messaging_product": "whatsapp", "join_requests": ["JR1"]})
+    );
+    assert!(body["requestId"].as_str().is_some(), "{body}");
+
+    let before = w.graph_calls();
+    let (status, _) = w.a(
+        "DELETE",
+        &group("/join-requests"),
+        Some(&json!({"join_requests": ["JR2"]})),
+    );
+    assert_eq!(status, 202);
+    let reject = w.only_call(before, "DELETE", &format!("/{GROUP}/join_requests"));
+    assert_eq!(
+        reject.json(),
+        json!({"messaging_product": "whatsapp", "join_requests": ["JR2"]})
+    );
+    let (_, body) = w.a("GET", &group("/join-requests"), None);
+    assert_eq!(body["joinRequests"], json!([]));
+    let (_, body) = w.a("GET", &group("/participants"), None);
+    assert_eq!(body["totalParticipantCount"], 3, "{body}");
+
+    let before = w.graph_calls();
+    let (status, body) = w.a(
+        "POST",
+        &group("/join-requests"),
+        Some(&json!({"join_requests": []})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(field(&body), "join_requests");
+    assert!(calls_since(&w, before).iter().all(|c| !c.contains(GROUP)));
+}
+
+#[test]
 fn a_group_is_deleted_and_is_then_not_found() {
     let w = world();
     let before = w.graph_calls();
@@ -257,6 +312,12 @@ fn another_accounts_number_or_group_is_refused_without_a_graph_call_that_changes
         ("POST", group("/invite-link"), None),
         ("GET", group("/participants"), None),
         ("DELETE", group("/participants"), Some(remove.clone())),
+        ("GET", group("/join-requests"), None),
+        (
+            "POST",
+            group("/join-requests"),
+            Some(json!({"join_requests": ["JR1"]})),
+        ),
     ] {
         let (status, answer) = w.gw.request(method, &path, Some(&w.key_b), body.as_ref());
         assert_eq!(status, 403, "{method} {path}: {answer}");
@@ -270,6 +331,11 @@ fn another_accounts_number_or_group_is_refused_without_a_graph_call_that_changes
         ("DELETE", theirs(""), None),
         ("POST", theirs("/invite-link"), None),
         ("DELETE", theirs("/participants"), Some(remove.clone())),
+        (
+            "DELETE",
+            theirs("/join-requests"),
+            Some(json!({"join_requests": ["JR1"]})),
+        ),
     ] {
         let (status, answer) = w.gw.request(method, &path, Some(&w.key_b), body.as_ref());
         assert_eq!(status, 404, "{method} {path}: {answer}");
