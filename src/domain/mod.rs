@@ -6,6 +6,7 @@ pub mod delivery;
 pub mod disk;
 pub mod events;
 pub mod flows;
+pub mod groups;
 pub mod ids;
 pub mod media;
 pub mod model;

@@ -289,6 +289,10 @@ pub struct StatusRecord {
     pub recipient_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient_participant_id: Option<String>,
+    /// The participant's business-scoped user ID (Meta's
+    /// `recipient_participant_user_id`), for a member who hides their number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_participant_user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
     pub waba_id: String,

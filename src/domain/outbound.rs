@@ -8,6 +8,7 @@ mod kinds;
 
 use serde_json::{json, Map, Value};
 
+use super::groups::check_group_id;
 use super::recipient::{check_user_id, normalize_phone, Recipient};
 use crate::error::Error;
 use fields::{object, optional_bool, optional_str, text};
@@ -54,6 +55,12 @@ pub const MESSAGE_TYPES: [&str; 11] = [
     "reaction",
 ];
 
+/// What Meta's Groups API sends to a group: "text, media, text-based
+/// templates, and media-based templates" (its Groups overview).
+pub const GROUP_TYPES: [&str; 7] = [
+    "text", "image", "video", "audio", "document", "sticker", "template",
+];
+
 /// A checked message, ready for Meta.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outbound {
@@ -73,6 +80,15 @@ pub fn prepare(request: Value) -> Result<Outbound, Error> {
     };
     let recipient = recipient(&body)?;
     let message_type = message_type(&body)?;
+    if matches!(recipient, Recipient::Group(_)) && !GROUP_TYPES.contains(&message_type.as_str()) {
+        return Err(Error::invalid(
+            "type",
+            format!(
+                "a group takes {} messages (Meta's Groups API sends no {message_type} to a group)",
+                GROUP_TYPES.join(", ")
+            ),
+        ));
+    }
     let content = body.get(&message_type).ok_or_else(|| {
         Error::invalid(
             &message_type,
@@ -85,11 +101,16 @@ pub fn prepare(request: Value) -> Result<Outbound, Error> {
         text(c, "context", "message_id", usize::MAX, true)?;
     }
     body.insert("messaging_product".into(), json!("whatsapp"));
-    body.insert("recipient_type".into(), json!("individual"));
+    let recipient_type = match recipient {
+        Recipient::Group(_) => "group",
+        _ => "individual",
+    };
+    body.insert("recipient_type".into(), json!(recipient_type));
     body.insert("type".into(), json!(message_type));
     match &recipient {
         Recipient::Phone(digits) => body.insert("to".into(), json!(format!("+{digits}"))),
         Recipient::UserId(id) => body.insert("recipient".into(), json!(id)),
+        Recipient::Group(id) => body.insert("to".into(), json!(id)),
     };
     Ok(Outbound {
         recipient,
@@ -101,6 +122,24 @@ pub fn prepare(request: Value) -> Result<Outbound, Error> {
 fn recipient(body: &Map<String, Value>) -> Result<Recipient, Error> {
     let to = optional_str(body, "", "to")?;
     let user = optional_str(body, "", "recipient")?;
+    match optional_str(body, "", "recipient_type")? {
+        None | Some("individual") => {}
+        Some("group") => {
+            return match (to, user) {
+                (Some(id), None) => Ok(Recipient::Group(check_group_id("to", id)?)),
+                _ => Err(Error::invalid(
+                    "to",
+                    "with recipient_type \"group\", give the group's id as `to` (and no `recipient`)",
+                )),
+            };
+        }
+        Some(other) => {
+            return Err(Error::invalid(
+                "recipient_type",
+                format!("{other:?}: use \"individual\" (the default) or \"group\""),
+            ))
+        }
+    }
     match (to, user) {
         (Some(_), Some(_)) => Err(Error::invalid(
             "to",

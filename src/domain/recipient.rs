@@ -10,6 +10,9 @@ pub enum Recipient {
     Phone(String),
     /// A BSUID or parent BSUID, e.g. `US.13491208655302741918`.
     UserId(String),
+    /// A WhatsApp group the number created (`recipient_type: "group"`), by
+    /// Meta's group id: its window opens when any participant writes in it.
+    Group(String),
 }
 
 impl Recipient {
@@ -17,7 +20,7 @@ impl Recipient {
     pub fn key(&self) -> &str {
         match self {
             Recipient::Phone(digits) => digits,
-            Recipient::UserId(id) => id,
+            Recipient::UserId(id) | Recipient::Group(id) => id,
         }
     }
 

@@ -127,6 +127,8 @@ pub fn graph_get(number: &SandboxNumber, path: &str) -> Result<Value, Error> {
 /// wabridge's answer, for Meta, to a Graph POST made with a sandbox account.
 pub fn graph_post(number: &SandboxNumber, path: &str, body: &Value) -> Result<Value, Error> {
     match path.split_once('/') {
+        // A sandbox number has no groups (nor a Meta to create them).
+        Some((_, "messages")) if body["recipient_type"] == "group" => Err(unsupported("groups")),
         Some((phone, "messages")) if phone == number.phone_number_id => {
             Ok(send_answer(body, &new_message_id()))
         }
@@ -205,5 +207,24 @@ mod tests {
         );
         let other = graph_post(&n, "102290129340398/whatsapp_business_encryption", &key);
         assert!(matches!(other, Err(Error::Sandbox(_))));
+    }
+
+    #[test]
+    fn a_sandbox_number_has_no_groups_to_manage_or_send_to() {
+        let n = SandboxNumber::new();
+        let groups = format!("{}/groups", n.phone_number_id);
+        assert!(matches!(graph_get(&n, &groups), Err(Error::Sandbox(_))));
+        let create = json!({"messaging_product": "whatsapp", "subject": "x"});
+        assert!(matches!(
+            graph_post(&n, &groups, &create),
+            Err(Error::Sandbox(_))
+        ));
+        let send = json!({"recipient_type": "group", "to": "G1", "type": "text"});
+        let path = format!("{}/messages", n.phone_number_id);
+        assert!(matches!(
+            graph_post(&n, &path, &send),
+            Err(Error::Sandbox(_))
+        ));
+        assert!(matches!(graph_delete("G1"), Err(Error::Sandbox(_))));
     }
 }

@@ -81,6 +81,19 @@ impl MetaError {
     }
 }
 
+/// Meta's Groups API refusals name the group (or groups) in their message:
+/// eligibility (an Official Business Account, the number on the Cloud API),
+/// and the limits its Groups overview states.
+fn group_hint(code: i64, lower: &str) -> Option<&'static str> {
+    if !lower.contains("group") {
+        return None;
+    }
+    Some(match code {
+        3 | 10 | 200..=299 => "Meta refused the group request for this number: the Groups API needs an Official Business Account (OBA), the number on the Cloud API (not the WhatsApp Business app), and the app subscribed to the group_* webhook fields.",
+        _ => "Meta refused the group request: its message says why. A group holds at most 8 participants and a number creates at most 10,000 groups; a deleted or suspended group takes no changes or messages. GET /api/v1/phone-numbers/{phoneNumberId}/groups lists the number's active groups.",
+    })
+}
+
 /// The connector guide's advice for the error codes our users meet most; also
 /// used for the `errors[]` of a failed status.
 pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
@@ -93,6 +106,9 @@ pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
     }
     if code == 100 && lower.contains("template") {
         return Some("Meta refused the template: its message says which part. A name already used in this language, or deleted less than 4 weeks ago, needs another name; GET /api/v1/business-accounts/{wabaId}/templates?name= shows what exists.");
+    }
+    if let Some(hint) = group_hint(code, &lower) {
+        return Some(hint);
     }
     Some(match code {
         190 => "The account's Meta token expired or was revoked. Reconnect the account (a fresh login issues a new token).",
@@ -163,6 +179,14 @@ mod tests {
             .unwrap()
             .contains("whatsapp_"));
         assert!(hint_for(100, "Invalid parameter").unwrap().contains("IDs"));
+        assert!(hint_for(100, "Invalid group id")
+            .unwrap()
+            .contains("active groups"));
+        assert!(
+            hint_for(10, "Groups API is not available for this phone number")
+                .unwrap()
+                .contains("Official Business Account")
+        );
         assert!(hint_for(100, "Message template name is being deleted")
             .unwrap()
             .contains("another name"));

@@ -41,7 +41,9 @@ const BIZ_OPAQUE: u64 = 1 << 6;
 const RECIPIENT_TYPE: u64 = 1 << 7;
 const PARTICIPANT: u64 = 1 << 8;
 const GROUP_ID: u64 = 1 << 9;
-const KNOWN_FLAGS: u64 = (1 << 10) - 1;
+/// Added with schema 11: the group participant's BSUID.
+const PARTICIPANT_USER_ID: u64 = 1 << 10;
+const KNOWN_FLAGS: u64 = (1 << 11) - 1;
 
 /// JSON value tags.
 const NULL: u8 = 0;
@@ -76,6 +78,10 @@ pub(super) fn encode(record: &StatusRecord) -> Vec<u8> {
         (RECIPIENT_TYPE, record.recipient_type.as_deref()),
         (PARTICIPANT, record.recipient_participant_id.as_deref()),
         (GROUP_ID, record.group_id.as_deref()),
+        (
+            PARTICIPANT_USER_ID,
+            record.recipient_participant_user_id.as_deref(),
+        ),
     ];
     let mut flags = 0;
     for (bit, _) in texts.iter().chain(&more).filter(|(_, t)| t.is_some()) {
@@ -148,6 +154,7 @@ fn read_record(message_id: &str, bytes: &[u8]) -> Result<StatusRecord, String> {
     record.recipient_type = text(&mut r, RECIPIENT_TYPE)?;
     record.recipient_participant_id = text(&mut r, PARTICIPANT)?;
     record.group_id = text(&mut r, GROUP_ID)?;
+    record.recipient_participant_user_id = text(&mut r, PARTICIPANT_USER_ID)?;
     r.end()?;
     Ok(record)
 }

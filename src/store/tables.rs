@@ -11,8 +11,9 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// account tokens and listener secrets encrypted (see `secrets`), with the
 /// key check in `settings`. 8: status-history rows in a binary layout
 /// (`status_row`) instead of JSON. 9: traffic (the backoffice's charts).
-/// 10: flows_endpoints.
-pub const SCHEMA_VERSION: u64 = 10;
+/// 10: flows_endpoints. 11: status rows may hold a group participant's
+/// BSUID (`status_row`'s flag 1 << 10).
+pub const SCHEMA_VERSION: u64 = 11;
 
 /// The key in `META` that holds the schema version.
 pub const SCHEMA_VERSION_KEY: &str = "schema_version";

@@ -160,7 +160,11 @@ pub async fn paged(
                 q.push(("after", cursor));
             }
             let page = call.get(&path, &q)?;
-            let data = page.get("data").and_then(Value::as_array);
+            // Meta's groups listing may nest its items as `data.groups`.
+            let data = page.get("data").and_then(|d| {
+                d.as_array()
+                    .or_else(|| d.get("groups").and_then(Value::as_array))
+            });
             items.extend(data.into_iter().flatten().cloned());
             after = next_cursor(&page);
             if after.is_none() {
@@ -234,6 +238,13 @@ impl AccountCall {
         }
     }
 
+    pub fn delete_json(&self, path: &str, body: &Value) -> Result<Value, Error> {
+        match &self.sandbox {
+            Some(_) => sandbox::graph_delete(path),
+            None => self.graph.delete_json(path, &self.token(), body),
+        }
+    }
+
     pub fn post_multipart(
         &self,
         path: &str,
@@ -286,6 +297,17 @@ pub async fn delete(
     query: Vec<(&'static str, String)>,
 ) -> Result<Value, Error> {
     with_query(app, account, path, query, AccountCall::delete).await
+}
+
+/// One Graph DELETE with a JSON body on the blocking pool.
+pub async fn delete_json(
+    app: &Services,
+    account: &Account,
+    path: String,
+    body: Value,
+) -> Result<Value, Error> {
+    let call = AccountCall::new(app, account);
+    on_account(app, account, move || call.delete_json(&path, &body)).await
 }
 
 /// `AccountCall::get` or `::delete`: a path and its query.

@@ -50,7 +50,11 @@ async fn learn_recipient(
     answer: &Value,
     before: Window,
 ) -> Window {
-    let others = other_ids(answer, who);
+    let others = match who {
+        // A group's id names no person: nothing to learn.
+        Recipient::Group(_) => Vec::new(),
+        _ => other_ids(answer, who),
+    };
     if others.is_empty() {
         return before;
     }
@@ -141,6 +145,11 @@ async fn record_accepted(app: &Services, number: &Number, message: &Outbound, an
     let (recipient_id, recipient_user_id) = match &message.recipient {
         Recipient::Phone(digits) => (answered_wa_id.or(Some(digits.clone())), answered_user_id),
         Recipient::UserId(id) => (answered_wa_id, Some(id.clone())),
+        Recipient::Group(id) => (Some(id.clone()), None),
+    };
+    let group_id = match &message.recipient {
+        Recipient::Group(id) => Some(id.clone()),
+        _ => None,
     };
     let now = now_ms();
     let record = StatusRecord {
@@ -152,6 +161,7 @@ async fn record_accepted(app: &Services, number: &Number, message: &Outbound, an
         recipient_user_id,
         biz_opaque_callback_data: text(message.body.get("biz_opaque_callback_data")),
         recipient_type: text(message.body.get("recipient_type")),
+        group_id,
         waba_id: number.waba().to_string(),
         phone_number_id: number.id().to_string(),
         received_at: now,

@@ -8,6 +8,7 @@
 //! `settings`, `listeners` (and their deliveries), `messages` (sends, windows,
 //! status history), `numbers` (WABAs, phone numbers, template listings,
 //! profiles), `templates` (one template created, read, edited, deleted),
+//! `groups` (a number's WhatsApp groups),
 //! `media`, `ingest` (Meta's webhook), `sandbox` (an account without Meta),
 //! `flows` (the WhatsApp Flows data endpoint), `backup`. `access` holds what a key
 //! may touch and the Graph calls made with an account's token.
@@ -17,6 +18,7 @@ pub mod accounts;
 pub mod backup;
 pub mod connect;
 pub mod flows;
+pub mod groups;
 pub mod ingest;
 pub mod listeners;
 pub mod media;

@@ -3,7 +3,9 @@
 //! `/{waba}/subscribed_apps`, WABAs with their phone numbers (registration
 //! included), message templates with paging (created, read, edited and
 //! deleted too), sending and marking read, media
-//! upload and download, the business profile — and scripted answers for
+//! upload and download, the business profile, WhatsApp groups (created,
+//! listed, read, invite links, participants removed, join requests, deleted)
+//! — and scripted answers for
 //! anything, which win over the defaults. A token may only act on the WABAs
 //! it was granted, as with Meta.
 
@@ -49,6 +51,8 @@ struct State {
     media: HashMap<String, (String, Vec<u8>)>,
     /// phone number id → business profile.
     profiles: HashMap<String, Value>,
+    /// phone number id → its active groups, as Meta reads one (`participants` included).
+    groups: HashMap<String, Vec<Value>>,
     /// A number as sent → the `wa_id` WhatsApp knows it by, where they differ.
     wa_ids: HashMap<String, String>,
     next_id: u64,
@@ -234,6 +238,32 @@ impl FakeMeta {
         }
     }
 
+    /// A group of `phone` with these participants (`{wa_id, user_id}` objects),
+    /// as if created and joined through its invite link.
+    pub fn add_group(&self, phone: &str, id: &str, subject: &str, participants: Vec<Value>) {
+        let mut st = self.state.lock().unwrap();
+        st.groups
+            .entry(phone.to_string())
+            .or_default()
+            .push(new_group(
+                id,
+                subject,
+                json!(null),
+                "auto_approve",
+                participants,
+            ));
+    }
+
+    /// A request to join `group` (an `approval_required` group) by `wa_id`.
+    pub fn add_join_request(&self, group: &str, request_id: &str, wa_id: &str) {
+        let mut st = self.state.lock().unwrap();
+        let g = st.group_mut(group).expect("the group exists");
+        g["join_requests"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"join_request_id": request_id, "wa_id": wa_id, "creation_timestamp": 1_760_000_100}));
+    }
+
     /// `n` approved templates `template_0` … in a WABA.
     pub fn add_templates(&self, waba: &str, n: usize) {
         let mut st = self.state.lock().unwrap();
@@ -338,6 +368,9 @@ impl State {
         if let Some((waba, _)) = self.template(id) {
             return Some(waba);
         }
+        if let Some((phone, _)) = self.group(id) {
+            return self.owner(&phone);
+        }
         self.numbers
             .iter()
             .find(|(_, list)| list.iter().any(|n| n["id"] == id))
@@ -381,6 +414,19 @@ impl State {
                 .find(|t| t["id"] == id)
                 .map(|t| (waba.clone(), t.clone()))
         })
+    }
+
+    /// A group by id, with the phone number that created it.
+    fn group(&self, id: &str) -> Option<(String, Value)> {
+        self.groups.iter().find_map(|(phone, list)| {
+            list.iter()
+                .find(|g| g["id"] == id)
+                .map(|g| (phone.clone(), g.clone()))
+        })
+    }
+
+    fn group_mut(&mut self, id: &str) -> Option<&mut Value> {
+        self.groups.values_mut().flatten().find(|g| g["id"] == id)
     }
 
     fn new_id(&mut self) -> String {
@@ -597,6 +643,100 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
             Reply::json(200, json!({"success": true}))
         }
         ("GET", ["media-file", id]) => media_file(st, req, id),
+        ("POST", [phone, "groups"]) => create_group(st, phone, req),
+        ("GET", [phone, "groups"]) => {
+            let list: Vec<Value> = st
+                .groups
+                .get(*phone)
+                .into_iter()
+                .flatten()
+                .map(|g| json!({"id": g["id"], "subject": g["subject"], "creation_timestamp": g["creation_timestamp"]}))
+                .collect();
+            page(req, &list)
+        }
+        ("GET", [id, "invite_link"]) | ("POST", [id, "invite_link"]) => {
+            let reset = req.method == "POST";
+            let fresh = format!("https://chat.whatsapp.com/FAKE{}", st.new_id());
+            match st.group_mut(id) {
+                Some(g) => {
+                    if reset {
+                        g["invite_link"] = json!(fresh);
+                    }
+                    Reply::json(
+                        200,
+                        json!({"messaging_product": "whatsapp", "invite_link": g["invite_link"]}),
+                    )
+                }
+                None => no_group(id),
+            }
+        }
+        ("DELETE", [id, "participants"]) => {
+            let body = req.json();
+            let request = format!("REQ{}", st.new_id());
+            let Some(g) = st.group_mut(id) else {
+                return no_group(id);
+            };
+            let gone = |p: &Value| {
+                body["participants"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| {
+                        (r.get("user").is_some() && r["user"] == p["wa_id"])
+                            || (r.get("user_id").is_some() && r["user_id"] == p["user_id"])
+                    })
+            };
+            if let Some(list) = g["participants"].as_array_mut() {
+                list.retain(|p| !gone(p));
+                let n = list.len();
+                g["total_participant_count"] = json!(n);
+            }
+            Reply::json(200, json!({"request_id": request}))
+        }
+        ("GET", [id, "join_requests"]) => match st.group(id) {
+            Some((_, g)) => page(req, g["join_requests"].as_array().unwrap()),
+            None => no_group(id),
+        },
+        ("POST", [id, "join_requests"]) | ("DELETE", [id, "join_requests"]) => {
+            let approve = req.method == "POST";
+            let ids = req.json()["join_requests"].clone();
+            let request = format!("REQ{}", st.new_id());
+            let Some(g) = st.group_mut(id) else {
+                return no_group(id);
+            };
+            let asked = |r: &Value| {
+                ids.as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|i| *i == r["join_request_id"])
+            };
+            let pending = g["join_requests"].as_array().cloned().unwrap_or_default();
+            let (decided, open): (Vec<Value>, Vec<Value>) = pending.into_iter().partition(asked);
+            g["join_requests"] = json!(open);
+            if approve {
+                let list = g["participants"].as_array_mut().unwrap();
+                list.extend(decided.iter().map(|r| json!({"wa_id": r["wa_id"]})));
+                let n = list.len();
+                g["total_participant_count"] = json!(n);
+            }
+            Reply::json(200, json!({"request_id": request}))
+        }
+        ("GET", [id]) if st.group(id).is_some() => {
+            let (_, g) = st.group(id).unwrap();
+            let mut out = json!({"id": id, "messaging_product": "whatsapp"});
+            let fields = req.query_param("fields").unwrap_or_default();
+            for f in fields.split(',').filter(|f| !f.is_empty()) {
+                out[f] = g[f].clone();
+            }
+            Reply::json(200, out)
+        }
+        ("DELETE", [id]) if st.group(id).is_some() => {
+            let request = format!("REQ{}", st.new_id());
+            for list in st.groups.values_mut() {
+                list.retain(|g| g["id"] != *id);
+            }
+            Reply::json(200, json!({"request_id": request}))
+        }
         ("GET", [id]) => object(st, id),
         ("POST", [id]) => edit_template(st, id, req),
         _ => meta_error(
@@ -617,6 +757,51 @@ fn debug_token(st: &State, req: &Recorded) -> Reply {
     }
     let token = req.query_param("input_token").unwrap_or_default();
     Reply::json(200, json!({"data": st.debug_data(&token)}))
+}
+
+/// `POST /{phone}/groups`: Meta answers with a request id; the group shows
+/// in the number's listing at once here (at Meta, after its lifecycle webhook).
+fn create_group(st: &mut State, phone: &str, req: &Recorded) -> Reply {
+    let body = req.json();
+    let n = st.new_id();
+    let mode = body["join_approval_mode"]
+        .as_str()
+        .unwrap_or("auto_approve");
+    let group = new_group(
+        &format!("Y2FwaV9ncm91cDo{n}"),
+        body["subject"].as_str().unwrap_or_default(),
+        body["description"].clone(),
+        mode,
+        Vec::new(),
+    );
+    st.groups.entry(phone.to_string()).or_default().push(group);
+    Reply::json(200, json!({"request_id": format!("REQ{n}")}))
+}
+
+fn new_group(
+    id: &str,
+    subject: &str,
+    description: Value,
+    mode: &str,
+    participants: Vec<Value>,
+) -> Value {
+    let count = participants.len();
+    json!({
+        "id": id, "subject": subject, "description": description,
+        "join_approval_mode": mode, "suspended": false,
+        "creation_timestamp": 1_760_000_000, "participants": participants,
+        "total_participant_count": count,
+        "invite_link": format!("https://chat.whatsapp.com/FAKE{id}"),
+        "join_requests": [],
+    })
+}
+
+fn no_group(id: &str) -> Reply {
+    meta_error(
+        400,
+        100,
+        &format!("Unsupported request - group with ID '{id}' does not exist"),
+    )
 }
 
 /// A page of `list` as Meta pages: `limit`, `after` (an index here), `paging.next` while more remain.
@@ -651,6 +836,7 @@ fn send(st: &mut State, req: &Recorded) -> Reply {
     }
     let id = format!("wamid.FAKE{}", st.new_id());
     let contact = match (body["to"].as_str(), body["recipient"].as_str()) {
+        (Some(group), _) if body["recipient_type"] == "group" => json!({"input": group}),
         (Some(to), _) => {
             let digits = to.trim_start_matches('+');
             let wa_id = st.wa_ids.get(digits).map_or(digits, String::as_str);

@@ -336,3 +336,42 @@ fn a_missing_type_is_taken_from_the_one_content_present() {
     assert_eq!(refused(json!({"to": "+420777123456"})), "type");
     assert_eq!(refused(json!(["not", "an", "object"])), "body");
 }
+
+#[test]
+fn a_group_send_keeps_its_recipient_type_and_the_group_id_as_to() {
+    let m = ok(
+        json!({"recipient_type": "group", "to": " G1_x= ", "type": "template",
+        "template": {"name": "launch", "language": {"code": "en"}}}),
+    );
+    assert_eq!(m.recipient, Recipient::Group("G1_x=".into()));
+    assert_eq!(m.body["recipient_type"], "group");
+    assert_eq!(m.body["to"], "G1_x=");
+    let explicit =
+        ok(json!({"recipient_type": "individual", "to": "420777123456", "text": {"body": "hi"}}));
+    assert_eq!(explicit.body["recipient_type"], "individual");
+    for (v, named) in [
+        (
+            json!({"recipient_type": "group", "text": {"body": "x"}}),
+            "to",
+        ),
+        (
+            json!({"recipient_type": "group", "to": "a/b", "text": {"body": "x"}}),
+            "to",
+        ),
+        (
+            json!({"recipient_type": "group", "to": "G1", "type": "location",
+                "location": {"latitude": 1.0, "longitude": 2.0}}),
+            "type",
+        ),
+        (
+            json!({"recipient_type": 7, "to": "G1", "text": {"body": "x"}}),
+            "recipient_type",
+        ),
+        (
+            json!({"recipient_type": "all", "to": "G1", "text": {"body": "x"}}),
+            "recipient_type",
+        ),
+    ] {
+        assert_eq!(refused(v.clone()), named, "{v}");
+    }
+}

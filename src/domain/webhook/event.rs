@@ -106,16 +106,22 @@ impl Ctx<'_> {
         event
     }
 
-    /// The author's identifiers, when this message opens their window.
+    /// The author's identifiers, when this message opens their window. A
+    /// message written in a group opens the window with the whole group
+    /// (Meta's Groups pricing page), not with its author: its "sender" is
+    /// then the group id.
     fn sender(&self, message: &Value, data: &Map<String, Value>) -> Option<InboundSender> {
         let message_type = str_field(message, "type").unwrap_or_default();
         if !opens_window(&message_type) {
             return None;
         }
-        let ids: Vec<String> = ["waId", "userId", "parentUserId"]
-            .iter()
-            .filter_map(|k| data.get(*k).and_then(as_string))
-            .collect();
+        let ids: Vec<String> = match data.get("groupId").and_then(as_string) {
+            Some(group) => vec![group],
+            None => ["waId", "userId", "parentUserId"]
+                .iter()
+                .filter_map(|k| data.get(*k).and_then(as_string))
+                .collect(),
+        };
         let at_ms = secs_of(message)
             .map(|secs| secs.saturating_mul(1000))
             .unwrap_or(self.change.fallback_secs().saturating_mul(1000));
@@ -126,13 +132,31 @@ impl Ctx<'_> {
         let id = str_field(status, "id").unwrap_or_default();
         let state = str_field(status, "status").unwrap_or_else(|| "unknown".into());
         let recipient_id = str_field(status, "recipient_id");
-        let contact_at = self.contact_at(
-            recipient_id.as_deref(),
-            str_field(status, "recipient_user_id").as_deref(),
-        );
+        let participant = str_field(status, "recipient_participant_id");
+        let participant_user = str_field(status, "recipient_participant_user_id");
+        // A group's receipt is one participant's: `contacts[]` describes them,
+        // while `recipient_id` is the group.
+        let group = str_field(status, "recipient_type").as_deref() == Some("group");
+        let contact_at = if group {
+            self.contacts
+                .find(participant.as_deref(), participant_user.as_deref())
+        } else {
+            self.contact_at(
+                recipient_id.as_deref(),
+                str_field(status, "recipient_user_id").as_deref(),
+            )
+        };
         let contact = contact_at.map(|i| self.contacts.get(i));
-        let recipient_user_id = str_field(status, "recipient_user_id")
-            .or_else(|| contact.and_then(|c| str_field(c, "user_id")));
+        let (recipient_user_id, participant_user) = if group {
+            (
+                str_field(status, "recipient_user_id"),
+                participant_user.or_else(|| contact.and_then(|c| str_field(c, "user_id"))),
+            )
+        } else {
+            let user = str_field(status, "recipient_user_id")
+                .or_else(|| contact.and_then(|c| str_field(c, "user_id")));
+            (user, participant_user)
+        };
         let record = StatusRecord {
             message_id: id.clone(),
             status: state.clone(),
@@ -144,7 +168,8 @@ impl Ctx<'_> {
             pricing: status.get("pricing").cloned(),
             biz_opaque_callback_data: str_field(status, "biz_opaque_callback_data"),
             recipient_type: str_field(status, "recipient_type"),
-            recipient_participant_id: str_field(status, "recipient_participant_id"),
+            recipient_participant_id: participant,
+            recipient_participant_user_id: participant_user,
             group_id: str_field(status, "group_id"),
             waba_id: self.waba_id.to_string(),
             phone_number_id: self.change.phone_number_id.clone().unwrap_or_default(),
@@ -154,12 +179,14 @@ impl Ctx<'_> {
         data.insert("id".into(), json!(id));
         put(&mut data, "recipientId", recipient_id);
         put(&mut data, "recipientUserId", recipient_user_id);
-        put(
-            &mut data,
-            "recipientParentUserId",
-            str_field(status, "recipient_parent_user_id")
-                .or_else(|| contact.and_then(|c| str_field(c, "parent_user_id"))),
-        );
+        if !group {
+            put(
+                &mut data,
+                "recipientParentUserId",
+                str_field(status, "recipient_parent_user_id")
+                    .or_else(|| contact.and_then(|c| str_field(c, "parent_user_id"))),
+            );
+        }
         data.insert("status".into(), json!(state));
         put(&mut data, "groupId", record.group_id.clone());
         for (from, to) in [
@@ -170,6 +197,14 @@ impl Ctx<'_> {
             ("biz_opaque_callback_data", "bizOpaqueCallbackData"),
             ("recipient_type", "recipient_type"),
             ("recipient_participant_id", "recipient_participant_id"),
+            (
+                "recipient_participant_user_id",
+                "recipient_participant_user_id",
+            ),
+            (
+                "recipient_participant_parent_user_id",
+                "recipient_participant_parent_user_id",
+            ),
             ("group_id", "group_id"),
             ("type", "statusType"),
         ] {
@@ -177,8 +212,13 @@ impl Ctx<'_> {
                 data.insert(to.into(), v.clone());
             }
         }
-        // A group message has one receipt per member, all with the message's id.
-        let key = match (id.is_empty(), &record.recipient_participant_id) {
+        // A group message has one receipt per member, all with the message's
+        // id; a member who hides their number is known by BSUID only.
+        let member = record
+            .recipient_participant_id
+            .clone()
+            .or_else(|| record.recipient_participant_user_id.clone());
+        let key = match (id.is_empty(), &member) {
             (true, _) => format!("s#{}", content_hash(status)),
             (false, Some(member)) => format!("s:{id}:{state}:{member}"),
             (false, None) => format!("s:{id}:{state}"),

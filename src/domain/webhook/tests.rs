@@ -313,3 +313,50 @@ fn group_statuses_keep_their_group_and_participant() {
     );
     assert_eq!(e.facet.as_deref(), Some("read"));
 }
+
+#[test]
+fn each_group_member_keeps_a_receipt_even_when_known_by_bsuid_only() {
+    let member = |user: &str, phone: Option<&str>| {
+        let mut s = json!({"id": "wamid.G", "status": "delivered", "timestamp": "1700000001",
+            "recipient_id": "G1", "recipient_type": "group", "recipient_participant_user_id": user});
+        if let Some(p) = phone {
+            s["recipient_participant_id"] = json!(p);
+        }
+        s
+    };
+    let b = body(json!([{"field": "messages", "value": {
+        "metadata": {"phone_number_id": "PN1"},
+        "contacts": [{"wa_id": "420777123456", "user_id": "CZ.1", "parent_user_id": "CZ.P1"}],
+        "statuses": [member("CZ.1", Some("420777123456")), member("CZ.2", None), member("CZ.3", None)]
+    }}]));
+    let events = parse(&b, 0).unwrap();
+    let keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "s:wamid.G:delivered:420777123456",
+            "s:wamid.G:delivered:CZ.2",
+            "s:wamid.G:delivered:CZ.3"
+        ]
+    );
+    let first = events[0].status.as_ref().unwrap();
+    // The group is the recipient; the contact is the participant's, not the recipient's.
+    assert_eq!(first.recipient_id.as_deref(), Some("G1"));
+    assert_eq!(first.recipient_user_id, None);
+    assert_eq!(first.recipient_participant_user_id.as_deref(), Some("CZ.1"));
+    assert_eq!(data(&events[0])["recipient_participant_user_id"], "CZ.1");
+    assert!(data(&events[0]).get("recipientParentUserId").is_none());
+}
+
+#[test]
+fn a_message_written_in_a_group_opens_the_groups_window_not_its_authors() {
+    let b = body(json!([{"field": "messages", "value": {
+        "metadata": {"phone_number_id": "PN1"},
+        "contacts": [{"wa_id": "420777123456", "user_id": "CZ.1"}],
+        "messages": [{"from": "420777123456", "group_id": "G1", "id": "wamid.IN", "timestamp": "1700000000",
+            "type": "text", "text": {"body": "hi all"}}]
+    }}]));
+    let e = &parse(&b, 0).unwrap()[0];
+    assert_eq!(e.sender.as_ref().unwrap().ids, ["G1"]);
+    assert_eq!(data(e)["groupId"], "G1");
+}

@@ -94,6 +94,11 @@ struct StatusStep {
     conversation: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pricing: Option<Value>,
+    /// For a group message: whose receipt this is (phone number and/or BSUID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_participant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_participant_user_id: Option<String>,
 }
 
 fn step(r: &StatusRecord) -> StatusStep {
@@ -108,6 +113,8 @@ fn step(r: &StatusRecord) -> StatusStep {
         errors: r.errors.clone().map(with_hints),
         conversation: r.conversation.clone(),
         pricing: r.pricing.clone(),
+        recipient_participant_id: r.recipient_participant_id.clone(),
+        recipient_participant_user_id: r.recipient_participant_user_id.clone(),
     }
 }
 
@@ -133,16 +140,20 @@ pub async fn status(state: &AppState, Caller(account): Caller, req: Req) -> Resu
     let history = messages::history(state, &account, id)?;
     let current =
         statuses::current(&history).ok_or(Error::NotFound("status history for this message"))?;
-    Ok(response::json(
-        StatusCode::OK,
-        &json!({
+    let mut view = json!({
             "messageId": id,
             "status": current.status,
             "wabaId": current.waba_id,
             "phoneNumberId": current.phone_number_id,
             "recipientId": history.iter().find_map(|r| r.recipient_id.clone()),
             "recipientUserId": history.iter().find_map(|r| r.recipient_user_id.clone()),
+            "recipientType": history.iter().find_map(|r| r.recipient_type.clone()),
+            "groupId": history.iter().find_map(|r| r.group_id.clone()),
             "history": history.iter().map(step).collect::<Vec<_>>(),
-        }),
-    ))
+    });
+    // Only a group message has these.
+    if let Some(map) = view.as_object_mut() {
+        map.retain(|k, v| !(v.is_null() && (k == "recipientType" || k == "groupId")));
+    }
+    Ok(response::json(StatusCode::OK, &view))
 }

@@ -46,6 +46,7 @@ fn every_field_set_reads_back() {
         biz_opaque_callback_data: Some("order=42;ref=AB12".into()),
         recipient_type: Some("group".into()),
         recipient_participant_id: Some("420777123456".into()),
+        recipient_participant_user_id: Some("CZ.7".into()),
         group_id: Some("".into()),
         waba_id: "".into(),
         phone_number_id: "PN1".into(),
@@ -57,6 +58,34 @@ fn every_field_set_reads_back() {
         ..StatusRecord::default()
     };
     assert_eq!(round_trip(&bare), bare);
+}
+
+#[test]
+fn a_row_without_a_participants_bsuid_is_the_layout_schema_10_wrote() {
+    // A group receipt as schema 10 stored it: flags for timestamp, recipient,
+    // type and participant only; it reads back, and is written the same today.
+    let record = StatusRecord {
+        message_id: "wamid.G".into(),
+        status: "delivered".into(),
+        timestamp: Some("1764000000".into()),
+        recipient_id: Some("G1".into()),
+        recipient_type: Some("group".into()),
+        recipient_participant_id: Some("420777123456".into()),
+        waba_id: "1".into(),
+        phone_number_id: "2".into(),
+        received_at: 5,
+        ..StatusRecord::default()
+    };
+    let bytes = encode(&record);
+    let flags = 1 | 1 << 1 | 1 << 7 | 1 << 8;
+    assert_eq!(
+        &bytes[..3],
+        &[1, 0x80 | (flags & 0x7f) as u8, (flags >> 7) as u8]
+    );
+    assert_eq!(decode("wamid.G", &bytes).unwrap(), record);
+    let mut with_user = record.clone();
+    with_user.recipient_participant_user_id = Some("CZ.1".into());
+    assert_eq!(round_trip(&with_user), with_user);
 }
 
 #[test]
@@ -206,7 +235,7 @@ prop_compose! {
     fn any_record()(
         message_id in any_text(),
         status in any_text(),
-        texts in prop::collection::vec(prop::option::of(any_text()), 7),
+        texts in prop::collection::vec(prop::option::of(any_text()), 8),
         values in prop::collection::vec(prop::option::of(any_json()), 3),
         waba_id in any_text(),
         phone_number_id in any_text(),
@@ -225,6 +254,7 @@ prop_compose! {
             recipient_type: texts[4].clone(),
             recipient_participant_id: texts[5].clone(),
             group_id: texts[6].clone(),
+            recipient_participant_user_id: texts[7].clone(),
             waba_id,
             phone_number_id,
             received_at,
