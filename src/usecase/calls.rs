@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::access::{self, own_phone_number, Number};
+use super::access::{self, own_phone_number};
 use super::Services;
 use crate::domain::calls::{self, settings};
 use crate::domain::model::Account;
@@ -43,9 +43,21 @@ pub async fn permission(
 }
 
 /// The number's calling settings: the `calling` part of Meta's `GET
-/// /{phone-number-id}/settings`, as Meta gives it.
-pub async fn settings(app: &Services, account: &Account, number: &Number) -> Result<Value, Error> {
-    let answer = access::get(app, account, format!("{}/settings", number.id()), vec![]).await?;
+/// /{phone-number-id}/settings`, as Meta gives it; with `sip_credentials`,
+/// Meta's `include_sip_credentials` (the SIP password Meta made for the
+/// number and this app).
+pub async fn settings(
+    app: &Services,
+    account: &Account,
+    phone_number_id: &str,
+    sip_credentials: bool,
+) -> Result<Value, Error> {
+    let number = own_phone_number(app, account, phone_number_id).await?;
+    let query = match sip_credentials {
+        true => vec![("include_sip_credentials", "true".to_string())],
+        false => vec![],
+    };
+    let answer = access::get(app, account, format!("{}/settings", number.id()), query).await?;
     Ok(json!({
         "phoneNumberId": number.id(),
         "calling": answer.get("calling").cloned().unwrap_or_else(|| json!({})),

@@ -1,12 +1,13 @@
 //! WhatsApp calls through one of the caller's phone numbers: call actions,
-//! a user's call permission, the number's calling settings. Routes with input
-//! take the caller only; the use case checks the input, then the number.
+//! a user's call permission, the number's calling settings. Every route has
+//! input to check, so each takes the caller only; the use case checks the
+//! input, then the number (CONTRACT §4).
 
 use hyper::StatusCode;
 
 use crate::error::Error;
 use crate::http::body::read_json;
-use crate::http::guards::{Caller, OwnedNumber};
+use crate::http::guards::Caller;
 use crate::http::request::Req;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
@@ -37,9 +38,21 @@ pub async fn permission(
     Ok(response::json(StatusCode::OK, &answer))
 }
 
-/// The number's calling settings as Meta has them.
-pub async fn settings(state: &AppState, owned: OwnedNumber, _: Req) -> Result<Resp, Error> {
-    let answer = calls::settings(state, &owned.account, &owned.number).await?;
+/// The number's calling settings as Meta has them;
+/// `?includeSipCredentials=true` adds the SIP password Meta made for it.
+pub async fn settings(state: &AppState, Caller(account): Caller, req: Req) -> Result<Resp, Error> {
+    let sip_credentials = match req.query("includeSipCredentials").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(Error::invalid(
+                "includeSipCredentials",
+                "must be true or false",
+            ))
+        }
+    };
+    let number = req.param("phoneNumberId");
+    let answer = calls::settings(state, &account, number, sip_credentials).await?;
     Ok(response::json(StatusCode::OK, &answer))
 }
 

@@ -221,6 +221,13 @@ fn invalid_call_input_is_refused_with_its_field_before_meta_sees_it() {
     );
     assert_eq!(status, 400, "{body}");
     assert_eq!(field(&body), "user");
+    let (status, body) = w.a(
+        "GET",
+        &format!("{}?includeSipCredentials=yes", settings()),
+        None,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(field(&body), "includeSipCredentials");
     assert_eq!(w.graph_calls(), before, "Meta must see no invalid input");
 }
 
@@ -291,11 +298,24 @@ fn calling_settings_are_read_and_changed_in_metas_names() {
 
     let before = w.graph_calls();
     let (_, body) = w.a("GET", &settings(), None);
-    w.only_call(before, "GET", &format!("/{PHONE_A}/settings"));
+    let read = w.only_call(before, "GET", &format!("/{PHONE_A}/settings"));
+    assert!(read.query_param("include_sip_credentials").is_none());
     assert_eq!(body["calling"]["status"], "ENABLED");
     assert_eq!(
         body["calling"]["call_hours"]["timezone_id"],
         "Europe/Prague"
+    );
+    let before = w.graph_calls();
+    let (status, _) = w.a(
+        "GET",
+        &format!("{}?includeSipCredentials=true", settings()),
+        None,
+    );
+    assert_eq!(status, 200);
+    let read = w.only_call(before, "GET", &format!("/{PHONE_A}/settings"));
+    assert_eq!(
+        read.query_param("include_sip_credentials").as_deref(),
+        Some("true")
     );
 
     // With calling on and permission given, the number can call.
