@@ -113,6 +113,10 @@ pub fn graph_get(number: &SandboxNumber, path: &str) -> Result<Value, Error> {
         }
         Some((waba, "message_templates")) if waba == number.waba_id => Ok(templates()),
         Some((waba, "flows")) if waba == number.waba_id => Ok(json!({"data": []})),
+        // No calls reach a made-up number: its calling is off, and stays so.
+        Some((phone, "settings")) if phone == number.phone_number_id => {
+            Ok(json!({"calling": {"status": "DISABLED"}}))
+        }
         None if path == number.phone_number_id => Ok(number.as_listed()),
         None if path == number.waba_id => Ok(json!({
             "id": number.waba_id,
@@ -153,7 +157,7 @@ pub fn graph_delete(path: &str) -> Result<Value, Error> {
 fn unsupported(path: &str) -> Error {
     let what = path.rsplit('/').next().unwrap_or(path);
     Error::Sandbox(format!(
-        "a sandbox account has no Meta behind it for {what}: wabridge answers only sends, read receipts, its phone number, templates, uploads and its Flows public key"
+        "a sandbox account has no Meta behind it for {what}: wabridge answers only sends, read receipts, its phone number, templates, uploads, its Flows public key and its calling settings (off: a sandbox number takes and places no calls)"
     ))
 }
 
@@ -226,5 +230,24 @@ mod tests {
             Err(Error::Sandbox(_))
         ));
         assert!(matches!(graph_delete("G1"), Err(Error::Sandbox(_))));
+    }
+
+    #[test]
+    fn its_calling_is_off_and_no_call_is_made_up() {
+        let n = SandboxNumber::new();
+        let settings = format!("{}/settings", n.phone_number_id);
+        assert_eq!(
+            graph_get(&n, &settings).unwrap(),
+            json!({"calling": {"status": "DISABLED"}})
+        );
+        let calls = format!("{}/calls", n.phone_number_id);
+        let connect = json!({"action": "connect", "to": "420777123456"});
+        for refused in [
+            graph_post(&n, &calls, &connect),
+            graph_post(&n, &settings, &json!({"calling": {"status": "ENABLED"}})),
+            graph_get(&n, &format!("{}/call_permissions", n.phone_number_id)),
+        ] {
+            assert!(matches!(refused, Err(Error::Sandbox(_))), "{refused:?}");
+        }
     }
 }

@@ -114,6 +114,7 @@ mod tests {
             message: "Error validating access token".into(),
             error_type: Some("OAuthException".into()),
             fbtrace_id: Some("T1".into()),
+            error_data: None,
         }
     }
 

@@ -15,6 +15,10 @@ pub struct MetaError {
     /// Named as Meta names it, the id Meta's support asks for.
     #[serde(skip_serializing_if = "Option::is_none", rename = "fbtrace_id")]
     pub fbtrace_id: Option<String>,
+    /// Meta's `error_data` where it sent one, as it is: the details of a
+    /// refusal (e.g. when the next business-initiated call is allowed).
+    #[serde(skip_serializing_if = "Option::is_none", rename = "error_data")]
+    pub error_data: Option<Box<serde_json::Value>>,
 }
 
 impl MetaError {
@@ -38,6 +42,10 @@ impl MetaError {
                     .get("fbtrace_id")
                     .and_then(|t| t.as_str())
                     .map(str::to_string),
+                error_data: e
+                    .get("error_data")
+                    .filter(|d| !d.is_null())
+                    .map(|d| Box::new(d.clone())),
             },
             None => MetaError {
                 http_status,
@@ -49,13 +57,16 @@ impl MetaError {
                 ),
                 error_type: None,
                 fbtrace_id: None,
+                error_data: None,
             },
         }
     }
 
     /// Meta's throttling: per app, per number, per recipient pair, or spam limits.
     pub fn is_rate_limit(&self) -> bool {
-        self.http_status == 429 || matches!(self.code, 4 | 613 | 80007 | 130429 | 131048 | 131056)
+        self.http_status == 429
+            || matches!(self.code, 4 | 613 | 80007 | 130429 | 131048 | 131056)
+            || CALL_LIMITS.contains(&self.code)
     }
 
     /// Seconds a flow should wait before sending again after this refusal,
@@ -94,6 +105,12 @@ fn group_hint(code: i64, lower: &str) -> Option<&'static str> {
     })
 }
 
+/// The Calling API's limits (Meta's calling troubleshooting page): concurrent
+/// calls (`138002`), calls started by the number (`138005`), permission
+/// requests to one user (`138009`), business-initiated calls to one user in
+/// 24 hours (`138012`), permission look-ups (`138013`).
+const CALL_LIMITS: [i64; 5] = [138002, 138005, 138009, 138012, 138013];
+
 /// The connector guide's advice for the error codes our users meet most; also
 /// used for the `errors[]` of a failed status.
 pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
@@ -126,6 +143,18 @@ pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
         132001 => "No approved template with this name and language exists. Check the name and the language code in WhatsApp Manager → Message Templates.",
         133006 => "The phone number must be verified again before it can be registered. Verify it in WhatsApp Manager, then register.",
         368 | 131031 => "Meta has restricted this account or number for a policy violation. Check WhatsApp Manager → Account quality.",
+        138000 => "Calling is not enabled on this phone number. Enable it with POST /api/v1/phone-numbers/{id}/call-settings {\"status\": \"ENABLED\"} (the number needs a messaging limit of 2,000 or more).",
+        138001 => "The user cannot receive calls: not on WhatsApp, not on the latest terms, or on a client without calling (Android and iOS have it). Check with the user.",
+        138002 => "The number has reached its limit of concurrent calls (1,000). End calls or try again later.",
+        138003 => "A call with this user is already going on. Try again once it has ended.",
+        138004 => "Meta could not connect the call. Check the SDP your WebRTC stack made (ICE, DTLS-SRTP, Opus) and try again.",
+        138005 => "The number has started too many calls. Slow down and try again later.",
+        138006 => "The user has not given this business permission to call. Send a call permission request (an interactive message of type call_permission_request, or a template with one) and wait for the user's accept; GET /api/v1/phone-numbers/{id}/call-permissions/{user} shows where it stands.",
+        138007 => "The call timed out: the SDP from Meta was not applied, or the answer not sent, in time. Pre-accept and accept sooner after the call's connect event.",
+        138009 => "Too many call permission requests to this user (Meta allows 1 in 24 hours and 2 in 7 days; a connected call resets it). Wait before asking again.",
+        138012 => "The business has reached its limit of calls to this user in 24 hours; Meta's error_data says when the next call is allowed.",
+        138013 => "Too many call permission look-ups. Slow down and try again later.",
+        138018 => "Calling cannot be enabled yet: an app subscribed to this WABA must also subscribe to the calls webhook field (or SIP must be configured). Subscribe the calls field in the Meta App's webhook settings, then enable calling again.",
         _ => return None,
     })
 }
@@ -205,6 +234,19 @@ mod tests {
         assert!(hint_for(131047, "").unwrap().contains("template"));
         assert!(hint_for(190, "").unwrap().contains("Reconnect"));
         assert!(hint_for(1, "").is_none());
+        assert!(hint_for(138000, "").unwrap().contains("call-settings"));
+        assert!(hint_for(138006, "")
+            .unwrap()
+            .contains("call_permission_request"));
+    }
+
+    #[test]
+    fn the_calling_apis_limits_are_throttling() {
+        let e = |code| MetaError::from_body(400, &format!(r#"{{"error":{{"code":{code}}}}}"#));
+        for code in [138002, 138005, 138009, 138012, 138013] {
+            assert!(e(code).is_rate_limit(), "{code}");
+        }
+        assert!(!e(138006).is_rate_limit());
     }
 
     #[test]

@@ -10,12 +10,14 @@
 //! profiles), `templates` (one template created, read, edited, deleted),
 //! `groups` (a number's WhatsApp groups),
 //! `media`, `ingest` (Meta's webhook), `sandbox` (an account without Meta),
-//! `flows` (the WhatsApp Flows data endpoint), `backup`. `access` holds what a key
+//! `flows` (the WhatsApp Flows data endpoint), `calls` (Meta's Calling API
+//! proxied: call actions, permissions, calling settings), `backup`. `access` holds what a key
 //! may touch and the Graph calls made with an account's token.
 
 pub mod access;
 pub mod accounts;
 pub mod backup;
+pub mod calls;
 pub mod connect;
 pub mod flows;
 pub mod groups;

@@ -145,6 +145,17 @@ fn a_sandbox_takes_simulated_events_and_answers_its_own_sends_with_statuses() {
     let (status, refused) = gw.request("GET", &profile, Some(&key), None);
     assert_eq!(status, 409, "{refused}");
     assert_eq!(refused["error"]["code"], "sandbox", "{refused}");
+    // Its calling is off, and no call is made up.
+    let settings = format!("/api/v1/phone-numbers/{phone}/call-settings");
+    let (status, calling) = gw.request("GET", &settings, Some(&key), None);
+    assert_eq!(status, 200, "{calling}");
+    assert_eq!(calling["calling"]["status"], "DISABLED", "{calling}");
+    let connect = json!({"action": "connect", "to": "+15550100001",
+        "session": {"sdp_type": "offer", "sdp": "v=0\r\ns=-\r\n"}});
+    let calls = format!("/api/v1/phone-numbers/{phone}/calls");
+    let (status, refused) = gw.request("POST", &calls, Some(&key), Some(&connect));
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "sandbox", "{refused}");
 
     // Events for a WABA that is not the sandbox's are refused.
     let other = payloads::single_text("100000000000001", "100000000000002", "wamid.X", "hi");

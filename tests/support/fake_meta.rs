@@ -4,8 +4,8 @@
 //! included), message templates with paging (created, read, edited and
 //! deleted too), sending and marking read, media
 //! upload and download, the business profile, WhatsApp groups (created,
-//! listed, read, invite links, participants removed, join requests, deleted)
-//! — and scripted answers for
+//! listed, read, invite links, participants removed, join requests, deleted),
+//! calls (actions, permissions, calling settings) — and scripted answers for
 //! anything, which win over the defaults. A token may only act on the WABAs
 //! it was granted, as with Meta.
 
@@ -55,6 +55,10 @@ struct State {
     groups: HashMap<String, Vec<Value>>,
     /// A number as sent → the `wa_id` WhatsApp knows it by, where they differ.
     wa_ids: HashMap<String, String>,
+    /// phone number id → its `calling` settings (calling is off until set).
+    calling: HashMap<String, Value>,
+    /// (phone number id, user's wa_id or BSUID) pairs whose user allowed calls.
+    call_permissions: HashSet<(String, String)>,
     next_id: u64,
 }
 
@@ -221,6 +225,24 @@ impl FakeMeta {
             .unwrap()
             .wa_ids
             .insert(to.to_string(), wa_id.to_string());
+    }
+
+    /// Calling switched on for a number, as `POST /{id}/settings` would.
+    pub fn enable_calling(&self, phone_number_id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .calling
+            .insert(phone_number_id.to_string(), json!({"status": "ENABLED"}));
+    }
+
+    /// The user (`wa_id` digits or BSUID) allowed the number to call them.
+    pub fn grant_call_permission(&self, phone_number_id: &str, user: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .call_permissions
+            .insert((phone_number_id.to_string(), user.to_string()));
     }
 
     /// A phone number in a WABA, registered on the Cloud API or not.
@@ -610,6 +632,37 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
             Reply::json(200, json!({"success": true}))
         }
         ("POST", [_, "messages"]) => send(st, req),
+        ("POST", [phone, "calls"]) => call(st, phone, req),
+        ("GET", [phone, "call_permissions"]) => call_permission(st, phone, req),
+        ("GET", [phone, "settings"]) => {
+            let calling = st
+                .calling
+                .get(*phone)
+                .cloned()
+                .unwrap_or_else(|| json!({"status": "DISABLED"}));
+            Reply::json(
+                200,
+                json!({"calling": calling, "storage_configuration": {"status": "DEFAULT"}}),
+            )
+        }
+        ("POST", [phone, "settings"]) => {
+            let Some(change) = req
+                .json()
+                .get("calling")
+                .and_then(Value::as_object)
+                .cloned()
+            else {
+                return meta_error(400, 100, "calling is required");
+            };
+            let stored = st
+                .calling
+                .entry(phone.to_string())
+                .or_insert_with(|| json!({"status": "DISABLED"}));
+            for (k, v) in change {
+                stored[k.as_str()] = v;
+            }
+            Reply::json(200, json!({"success": true}))
+        }
         // The Flows public key (kept only in the recorded requests).
         ("POST", [_, "whatsapp_business_encryption"]) => {
             if !req.json()["business_public_key"]
@@ -848,6 +901,81 @@ fn send(st: &mut State, req: &Recorded) -> Reply {
     Reply::json(
         200,
         json!({"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": id, "message_status": "accepted"}]}),
+    )
+}
+
+/// `POST /{phone}/calls`: Meta's Calling API. Calling must be enabled on the
+/// number (138000), a connect needs the user's permission (138006) and gets
+/// a new `wacid.` id; the other actions answer `success`.
+fn call(st: &mut State, phone: &str, req: &Recorded) -> Reply {
+    let body = req.json();
+    if body["messaging_product"] != "whatsapp" {
+        return meta_error(400, 100, "messaging_product is required");
+    }
+    if st.calling.get(phone).map(|c| &c["status"]) != Some(&json!("ENABLED")) {
+        return meta_error(400, 138000, "Calling API not enabled");
+    }
+    match body["action"].as_str() {
+        Some("connect") => {
+            let user = body["to"].as_str().or(body["recipient"].as_str());
+            let Some(user) = user else {
+                return meta_error(400, 100, "to or recipient is required");
+            };
+            if body["session"]["sdp_type"] != "offer" {
+                return meta_error(400, 100, "session with an SDP offer is required");
+            }
+            if !st
+                .call_permissions
+                .contains(&(phone.to_string(), user.to_string()))
+            {
+                return meta_error(
+                    400,
+                    138006,
+                    "No approved call permission from the recipient",
+                );
+            }
+            let id = format!("wacid.FAKE{}", st.new_id());
+            Reply::json(
+                200,
+                json!({"messaging_product": "whatsapp", "calls": [{"id": id}]}),
+            )
+        }
+        Some("pre_accept" | "accept" | "reject" | "terminate") if body["call_id"].is_string() => {
+            Reply::json(
+                200,
+                json!({"messaging_product": "whatsapp", "success": true}),
+            )
+        }
+        _ => meta_error(400, 100, "Invalid parameter"),
+    }
+}
+
+/// `GET /{phone}/call_permissions?user_wa_id=|recipient=`.
+fn call_permission(st: &State, phone: &str, req: &Recorded) -> Reply {
+    let Some(user) = req
+        .query_param("user_wa_id")
+        .or_else(|| req.query_param("recipient"))
+    else {
+        return meta_error(400, 100, "user_wa_id or recipient is required");
+    };
+    let granted = st.call_permissions.contains(&(phone.to_string(), user));
+    let status = if granted {
+        "temporary"
+    } else {
+        "no_permission"
+    };
+    Reply::json(
+        200,
+        json!({
+            "messaging_product": "whatsapp",
+            "permission": {"status": status, "expiration_time": now_secs() + 72 * 3600},
+            "actions": [
+                {"action_name": "send_call_permission_request", "can_perform_action": !granted,
+                 "limits": [{"time_period": "PT24H", "max_allowed": 1, "current_usage": 0}]},
+                {"action_name": "start_call", "can_perform_action": granted,
+                 "limits": [{"time_period": "PT24H", "max_allowed": 5, "current_usage": 0}]}
+            ]
+        }),
     )
 }
 

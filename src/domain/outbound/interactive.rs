@@ -1,5 +1,5 @@
-//! Interactive messages: their header, reply buttons, lists, URL button and
-//! Flow button, with Meta's counts and lengths.
+//! Interactive messages: their header, reply buttons, lists, URL button,
+//! Flow button and call permission request, with Meta's counts and lengths.
 
 use serde_json::{Map, Value};
 
@@ -27,7 +27,10 @@ pub(super) fn interactive(c: &Map<String, Value>) -> Result<(), Error> {
     if let Some(header) = c.get("header") {
         interactive_header(kind, object("interactive.header", header)?)?;
     }
-    let body_required = matches!(kind, "button" | "list" | "cta_url" | "flow");
+    let body_required = matches!(
+        kind,
+        "button" | "list" | "cta_url" | "flow" | "call_permission_request"
+    );
     match c.get("body") {
         Some(body) => {
             text(
@@ -55,9 +58,22 @@ pub(super) fn interactive(c: &Map<String, Value>) -> Result<(), Error> {
         "list" => list(action),
         "cta_url" => cta_url(action),
         "flow" => flow(action),
+        "call_permission_request" => call_permission_request(action),
         // Product and other interactive types go to Meta as they are.
         _ => Ok(()),
     }
+}
+
+/// A call permission request: Meta's fixed action, the body the only text
+/// the business writes (Meta's Calling API, business-initiated calls).
+pub(super) fn call_permission_request(action: &Map<String, Value>) -> Result<(), Error> {
+    if optional_str(action, "interactive.action", "name")? != Some("call_permission_request") {
+        return Err(Error::invalid(
+            "interactive.action.name",
+            "must be \"call_permission_request\"",
+        ));
+    }
+    Ok(())
 }
 
 pub(super) fn interactive_header(kind: &str, h: &Map<String, Value>) -> Result<(), Error> {

@@ -375,3 +375,29 @@ fn a_group_send_keeps_its_recipient_type_and_the_group_id_as_to() {
         assert_eq!(refused(v.clone()), named, "{v}");
     }
 }
+
+#[test]
+fn a_call_permission_request_has_a_body_and_metas_fixed_action() {
+    let request = |interactive: Value| json!({"to": "+420777123456", "type": "interactive", "interactive": interactive});
+    let m = ok(request(json!({
+        "type": "call_permission_request",
+        "body": {"text": "May we call you about your order?"},
+        "action": {"name": "call_permission_request"}
+    })));
+    assert_eq!(
+        m.body["interactive"]["action"]["name"],
+        "call_permission_request"
+    );
+    assert_eq!(
+        refused(request(
+            json!({"type": "call_permission_request", "action": {"name": "call_permission_request"}})
+        )),
+        "interactive.body.text"
+    );
+    assert_eq!(
+        refused(request(
+            json!({"type": "call_permission_request", "body": {"text": "May we call?"}, "action": {"name": "call"}})
+        )),
+        "interactive.action.name"
+    );
+}

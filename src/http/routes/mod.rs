@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod backoffice;
 pub mod backup;
+pub mod calls;
 pub mod flows;
 pub mod groups;
 pub mod listeners;
@@ -191,6 +192,10 @@ routes! {
     POST "/api/v1/phone-numbers/{phoneNumberId}/media", Api => handler!(media::upload);
     GET "/api/v1/phone-numbers/{phoneNumberId}/business-profile", Api => handler!(numbers::get_profile);
     POST "/api/v1/phone-numbers/{phoneNumberId}/business-profile", Api => handler!(numbers::update_profile);
+    POST "/api/v1/phone-numbers/{phoneNumberId}/calls", Api => handler!(calls::act);
+    GET "/api/v1/phone-numbers/{phoneNumberId}/call-permissions/{user}", Api => handler!(calls::permission);
+    GET "/api/v1/phone-numbers/{phoneNumberId}/call-settings", Api => handler!(calls::settings);
+    POST "/api/v1/phone-numbers/{phoneNumberId}/call-settings", Api => handler!(calls::update_settings);
     GET "/api/v1/phone-numbers/{phoneNumberId}/flows-endpoint", Api => handler!(flows::get);
     PUT "/api/v1/phone-numbers/{phoneNumberId}/flows-endpoint", Api => handler!(flows::put);
     DELETE "/api/v1/phone-numbers/{phoneNumberId}/flows-endpoint", Api => handler!(flows::delete);
