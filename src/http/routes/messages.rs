@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::domain::model::StatusRecord;
+use crate::domain::sandbox::is_sandbox_id;
 use crate::domain::statuses;
 use crate::domain::time::{rfc3339_ms, rfc3339_secs};
 use crate::error::Error;
@@ -133,16 +134,18 @@ pub async fn status(state: &AppState, Caller(account): Caller, req: Req) -> Resu
     let history = messages::history(state, &account, id)?;
     let current =
         statuses::current(&history).ok_or(Error::NotFound("status history for this message"))?;
-    Ok(response::json(
-        StatusCode::OK,
-        &json!({
-            "messageId": id,
-            "status": current.status,
-            "wabaId": current.waba_id,
-            "phoneNumberId": current.phone_number_id,
-            "recipientId": history.iter().find_map(|r| r.recipient_id.clone()),
-            "recipientUserId": history.iter().find_map(|r| r.recipient_user_id.clone()),
-            "history": history.iter().map(step).collect::<Vec<_>>(),
-        }),
-    ))
+    let mut view = json!({
+        "messageId": id,
+        "status": current.status,
+        "wabaId": current.waba_id,
+        "phoneNumberId": current.phone_number_id,
+        "recipientId": history.iter().find_map(|r| r.recipient_id.clone()),
+        "recipientUserId": history.iter().find_map(|r| r.recipient_user_id.clone()),
+        "history": history.iter().map(step).collect::<Vec<_>>(),
+    });
+    if is_sandbox_id(&current.waba_id) {
+        // A sandbox message: its statuses came from wabridge, not Meta.
+        view["sandbox"] = json!(true);
+    }
+    Ok(response::json(StatusCode::OK, &view))
 }
