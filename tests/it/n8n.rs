@@ -1,13 +1,16 @@
 //! The n8n nodes (`integrations/n8n`, npm `n8n-nodes-wabridge`) in a real n8n
 //! 2.40 (`integrations/n8n/test-runtime`, installed by scripts/test): the
 //! credential's test passes with the key and fails without; a workflow with
-//! the wabridge Trigger registers its listener on activation, runs once per
-//! event (a Meta duplicate and a wabridge retry run nothing more), verified, a
-//! forged delivery refused; the wabridge action node's replies reach Meta, and
-//! its other operations (mark read, status history, window, templates, phone
-//! numbers, download then upload, a refusal with wabridge's reason) run from a
-//! second workflow; deactivation removes the listener. And every call the
-//! nodes make is an operation of static/openapi.json.
+//! the wabridge Trigger registers its listener on activation (its phone number
+//! and message type filters included), runs once per event (a Meta duplicate,
+//! a wabridge retry and a message type outside its filter run nothing), verified,
+//! a forged delivery refused; the wabridge action node's replies reach Meta, and
+//! its other operations (every send type, a BSUID recipient, mark read, status
+//! history, window, templates, phone numbers, download then upload, a refusal
+//! with wabridge's reason) run from a second workflow; deactivation removes the
+//! listener. And every call the nodes make is an operation of
+//! static/openapi.json, every message body they send fits its send schema, and
+//! every answer field they read is in it.
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
