@@ -821,6 +821,15 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
     );
     eprintln!("a refusal as the workflow sees it: {unknown}");
 
+    // What n8n sent wabridge, before wabridge made Meta's body of it: each a
+    // message of the send operation's request schema, every field named as there.
+    let captured = captured();
+    assert_eq!(captured.len(), send_operations().len(), "{captured:?}");
+    check_against_openapi(
+        "/paths/~1api~1v1~1phone-numbers~1{phoneNumberId}~1messages/post/requestBody/content/application~1json/schema",
+        &captured,
+    );
+
     // Each send type reached Meta in Meta's shape, and was answered.
     for (name, _) in send_operations() {
         let answer = one(name);
@@ -892,15 +901,6 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
     assert_eq!(to_user.len(), 1, "{to_meta:?}");
     assert!(to_user[0].get("to").is_none(), "{}", to_user[0]);
     assert_eq!(to_user[0]["text"]["body"], "Hello by BSUID");
-
-    // What n8n sent wabridge, before wabridge made Meta's body of it: each a
-    // message of the send operation's request schema, every field named as there.
-    let captured = captured();
-    assert_eq!(captured.len(), send_operations().len(), "{captured:?}");
-    check_against_openapi(
-        "/paths/~1api~1v1~1phone-numbers~1{phoneNumberId}~1messages/post/requestBody/content/application~1json/schema",
-        &captured,
-    );
 
     assert!(
         !recorded("/event")
