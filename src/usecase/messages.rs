@@ -115,6 +115,10 @@ pub async fn send(
     if let Some(warning) = window::warning(window.state).filter(|_| free_form) {
         view["warning"] = json!(warning);
     }
+    if account.sandbox.is_some() {
+        // Answered by wabridge, not Meta: said in the answer, as in event bodies.
+        view["sandbox"] = json!(true);
+    }
     Ok(strip_nulls(view))
 }
 

@@ -1,13 +1,16 @@
 //! The n8n nodes (`integrations/n8n`, npm `n8n-nodes-wabridge`) in a real n8n
 //! 2.40 (`integrations/n8n/test-runtime`, installed by scripts/test): the
 //! credential's test passes with the key and fails without; a workflow with
-//! the wabridge Trigger registers its listener on activation, runs once per
-//! event (a Meta duplicate and a wabridge retry run nothing more), verified, a
-//! forged delivery refused; the wabridge action node's replies reach Meta, and
-//! its other operations (mark read, status history, window, templates, phone
-//! numbers, download then upload, a refusal with wabridge's reason) run from a
-//! second workflow; deactivation removes the listener. And every call the
-//! nodes make is an operation of static/openapi.json.
+//! the wabridge Trigger registers its listener on activation (its phone number
+//! and message type filters included), runs once per event (a Meta duplicate,
+//! a wabridge retry and a message type outside its filter run nothing), verified,
+//! a forged delivery refused; the wabridge action node's replies reach Meta, and
+//! its other operations (every send type, a BSUID recipient, mark read, status
+//! history, window, templates, phone numbers, download then upload, a refusal
+//! with wabridge's reason) run from a second workflow; deactivation removes the
+//! listener. And every call the nodes make is an operation of
+//! static/openapi.json, every message body they send fits its send schema, and
+//! every answer field they read is in it.
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -268,7 +271,8 @@ fn workflow(credential: &Value, record: &str) -> Value {
             {"id": "trigger", "name": "wabridge Trigger", "type": "CUSTOM.wabridgeTrigger",
              "typeVersion": 1, "position": [0, 0], "webhookId": TRIGGER_WEBHOOK_ID,
              "parameters": {"wabaId": WABA, "events": ["whatsapp.message.received"],
-                            "moreEvents": "", "phoneNumberIds": PHONE},
+                            "moreEvents": "", "phoneNumberIds": [PHONE],
+                            "messageTypes": ["text"]},
              "credentials": credentials},
             recorder("Record event", "event", 300),
             {"id": "reply", "name": "Reply", "type": "CUSTOM.wabridge", "typeVersion": 1,
@@ -289,9 +293,78 @@ fn workflow(credential: &Value, record: &str) -> Value {
     })
 }
 
+/// A BSUID as Meta gives one for a user who hides their number.
+const USER_ID: &str = "US.13491208655302741918";
+
+/// The action node's send types beyond the text reply, each as its parameters.
+fn send_operations() -> Vec<(&'static str, Value)> {
+    let send = |kind: &str, extra: Value| {
+        let mut p = json!({"operation": "sendMessage", "phoneNumberId": PHONE,
+                           "to": "+420 777 123 456", "messageType": kind});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        p
+    };
+    let list = json!({"type": "list", "body": {"text": "Pick a slot"},
+        "action": {"button": "Slots", "sections": [{"title": "Monday",
+            "rows": [{"id": "mon-9", "title": "9:00"}, {"id": "mon-14", "title": "14:00"}]}]}});
+    vec![
+        (
+            "sendTemplate",
+            send(
+                "template",
+                json!({"templateName": "order_ready", "languageCode": "cs",
+                "components": r#"[{"type": "body", "parameters": [{"type": "text", "text": "A-17"}]}]"#}),
+            ),
+        ),
+        (
+            "sendImage",
+            send(
+                "image",
+                json!({"mediaSource": "link", "mediaLink": "https://example.com/cat.jpg",
+                "caption": "A cat"}),
+            ),
+        ),
+        (
+            "sendDocument",
+            send(
+                "document",
+                json!({"mediaSource": "id", "mediaId": "5550777", "filename": "invoice.pdf",
+                "caption": "Your invoice"}),
+            ),
+        ),
+        (
+            "sendList",
+            send("interactive", json!({"interactive": list.to_string()})),
+        ),
+        (
+            "sendLocation",
+            send(
+                "location",
+                json!({"latitude": 49.1951, "longitude": 16.6068,
+                "locationName": "Brno office", "locationAddress": "Náměstí Svobody 1"}),
+            ),
+        ),
+        (
+            "sendReaction",
+            send(
+                "reaction",
+                json!({"reactionMessageId": "wamid.N8N1", "emoji": "👍"}),
+            ),
+        ),
+        (
+            "sendToUser",
+            send("text", json!({"to": USER_ID, "text": "Hello by BSUID"})),
+        ),
+    ]
+}
+
 /// n8n's own Webhook node starting one branch per other operation of the
-/// action node, each branch's output recorded at `record/op/<name>`.
-fn operations_workflow(credential: &Value, record: &str) -> Value {
+/// action node, each branch's output recorded at `record/op/<name>`; and each
+/// send once more with `capture`, a credential whose URL is the recorder, so
+/// the test sees each body as it left n8n.
+fn operations_workflow(credential: &Value, capture: &Value, record: &str) -> Value {
     let credentials = json!({"wabridgeApi": {"id": credential["id"], "name": credential["name"]}});
     let mut nodes = vec![
         json!({"id": "start", "name": "Start", "type": "n8n-nodes-base.webhook",
@@ -382,6 +455,22 @@ fn operations_workflow(credential: &Value, record: &str) -> Value {
         None,
         600,
     );
+    let mut y = 700;
+    for (name, parameters) in send_operations() {
+        op(name, parameters, None, y);
+        y += 100;
+    }
+    let capture = json!({"wabridgeApi": {"id": capture["id"], "name": capture["name"]}});
+    for (name, parameters) in send_operations() {
+        let name = format!("Capture {name}");
+        nodes.push(
+            json!({"id": name, "name": name, "type": "CUSTOM.wabridge", "typeVersion": 1,
+            "position": [300, y], "parameters": parameters, "credentials": capture,
+            "onError": "continueRegularOutput"}),
+        );
+        from_start.push(json!({"node": name, "type": "main", "index": 0}));
+        y += 100;
+    }
     connections.insert("Start".to_string(), json!({"main": [from_start]}));
     json!({"name": "wabridge operations", "nodes": nodes, "connections": connections,
            "settings": {"executionOrder": "v1"}})
@@ -461,6 +550,7 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
     assert_eq!(listed[0]["wabaId"], WABA);
     assert_eq!(listed[0]["events"], json!(["whatsapp.message.received"]));
     assert_eq!(listed[0]["filters"]["phoneNumberIds"], json!([PHONE]));
+    assert_eq!(listed[0]["filters"]["messageTypes"], json!(["text"]));
 
     // Two messages, the first sent twice by Meta: two executions, each once.
     let first = payloads::single_text(WABA, PHONE, "wamid.N8N1", "Do you ship to Brno?");
@@ -569,7 +659,20 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
             .iter()
             .any(|d| d["id"] == delivery["id"] && d["state"] == "succeeded")
     });
-    // A next event is the barrier: a run of the redelivery would come first.
+    // An image is outside the trigger's messageTypes filter: it runs nothing.
+    let image = payloads::notification(&[(
+        WABA,
+        vec![payloads::messages_value(
+            PHONE,
+            vec![payloads::contact("420777123456", "Jana")],
+            vec![
+                json!({"from": "420777123456", "id": "wamid.N8NIMG", "timestamp": "1764000000",
+                        "type": "image", "image": {"id": "5550999", "mime_type": "image/jpeg"}}),
+            ],
+        )],
+    )]);
+    assert_eq!(gw.post_webhook(&image).0, 200);
+    // A next event is the barrier: a run of the redelivery (or of the image) would come first.
     let third = payloads::single_text(WABA, PHONE, "wamid.N8N3", "Open on Sunday?");
     assert_eq!(gw.post_webhook(&third).0, 200);
     n8n.wait_for("the third event", Duration::from_secs(30), |_| {
@@ -603,11 +706,24 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
         |_| recorded("/event").len() >= 4,
     );
 
-    // The action node's other operations, from a workflow n8n's Webhook node starts.
+    // The action node's other operations, from a workflow n8n's Webhook node starts;
+    // its sends also go once to the recorder, through a credential pointing there.
+    let (status, capture) = n8n.rest(
+        "POST",
+        "/credentials",
+        Some(&json!({"name": "capture", "type": "wabridgeApi",
+                     "data": {"url": recorder.url("/capture"), "apiKey": "capture",
+                              "ignoreSslIssues": false}})),
+    );
+    assert_eq!(status, 200, "{capture}");
     let (status, created) = n8n.rest(
         "POST",
         "/workflows",
-        Some(&operations_workflow(credential, &recorder.url(""))),
+        Some(&operations_workflow(
+            credential,
+            &capture["data"],
+            &recorder.url(""),
+        )),
     );
     assert_eq!(status, 200, "{created}");
     let ops_id = created["data"]["id"].as_str().unwrap().to_string();
@@ -631,7 +747,7 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
                 .unwrap_or(false)
         },
     );
-    let names = [
+    let mut names = vec![
         "markRead",
         "status",
         "window",
@@ -640,11 +756,24 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
         "upload",
         "unknown",
     ];
-    n8n.wait_for("every operation recorded", Duration::from_secs(30), |_| {
+    names.extend(send_operations().iter().map(|(name, _)| *name));
+    let captured = || -> Vec<Value> {
+        recorder
+            .delivered()
+            .into_iter()
+            .filter(|r| {
+                r.path
+                    .starts_with(&format!("/capture/api/v1/phone-numbers/{PHONE}/messages"))
+            })
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    };
+    n8n.wait_for("every operation recorded", Duration::from_secs(60), |_| {
         names
             .iter()
             .all(|n| !recorded(&format!("/op/{n}")).is_empty())
             && recorded("/op/templates").len() >= 3
+            && captured().len() >= send_operations().len()
     });
     let one = |name: &str| recorded(&format!("/op/{name}"))[0].clone();
     assert_eq!(one("markRead")["success"], true, "{}", one("markRead"));
@@ -692,6 +821,94 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
     );
     eprintln!("a refusal as the workflow sees it: {unknown}");
 
+    // What n8n sent wabridge, before wabridge made Meta's body of it: each a
+    // message of the send operation's request schema, every field named as there.
+    let captured = captured();
+    assert_eq!(captured.len(), send_operations().len(), "{captured:?}");
+    check_against_openapi(
+        "/paths/~1api~1v1~1phone-numbers~1{phoneNumberId}~1messages/post/requestBody/content/application~1json/schema",
+        &captured,
+    );
+
+    // Each send type reached Meta in Meta's shape, and was answered.
+    for (name, _) in send_operations() {
+        let answer = one(name);
+        assert!(
+            answer["messageId"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("wamid.")),
+            "{name}: {answer}"
+        );
+    }
+    let to_meta: Vec<Value> = meta
+        .requests_to("POST", &format!("/{PHONE}/messages"))
+        .iter()
+        .map(|r| r.json())
+        .collect();
+    let of_type = |kind: &str| -> Vec<Value> {
+        to_meta
+            .iter()
+            .filter(|m| m["type"] == kind)
+            .cloned()
+            .collect()
+    };
+    let template = &of_type("template")[..];
+    assert_eq!(template.len(), 1, "{to_meta:?}");
+    assert_eq!(template[0]["to"], "+420777123456", "{}", template[0]);
+    assert_eq!(template[0]["template"]["name"], "order_ready");
+    assert_eq!(template[0]["template"]["language"]["code"], "cs");
+    assert_eq!(
+        template[0]["template"]["components"],
+        json!([{"type": "body", "parameters": [{"type": "text", "text": "A-17"}]}])
+    );
+    let image = &of_type("image")[..];
+    assert_eq!(image.len(), 1, "{to_meta:?}");
+    assert_eq!(
+        image[0]["image"],
+        json!({"link": "https://example.com/cat.jpg", "caption": "A cat"})
+    );
+    let document = &of_type("document")[..];
+    assert_eq!(document.len(), 1, "{to_meta:?}");
+    assert_eq!(
+        document[0]["document"],
+        json!({"id": "5550777", "caption": "Your invoice", "filename": "invoice.pdf"})
+    );
+    let list = &of_type("interactive")[..];
+    assert_eq!(list.len(), 1, "{to_meta:?}");
+    assert_eq!(list[0]["interactive"]["type"], "list");
+    assert_eq!(
+        list[0]["interactive"]["action"]["sections"][0]["rows"][1]["id"],
+        "mon-14"
+    );
+    let location = &of_type("location")[..];
+    assert_eq!(location.len(), 1, "{to_meta:?}");
+    assert_eq!(
+        location[0]["location"],
+        json!({"latitude": 49.1951, "longitude": 16.6068, "name": "Brno office",
+               "address": "Náměstí Svobody 1"})
+    );
+    let reaction = &of_type("reaction")[..];
+    assert_eq!(reaction.len(), 1, "{to_meta:?}");
+    assert_eq!(
+        reaction[0]["reaction"],
+        json!({"message_id": "wamid.N8N1", "emoji": "👍"})
+    );
+    // A BSUID in the node's To field goes as `recipient`, not `to`.
+    let to_user: Vec<&Value> = to_meta
+        .iter()
+        .filter(|m| m["recipient"] == USER_ID)
+        .collect();
+    assert_eq!(to_user.len(), 1, "{to_meta:?}");
+    assert!(to_user[0].get("to").is_none(), "{}", to_user[0]);
+    assert_eq!(to_user[0]["text"]["body"], "Hello by BSUID");
+
+    assert!(
+        !recorded("/event")
+            .iter()
+            .any(|e| e["data"]["id"] == "wamid.N8NIMG"),
+        "the image, outside the trigger's messageTypes, ran the workflow"
+    );
+
     // Deactivated: the listener goes.
     let (status, body) = n8n.rest(
         "POST",
@@ -703,6 +920,27 @@ fn an_n8n_workflow_runs_once_per_event_verified_and_sends() {
         listeners().is_empty()
     });
     eprintln!("n8n test done in {:?}", started.elapsed());
+}
+
+/// tests/support/check_against_openapi.py: `bodies` against the schema at
+/// `pointer` in static/openapi.json, by type and by field name.
+fn check_against_openapi(pointer: &str, bodies: &[Value]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec(bodies).unwrap()).unwrap();
+    let out = Command::new("python3")
+        .arg(root.join("tests/support/check_against_openapi.py"))
+        .arg(root.join("static/openapi.json"))
+        .arg(pointer)
+        .arg(file.path())
+        .output()
+        .expect("python3 with jsonschema is needed (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "the n8n node sent bodies static/openapi.json does not describe:\n{}{}\n{bodies:#?}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `METHOD /path` of every call in the nodes' sources, `${…}` as `{}`.
@@ -810,9 +1048,13 @@ fn every_call_of_the_n8n_nodes_is_a_documented_operation() {
             "createListener has no {field}"
         );
     }
-    assert!(listener["filters"]["properties"]
-        .get("phoneNumberIds")
-        .is_some());
+    // The trigger's filters (CONTRACT §5.1), as it sends them.
+    for filter in ["phoneNumberIds", "statuses", "messageTypes"] {
+        assert!(
+            listener["filters"]["properties"].get(filter).is_some(),
+            "createListener's filters have no {filter}"
+        );
+    }
     let read = body(
         "/api/v1/phone-numbers/{phoneNumberId}/messages/{messageId}/read",
         "post",
@@ -854,4 +1096,89 @@ fn every_call_of_the_n8n_nodes_is_a_documented_operation() {
         "filename"
     ));
     assert!(query("/api/v1/media/{mediaId}", "get", "phoneNumberId"));
+
+    // The answers' fields the nodes read, each in the operation's 2xx schema.
+    let reads = [
+        ("/api/v1/me", "get", "wabaIds[]"),
+        (
+            "/api/v1/business-accounts/{wabaId}/phone-numbers",
+            "get",
+            "phoneNumbers[].id",
+        ),
+        (
+            "/api/v1/business-accounts/{wabaId}/phone-numbers",
+            "get",
+            "phoneNumbers[].displayPhoneNumber",
+        ),
+        (
+            "/api/v1/business-accounts/{wabaId}/phone-numbers",
+            "get",
+            "phoneNumbers[].verifiedName",
+        ),
+        (
+            "/api/v1/business-accounts/{wabaId}/templates",
+            "get",
+            "templates[]",
+        ),
+        ("/api/v1/listeners", "post", "id"),
+        ("/api/v1/listeners", "post", "secret"),
+        ("/api/v1/listeners", "get", "listeners[].id"),
+        ("/api/v1/listeners", "get", "listeners[].url"),
+        ("/api/v1/listeners", "get", "listeners[].wabaId"),
+        ("/api/v1/listeners", "get", "listeners[].events"),
+        ("/api/v1/listeners", "get", "listeners[].stoppedReason"),
+        (
+            "/api/v1/listeners",
+            "get",
+            "listeners[].filters.phoneNumberIds",
+        ),
+        ("/api/v1/listeners", "get", "listeners[].filters.statuses"),
+        (
+            "/api/v1/listeners",
+            "get",
+            "listeners[].filters.messageTypes",
+        ),
+        ("/api/v1/listeners/{listenerId}", "get", "secret"),
+        (
+            "/api/v1/phone-numbers/{phoneNumberId}/messages",
+            "post",
+            "messageId",
+        ),
+    ];
+    for (path, method, fields) in reads {
+        let op = &doc["paths"][path][method];
+        let answer = op["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path} is not documented"))
+            .iter()
+            .find(|(code, _)| code.starts_with('2'))
+            .map(|(_, r)| &r["content"]["application/json"]["schema"])
+            .unwrap_or_else(|| panic!("{method} {path} has no 2xx answer"));
+        assert!(
+            field(answer, fields).is_some(),
+            "the n8n nodes read {fields} from {method} {path}, which static/openapi.json does not describe"
+        );
+    }
+    // wabridge's refusal, as the transport reads it into n8n's error.
+    let error = &doc["components"]["schemas"]["Error"];
+    for fields in ["error.code", "error.message", "error.hint"] {
+        assert!(field(error, fields).is_some(), "Error has no {fields}");
+    }
+}
+
+/// The schema of `fields` (dot-separated names, `[]` for an array's items)
+/// inside `schema`, where the document describes it.
+fn field<'a>(schema: &'a Value, fields: &str) -> Option<&'a Value> {
+    let mut at = schema;
+    for part in fields.split('.') {
+        let (name, items) = match part.strip_suffix("[]") {
+            Some(name) => (name, true),
+            None => (part, false),
+        };
+        at = at["properties"].get(name)?;
+        if items {
+            at = at.get("items")?;
+        }
+    }
+    Some(at)
 }

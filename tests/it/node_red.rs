@@ -171,9 +171,14 @@ fn flows(gw: &Gateway, account: &Account, red_base: &str, dir: &Path, with_in: b
         // (WHATWG-normalised): the node must find its listener all the same.
         json!({"id": "gw", "type": "wabridge-config", "url": gw.base,
                "publicUrl": red_base.replacen("http://", "HTTP://", 1),
-               "trustSelfSigned": false, "credentials": {"apiKey": account.key}}),
+               "trustSelfSigned": gw.base.starts_with("https:"),
+               "credentials": {"apiKey": account.key}}),
         json!({"id": "say", "type": "inject", "z": "tab", "props": [{"p": "payload"}],
                "payload": r#"{"to": "+420 777 000 111", "type": "text", "text": {"body": "Hello from Node-RED"}}"#,
+               "payloadType": "json", "repeat": "", "once": false, "wires": [["send"]]}),
+        // A user known only by a business-scoped user ID: `recipient`, not `to`.
+        json!({"id": "sayUser", "type": "inject", "z": "tab", "props": [{"p": "payload"}],
+               "payload": format!(r#"{{"recipient": "{USER_ID}", "type": "text", "text": {{"body": "Hello, user"}}}}"#),
                "payloadType": "json", "repeat": "", "once": false, "wires": [["send"]]}),
         json!({"id": "send", "type": "wabridge-send", "z": "tab", "gateway": "gw",
                "phoneNumberId": account.phone, "wires": [["sent"]]}),
@@ -336,12 +341,26 @@ fn a_node_red_flow_receives_each_event_once_verified_and_sends() {
     red.wait_for("the listener removed", || listeners().is_empty());
 }
 
-/// The README's quick start: a gateway without any Meta App, a sandbox
-/// account, a Node-RED flow on its key, `wabridge simulate --sandbox-key`.
+/// A BSUID, as Meta gives one for a user who hides their number.
+const USER_ID: &str = "US.13491208655302741918";
+
+/// The README's quick start: a gateway without any Meta App, serving HTTPS
+/// with its self-signed certificate and `--webhook-allow-net 127.0.0.0/8` as
+/// the README runs it (the harness adds only its plumbing: data dir, port, the
+/// fake Meta's URLs, short retries), a sandbox account, a Node-RED flow on its
+/// key accepting that certificate, `wabridge simulate --sandbox-key`.
 #[test]
 fn a_sandbox_feeds_a_node_red_flow_and_answers_its_send() {
     let meta = FakeMeta::start();
-    let gw = Gateway::start(&meta);
+    let gw = Gateway::start_with(
+        &meta,
+        Options {
+            tls: true,
+            webhook_allow_net: Some("127.0.0.0/8".into()),
+            ..Options::default()
+        },
+    );
+    assert!(gw.base.starts_with("https://"), "{}", gw.base);
     let (status, made) = gw.admin(
         "POST",
         "/api/v1/admin/accounts",
@@ -393,5 +412,20 @@ fn a_sandbox_feeds_a_node_red_flow_and_answers_its_send() {
             .starts_with("wamid.SANDBOX"),
         "{answer}"
     );
+    assert_eq!(answer["sandbox"], true, "{answer}");
+
+    // A send to a BSUID, as Meta's object takes it, is answered too.
+    assert_eq!(red.post("/inject/sayUser", &json!({})), 200);
+    red.wait_for("the BSUID send's answer", || {
+        red.written("sent.jsonl").len() >= 2
+    });
+    let answer = &red.written("sent.jsonl")[1];
+    assert!(
+        answer["messageId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("wamid.SANDBOX")),
+        "{answer}"
+    );
+    assert_eq!(answer["userId"], USER_ID, "{answer}");
     assert!(meta.requests().is_empty(), "{:?}", meta.requests());
 }

@@ -70,6 +70,15 @@ fn a_sandbox_takes_simulated_events_and_answers_its_own_sends_with_statuses() {
     let receiver = Receiver::start();
     let (_, messages_secret) = gw.add_listener(&key, &waba, "messages", &receiver.url("/m"));
     let (_, statuses_secret) = gw.add_listener(&key, &waba, "statuses", &receiver.url("/s"));
+    // Marked as the sandbox's in the API's answers.
+    let (status, listeners) = gw.request("GET", "/api/v1/listeners", Some(&key), None);
+    assert_eq!(status, 200, "{listeners}");
+    let listeners = listeners["listeners"].as_array().unwrap().clone();
+    assert_eq!(listeners.len(), 2, "{listeners:?}");
+    assert!(
+        listeners.iter().all(|l| l["sandbox"] == true),
+        "{listeners:?}"
+    );
 
     // `wabridge simulate` with the sandbox's key: no Meta App secret.
     let (code, out, err) = simulate(&gw, &key, "text");
@@ -94,6 +103,7 @@ fn a_sandbox_takes_simulated_events_and_answers_its_own_sends_with_statuses() {
     let message_id = sent["messageId"].as_str().unwrap().to_string();
     assert!(message_id.starts_with("wamid.SANDBOX"), "{sent}");
     assert_eq!(sent["waId"], "420777000111", "{sent}");
+    assert_eq!(sent["sandbox"], true, "{sent}");
     let statuses: Vec<Value> = wait_until(Duration::from_secs(10), "three statuses", || {
         let s: Vec<Value> = receiver
             .delivered()
@@ -135,6 +145,27 @@ fn a_sandbox_takes_simulated_events_and_answers_its_own_sends_with_statuses() {
     );
     assert_eq!(status, 200, "{history}");
     assert_eq!(history["status"], "read", "{history}");
+    assert_eq!(history["sandbox"], true, "{history}");
+
+    // And in the backoffice: its events, listeners and messages carry the pill.
+    let mut admin = Browser::new(&gw);
+    assert_eq!(admin.login(ADMIN_TOKEN).status, 303);
+    let pill = r#"<span class="pill warn sandbox""#;
+    let timeline = format!("/admin/messages/{}", message_id.replace('.', "%2E"));
+    for page in [
+        "/admin/events",
+        "/admin/listeners",
+        "/admin/messages?q=420777000111",
+        timeline.as_str(),
+    ] {
+        let got = admin.get(page);
+        assert_eq!(got.status, 200, "{page}: {}", got.body);
+        assert!(
+            got.body.contains(pill),
+            "{page} has no sandbox pill: {}",
+            got.body
+        );
+    }
 
     // Its templates are Meta's hello_world; Meta's other surfaces say why not.
     let templates = format!("/api/v1/business-accounts/{waba}/templates");

@@ -83,6 +83,19 @@ pub fn client() -> ureq::Agent {
         .new_agent()
 }
 
+/// [`client`], trusting any certificate (a gateway's own is self-signed).
+pub fn trusting_client() -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder()
+        .disable_verification(true)
+        .build();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(tls)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent()
+}
+
 impl Gateway {
     /// Plain HTTP, flow tools on 127.0.0.0/8 allowed, retries after 1 s, 1 s, 2 s.
     pub fn start(meta: &FakeMeta) -> Gateway {
@@ -121,6 +134,12 @@ impl Gateway {
             args.extend(["--webhook-allow-net".into(), nets]);
         }
         args.extend(options.args);
+        let agent = if options.tls {
+            // The certificate the gateway generated is self-signed.
+            trusting_client()
+        } else {
+            client()
+        };
         let mut gw = Gateway {
             child: None,
             base: String::new(),
@@ -132,7 +151,7 @@ impl Gateway {
             cmd_env: options.env,
             options_token: options.admin_token,
             stdout: Vec::new(),
-            agent: client(),
+            agent,
         };
         gw.spawn();
         gw

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::domain::model::{Delivery, DeliveryState, EventKind, Listener};
+use crate::domain::sandbox::is_sandbox_id;
 use crate::domain::subscription::{Filters, Format, Requested};
 use crate::domain::time::rfc3339_ms;
 use crate::error::Error;
@@ -48,6 +49,9 @@ struct ListenerView {
     stopped_reason: Option<String>,
     /// Paused by the admin: no new events are queued for it.
     paused: bool,
+    /// `true` for a listener of a sandbox WABA (its events come from `wabridge simulate`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    sandbox: bool,
     /// Meta's answer to subscribing the WABA, when the listener was just made.
     #[serde(skip_serializing_if = "Option::is_none")]
     subscription: Option<Value>,
@@ -66,6 +70,7 @@ fn listener_view(l: &Listener, with_secret: bool) -> ListenerView {
         created_at: rfc3339_ms(l.created_at),
         stopped_reason: l.stopped_reason.clone(),
         paused: l.paused,
+        sandbox: is_sandbox_id(&l.waba_id),
         subscription: None,
     }
 }

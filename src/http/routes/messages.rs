@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::domain::model::StatusRecord;
+use crate::domain::sandbox::is_sandbox_id;
 use crate::domain::statuses;
 use crate::domain::time::{rfc3339_ms, rfc3339_secs};
 use crate::error::Error;
@@ -141,19 +142,23 @@ pub async fn status(state: &AppState, Caller(account): Caller, req: Req) -> Resu
     let current =
         statuses::current(&history).ok_or(Error::NotFound("status history for this message"))?;
     let mut view = json!({
-            "messageId": id,
-            "status": current.status,
-            "wabaId": current.waba_id,
-            "phoneNumberId": current.phone_number_id,
-            "recipientId": history.iter().find_map(|r| r.recipient_id.clone()),
-            "recipientUserId": history.iter().find_map(|r| r.recipient_user_id.clone()),
-            "recipientType": history.iter().find_map(|r| r.recipient_type.clone()),
-            "groupId": history.iter().find_map(|r| r.group_id.clone()),
-            "history": history.iter().map(step).collect::<Vec<_>>(),
+        "messageId": id,
+        "status": current.status,
+        "wabaId": current.waba_id,
+        "phoneNumberId": current.phone_number_id,
+        "recipientId": history.iter().find_map(|r| r.recipient_id.clone()),
+        "recipientUserId": history.iter().find_map(|r| r.recipient_user_id.clone()),
+        "recipientType": history.iter().find_map(|r| r.recipient_type.clone()),
+        "groupId": history.iter().find_map(|r| r.group_id.clone()),
+        "history": history.iter().map(step).collect::<Vec<_>>(),
     });
     // Only a group message has these.
     if let Some(map) = view.as_object_mut() {
         map.retain(|k, v| !(v.is_null() && (k == "recipientType" || k == "groupId")));
+    }
+    if is_sandbox_id(&current.waba_id) {
+        // A sandbox message: its statuses came from wabridge, not Meta.
+        view["sandbox"] = json!(true);
     }
     Ok(response::json(StatusCode::OK, &view))
 }

@@ -39,7 +39,8 @@ const messageFields: INodeProperties[] = [
 		default: '',
 		required: true,
 		placeholder: '+420 777 123 456',
-		description: "The recipient's phone number (any common E.164 writing) or business-scoped user ID",
+		description:
+			"The recipient's phone number (any common E.164 writing), or a business-scoped user ID (e.g. US.13491208655302741918), which is sent as `recipient`",
 		displayOptions: only(['sendMessage']),
 	},
 	{
@@ -210,7 +211,7 @@ const messageFields: INodeProperties[] = [
 		type: 'json',
 		default: '{\n  "type": "text",\n  "text": {"body": "Hello"}\n}',
 		description:
-			"Meta's message object without `messaging_product`; the To field fills `to` when the object has neither `to` nor `recipient`",
+			"Meta's message object without `messaging_product`; the To field fills `to` (or `recipient`, for a business-scoped user ID) when the object has neither",
 		displayOptions: only(['sendMessage'], { messageType: ['json'] }),
 	},
 	{
@@ -503,6 +504,14 @@ function json(this: IExecuteFunctions, name: string, i: number): unknown {
 	}
 }
 
+/**
+ * A business-scoped user ID (or parent BSUID) as wabridge checks one
+ * (src/domain/recipient.rs): a two-letter country code, a dot, an opaque id.
+ */
+function isUserId(value: string): boolean {
+	return value.length <= 128 && /^[A-Z]{2}\.[A-Za-z0-9._-]+$/.test(value);
+}
+
 /** Meta's message object for the chosen type. */
 function buildMessage(this: IExecuteFunctions, i: number): IDataObject {
 	const param = (name: string, fallback?: unknown) => this.getNodeParameter(name, i, fallback);
@@ -571,7 +580,11 @@ function buildMessage(this: IExecuteFunctions, i: number): IDataObject {
 		default:
 			throw new NodeOperationError(this.getNode(), `Unknown message type ${type}`, { itemIndex: i });
 	}
-	if (to && message.to === undefined && message.recipient === undefined) message.to = to;
+	if (to && message.to === undefined && message.recipient === undefined) {
+		// wabridge takes a phone number in `to` and a BSUID in `recipient` (CONTRACT §4).
+		if (isUserId(to)) message.recipient = to;
+		else message.to = to;
+	}
 	if (message.to === undefined && message.recipient === undefined) {
 		throw new NodeOperationError(this.getNode(), 'Give the recipient (To)', { itemIndex: i });
 	}

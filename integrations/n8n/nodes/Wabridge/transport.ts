@@ -133,21 +133,37 @@ export async function phoneNumberOptions(
 	const me = await wabridgeJson.call(this, 'GET', '/api/v1/me');
 	const options: INodePropertyOptions[] = [];
 	for (const waba of (me.wabaIds as string[] | undefined) ?? []) {
-		const answer = await wabridgeJson.call(
-			this,
-			'GET',
-			`/api/v1/business-accounts/${encodeURIComponent(waba)}/phone-numbers`,
-		);
-		for (const phone of (answer.phoneNumbers as IDataObject[] | undefined) ?? []) {
-			const label = [phone.displayPhoneNumber, phone.verifiedName].filter(Boolean).join(' · ');
-			options.push({
-				name: label ? `${label} (${String(phone.id)})` : String(phone.id),
-				value: String(phone.id),
-				description: `WABA ${waba}`,
-			});
-		}
+		options.push(...(await phoneNumbersOf.call(this, waba)));
 	}
 	return options;
+}
+
+/** The phone numbers of the WABA chosen in the node's `wabaId`, for a picker that depends on it. */
+export async function wabaPhoneNumberOptions(
+	this: ILoadOptionsFunctions,
+): Promise<INodePropertyOptions[]> {
+	const waba = String(this.getCurrentNodeParameter('wabaId') ?? '').trim();
+	if (!waba) return [];
+	return await phoneNumbersOf.call(this, waba);
+}
+
+async function phoneNumbersOf(
+	this: ILoadOptionsFunctions,
+	waba: string,
+): Promise<INodePropertyOptions[]> {
+	const answer = await wabridgeJson.call(
+		this,
+		'GET',
+		`/api/v1/business-accounts/${encodeURIComponent(waba)}/phone-numbers`,
+	);
+	return ((answer.phoneNumbers as IDataObject[] | undefined) ?? []).map((phone) => {
+		const label = [phone.displayPhoneNumber, phone.verifiedName].filter(Boolean).join(' · ');
+		return {
+			name: label ? `${label} (${String(phone.id)})` : String(phone.id),
+			value: String(phone.id),
+			description: `WABA ${waba}`,
+		};
+	});
 }
 
 /** A path segment, escaped. */

@@ -9,7 +9,7 @@ import type {
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import { Webhook } from 'standardwebhooks';
 
-import { seg, wabaOptions, wabridgeJson } from '../Wabridge/transport';
+import { seg, wabaOptions, wabaPhoneNumberOptions, wabridgeJson } from '../Wabridge/transport';
 
 /** The event types of CONTRACT §5.1 offered in the picker (docs/events.md has them all). */
 const EVENT_TYPES: Array<[string, string]> = [
@@ -33,6 +33,41 @@ const EVENT_TYPES: Array<[string, string]> = [
 	['Everything', '*'],
 ];
 
+/** The `status` values of CONTRACT §5.1's `statuses` filter (wabridge refuses others). */
+const STATUSES: Array<[string, string]> = [
+	['Accepted', 'accepted'],
+	['Sent', 'sent'],
+	['Delivered', 'delivered'],
+	['Read', 'read'],
+	['Played', 'played'],
+	['Failed', 'failed'],
+	['Deleted', 'deleted'],
+	['Warning', 'warning'],
+	['Call Ringing', 'ringing'],
+	['Call Rejected', 'rejected'],
+	['Call Completed', 'completed'],
+	['Call Missed', 'missed'],
+];
+
+/** Meta's inbound message `type` values, for the `messageTypes` filter. */
+const MESSAGE_TYPES: Array<[string, string]> = [
+	['Audio', 'audio'],
+	['Button (Template Quick Reply)', 'button'],
+	['Contacts', 'contacts'],
+	['Document', 'document'],
+	['Image', 'image'],
+	['Interactive (Button or List Reply, Flow)', 'interactive'],
+	['Location', 'location'],
+	['Order', 'order'],
+	['Reaction', 'reaction'],
+	['Request Welcome', 'request_welcome'],
+	['Sticker', 'sticker'],
+	['System', 'system'],
+	['Text', 'text'],
+	['Unsupported', 'unsupported'],
+	['Video', 'video'],
+];
+
 /**
  * Deliveries already output, per listener, so that a retry of one (wabridge
  * retries until it sees a 2xx in time) does not start the workflow twice.
@@ -53,10 +88,14 @@ function firstTime(listener: string, webhookId: string): boolean {
 	return true;
 }
 
+/** CONTRACT §5.1's listener filters, each left out when empty. */
+const FILTERS = ['phoneNumberIds', 'statuses', 'messageTypes'] as const;
+type Filter = (typeof FILTERS)[number];
+
 interface Wanted {
 	wabaId: string;
 	events: string[];
-	phoneNumberIds: string[];
+	filters: Record<Filter, string[]>;
 }
 
 function wanted(context: IHookFunctions): Wanted {
@@ -68,8 +107,23 @@ function wanted(context: IHookFunctions): Wanted {
 	if (events.length === 0) {
 		throw new NodeOperationError(context.getNode(), 'Choose at least one event type');
 	}
-	const phones = splitList(String(context.getNodeParameter('phoneNumberIds', '') ?? ''));
-	return { wabaId, events: [...new Set(events)], phoneNumberIds: phones };
+	const filters = {} as Record<Filter, string[]>;
+	for (const name of FILTERS) filters[name] = listParameter(context, name);
+	return { wabaId, events: [...new Set(events)], filters };
+}
+
+/** A multiOptions parameter; an expression may give a comma-separated string instead. */
+function listParameter(context: IHookFunctions, name: string): string[] {
+	const value = context.getNodeParameter(name, []) as unknown;
+	const items = Array.isArray(value) ? value.map(String) : splitList(String(value ?? ''));
+	return [...new Set(items.map((s) => s.trim()).filter(Boolean))];
+}
+
+/** The listener's `filters` as wabridge takes them: only the lists that are set. */
+function filtersBody(want: Wanted): IDataObject | undefined {
+	const body: IDataObject = {};
+	for (const name of FILTERS) if (want.filters[name].length > 0) body[name] = want.filters[name];
+	return Object.keys(body).length > 0 ? body : undefined;
 }
 
 function splitList(text: string): string[] {
@@ -151,13 +205,31 @@ export class WabridgeTrigger implements INodeType {
 					'Further event types or prefix patterns, comma-separated (every type is listed in wabridge\'s docs/events.md)',
 			},
 			{
-				displayName: 'Phone Number IDs',
+				displayName: 'Phone Number Names or IDs',
 				name: 'phoneNumberIds',
-				type: 'string',
-				default: '',
-				placeholder: '100000000000301, 100000000000302',
+				type: 'multiOptions',
+				typeOptions: { loadOptionsMethod: 'getPhoneNumbers', loadOptionsDependsOn: ['wabaId'] },
+				default: [],
 				description:
-					'Only events for these sender phone number IDs (comma-separated); empty for every number of the WABA',
+					'Only events for these phone numbers of the WABA; none for every number. Choose from the list, or specify IDs using an <a href="https://docs.n8n.io/code/expressions/">expression</a>.',
+			},
+			{
+				displayName: 'Statuses',
+				name: 'statuses',
+				type: 'multiOptions',
+				options: STATUSES.map(([name, value]) => ({ name, value })),
+				default: [],
+				description:
+					'Only status events with one of these statuses (message and call statuses); none for every status. Other event types are not affected.',
+			},
+			{
+				displayName: 'Message Types',
+				name: 'messageTypes',
+				type: 'multiOptions',
+				options: MESSAGE_TYPES.map(([name, value]) => ({ name, value })),
+				default: [],
+				description:
+					'Only received messages of these types; none for every type. Other event types are not affected.',
 			},
 		],
 	};
@@ -165,6 +237,7 @@ export class WabridgeTrigger implements INodeType {
 	methods = {
 		loadOptions: {
 			getWabas: wabaOptions,
+			getPhoneNumbers: wabaPhoneNumberOptions,
 		},
 	};
 
@@ -185,7 +258,7 @@ export class WabridgeTrigger implements INodeType {
 						!found &&
 						listener.wabaId === want.wabaId &&
 						sameSet(listener.events, want.events) &&
-						sameSet(filters.phoneNumberIds, want.phoneNumberIds) &&
+						FILTERS.every((name) => sameSet(filters[name], want.filters[name])) &&
 						!listener.stoppedReason;
 					if (!current) {
 						// Registered with other settings, stopped by a 410, or a
@@ -208,7 +281,8 @@ export class WabridgeTrigger implements INodeType {
 				const url = this.getNodeWebhookUrl('default') as string;
 				const want = wanted(this);
 				const body: IDataObject = { wabaId: want.wabaId, events: want.events, url };
-				if (want.phoneNumberIds.length > 0) body.filters = { phoneNumberIds: want.phoneNumberIds };
+				const filters = filtersBody(want);
+				if (filters) body.filters = filters;
 				const listener = await wabridgeJson.call(this, 'POST', '/api/v1/listeners', { body });
 				if (typeof listener.id !== 'string' || typeof listener.secret !== 'string') {
 					throw new NodeOperationError(this.getNode(), 'wabridge answered without a listener id and secret');

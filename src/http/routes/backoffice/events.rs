@@ -38,6 +38,8 @@ pub struct EventRow {
     pub status_pill: &'static str,
     /// A test event sent to one listener ("Send a test event"), not from Meta.
     pub test: bool,
+    /// An event of a sandbox WABA, from `wabridge simulate` or a sandbox send.
+    pub sandbox: bool,
 }
 
 pub struct QuarantineRow {
@@ -93,6 +95,7 @@ pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
 fn event_row(e: &RecentEvent, now: u64) -> EventRow {
     let body = serde_json::from_slice::<Value>(&e.body).unwrap_or(Value::Null);
     let test = body.get("test") == Some(&Value::Bool(true));
+    let sandbox = body.get("sandbox") == Some(&Value::Bool(true));
     let data = body.get("data").cloned().unwrap_or(Value::Null);
     let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or_default();
     let message_id = s("id").to_string();
@@ -132,6 +135,7 @@ fn event_row(e: &RecentEvent, now: u64) -> EventRow {
         message_id,
         message_link,
         test,
+        sandbox,
     }
 }
 

@@ -11,6 +11,7 @@ use super::views::{stamp, Chrome, Stamp};
 use super::{html, Ctx, Done, Form, LISTENERS};
 use crate::domain::ids::ListenerId;
 use crate::domain::model::{Delivery, DeliveryState, Listener};
+use crate::domain::sandbox::is_sandbox_id;
 use crate::domain::subscription::Requested;
 use crate::domain::subscription::{Filters, Format};
 use crate::error::Error;
@@ -25,6 +26,8 @@ pub struct ListenerRow {
     pub id: String,
     pub account: String,
     pub waba_id: String,
+    /// A listener of a sandbox WABA.
+    pub sandbox: bool,
     /// The subscribed types and patterns, comma-separated.
     pub kind: String,
     /// The filters in words, or empty.
@@ -149,6 +152,7 @@ fn listener_row(l: &Listener, names: &HashMap<String, String>, recent: &[Deliver
             .cloned()
             .unwrap_or_else(|| l.account_id.clone()),
         waba_id: l.waba_id.clone(),
+        sandbox: is_sandbox_id(&l.waba_id),
         kind: l.subscribed().join(", "),
         filters: filters_text(&l.filters),
         format: match l.format {

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::views::{stamp, utc, Chrome, Stamp};
 use super::{html, redirect, Ctx};
 use crate::domain::model::StatusRecord;
+use crate::domain::sandbox::is_sandbox_id;
 use crate::domain::statuses;
 use crate::error::Error;
 use crate::http::response::Resp;
@@ -25,6 +26,8 @@ pub struct MessageRow {
     pub pill: &'static str,
     pub recipient: String,
     pub waba_id: String,
+    /// A message sent from a sandbox's number.
+    pub sandbox: bool,
     pub at: Stamp,
 }
 
@@ -64,6 +67,7 @@ struct TimelinePage {
     pill: &'static str,
     recipient: String,
     waba_id: String,
+    sandbox: bool,
     phone_number_id: String,
     steps: Vec<Step>,
     /// Only `sent` so far, for longer than the default wait.
@@ -152,6 +156,7 @@ fn rows(cx: &Ctx<'_>, ids: Vec<String>) -> Result<Vec<MessageRow>, Error> {
             pill: pill(&current.status),
             recipient: recipient(&history),
             waba_id: current.waba_id.clone(),
+            sandbox: is_sandbox_id(&current.waba_id),
             at: stamp(current.received_at, cx.now),
             id,
         });
@@ -189,6 +194,7 @@ pub async fn timeline(cx: &Ctx<'_>) -> Result<Resp, Error> {
         current: current.status.clone(),
         recipient: recipient(&history),
         waba_id: current.waba_id.clone(),
+        sandbox: is_sandbox_id(&current.waba_id),
         phone_number_id: current.phone_number_id.clone(),
         steps: history.iter().map(|r| step(r, cx.now)).collect(),
         silent,
