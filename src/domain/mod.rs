@@ -1,12 +1,14 @@
 //! The rules of wabridge, in plain Rust: no sockets, no files.
 
 pub mod accounts;
+pub mod coexistence;
 pub mod connect;
 pub mod delivery;
 pub mod disk;
 pub mod events;
 pub mod flows;
 pub mod ids;
+pub mod marketing;
 pub mod media;
 pub mod model;
 pub mod outbound;

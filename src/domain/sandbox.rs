@@ -127,7 +127,8 @@ pub fn graph_get(number: &SandboxNumber, path: &str) -> Result<Value, Error> {
 /// wabridge's answer, for Meta, to a Graph POST made with a sandbox account.
 pub fn graph_post(number: &SandboxNumber, path: &str, body: &Value) -> Result<Value, Error> {
     match path.split_once('/') {
-        Some((phone, "messages")) if phone == number.phone_number_id => {
+        // Marketing messages (MM Lite) are sends too.
+        Some((phone, "messages" | "marketing_messages")) if phone == number.phone_number_id => {
             Ok(send_answer(body, &new_message_id()))
         }
         Some((phone, "media")) if phone == number.phone_number_id => {

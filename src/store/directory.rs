@@ -136,6 +136,7 @@ pub(super) fn learn_from(
         tx.open_table(BUSINESS_WABAS)?
             .insert((business.as_str(), waba.as_str()), ())?;
     }
+    super::wabas::learn_from(tx, event, now_ms)?;
     if let Some(sender) = &event.sender {
         let mut windows = tx.open_table(WINDOWS)?;
         for id in &sender.ids {

@@ -112,6 +112,14 @@ fn step(db: &Database, from: u64, sealer: &Sealer) -> Result<(), Error> {
             tx.open_table(FLOWS_ENDPOINTS)?;
             tx.open_table(TRAFFIC)?;
         }
+        // 11: reserved for another branch of issue 12, which brings its own
+        // step; nothing changes here.
+        10 => {}
+        // 12: what wabridge learns per WABA (MM Lite onboarding, coexistence
+        // numbers) starts empty: until Meta's next webhook or listing, unknown.
+        11 => {
+            tx.open_table(WABA_FACTS)?;
+        }
         v => {
             return Err(Error::Startup(format!(
                 "no migration from schema version {v}"
@@ -231,6 +239,7 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     create_v6_tables(tx)?;
     tx.open_table(TRAFFIC)?;
     tx.open_table(FLOWS_ENDPOINTS)?;
+    tx.open_table(WABA_FACTS)?;
     Ok(())
 }
 

@@ -43,6 +43,8 @@ struct State {
     numbers: HashMap<String, Vec<Value>>,
     /// Phone numbers registered on the Cloud API.
     registered: HashSet<String>,
+    /// Phone numbers also in use in the WhatsApp Business app (coexistence).
+    on_biz_app: HashSet<String>,
     /// WABA → its message templates.
     templates: HashMap<String, Vec<Value>>,
     /// media id → (MIME type, bytes).
@@ -234,6 +236,16 @@ impl FakeMeta {
         }
     }
 
+    /// Marks a phone number as one that stays in the WhatsApp Business app
+    /// (coexistence): Meta lists it with `is_on_biz_app: true`.
+    pub fn set_on_biz_app(&self, phone_number_id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .on_biz_app
+            .insert(phone_number_id.to_string());
+    }
+
     /// `n` approved templates `template_0` … in a WABA.
     pub fn add_templates(&self, waba: &str, n: usize) {
         let mut st = self.state.lock().unwrap();
@@ -371,6 +383,7 @@ impl State {
         });
         n["status"] = json!("CONNECTED");
         n["name_status"] = json!("APPROVED");
+        n["is_on_biz_app"] = json!(self.on_biz_app.contains(id));
         Some(n)
     }
 
@@ -564,6 +577,13 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
             Reply::json(200, json!({"success": true}))
         }
         ("POST", [_, "messages"]) => send(st, req),
+        // Marketing Messages Lite: marketing templates only.
+        ("POST", [_, "marketing_messages"]) => {
+            if req.json()["type"] != "template" {
+                return meta_error(400, 100, "(#100) Invalid parameter");
+            }
+            send(st, req)
+        }
         // The Flows public key (kept only in the recorded requests).
         ("POST", [_, "whatsapp_business_encryption"]) => {
             if !req.json()["business_public_key"]

@@ -174,6 +174,7 @@ routes! {
     POST "/api/v1/phone-numbers/{phoneNumberId}/deregister", Api => handler!(numbers::deregister);
     POST "/api/v1/phone-numbers/{phoneNumberId}/ensure-registered", Api => handler!(numbers::ensure_registered);
     POST "/api/v1/phone-numbers/{phoneNumberId}/messages", Api => handler!(messages::send);
+    POST "/api/v1/phone-numbers/{phoneNumberId}/marketing-messages", Api => handler!(messages::send_marketing);
     POST "/api/v1/phone-numbers/{phoneNumberId}/messages/{messageId}/read", Api => handler!(messages::mark_read);
     GET "/api/v1/phone-numbers/{phoneNumberId}/windows/{user}", Api => handler!(messages::window);
     POST "/api/v1/phone-numbers/{phoneNumberId}/media", Api => handler!(media::upload);

@@ -1,6 +1,7 @@
 //! The flow API (CONTRACT §4) against a fake Meta: every action of the connector
 //! guide, the exact Graph request it makes, and the errors a person can act on.
 
+mod marketing;
 mod media;
 mod messages;
 mod numbers;
