@@ -3,7 +3,7 @@
 //! finishing it with Meta when it comes back. Each step answers what
 //! happened; the front-end decides how to show it.
 
-use super::{blocking, Services};
+use super::{access, blocking, Services};
 use crate::domain::accounts::grant_from;
 use crate::domain::coexistence;
 use crate::domain::connect::{
@@ -330,9 +330,24 @@ async fn connect(
     {
         Ok(connected) => {
             tracing::info!(account = %connected.account.id, created = connected.created, wabas = connected.account.waba_ids.len(), "account connected through login");
+            if login.coexistence {
+                learn_numbers(app, &connected).await;
+            }
             Ended::Connected(Box::new(connected), api_key)
         }
         Err(e) => Ended::Failed(e),
+    }
+}
+
+/// After a coexistence login, the WABAs' numbers are listed once, so the
+/// number that stays in the WhatsApp Business app is known (and sends at
+/// 20 a second) from the first send on. The account is connected whatever
+/// Meta answers: a failure only leaves it to the first listing.
+async fn learn_numbers(app: &Services, connected: &Connected) {
+    for waba in &connected.account.waba_ids {
+        if let Err(e) = access::phone_numbers(app, &connected.account, waba).await {
+            tracing::warn!(account = %connected.account.id, waba = %waba, error = %e, "could not list the numbers of a coexistence login's WABA");
+        }
     }
 }
 
