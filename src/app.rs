@@ -15,8 +15,9 @@ use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::ServeArgs;
+use crate::domain::coexistence;
 use crate::domain::delivery::RetryPolicy;
-use crate::domain::ids::{admin_token_problem, new_token, token_hash};
+use crate::domain::ids::{admin_token_problem, new_token, token_hash, PhoneNumberId};
 use crate::domain::throughput::Throughput;
 use crate::domain::time::now_ms;
 use crate::domain::traffic::{minute_of, Traffic, WINDOW};
@@ -158,7 +159,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         wake: Wake::new(wake.clone()),
         sandbox_feed,
         flow_tool: sender.clone(),
-        send_rate: Mutex::new(Throughput::new(args.send_rate_per_number)),
+        send_rate: Mutex::new(send_rates(&store, args.send_rate_per_number)?),
     };
     let state = Arc::new(AppState {
         app,
@@ -295,6 +296,16 @@ const RESERVED_FDS: usize = 256;
 /// How many client connections may be open: the configured number, within
 /// the process's file descriptor limit, which is first raised to its hard
 /// limit (a shell's or systemd's soft limit is often 1024).
+/// Each number's send bucket at `rate`, the coexistence numbers wabridge
+/// learned before at Meta's 20 a second.
+fn send_rates(store: &Store, rate: u32) -> Result<Throughput, Error> {
+    let mut rates = Throughput::new(rate);
+    for number in store.coexistence_numbers()? {
+        rates.set_rate_for(&PhoneNumberId::new(&number), Some(coexistence::RATE));
+    }
+    Ok(rates)
+}
+
 fn connection_cap(wanted: usize, delivery_concurrency: usize) -> usize {
     let limit = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),

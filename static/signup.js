@@ -80,7 +80,9 @@
       config_id: cfg.configId,
       response_type: "code",
       override_default_response_type: true,
-      extras: { setup: {}, featureType: "", sessionInfoVersion: cfg.sessionInfoVersion }
+      // featureType "whatsapp_business_app_onboarding": the connect link asked
+      // for a WhatsApp Business app number (coexistence).
+      extras: { setup: {}, featureType: cfg.featureType || "", sessionInfoVersion: cfg.sessionInfoVersion }
     });
   });
 })();

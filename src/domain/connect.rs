@@ -40,6 +40,7 @@ pub fn new_link(now_ms: u64, expires_in_hours: Option<u64>) -> Result<MintedLink
             expires_at: expiry(now_ms, Duration::from_secs(hours * 3600)),
             used_at: None,
             account_id: None,
+            coexistence: false,
         },
     })
 }
@@ -290,6 +291,7 @@ mod tests {
             expires_at: 100,
             used_at: None,
             account_id: None,
+            coexistence: false,
         };
         assert_eq!(check_link(Some(&link), 99), Ok(()));
         assert_eq!(check_link(Some(&link), 100), Err(Unusable::Expired));
@@ -304,6 +306,7 @@ mod tests {
             flow: ConnectFlow::OAuth,
             link_hash: None,
             expires_at: 10,
+            coexistence: false,
         };
         assert_eq!(usable_login(Some(login.clone()), 9), Ok(login.clone()));
         assert_eq!(usable_login(Some(login), 10), Err(Unusable::Expired));

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod calls;
+pub mod coexistence;
 pub mod connect;
 pub mod delivery;
 pub mod disk;
@@ -9,6 +10,7 @@ pub mod events;
 pub mod flows;
 pub mod groups;
 pub mod ids;
+pub mod marketing;
 pub mod media;
 pub mod model;
 pub mod outbound;

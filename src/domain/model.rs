@@ -95,6 +95,24 @@ pub struct ConnectLink {
     pub used_at: Option<u64>,
     #[serde(default)]
     pub account_id: Option<String>,
+    /// Embedded Signup offers to connect a WhatsApp Business app number
+    /// (coexistence, `domain::coexistence`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub coexistence: bool,
+}
+
+/// What wabridge has learned about one WABA, kept per WABA: its Marketing
+/// Messages Lite onboarding (from Meta's `account_update` webhook) and which
+/// of its phone numbers are coexistence numbers (from the last listing of its
+/// numbers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WabaFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marketing: Option<crate::domain::marketing::MarketingState>,
+    /// Sorted phone number ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coexistence_numbers: Vec<String>,
 }
 
 /// A login in progress: what an OAuth `state` stands for. Stored under the
@@ -107,6 +125,10 @@ pub struct PendingLogin {
     pub link_hash: Option<String>,
     /// Unix ms.
     pub expires_at: u64,
+    /// The link asked for coexistence onboarding (Embedded Signup's
+    /// `featureType: "whatsapp_business_app_onboarding"`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub coexistence: bool,
 }
 
 /// The two kinds of events a listener could name before `events` existed

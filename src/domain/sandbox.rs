@@ -133,7 +133,8 @@ pub fn graph_post(number: &SandboxNumber, path: &str, body: &Value) -> Result<Va
     match path.split_once('/') {
         // A sandbox number has no groups (nor a Meta to create them).
         Some((_, "messages")) if body["recipient_type"] == "group" => Err(unsupported("groups")),
-        Some((phone, "messages")) if phone == number.phone_number_id => {
+        // Marketing messages (MM Lite) are sends too.
+        Some((phone, "messages" | "marketing_messages")) if phone == number.phone_number_id => {
             Ok(send_answer(body, &new_message_id()))
         }
         Some((phone, "media")) if phone == number.phone_number_id => {

@@ -10,6 +10,10 @@
 //! refused when that would put it more than a second ahead of now. A bucket
 //! that is full is the same as no bucket, so full ones are forgotten without
 //! changing any answer.
+//!
+//! A number Meta holds to a lower fixed throughput (a coexistence number,
+//! 20 a second: `domain::coexistence`) has its own rate, set when wabridge
+//! learns it; every other number sends at `rate`.
 
 use std::collections::HashMap;
 
@@ -59,6 +63,8 @@ pub struct Throughput {
     /// Messages a second per number; 0 is no limit.
     rate: u32,
     buckets: HashMap<PhoneNumberId, Bucket>,
+    /// Numbers with a rate of their own, below `rate`.
+    own_rates: HashMap<PhoneNumberId, u32>,
 }
 
 impl Throughput {
@@ -66,6 +72,7 @@ impl Throughput {
         Throughput {
             rate,
             buckets: HashMap::new(),
+            own_rates: HashMap::new(),
         }
     }
 
@@ -73,17 +80,36 @@ impl Throughput {
         self.rate
     }
 
+    /// The rate `number` sends at: its own, or everyone's.
+    pub fn rate_for(&self, number: &PhoneNumberId) -> u32 {
+        self.own_rates.get(number).copied().unwrap_or(self.rate)
+    }
+
+    /// Gives `number` a rate of its own (never above everyone's, and off
+    /// when everyone's is), or with `None` takes it back.
+    pub fn set_rate_for(&mut self, number: &PhoneNumberId, rate: Option<u32>) {
+        match rate {
+            Some(r) if self.rate != 0 => {
+                self.own_rates.insert(number.clone(), r.min(self.rate));
+            }
+            _ => {
+                self.own_rates.remove(number);
+            }
+        }
+    }
+
     /// Counts one message from `number` at `now_ms`, or refuses it with the
     /// milliseconds (rounded up) until the number may send again.
     pub fn try_take(&mut self, number: &PhoneNumberId, now_ms: u64) -> Result<(), u64> {
-        if self.rate == 0 {
+        let rate = self.rate_for(number);
+        if rate == 0 {
             return Ok(());
         }
         let now_us = now_ms.saturating_mul(1000);
         if self.buckets.len() >= MAX_NUMBERS && !self.buckets.contains_key(number) {
             self.buckets.retain(|_, b| b.full_at > now_us);
         }
-        let interval = (MICROS_PER_SEC / u64::from(self.rate)).max(1);
+        let interval = (MICROS_PER_SEC / u64::from(rate)).max(1);
         self.buckets
             .entry(number.clone())
             .or_insert_with(Bucket::new)
@@ -157,6 +183,24 @@ mod tests {
         let mut t = Throughput::new(5);
         assert_eq!(passed(&mut t, "1", 10, T0), 5);
         assert_eq!(passed(&mut t, "2", 10, T0), 5);
+    }
+
+    #[test]
+    fn a_number_with_its_own_rate_sends_at_it_until_taken_back() {
+        let mut t = Throughput::new(80);
+        t.set_rate_for(&number("coex"), Some(20));
+        assert_eq!(t.rate_for(&number("coex")), 20);
+        assert_eq!(passed(&mut t, "coex", 100, T0), 20);
+        assert_eq!(passed(&mut t, "other", 100, T0), 80);
+        // Never above everyone's rate.
+        t.set_rate_for(&number("high"), Some(500));
+        assert_eq!(t.rate_for(&number("high")), 80);
+        t.set_rate_for(&number("coex"), None);
+        assert_eq!(passed(&mut t, "coex", 100, T0 + 2_000), 80);
+        // Everyone's rate off: every number's too.
+        let mut off = Throughput::new(0);
+        off.set_rate_for(&number("coex"), Some(20));
+        assert_eq!(passed(&mut off, "coex", 1_000, T0), 1_000);
     }
 
     #[test]

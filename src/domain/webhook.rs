@@ -22,7 +22,7 @@ use contacts::Contacts;
 use event::Ctx;
 use fields::{id_string, items_root};
 
-pub use meta_body::{business_link, meta_body};
+pub use meta_body::{business_link, marketing_terms_signed, meta_body};
 
 /// Why a correctly signed body cannot be used; such a body goes to quarantine.
 #[derive(Debug, Clone, PartialEq)]

@@ -167,6 +167,8 @@ pub struct SignupConfig<'a> {
     pub state: &'a str,
     /// The callback the page's form posts to.
     pub callback_url: &'a str,
+    /// `FB.login`'s `extras.featureType` (coexistence onboarding), or "".
+    pub feature_type: &'a str,
 }
 
 pub fn signup(c: &SignupConfig<'_>) -> Resp {
@@ -188,6 +190,7 @@ fn signup_page<'a>(nonce: &'a str, c: &SignupConfig<'a>) -> Signup<'a> {
         "configId": c.config_id,
         "graphVersion": c.graph_version,
         "sessionInfoVersion": SESSION_INFO_VERSION,
+        "featureType": c.feature_type,
     });
     Signup {
         nonce,
@@ -258,6 +261,7 @@ mod tests {
             graph_version: "v25.0",
             state: HOSTILE,
             callback_url: "https://gw.example/auth/whatsapp/callback",
+            feature_type: "",
         };
         let page = signup_page("N", &c).render().unwrap();
         assert!(!page.contains("<script>alert"), "{page}");

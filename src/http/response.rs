@@ -148,7 +148,7 @@ pub fn hint(err: &Error) -> Option<String> {
         Error::MissingScopes(_) => Some(crate::domain::accounts::MISSING_SCOPES_HINT.into()),
         Error::NotConfigured(_) => Some("set clientId and clientSecret with PUT /api/v1/admin/config (the Meta App's App ID and App Secret)".into()),
         Error::Meta(e) => e.hint().map(str::to_string),
-        Error::RateLimited { .. } => Some("wait Retry-After seconds and send again; spread a campaign's sends over time (Meta allows a number 80 messages per second by default, 1,000 once upgraded)".into()),
+        Error::RateLimited { .. } => Some("wait Retry-After seconds and send again; spread a campaign's sends over time (Meta allows a number 80 messages per second by default, 1,000 once upgraded, and a coexistence number, also used in the WhatsApp Business app, 20)".into()),
         Error::WindowClosed(_) => Some("send an approved template (type \"template\"), which Meta delivers at any time; once the user replies, free-form messages work for 24 hours".into()),
         Error::MetaUnreachable(_) => Some("check the server's outbound network and --graph-url".into()),
         Error::FlowKey(_) => Some("PUT /api/v1/phone-numbers/{phoneNumberId}/flows-endpoint uploads this number's public key to Meta again".into()),

@@ -121,6 +121,9 @@ pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
     if let Some(hint) = login_hint(code, &lower) {
         return Some(hint);
     }
+    if let Some(hint) = marketing_hint(&lower) {
+        return Some(hint);
+    }
     if code == 100 && lower.contains("template") {
         return Some("Meta refused the template: its message says which part. A name already used in this language, or deleted less than 4 weeks ago, needs another name; GET /api/v1/business-accounts/{wabaId}/templates?name= shows what exists.");
     }
@@ -159,6 +162,27 @@ pub fn hint_for(code: i64, message: &str) -> Option<&'static str> {
     })
 }
 
+/// Refusals of the Marketing Messages Lite API (`/marketing_messages`),
+/// recognised by their text: Meta answers a WABA that has not accepted the
+/// MM Lite terms with "You must accept the Marketing Messages Lite API terms
+/// to use the API" (code 131055 in partner docs; Meta's own error table uses
+/// that code for other refusals too), and a message that is not a marketing
+/// template with code 100 and "Message must be a template message".
+fn marketing_hint(message: &str) -> Option<&'static str> {
+    let marketing = message.contains("marketing messages") || message.contains("mm lite");
+    Some(
+        if marketing && (message.contains("terms") || message.contains("onboard")) {
+            "The WABA's business has not accepted the Marketing Messages Lite API terms (MM Lite onboarding). An admin of the business portfolio accepts them in WhatsApp Manager (or through the partner's onboarding link); Meta then sends the account_update event MM_LITE_TERMS_SIGNED, and GET /api/v1/business-accounts shows marketingMessages.status \"onboarded\". Until then send with POST /api/v1/phone-numbers/{id}/messages."
+        } else if message.contains("must be a template message")
+            || (marketing && message.contains("template"))
+        {
+            "The Marketing Messages API sends approved MARKETING templates only. Send utility and authentication templates and every other message with POST /api/v1/phone-numbers/{id}/messages."
+        } else {
+            return None;
+        },
+    )
+}
+
 /// Errors of the login and the code exchange, recognised by their text because
 /// Meta reuses codes 100 and 191 for many of them.
 fn login_hint(code: i64, message: &str) -> Option<&'static str> {
@@ -181,6 +205,29 @@ fn login_hint(code: i64, message: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn marketing_messages_refusals_say_what_to_do() {
+        let terms = hint_for(
+            131055,
+            "(#200) You must accept the Marketing Messages Lite API terms to use the API.",
+        )
+        .unwrap();
+        assert!(terms.contains("MM_LITE_TERMS_SIGNED"), "{terms}");
+        let not_template = hint_for(
+            100,
+            "(#100) Invalid parameter: Message must be a template message.",
+        )
+        .unwrap();
+        assert!(
+            not_template.contains("MARKETING templates only"),
+            "{not_template}"
+        );
+        // Other refusals keep their own hints.
+        assert!(hint_for(100, "Invalid parameter")
+            .unwrap()
+            .contains("Meta refused a parameter"));
+    }
 
     #[test]
     fn reads_metas_error_body() {

@@ -165,6 +165,7 @@ pub(super) fn copy_into(src: &ReadTransaction, dest: &Path) -> Result<Summary, E
     copy_table(src, &tx, BUSINESS_WABAS, &mut copied)?;
     copy_table(src, &tx, TRAFFIC, &mut copied)?;
     copy_table(src, &tx, FLOWS_ENDPOINTS, &mut copied)?;
+    copy_table(src, &tx, WABA_FACTS, &mut copied)?;
     // A table added to tables.rs but not above would be silently left out: refuse.
     let mut missing: Vec<String> = src
         .list_tables()?
@@ -260,6 +261,7 @@ mod tests {
                     expires_at: u64::MAX,
                     used_at: None,
                     account_id: None,
+                    coexistence: false,
                 },
             )
             .await
@@ -271,6 +273,7 @@ mod tests {
                     flow: ConnectFlow::OAuth,
                     link_hash: Some("link-hash".into()),
                     expires_at: u64::MAX,
+                    coexistence: false,
                 },
             )
             .await

@@ -23,15 +23,18 @@ pub struct Connected {
 }
 
 impl Store {
-    /// Mints a connect link that lasts `expires_in_hours` (see `domain::connect::new_link`)
-    /// and stores it under its hash: how the admin API and the backoffice both make
-    /// links. The secret in the answer is kept nowhere.
+    /// Mints a connect link that lasts `expires_in_hours` (see `domain::connect::new_link`),
+    /// for coexistence onboarding when asked, and stores it under its hash: how
+    /// the admin API and the backoffice both make links. The secret in the
+    /// answer is kept nowhere.
     pub async fn mint_connect_link(
         &self,
         now_ms: u64,
         expires_in_hours: Option<u64>,
+        coexistence: bool,
     ) -> Result<MintedLink, Error> {
-        let minted = new_link(now_ms, expires_in_hours)?;
+        let mut minted = new_link(now_ms, expires_in_hours)?;
+        minted.link.coexistence = coexistence;
         self.insert_connect_link(token_hash(&minted.secret), minted.link.clone())
             .await?;
         tracing::info!(link = %minted.link.id, expires_at = minted.link.expires_at, "connect link created");
@@ -248,6 +251,7 @@ mod tests {
             expires_at,
             used_at: None,
             account_id: None,
+            coexistence: false,
         }
     }
 
@@ -328,6 +332,7 @@ mod tests {
             flow: crate::domain::model::ConnectFlow::OAuth,
             link_hash: None,
             expires_at: 100,
+            coexistence: false,
         };
         store
             .insert_pending_login("S1".into(), login.clone())

@@ -174,6 +174,8 @@ impl Store {
 /// Every table an ingest writes, open for as long as ingests follow one
 /// another in a commit (see `writer::Shared`).
 pub(crate) struct IngestTables<'t> {
+    /// For the tables an ingest seldom writes (a WABA's facts).
+    tx: &'t WriteTransaction,
     meta: Table<'t, &'static str, u64>,
     dedupe: Table<'t, &'static str, u64>,
     events: EventsTable<'t>,
@@ -188,6 +190,7 @@ pub(crate) struct IngestTables<'t> {
 impl<'t> IngestTables<'t> {
     pub fn open(tx: &'t WriteTransaction) -> Result<Self, Error> {
         Ok(IngestTables {
+            tx,
             meta: tx.open_table(META)?,
             dedupe: tx.open_table(DEDUPE)?,
             events: tx.open_table(EVENTS)?,
@@ -232,6 +235,7 @@ fn ingest(
         }
         report.accept(&event.event_type);
         t.directory.learn_from(event, now_ms)?;
+        super::wabas::learn_from(t.tx, event, now_ms)?;
         let mut meta_body: Option<Vec<u8>> = None;
         let lane = Lane::for_event(&event.event_type);
         for (listener_id, format) in t.router.listeners_for(event)? {

@@ -116,6 +116,11 @@ fn step(db: &Database, from: u64, sealer: &Sealer) -> Result<(), Error> {
         // optional field of `status_row`): nothing to rewrite, but a build
         // that cannot read such a row must refuse the database, not a row.
         10 => {}
+        // 12: what wabridge learns per WABA (MM Lite onboarding, coexistence
+        // numbers) starts empty: until Meta's next webhook or listing, unknown.
+        11 => {
+            tx.open_table(WABA_FACTS)?;
+        }
         v => {
             return Err(Error::Startup(format!(
                 "no migration from schema version {v}"
@@ -235,6 +240,7 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     create_v6_tables(tx)?;
     tx.open_table(TRAFFIC)?;
     tx.open_table(FLOWS_ENDPOINTS)?;
+    tx.open_table(WABA_FACTS)?;
     Ok(())
 }
 

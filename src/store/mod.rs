@@ -23,6 +23,7 @@ mod settings;
 mod status_row;
 mod tables;
 mod traffic;
+mod wabas;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -12,8 +12,8 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// key check in `settings`. 8: status-history rows in a binary layout
 /// (`status_row`) instead of JSON. 9: traffic (the backoffice's charts).
 /// 10: flows_endpoints. 11: status rows may hold a group participant's
-/// BSUID (`status_row`'s flag 1 << 10).
-pub const SCHEMA_VERSION: u64 = 11;
+/// BSUID (`status_row`'s flag 1 << 10). 12: waba_facts.
+pub const SCHEMA_VERSION: u64 = 12;
 
 /// The key in `META` that holds the schema version.
 pub const SCHEMA_VERSION_KEY: &str = "schema_version";
@@ -102,3 +102,6 @@ pub const TRAFFIC: TableDefinition<(u64, &str, &str), (u32, u32)> = TableDefinit
 /// phone number id → FlowsEndpoint JSON, its secret and private key sealed:
 /// the number's WhatsApp Flows data endpoint. (Since version 10.)
 pub const FLOWS_ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("flows_endpoints");
+/// WABA id → WabaFacts JSON: what wabridge learned of the WABA (its Marketing
+/// Messages Lite onboarding, its coexistence numbers). (Since version 12.)
+pub const WABA_FACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("waba_facts");

@@ -8,10 +8,13 @@
 //! when Meta refuses the token there, the account shows `needs_reconnect` at
 //! once instead of at the token keeper's next round.
 
+use std::sync::PoisonError;
+
 use serde_json::Value;
 
 use super::blocking;
 use super::Services;
+use crate::domain::coexistence;
 use crate::domain::ids::{PhoneNumberId, WabaId};
 use crate::domain::model::{Account, AccountStatus};
 use crate::domain::sandbox::{self, SandboxNumber};
@@ -103,7 +106,7 @@ pub async fn phone_numbers(
     if !is_meta_id(waba_id) {
         return Err(Error::invalid("wabaId", "a WABA ID is a number"));
     }
-    let fields = "id,display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,status,name_status,throughput";
+    let fields = "id,display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,status,name_status,throughput,is_on_biz_app";
     let page = paged(
         app,
         account,
@@ -122,7 +125,32 @@ pub async fn phone_numbers(
         .map(|id| (id.to_string(), waba_id.to_string()))
         .collect();
     app.store.remember_phone_numbers(pairs).await?;
+    learn_coexistence(app, waba_id, &page.items).await?;
     Ok(page.items)
+}
+
+/// Which of a WABA's numbers are coexistence numbers, as its listing says:
+/// they send at Meta's 20 a second from now on, and the store keeps them for
+/// the next start and the backoffice. Numbers no longer marked go back to
+/// the ordinary rate.
+async fn learn_coexistence(app: &Services, waba_id: &str, numbers: &[Value]) -> Result<(), Error> {
+    let coexistence = coexistence::numbers_in(numbers);
+    {
+        let mut rates = app.send_rate.lock().unwrap_or_else(PoisonError::into_inner);
+        let ids = numbers
+            .iter()
+            .filter_map(|n| n.get("id").and_then(Value::as_str));
+        for id in ids {
+            let own = coexistence
+                .iter()
+                .any(|c| c == id)
+                .then_some(coexistence::RATE);
+            rates.set_rate_for(&PhoneNumberId::new(id), own);
+        }
+    }
+    app.store
+        .set_coexistence_numbers(waba_id.to_string(), coexistence)
+        .await
 }
 
 /// How much of a paged Graph listing to fetch.

@@ -3,8 +3,9 @@
 //! finishing it with Meta when it comes back. Each step answers what
 //! happened; the front-end decides how to show it.
 
-use super::{blocking, Services};
+use super::{access, blocking, Services};
 use crate::domain::accounts::grant_from;
+use crate::domain::coexistence;
 use crate::domain::connect::{
     check_link, connect_url, default_waba, expiry, oauth_dialog_url, signup_url, usable_login,
     Unusable,
@@ -26,10 +27,16 @@ pub struct NewLink {
     pub expires_at: u64,
 }
 
-pub async fn mint_link(app: &Services, expires_in_hours: Option<u64>) -> Result<NewLink, Error> {
+/// A connect link lasting `expires_in_hours`; with `coexistence`, its
+/// Embedded Signup offers to connect a WhatsApp Business app number.
+pub async fn mint_link(
+    app: &Services,
+    expires_in_hours: Option<u64>,
+    coexistence: bool,
+) -> Result<NewLink, Error> {
     let minted = app
         .store
-        .mint_connect_link(now_ms(), expires_in_hours)
+        .mint_connect_link(now_ms(), expires_in_hours, coexistence)
         .await?;
     Ok(NewLink {
         id: minted.link.id,
@@ -76,15 +83,16 @@ pub async fn begin(
     link: Option<&str>,
     admin: impl FnOnce() -> bool,
 ) -> Result<Result<String, Stop>, Error> {
-    let link_hash = match link {
+    let (link_hash, coexistence) = match link {
         Some(link) => {
             let hash = token_hash(link);
-            if let Err(why) = check_link(app.store.connect_link(&hash)?.as_ref(), now_ms()) {
+            let found = app.store.connect_link(&hash)?;
+            if let Err(why) = check_link(found.as_ref(), now_ms()) {
                 return Ok(Err(Stop::Link(why)));
             }
-            Some(hash)
+            (Some(hash), found.is_some_and(|l| l.coexistence))
         }
-        None if admin() => None,
+        None if admin() => (None, false),
         None => return Ok(Err(Stop::Link(Unusable::Unknown))),
     };
     let settings = app.settings();
@@ -94,11 +102,19 @@ pub async fn begin(
         }));
     }
     let flow = if settings.es_config_id.is_empty() {
+        // Coexistence is an option of Meta's signup wizard: plain OAuth has none.
+        if coexistence {
+            return Ok(Err(Stop::NotConfigured {
+                embedded_signup: true,
+            }));
+        }
         ConnectFlow::OAuth
     } else {
         ConnectFlow::EmbeddedSignup
     };
-    start_login(app, &settings, link_hash, flow).await.map(Ok)
+    start_login(app, &settings, link_hash, flow, coexistence)
+        .await
+        .map(Ok)
 }
 
 /// Stores a new login under a fresh 256-bit `state` and returns where the browser goes next.
@@ -107,12 +123,14 @@ async fn start_login(
     settings: &Settings,
     link_hash: Option<String>,
     flow: ConnectFlow,
+    coexistence: bool,
 ) -> Result<String, Error> {
     let raw = new_token("st");
     let login = PendingLogin {
         flow,
         link_hash,
         expires_at: expiry(now_ms(), app.connect_state_ttl),
+        coexistence,
     };
     app.store
         .insert_pending_login(token_hash(&raw), login)
@@ -142,6 +160,9 @@ pub fn callback_url(app: &Services) -> String {
 pub struct Signup {
     pub app_id: String,
     pub config_id: String,
+    /// `extras.featureType` of `FB.login`: Meta's wizard's variant, empty
+    /// for the ordinary one.
+    pub feature_type: &'static str,
 }
 
 /// The signup page is for a login `/connect` started as Embedded Signup, and nothing else.
@@ -156,6 +177,11 @@ pub fn signup(app: &Services, state: &str) -> Result<Result<Signup, Stop>, Error
         Ok(login) if login.flow == ConnectFlow::EmbeddedSignup => Ok(Ok(Signup {
             app_id: settings.client_id,
             config_id: settings.es_config_id,
+            feature_type: if login.coexistence {
+                coexistence::FEATURE_TYPE
+            } else {
+                ""
+            },
         })),
         Ok(_) => Ok(Err(Stop::Login(Unusable::Unknown))),
         Err(why) => Ok(Err(Stop::Login(why))),
@@ -238,7 +264,16 @@ async fn cancelled(
         None => true,
     };
     let retry = if link_ok && settings.is_configured() {
-        Some(start_login(app, &settings, login.link_hash, login.flow).await?)
+        Some(
+            start_login(
+                app,
+                &settings,
+                login.link_hash,
+                login.flow,
+                login.coexistence,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -295,9 +330,24 @@ async fn connect(
     {
         Ok(connected) => {
             tracing::info!(account = %connected.account.id, created = connected.created, wabas = connected.account.waba_ids.len(), "account connected through login");
+            if login.coexistence {
+                learn_numbers(app, &connected).await;
+            }
             Ended::Connected(Box::new(connected), api_key)
         }
         Err(e) => Ended::Failed(e),
+    }
+}
+
+/// After a coexistence login, the WABAs' numbers are listed once, so the
+/// number that stays in the WhatsApp Business app is known (and sends at
+/// 20 a second) from the first send on. The account is connected whatever
+/// Meta answers: a failure only leaves it to the first listing.
+async fn learn_numbers(app: &Services, connected: &Connected) {
+    for waba in &connected.account.waba_ids {
+        if let Err(e) = access::phone_numbers(app, &connected.account, waba).await {
+            tracing::warn!(account = %connected.account.id, waba = %waba, error = %e, "could not list the numbers of a coexistence login's WABA");
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! Sending messages, marking them read, the 24-hour window they depend on,
-//! and a message's status history.
+//! Sending messages (marketing templates through MM Lite too), marking them
+//! read, the 24-hour window they depend on, and a message's status history.
 
 use std::sync::PoisonError;
 
@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::access::{self, own_phone_number, Number};
 use super::{sandbox, Services};
+use crate::domain::marketing;
 use crate::domain::model::{Account, StatusRecord};
 use crate::domain::outbound::{self, Outbound};
 use crate::domain::recipient::{check_user_id, normalize_phone, Recipient};
@@ -84,6 +85,68 @@ pub async fn send(
     strict: Option<bool>,
 ) -> Result<Value, Error> {
     let message = outbound::prepare(request)?;
+    send_checked(
+        app,
+        account,
+        phone_number_id,
+        message,
+        strict,
+        Endpoint::Messages,
+    )
+    .await
+}
+
+/// A marketing template through Meta's Marketing Messages Lite API
+/// (`POST /{phone-number-id}/marketing_messages`): the message and MM Lite's
+/// own fields are checked (`domain::marketing`), then everything an ordinary
+/// send checks, then Meta is asked. The answer is the send's.
+pub async fn send_marketing(
+    app: &Services,
+    account: &Account,
+    phone_number_id: &str,
+    request: Value,
+) -> Result<Value, Error> {
+    let message = marketing::prepare(request)?;
+    send_checked(
+        app,
+        account,
+        phone_number_id,
+        message,
+        None,
+        Endpoint::Marketing,
+    )
+    .await
+}
+
+/// Where a checked message goes at Meta.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    /// Cloud API's `/{phone-number-id}/messages`.
+    Messages,
+    /// The Marketing Messages Lite API's `/{phone-number-id}/marketing_messages`.
+    Marketing,
+}
+
+impl Endpoint {
+    fn edge(self) -> &'static str {
+        match self {
+            Endpoint::Messages => "messages",
+            Endpoint::Marketing => "marketing_messages",
+        }
+    }
+}
+
+/// A checked message: the number is the account's, the window allows it,
+/// the number's send rate has room; then Meta's `endpoint`, the history, the
+/// recipient's other ids and the answer.
+async fn send_checked(
+    app: &Services,
+    account: &Account,
+    phone_number_id: &str,
+    message: Outbound,
+    strict: Option<bool>,
+    endpoint: Endpoint,
+) -> Result<Value, Error> {
     let number = own_phone_number(app, account, phone_number_id).await?;
     let strict = strict.unwrap_or_else(|| app.settings().require_open_window);
     let id = number.id().as_str();
@@ -98,7 +161,8 @@ pub async fn send(
         )));
     }
     pace(app, &number)?;
-    let answer = access::post(app, account, format!("{id}/messages"), message.body.clone()).await?;
+    let path = format!("{id}/{}", endpoint.edge());
+    let answer = access::post(app, account, path, message.body.clone()).await?;
     record_accepted(app, &number, &message, &answer).await;
     if let Some(sandbox) = &account.sandbox {
         sandbox::feed_back(app, sandbox, &answer);
@@ -122,16 +186,17 @@ pub async fn send(
     Ok(strip_nulls(view))
 }
 
-/// Counts the send against the number's `--send-rate-per-number`, last of
-/// the checks so that a refused or invalid message uses no token, or refuses
-/// it with the wait before Meta is asked.
+/// Counts the send against the number's `--send-rate-per-number` (20 a
+/// second for a known coexistence number), last of the checks so that a
+/// refused or invalid message uses no token, or refuses it with the wait
+/// before Meta is asked.
 fn pace(app: &Services, number: &Number) -> Result<(), Error> {
     let mut buckets = app.send_rate.lock().unwrap_or_else(PoisonError::into_inner);
     buckets
         .try_take(number.id(), now_ms())
         .map_err(|wait_ms| Error::RateLimited {
             phone_number_id: number.id().to_string(),
-            rate: buckets.rate(),
+            rate: buckets.rate_for(number.id()),
             retry_after: retry_after_secs(wait_ms),
         })
 }

@@ -8,9 +8,10 @@ use super::access::{self, own_phone_number, Number, Page, Paging};
 use super::Services;
 use crate::domain::ids::WabaId;
 use crate::domain::model::Account;
+use crate::domain::time::rfc3339_ms;
 use crate::error::Error;
 
-const PHONE_FIELDS: &str = "id,display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,status,name_status,throughput,messaging_limit_tier";
+const PHONE_FIELDS: &str = "id,display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,status,name_status,throughput,messaging_limit_tier,is_on_biz_app";
 const PROFILE_FIELDS: &str =
     "about,address,description,email,profile_picture_url,websites,vertical";
 
@@ -48,10 +49,38 @@ async fn fields_of(
     access::get(app, account, path, vec![("fields", fields.into())]).await
 }
 
-/// ListBusinessAccounts: the account's WABAs with what Meta says of each.
+/// What wabridge learned of each of `wabas`, in order: `{id,
+/// marketingMessages: {status: "onboarded" | "unknown", event?, since?},
+/// coexistencePhoneNumbers}`. `onboarded` once Meta's `account_update`
+/// `MM_LITE_TERMS_SIGNED` named the WABA; `unknown` until then (Meta may
+/// still have onboarded it before wabridge listened).
+pub fn waba_facts(app: &Services, wabas: &[String]) -> Result<Vec<Value>, Error> {
+    Ok(app
+        .store
+        .waba_facts(wabas)?
+        .into_iter()
+        .map(|(id, facts)| {
+            let marketing = match &facts.marketing {
+                Some(m) => {
+                    json!({"status": "onboarded", "event": m.event, "since": rfc3339_ms(m.at)})
+                }
+                None => json!({"status": "unknown"}),
+            };
+            json!({
+                "id": id,
+                "marketingMessages": marketing,
+                "coexistencePhoneNumbers": facts.coexistence_numbers,
+            })
+        })
+        .collect())
+}
+
+/// ListBusinessAccounts: the account's WABAs with what Meta says of each,
+/// and what wabridge learned of each ([`waba_facts`]).
 pub async fn business_accounts(app: &Services, account: &Account) -> Result<Vec<Value>, Error> {
     let mut list = Vec::new();
-    for waba in &account.waba_ids {
+    let learned = waba_facts(app, &account.waba_ids)?;
+    for (waba, facts) in account.waba_ids.iter().zip(learned) {
         let fields =
             "id,name,currency,timezone_id,message_template_namespace,account_review_status";
         let item = match fields_of(app, account, waba.clone(), fields).await {
@@ -62,6 +91,10 @@ pub async fn business_accounts(app: &Services, account: &Account) -> Result<Vec<
             }
             Err(other) => return Err(other),
         };
+        let mut item = item;
+        for key in ["marketingMessages", "coexistencePhoneNumbers"] {
+            item[key] = facts[key].clone();
+        }
         list.push(item);
     }
     Ok(list)

@@ -749,3 +749,59 @@ fn the_admin_adds_a_listener_for_template_events_from_the_listeners_page() {
     assert_eq!(got[0].json()["type"], "whatsapp.template.status");
     assert_eq!(got[0].json()["data"]["message_template_name"], "welcome");
 }
+
+/// The Accounts page says which WABAs Meta onboarded to MM Lite and which
+/// numbers are coexistence numbers, and mints a link for a WhatsApp Business
+/// app number.
+#[test]
+fn the_accounts_page_shows_mm_lite_and_coexistence_and_mints_a_coexistence_link() {
+    const WABA: &str = "2000000000071";
+    const PHONE: &str = "3000000000071";
+    let meta = FakeMeta::start();
+    meta.add_phone_number(WABA, PHONE, "+420 800 111 171", true);
+    meta.set_on_biz_app(PHONE);
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    let (_, key) = gw.add_account(&meta, "token-coex", &[WABA]);
+    let (status, _) = gw.request(
+        "GET",
+        &format!("/api/v1/business-accounts/{WABA}/phone-numbers"),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200);
+    let signed = serde_json::json!({"object": "whatsapp_business_account", "entry": [
+        {"id": WABA, "changes": [{"field": "account_update", "value": {"event": "MM_LITE_TERMS_SIGNED",
+            "waba_info": {"waba_id": WABA, "owner_business_id": "900000000000071"}}}]}]});
+    let (status, _) = gw.post_webhook(&serde_json::to_vec(&signed).unwrap());
+    assert_eq!(status, 200);
+
+    let mut b = logged_in(&gw);
+    let accounts = b.get("/admin/accounts").body;
+    let waba = accounts
+        .split(&format!(r#"data-waba="{WABA}""#))
+        .nth(1)
+        .and_then(|rest| rest.split("</div>").next())
+        .unwrap_or_else(|| panic!("no WABA {WABA} on the page:\n{accounts}"));
+    assert!(waba.contains("MM Lite"), "{waba}");
+    assert!(
+        waba.contains(&format!("Coexistence number <code>{PHONE}</code>")),
+        "{waba}"
+    );
+    assert!(waba.contains("20 messages/s"), "{waba}");
+
+    let csrf = b.csrf();
+    let done = b.post(
+        "/admin/connect-links",
+        &[("csrf", &csrf), ("coexistence", "1")],
+    );
+    assert_eq!(done.status, 303);
+    let accounts = b.get("/admin/accounts").body;
+    assert!(accounts.contains("(coexistence)"), "{accounts}");
+    assert!(
+        accounts.contains("WhatsApp Business app (coexistence)</td>"),
+        "{accounts}"
+    );
+    let (_, links) = gw.admin("GET", "/api/v1/admin/connect-links", None);
+    assert_eq!(links["connectLinks"][0]["coexistence"], true, "{links}");
+}

@@ -651,3 +651,43 @@ fn business_level_events_reach_the_wabas_their_portfolio_owns() {
         ]
     );
 }
+
+/// A coexistence login lists the WABA's numbers once it is connected: the
+/// number that stays in the WhatsApp Business app is known at once.
+#[test]
+fn a_coexistence_login_learns_its_business_app_number_when_it_connects() {
+    const WABA: &str = "2000000000081";
+    const PHONE: &str = "3000000000081";
+    let meta = FakeMeta::start();
+    meta.add_phone_number(WABA, PHONE, "+420 800 111 181", true);
+    meta.set_on_biz_app(PHONE);
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    gw.set_es_config(ES_CONFIG);
+
+    let (status, made) = gw.admin(
+        "POST",
+        "/api/v1/admin/connect-links",
+        Some(&json!({"coexistence": true})),
+    );
+    assert_eq!(status, 201, "{made}");
+    let to = browser::get(&gw.local(made["url"].as_str().unwrap())).location();
+    let state = browser::query(&to, "state").unwrap();
+    meta.add_user_token("coex-token", "meta-user-81", &[WABA], None);
+    meta.issue_code("coex-code", "coex-token", None);
+    let done = signup_callback(&gw, &state, "coex-code", WABA);
+    assert_eq!(done.status, 200, "{}", done.body);
+    let key = done.secret().expect("the API key is shown once");
+
+    assert_eq!(
+        meta.requests_to("GET", &format!("/{WABA}/phone_numbers"))
+            .len(),
+        1
+    );
+    let account = me(&gw, &key);
+    assert_eq!(
+        account["wabas"][0]["coexistencePhoneNumbers"],
+        json!([PHONE]),
+        "{account}"
+    );
+}

@@ -100,3 +100,52 @@ fn a_hostile_es_config_id_from_an_old_database_stays_data() {
         page.body
     );
 }
+
+/// A connect link for a WhatsApp Business app number (coexistence) opens
+/// Meta's wizard with `featureType: "whatsapp_business_app_onboarding"`; an
+/// ordinary link with none. Coexistence needs Embedded Signup: without it
+/// the link says so instead of falling back to plain OAuth.
+#[test]
+fn a_coexistence_link_carries_its_feature_type_into_the_signup_page() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+
+    let coexistence = serde_json::json!({"coexistence": true});
+    let (status, made) = gw.admin("POST", "/api/v1/admin/connect-links", Some(&coexistence));
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["coexistence"], true);
+    let link = made["url"].as_str().unwrap().to_string();
+    // No Embedded Signup configured: coexistence cannot be offered.
+    let refused = browser::get(&gw.local(&link));
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.body.contains("Embedded Signup is not configured"));
+
+    gw.set_es_config("987654321");
+    let to = browser::get(&gw.local(&link)).location();
+    let page = browser::get(&gw.local(&to));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains(r#""featureType":"whatsapp_business_app_onboarding""#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("cfg.featureType"),
+        "the script passes it to FB.login"
+    );
+
+    let (_, links) = gw.admin("GET", "/api/v1/admin/connect-links", None);
+    let listed = &links["connectLinks"][0];
+    assert_eq!(
+        (listed["id"].clone(), listed["coexistence"].clone()),
+        (made["id"].clone(), true.into())
+    );
+
+    let ordinary = gw.connect_link();
+    let to = browser::get(&gw.local(&ordinary)).location();
+    let page = browser::get(&gw.local(&to));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(r#""featureType":"""#), "{}", page.body);
+}

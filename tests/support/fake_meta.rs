@@ -45,6 +45,8 @@ struct State {
     numbers: HashMap<String, Vec<Value>>,
     /// Phone numbers registered on the Cloud API.
     registered: HashSet<String>,
+    /// Phone numbers also in use in the WhatsApp Business app (coexistence).
+    on_biz_app: HashSet<String>,
     /// WABA → its message templates.
     templates: HashMap<String, Vec<Value>>,
     /// media id → (MIME type, bytes).
@@ -286,6 +288,16 @@ impl FakeMeta {
             .push(json!({"join_request_id": request_id, "wa_id": wa_id, "creation_timestamp": 1_760_000_100}));
     }
 
+    /// Marks a phone number as one that stays in the WhatsApp Business app
+    /// (coexistence): Meta lists it with `is_on_biz_app: true`.
+    pub fn set_on_biz_app(&self, phone_number_id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .on_biz_app
+            .insert(phone_number_id.to_string());
+    }
+
     /// `n` approved templates `template_0` … in a WABA.
     pub fn add_templates(&self, waba: &str, n: usize) {
         let mut st = self.state.lock().unwrap();
@@ -426,6 +438,7 @@ impl State {
         });
         n["status"] = json!("CONNECTED");
         n["name_status"] = json!("APPROVED");
+        n["is_on_biz_app"] = json!(self.on_biz_app.contains(id));
         Some(n)
     }
 
@@ -662,6 +675,13 @@ fn answer(st: &mut State, req: &Recorded) -> Reply {
                 stored[k.as_str()] = v;
             }
             Reply::json(200, json!({"success": true}))
+        }
+        // Marketing Messages Lite: marketing templates only.
+        ("POST", [_, "marketing_messages"]) => {
+            if req.json()["type"] != "template" {
+                return meta_error(400, 100, "(#100) Invalid parameter");
+            }
+            send(st, req)
         }
         // The Flows public key (kept only in the recorded requests).
         ("POST", [_, "whatsapp_business_encryption"]) => {

@@ -1,11 +1,12 @@
 //! What is built later from a stored event: Meta's own envelope for a
-//! `format: "meta"` listener, and the business link an `account_update` makes.
+//! `format: "meta"` listener, the business link an `account_update` makes,
+//! and the MM Lite onboarding one reports.
 
 use serde_json::{json, Map, Value};
 
 use super::fields::{id_string, items_root, object_of};
-use crate::domain::events;
 use crate::domain::model::InboundEvent;
+use crate::domain::{events, marketing};
 use crate::error::Error;
 
 /// Meta's own envelope holding this one event: the change's value with only
@@ -64,4 +65,23 @@ pub fn business_link(event: &InboundEvent) -> Option<(String, String)> {
         id_string(info.get("owner_business_id"))?,
         id_string(info.get("waba_id"))?,
     ))
+}
+
+/// The WABA an `account_update` says has accepted the Marketing Messages Lite
+/// terms (`event: "MM_LITE_TERMS_SIGNED"`, the WABA in `waba_info`), with
+/// Meta's event name: what lets wabridge show the WABA's MM Lite onboarding.
+pub fn marketing_terms_signed(event: &InboundEvent) -> Option<(String, String)> {
+    if event.event_type != events::ACCOUNT_UPDATE {
+        return None;
+    }
+    let value = &event.source.value;
+    let name = value.get("event").and_then(Value::as_str)?;
+    if name != marketing::TERMS_SIGNED_EVENT {
+        return None;
+    }
+    let waba = value
+        .get("waba_info")
+        .and_then(|info| id_string(info.get("waba_id")))
+        .or_else(|| Some(event.waba_id.clone()).filter(|w| !w.is_empty()))?;
+    Some((waba, name.to_string()))
 }

@@ -264,6 +264,27 @@ fn a_partner_added_links_its_waba_to_the_owning_business() {
 }
 
 #[test]
+fn mm_lite_terms_signed_names_its_waba() {
+    let b = serde_json::to_vec(&json!({"object": "whatsapp_business_account", "entry": [
+        {"id": "BIZ", "changes": [{"field": "account_update", "value": {"event": "MM_LITE_TERMS_SIGNED",
+            "waba_info": {"waba_id": "W7", "owner_business_id": "42"}}}]}
+    ]})).unwrap();
+    let events = parse(&b, 0).unwrap();
+    assert_eq!(
+        marketing_terms_signed(&events[0]),
+        Some(("W7".into(), "MM_LITE_TERMS_SIGNED".into()))
+    );
+    let other = body(
+        json!([{"field": "account_update", "value": {"event": "PARTNER_ADDED",
+        "waba_info": {"waba_id": "W7", "owner_business_id": "42"}}}]),
+    );
+    assert_eq!(marketing_terms_signed(&parse(&other, 0).unwrap()[0]), None);
+    let alert =
+        body(json!([{"field": "account_alerts", "value": {"event": "MM_LITE_TERMS_SIGNED"}}]));
+    assert_eq!(marketing_terms_signed(&parse(&alert, 0).unwrap()[0]), None);
+}
+
+#[test]
 fn a_meta_body_holds_only_its_own_item_and_user() {
     let b = body(json!([{"field": "messages", "value": {
         "messaging_product": "whatsapp",

@@ -16,7 +16,7 @@ use crate::http::request::Req;
 use crate::http::response::{self, Resp};
 use crate::http::AppState;
 use crate::usecase::accounts::{self, PastedToken};
-use crate::usecase::{connect, sandbox, settings};
+use crate::usecase::{connect, numbers, sandbox, settings};
 
 pub async fn get_config(state: &AppState, _: Admin, _: Req) -> Result<Resp, Error> {
     Ok(response::json(StatusCode::OK, &settings::view(state)))
@@ -45,6 +45,20 @@ pub struct AccountView {
     /// A sandbox account's made-up number; absent for a real account.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxNumber>,
+    /// What wabridge learned of each WABA (MM Lite onboarding, coexistence
+    /// numbers): `usecase::numbers::waba_facts`. Absent where not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wabas: Option<Vec<Value>>,
+}
+
+impl AccountView {
+    /// The view with what wabridge learned of the account's WABAs.
+    fn with_wabas(account: &Account, state: &AppState) -> Result<AccountView, Error> {
+        Ok(AccountView {
+            wabas: Some(numbers::waba_facts(state, &account.waba_ids)?),
+            ..AccountView::from(account)
+        })
+    }
 }
 
 impl From<&Account> for AccountView {
@@ -60,17 +74,18 @@ impl From<&Account> for AccountView {
             created_at: rfc3339_ms(a.created_at),
             api_key: None,
             sandbox: a.sandbox.clone(),
+            wabas: None,
         }
     }
 }
 
 pub async fn list_accounts(state: &AppState, _: Admin, _: Req) -> Result<Resp, Error> {
-    let accounts: Vec<AccountView> = state
+    let accounts = state
         .store
         .accounts()?
         .iter()
-        .map(AccountView::from)
-        .collect();
+        .map(|a| AccountView::with_wabas(a, state))
+        .collect::<Result<Vec<_>, Error>>()?;
     Ok(response::json(
         StatusCode::OK,
         &json!({"accounts": accounts}),
@@ -124,9 +139,13 @@ pub async fn delete_account(state: &AppState, _: Admin, req: Req) -> Result<Resp
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
-/// `GET /api/v1/me`: the account the key belongs to.
-pub async fn me(_: &AppState, Caller(account): Caller, _: Req) -> Result<Resp, Error> {
-    Ok(response::json(StatusCode::OK, &AccountView::from(&account)))
+/// `GET /api/v1/me`: the account the key belongs to, with what wabridge
+/// learned of its WABAs.
+pub async fn me(state: &AppState, Caller(account): Caller, _: Req) -> Result<Resp, Error> {
+    Ok(response::json(
+        StatusCode::OK,
+        &AccountView::with_wabas(&account, state)?,
+    ))
 }
 
 #[derive(Serialize)]
@@ -162,6 +181,9 @@ pub async fn list_quarantine(state: &AppState, _: Admin, req: Req) -> Result<Res
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewConnectLink {
     expires_in_hours: Option<u64>,
+    /// Embedded Signup offers to connect a WhatsApp Business app number.
+    #[serde(default)]
+    coexistence: bool,
 }
 
 /// `POST /api/v1/admin/connect-links`: a single-use link for one customer. Only
@@ -169,10 +191,11 @@ struct NewConnectLink {
 /// (not when the login starts, so a customer who cancelled can try again).
 pub async fn create_connect_link(state: &AppState, _: Admin, req: Req) -> Result<Resp, Error> {
     let new: NewConnectLink = read_optional_json(req.body).await?;
-    let link = connect::mint_link(state, new.expires_in_hours).await?;
+    let link = connect::mint_link(state, new.expires_in_hours, new.coexistence).await?;
     Ok(response::json(
         StatusCode::CREATED,
-        &json!({"id": link.id, "url": link.url, "expiresAt": rfc3339_ms(link.expires_at)}),
+        &json!({"id": link.id, "url": link.url, "expiresAt": rfc3339_ms(link.expires_at),
+                "coexistence": new.coexistence}),
     ))
 }
 
@@ -185,6 +208,7 @@ pub async fn list_connect_links(state: &AppState, _: Admin, _: Req) -> Result<Re
                 "id": l.id,
                 "createdAt": rfc3339_ms(l.created_at),
                 "expiresAt": rfc3339_ms(l.expires_at),
+                "coexistence": l.coexistence,
             })
         })
         .collect();

@@ -38,6 +38,19 @@ pub async fn send(state: &AppState, Caller(account): Caller, req: Req) -> Result
     Ok(response::json(StatusCode::OK, &view))
 }
 
+/// A marketing template through Meta's Marketing Messages Lite API: the
+/// same checks as a send, then `POST /{phone-number-id}/marketing_messages`.
+pub async fn send_marketing(
+    state: &AppState,
+    Caller(account): Caller,
+    req: Req,
+) -> Result<Resp, Error> {
+    let number = req.param("phoneNumberId").to_string();
+    let message = read_json(req.body).await?;
+    let view = messages::send_marketing(state, &account, &number, message).await?;
+    Ok(response::json(StatusCode::OK, &view))
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ReadRequest {

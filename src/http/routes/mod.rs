@@ -187,6 +187,7 @@ routes! {
     GET "/api/v1/phone-numbers/{phoneNumberId}/groups/{groupId}/join-requests", Api => handler!(groups::join_requests);
     POST "/api/v1/phone-numbers/{phoneNumberId}/groups/{groupId}/join-requests", Api => handler!(groups::approve_join_requests);
     DELETE "/api/v1/phone-numbers/{phoneNumberId}/groups/{groupId}/join-requests", Api => handler!(groups::reject_join_requests);
+    POST "/api/v1/phone-numbers/{phoneNumberId}/marketing-messages", Api => handler!(messages::send_marketing);
     POST "/api/v1/phone-numbers/{phoneNumberId}/messages/{messageId}/read", Api => handler!(messages::mark_read);
     GET "/api/v1/phone-numbers/{phoneNumberId}/windows/{user}", Api => handler!(messages::window);
     POST "/api/v1/phone-numbers/{phoneNumberId}/media", Api => handler!(media::upload);

@@ -68,6 +68,7 @@ pub async fn signup(state: &AppState, _: Public, req: Req) -> Result<Resp, Error
             graph_version: &state.graph_version,
             state: raw,
             callback_url: &callback,
+            feature_type: signup.feature_type,
         }),
         Err(stop) => stopped(stop),
     })

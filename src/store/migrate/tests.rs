@@ -345,6 +345,7 @@ async fn reopen_at(version: u64) {
         expires_at: 1_000,
         used_at: None,
         account_id: None,
+        coexistence: false,
     };
     store.insert_connect_link("L1".into(), link).await.unwrap();
     store.close();
@@ -555,4 +556,21 @@ fn a_version_8_database_gains_the_flows_endpoints_table() {
     run(&db, &sealer(), &roomy()).unwrap();
     assert_eq!(version_of(&db), SCHEMA_VERSION);
     assert!(db.begin_read().unwrap().open_table(FLOWS_ENDPOINTS).is_ok());
+}
+
+#[test]
+fn a_version_10_database_gains_the_waba_facts_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::create(dir.path().join("v10.redb")).unwrap();
+    {
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert(SCHEMA_VERSION_KEY, 10)
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    run(&db, &sealer(), &roomy()).unwrap();
+    assert_eq!(version_of(&db), SCHEMA_VERSION);
+    assert!(db.begin_read().unwrap().open_table(WABA_FACTS).is_ok());
 }

@@ -3,6 +3,7 @@
 
 mod calls;
 mod groups;
+mod marketing;
 mod media;
 mod messages;
 mod numbers;

@@ -1,13 +1,14 @@
 //! The per-number send limiter (`--send-rate-per-number`): a flow sending
 //! faster than its number may gets `429` with `Retry-After` before Meta is
 //! asked, and Meta's own throughput and pair-rate refusals become the same
-//! `429` with a wait the flow can act on.
+//! `429` with a wait the flow can act on. A coexistence number sends at
+//! Meta's 20 a second.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{World, PHONE_A, PHONE_A2};
+use super::{World, PHONE_A, PHONE_A2, WABA_A};
 use crate::support::fake_meta::meta_error;
 use crate::support::gateway::client;
 
@@ -152,4 +153,56 @@ fn a_burst_of_1000_sends_at_the_default_rate() {
         "{accepted} of 1000 sent in {elapsed:?}"
     );
     assert_eq!(sends_seen_by_meta(&w, PHONE_A), accepted);
+}
+
+/// A coexistence number (also in use in the WhatsApp Business app) has
+/// Meta's fixed 20 messages a second: once wabridge has seen Meta mark it
+/// `is_on_biz_app`, its bucket holds 20, and after a restart still does.
+#[test]
+fn a_coexistence_number_sends_at_most_20_a_second() {
+    let mut w = World::start();
+    w.meta.set_on_biz_app(PHONE_A);
+    let (status, list) = w.a(
+        "GET",
+        &format!("/api/v1/business-accounts/{WABA_A}/phone-numbers"),
+        None,
+    );
+    assert_eq!(status, 200, "{list}");
+    let numbers = list["phoneNumbers"].as_array().unwrap();
+    let coexistence = numbers.iter().find(|n| n["id"] == PHONE_A).unwrap();
+    assert_eq!(coexistence["isOnBizApp"], true, "{list}");
+    let (_, me) = w.a("GET", "/api/v1/me", None);
+    assert_eq!(
+        me["wabas"][0]["coexistencePhoneNumbers"],
+        json!([PHONE_A]),
+        "{me}"
+    );
+
+    let (accepted, elapsed) = burst(&w, PHONE_A, 60, 4);
+    assert!(
+        (20..=at_most(20, elapsed)).contains(&accepted),
+        "{accepted} of 60 sent in {elapsed:?}"
+    );
+    assert_eq!(sends_seen_by_meta(&w, PHONE_A), accepted);
+    // The WABA's other number keeps the default 80.
+    let (other, elapsed) = burst(&w, PHONE_A2, 60, 4);
+    assert_eq!(other, 60, "in {elapsed:?}");
+
+    // Known from the store after a restart, without listing the numbers again.
+    w.gw.restart();
+    let listings = w
+        .meta
+        .requests_to("GET", &format!("/{WABA_A}/phone_numbers"))
+        .len();
+    let (accepted, elapsed) = burst(&w, PHONE_A, 60, 4);
+    assert!(
+        (20..=at_most(20, elapsed)).contains(&accepted),
+        "{accepted} of 60 sent in {elapsed:?} after a restart"
+    );
+    assert_eq!(
+        w.meta
+            .requests_to("GET", &format!("/{WABA_A}/phone_numbers"))
+            .len(),
+        listings
+    );
 }

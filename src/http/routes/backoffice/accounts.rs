@@ -9,7 +9,7 @@ use hyper::StatusCode;
 use super::views::{stamp, utc, Chrome};
 use super::{html, Ctx, Done, Form, ACCOUNTS};
 use crate::domain::ids::AccountId;
-use crate::domain::model::{Account, AccountStatus};
+use crate::domain::model::{Account, AccountStatus, WabaFacts};
 use crate::error::Error;
 use crate::http::response::Resp;
 use crate::http::session::Flash;
@@ -22,7 +22,7 @@ const EXPIRY_WARNING_MS: u64 = 7 * 24 * 3600 * 1000;
 pub struct AccountRow {
     pub id: String,
     pub name: String,
-    pub waba_ids: Vec<String>,
+    pub wabas: Vec<WabaRow>,
     /// ok, warn or bad.
     pub expiry_state: &'static str,
     pub expiry: String,
@@ -33,11 +33,22 @@ pub struct AccountRow {
     pub sandbox_number: Option<String>,
 }
 
+/// One WABA of an account, with what wabridge learned of it.
+pub struct WabaRow {
+    pub id: String,
+    /// When Meta said the WABA's business accepted the MM Lite terms.
+    pub marketing_since: Option<String>,
+    /// Its numbers that stay in the WhatsApp Business app (20 messages/s).
+    pub coexistence_numbers: Vec<String>,
+}
+
 /// A connect link a customer could still use.
 pub struct LinkRow {
     pub id: String,
     pub created: String,
     pub expires: String,
+    /// For a WhatsApp Business app number (coexistence onboarding).
+    pub coexistence: bool,
 }
 
 #[derive(Template)]
@@ -54,13 +65,12 @@ pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
     for l in cx.state.store.listeners()? {
         *listeners.entry(l.account_id).or_default() += 1;
     }
-    let accounts = cx
-        .state
-        .store
-        .accounts()?
-        .iter()
-        .map(|a| row(a, listeners.get(&a.id).copied().unwrap_or(0), cx.now))
-        .collect();
+    let mut accounts = Vec::new();
+    for a in cx.state.store.accounts()? {
+        let facts = cx.state.store.waba_facts(&a.waba_ids)?;
+        let listeners = listeners.get(&a.id).copied().unwrap_or(0);
+        accounts.push(row(&a, listeners, cx.now, facts));
+    }
     let s = cx.state.settings();
     let page = AccountsPage {
         chrome: cx.chrome("accounts"),
@@ -74,6 +84,7 @@ pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
                 id: l.id,
                 created: stamp(l.created_at, cx.now).ago,
                 expires: utc(l.expires_at),
+                coexistence: l.coexistence,
             })
             .collect(),
         configured: s.is_configured(),
@@ -81,7 +92,7 @@ pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
     Ok(html(StatusCode::OK, &page))
 }
 
-fn row(a: &Account, listeners: usize, now: u64) -> AccountRow {
+fn row(a: &Account, listeners: usize, now: u64, wabas: Vec<(String, WabaFacts)>) -> AccountRow {
     let (expiry_state, expiry) = match a.token_expires_at.map(|s| s * 1000) {
         None => ("ok", "Never (System User token)".to_string()),
         Some(at) if at <= now => ("bad", format!("Expired {}", stamp(at, now).ago)),
@@ -100,7 +111,14 @@ fn row(a: &Account, listeners: usize, now: u64) -> AccountRow {
     AccountRow {
         id: a.id.clone(),
         name: a.name.clone(),
-        waba_ids: a.waba_ids.clone(),
+        wabas: wabas
+            .into_iter()
+            .map(|(id, facts)| WabaRow {
+                id,
+                marketing_since: facts.marketing.map(|m| utc(m.at)),
+                coexistence_numbers: facts.coexistence_numbers,
+            })
+            .collect(),
         expiry_state,
         expiry,
         needs_reconnect,
@@ -182,13 +200,20 @@ pub async fn remove(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
 }
 
 /// Mints a one-time `/connect?link=` URL for a customer, as the admin API does
-/// (see docs/connect.md), with the default lifetime.
-pub async fn mint_link(cx: &Ctx<'_>, _: &Form) -> Result<Done, Error> {
-    let link = connect::mint_link(cx.state, None).await?;
+/// (see docs/connect.md), with the default lifetime; for a WhatsApp Business
+/// app number (coexistence) when the box is ticked.
+pub async fn mint_link(cx: &Ctx<'_>, form: &Form) -> Result<Done, Error> {
+    let coexistence = !form.get("coexistence").is_empty();
+    let link = connect::mint_link(cx.state, None, coexistence).await?;
+    let kind = if coexistence {
+        " It connects a number the customer keeps using in the WhatsApp Business app (coexistence)."
+    } else {
+        ""
+    };
     Ok(Done::to(
         ACCOUNTS,
         Flash::ok(format!(
-            "Connect link created. Send it to your customer: it works once, until {}.",
+            "Connect link created. Send it to your customer: it works once, until {}.{kind}",
             utc(link.expires_at)
         ))
         .with_secret(link.url),
@@ -233,11 +258,17 @@ mod tests {
             &account(None, AccountStatus::NeedsReconnect, Some(reason)),
             0,
             1_000,
+            Vec::new(),
         );
         assert!(r.needs_reconnect);
         assert_eq!(r.status_reason, reason);
 
-        let expired = row(&account(Some(1), AccountStatus::Ok, None), 0, 5_000);
+        let expired = row(
+            &account(Some(1), AccountStatus::Ok, None),
+            0,
+            5_000,
+            Vec::new(),
+        );
         assert!(expired.needs_reconnect);
         assert_eq!(expired.expiry_state, "bad");
         assert_eq!(
@@ -245,7 +276,12 @@ mod tests {
             "The Meta token expired: the customer must reconnect."
         );
 
-        let fine = row(&account(None, AccountStatus::Ok, None), 0, 1_000);
+        let fine = row(
+            &account(None, AccountStatus::Ok, None),
+            0,
+            1_000,
+            Vec::new(),
+        );
         assert!(!fine.needs_reconnect);
         assert!(fine.status_reason.is_empty());
     }
