@@ -9,7 +9,7 @@ pub mod settings;
 
 use serde_json::{json, Map, Value};
 
-use super::recipient::{check_user_id, normalize_phone, Recipient};
+use super::recipient::{check_user_id, normalize_phone, person, Recipient};
 use crate::error::Error;
 
 /// Meta's call actions, in Meta's names.
@@ -233,18 +233,11 @@ pub fn prepare(request: Value) -> Result<CallRequest, Error> {
 
 /// Whom a connect calls: `to` (a phone number) or `recipient` (a BSUID).
 fn callee(body: &Map<String, Value>) -> Result<Recipient, Error> {
-    match (string(body, "to")?, string(body, "recipient")?) {
-        (Some(_), Some(_)) => Err(Error::invalid(
-            "to",
-            "give either `to` (a phone number) or `recipient` (a business-scoped user ID), not both",
-        )),
-        (Some(to), None) => Ok(Recipient::Phone(normalize_phone("to", to)?)),
-        (None, Some(id)) => Ok(Recipient::UserId(check_user_id("recipient", id)?)),
-        (None, None) => Err(Error::invalid(
-            "to",
-            "whom to call? Give `to` (a phone number in E.164, e.g. +420777123456) or `recipient` (a business-scoped user ID)",
-        )),
-    }
+    person(
+        string(body, "to")?,
+        string(body, "recipient")?,
+        "whom to call?",
+    )
 }
 
 /// The call acted on, as Meta's `calls` webhook named it (`wacid.…`).

@@ -9,7 +9,7 @@ mod kinds;
 use serde_json::{json, Map, Value};
 
 use super::groups::check_group_id;
-use super::recipient::{check_user_id, normalize_phone, Recipient};
+use super::recipient::{person, Recipient};
 use crate::error::Error;
 use fields::{object, optional_bool, optional_str, text};
 use interactive::interactive;
@@ -140,18 +140,7 @@ fn recipient(body: &Map<String, Value>) -> Result<Recipient, Error> {
             ))
         }
     }
-    match (to, user) {
-        (Some(_), Some(_)) => Err(Error::invalid(
-            "to",
-            "give either `to` (a phone number) or `recipient` (a business-scoped user ID), not both",
-        )),
-        (Some(to), None) => Ok(Recipient::Phone(normalize_phone("to", to)?)),
-        (None, Some(id)) => Ok(Recipient::UserId(check_user_id("recipient", id)?)),
-        (None, None) => Err(Error::invalid(
-            "to",
-            "who is it for? Give `to` (a phone number in E.164, e.g. +420777123456) or `recipient` (a business-scoped user ID)",
-        )),
-    }
+    person(to, user, "who is it for?")
 }
 
 /// `type`, or when it is missing the one content object present (Meta would assume text).

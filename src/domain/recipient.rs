@@ -65,6 +65,23 @@ fn national_variant(digits: &str) -> Option<String> {
     None
 }
 
+/// One person, named by `to` (a phone number) or `recipient` (a BSUID) and
+/// not both; `ask` is the question when neither is given.
+pub fn person(to: Option<&str>, user: Option<&str>, ask: &str) -> Result<Recipient, Error> {
+    match (to, user) {
+        (Some(_), Some(_)) => Err(Error::invalid(
+            "to",
+            "give either `to` (a phone number) or `recipient` (a business-scoped user ID), not both",
+        )),
+        (Some(to), None) => Ok(Recipient::Phone(normalize_phone("to", to)?)),
+        (None, Some(id)) => Ok(Recipient::UserId(check_user_id("recipient", id)?)),
+        (None, None) => Err(Error::invalid(
+            "to",
+            format!("{ask} Give `to` (a phone number in E.164, e.g. +420777123456) or `recipient` (a business-scoped user ID)"),
+        )),
+    }
+}
+
 /// Reads `+420 777 123 456`, `00420 777-123-456`, `+1 (555) 635-4389` or
 /// `420777123456` into E.164 digits. Spaces, dashes, dots and brackets are
 /// separators; anything else is refused with a message naming `field`.

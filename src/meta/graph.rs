@@ -157,14 +157,7 @@ impl Graph {
         token: &AccountToken<'_>,
         body: &Value,
     ) -> Result<Value, Error> {
-        let mut req = self
-            .agent
-            .post(self.url(path))
-            .header("authorization", &format!("Bearer {}", token.token));
-        if let Some(proof) = token.proof() {
-            req = req.query("appsecret_proof", &proof);
-        }
-        read(req.send_json(body))
+        self.with_json(self.agent.post(self.url(path)), token, body)
     }
 
     /// A DELETE on behalf of an account (Meta takes its arguments in the query).
@@ -185,14 +178,11 @@ impl Graph {
         token: &AccountToken<'_>,
         body: &Value,
     ) -> Result<Value, Error> {
-        let mut req = self
-            .agent
-            .delete(self.url(path))
-            .header("authorization", &format!("Bearer {}", token.token));
-        if let Some(proof) = token.proof() {
-            req = req.query("appsecret_proof", &proof);
-        }
-        read(req.force_send_body().send_json(body))
+        self.with_json(
+            self.agent.delete(self.url(path)).force_send_body(),
+            token,
+            body,
+        )
     }
 
     /// A call without a body, on behalf of an account: its arguments in the query.
@@ -210,6 +200,19 @@ impl Graph {
             req = req.query("appsecret_proof", &proof);
         }
         read(req.call())
+    }
+
+    fn with_json(
+        &self,
+        req: ureq::RequestBuilder<ureq::typestate::WithBody>,
+        token: &AccountToken<'_>,
+        body: &Value,
+    ) -> Result<Value, Error> {
+        let mut req = req.header("authorization", &format!("Bearer {}", token.token));
+        if let Some(proof) = token.proof() {
+            req = req.query("appsecret_proof", &proof);
+        }
+        read(req.send_json(body))
     }
 }
 
