@@ -293,9 +293,6 @@ const PASSWORD_QUEUE: usize = 8;
 /// log, deliveries in flight, Graph calls.
 const RESERVED_FDS: usize = 256;
 
-/// How many client connections may be open: the configured number, within
-/// the process's file descriptor limit, which is first raised to its hard
-/// limit (a shell's or systemd's soft limit is often 1024).
 /// Each number's send bucket at `rate`, the coexistence numbers wabridge
 /// learned before at Meta's 20 a second.
 fn send_rates(store: &Store, rate: u32) -> Result<Throughput, Error> {
@@ -306,6 +303,9 @@ fn send_rates(store: &Store, rate: u32) -> Result<Throughput, Error> {
     Ok(rates)
 }
 
+/// How many client connections may be open: the configured number, within
+/// the process's file descriptor limit, which is first raised to its hard
+/// limit (a shell's or systemd's soft limit is often 1024).
 fn connection_cap(wanted: usize, delivery_concurrency: usize) -> usize {
     let limit = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),

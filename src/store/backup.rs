@@ -278,6 +278,10 @@ mod tests {
             )
             .await
             .unwrap();
+        store
+            .set_coexistence_numbers("111".into(), vec!["PN1".into()])
+            .await
+            .unwrap();
         let copy = dir.path().join("copy.redb");
         let summary = store.snapshot_to(&copy).unwrap();
         assert_eq!(summary.rows_of("events"), 50);
@@ -288,6 +292,7 @@ mod tests {
             "phone_numbers",
             "connect_links",
             "pending_logins",
+            "waba_facts",
         ] {
             assert!(summary.rows_of(table) > 0, "{table} has rows to copy");
         }
@@ -305,6 +310,7 @@ mod tests {
         assert_eq!(restored.settings().unwrap().client_secret, "s3cret");
         assert_eq!(restored.last_inbound("PN1", "CZ.7").unwrap(), Some(1_007));
         assert!(restored.connect_link("link-hash").unwrap().is_some());
+        assert_eq!(restored.coexistence_numbers().unwrap(), ["PN1"]);
         let again = restored
             .ingest((0..51).map(event).collect(), 2_000)
             .await

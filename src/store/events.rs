@@ -174,7 +174,9 @@ impl Store {
 /// Every table an ingest writes, open for as long as ingests follow one
 /// another in a commit (see `writer::Shared`).
 pub(crate) struct IngestTables<'t> {
-    /// For the tables an ingest seldom writes (a WABA's facts).
+    /// For the tables an ingest seldom writes (a WABA's facts). Never for a
+    /// table held below: redb would refuse it, and the batch and each replay
+    /// would fail, so Meta's every retry would get a 5xx.
     tx: &'t WriteTransaction,
     meta: Table<'t, &'static str, u64>,
     dedupe: Table<'t, &'static str, u64>,

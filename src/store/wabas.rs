@@ -37,8 +37,15 @@ impl Store {
             let t = tx.open_table(WABA_FACTS)?;
             let mut out = Vec::new();
             for row in t.iter()? {
-                let facts: WabaFacts = dec(row?.1.value(), "WABA facts")?;
-                out.extend(facts.coexistence_numbers);
+                let (waba, value) = row?;
+                // A rate hint is not worth refusing to start over: the
+                // number's next listing learns it again.
+                match dec::<WabaFacts>(value.value(), "WABA facts") {
+                    Ok(facts) => out.extend(facts.coexistence_numbers),
+                    Err(e) => {
+                        tracing::warn!(waba = waba.value(), error = %e, "WABA facts unreadable; its coexistence numbers send at the default rate until listed again")
+                    }
+                }
             }
             Ok(out)
         })

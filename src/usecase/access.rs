@@ -106,18 +106,31 @@ pub async fn phone_numbers(
     if !is_meta_id(waba_id) {
         return Err(Error::invalid("wabaId", "a WABA ID is a number"));
     }
-    let fields = "id,display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,status,name_status,throughput,is_on_biz_app";
-    let page = paged(
-        app,
-        account,
-        format!("{waba_id}/phone_numbers"),
-        vec![("fields".into(), fields.into())],
-        Paging {
+    let fields = "id,display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,status,name_status,throughput";
+    let list = |fields: String| {
+        let paging = Paging {
             limit: 1000,
             after: None,
-        },
-    )
-    .await?;
+        };
+        let query = vec![("fields".into(), fields)];
+        paged(
+            app,
+            account,
+            format!("{waba_id}/phone_numbers"),
+            query,
+            paging,
+        )
+    };
+    // Every ownership check of a number not seen before lists its WABA: a
+    // Meta that stopped knowing the coexistence field (code 100, an unknown
+    // field) must not fail them all.
+    let page = match list(format!("{fields},is_on_biz_app")).await {
+        Err(Error::Meta(e)) if e.code == 100 => {
+            tracing::warn!(code = e.code, message = %e.message, "Meta refused is_on_biz_app; listing the numbers without it");
+            list(fields.to_string()).await?
+        }
+        other => other?,
+    };
     let pairs = page
         .items
         .iter()

@@ -26,8 +26,12 @@ use crate::error::Error;
 const FIELDS: &str =
     "subject,description,join_approval_mode,suspended,creation_timestamp,total_participant_count";
 /// A number creates at most 10,000 groups (Meta's Groups overview): the
-/// ownership check reads that far at most.
+/// ownership check reads that far at most, a page of 100 at a time, and
+/// stops at the group.
 const MAX_GROUPS: usize = 10_000;
+const GROUPS_PAGE: usize = 100;
+/// Join requests read for one group, as far as Meta's paging is followed.
+const MAX_JOIN_REQUESTS: usize = 5_000;
 
 /// CreateGroup: checked, then Meta's `POST /{phone-number-id}/groups`. The
 /// input is checked before the phone number (CONTRACT §4), as for a send.
@@ -203,9 +207,8 @@ pub async fn join_requests(
     group_id: &str,
 ) -> Result<Value, Error> {
     own_group(app, account, number, group_id).await?;
-    // Every open request, as far as Meta's paging is followed.
     let paging = Paging {
-        limit: MAX_GROUPS,
+        limit: MAX_JOIN_REQUESTS,
         after: None,
     };
     let page = access::paged(
@@ -282,20 +285,26 @@ async fn own_group(
     if !is_group_id(group_id) {
         return Err(Error::NotFound("group"));
     }
-    let paging = Paging {
-        limit: MAX_GROUPS,
-        after: None,
-    };
-    let page = listing(app, account, number, paging).await?;
-    if page
-        .items
-        .iter()
-        .any(|g| g.get("id").and_then(Value::as_str) == Some(group_id))
-    {
-        Ok(())
-    } else {
-        Err(Error::NotFound("group"))
+    let mut after = None;
+    for _ in 0..MAX_GROUPS / GROUPS_PAGE {
+        let paging = Paging {
+            limit: GROUPS_PAGE,
+            after,
+        };
+        let page = listing(app, account, number, paging).await?;
+        if page
+            .items
+            .iter()
+            .any(|g| g.get("id").and_then(Value::as_str) == Some(group_id))
+        {
+            return Ok(());
+        }
+        match page.next_cursor {
+            Some(cursor) => after = Some(cursor),
+            None => break,
+        }
     }
+    Err(Error::NotFound("group"))
 }
 
 /// The number's active groups as Meta lists them.

@@ -92,8 +92,11 @@ pub async fn business_accounts(app: &Services, account: &Account) -> Result<Vec<
             Err(other) => return Err(other),
         };
         let mut item = item;
-        for key in ["marketingMessages", "coexistencePhoneNumbers"] {
-            item[key] = facts[key].clone();
+        // Meta's answer is an object; anything else is passed on as it came.
+        if let Some(fields) = item.as_object_mut() {
+            for key in ["marketingMessages", "coexistencePhoneNumbers"] {
+                fields.insert(key.into(), facts[key].clone());
+            }
         }
         list.push(item);
     }
@@ -118,7 +121,9 @@ pub async fn phone_number(
 ) -> Result<Value, Error> {
     let details = fields_of(app, account, number.id().to_string(), PHONE_FIELDS).await?;
     let mut view = camel(details);
-    view["wabaId"] = json!(number.waba());
+    if let Some(fields) = view.as_object_mut() {
+        fields.insert("wabaId".into(), json!(number.waba()));
+    }
     Ok(view)
 }
 

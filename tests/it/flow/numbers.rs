@@ -381,3 +381,33 @@ fn a_token_meta_refuses_during_a_flow_call_marks_the_account_at_once() {
     let (_, me_b) = w.gw.request("GET", "/api/v1/me", Some(&w.key_b), None);
     assert_eq!(me_b["status"], "ok", "{me_b}");
 }
+
+#[test]
+fn a_meta_that_refuses_the_coexistence_field_still_lists_the_numbers() {
+    let w = World::start();
+    w.meta.script(
+        "GET",
+        &format!("/{WABA_A}/phone_numbers"),
+        meta_error(
+            400,
+            100,
+            "(#100) Tried accessing nonexisting field (is_on_biz_app)",
+        ),
+    );
+    let before = w.graph_calls();
+    let path = format!("/api/v1/business-accounts/{WABA_A}/phone-numbers");
+    let (status, body) = w.a("GET", &path, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["phoneNumbers"].as_array().unwrap().len(), 2);
+    let fields: Vec<String> = w
+        .meta
+        .api_requests()
+        .into_iter()
+        .skip(before)
+        .filter(|r| r.path.ends_with(&format!("/{WABA_A}/phone_numbers")))
+        .map(|r| r.query_param("fields").unwrap_or_default())
+        .collect();
+    assert_eq!(fields.len(), 2, "{fields:?}");
+    assert!(fields[0].contains("is_on_biz_app"));
+    assert!(!fields[1].contains("is_on_biz_app") && fields[1].contains("throughput"));
+}
