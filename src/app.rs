@@ -18,7 +18,7 @@ use crate::config::ServeArgs;
 use crate::domain::coexistence;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::ids::{admin_token_problem, new_token, token_hash, PhoneNumberId};
-use crate::domain::throughput::Throughput;
+use crate::domain::throughput::{Throughput, HIGH_RATE};
 use crate::domain::time::now_ms;
 use crate::domain::traffic::{minute_of, Traffic, WINDOW};
 use crate::domain::urlguard::UrlGuard;
@@ -159,7 +159,11 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         wake: Wake::new(wake.clone()),
         sandbox_feed,
         flow_tool: sender.clone(),
-        send_rate: Mutex::new(send_rates(&store, args.send_rate_per_number)?),
+        send_rate: Mutex::new(send_rates(
+            &store,
+            args.send_rate_per_number,
+            args.send_rate_chosen,
+        )?),
     };
     let state = Arc::new(AppState {
         app,
@@ -293,10 +297,18 @@ const PASSWORD_QUEUE: usize = 8;
 /// log, deliveries in flight, Graph calls.
 const RESERVED_FDS: usize = 256;
 
-/// Each number's send bucket at `rate`, the coexistence numbers wabridge
-/// learned before at Meta's 20 a second.
-fn send_rates(store: &Store, rate: u32) -> Result<Throughput, Error> {
-    let mut rates = Throughput::new(rate);
+/// Each number's send bucket at `rate`; the numbers wabridge learned before
+/// Meta upgraded at 1,000 a second, unless the admin chose `rate` (see
+/// `domain::throughput`), and its coexistence numbers at Meta's 20.
+fn send_rates(store: &Store, rate: u32, chosen: bool) -> Result<Throughput, Error> {
+    let mut rates = if chosen {
+        Throughput::new(rate)
+    } else {
+        Throughput::following_tiers(rate)
+    };
+    for number in store.high_throughput_numbers()? {
+        rates.set_rate_for(&PhoneNumberId::new(&number), Some(HIGH_RATE));
+    }
     for number in store.coexistence_numbers()? {
         rates.set_rate_for(&PhoneNumberId::new(&number), Some(coexistence::RATE));
     }

@@ -115,9 +115,15 @@ pub struct ServeArgs {
     /// Messages a second each phone number may send through wabridge (a
     /// burst of one second's worth at once); beyond, sends are answered 429
     /// with Retry-After before Meta is asked. Meta's default throughput is 80;
-    /// 0 is no limit.
+    /// left unset, a number Meta reports upgraded (throughput HIGH) sends at
+    /// 1000; set, no number sends faster than it. 0 is no limit.
     #[arg(long, env = "WABRIDGE_SEND_RATE_PER_NUMBER", default_value_t = crate::domain::throughput::DEFAULT_RATE, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub send_rate_per_number: u32,
+
+    /// Whether `send_rate_per_number` came from a flag, a variable or the
+    /// config file rather than its default (filled in by `cli::parse_from`).
+    #[arg(skip)]
+    pub send_rate_chosen: bool,
 
     /// Delays between delivery attempts (±20 % jitter); after the last one a
     /// delivery is marked failed.

@@ -69,7 +69,7 @@ pub enum Error {
     /// A send over the phone number's `--send-rate-per-number`, refused
     /// before Meta is asked (Meta would answer `130429`); retry after
     /// `retry_after` seconds.
-    #[error("not sent: phone number {phone_number_id} is sending faster than {rate} messages per second (--send-rate-per-number; at most 20 for a coexistence number); Meta would refuse the message")]
+    #[error("not sent: phone number {phone_number_id} is sending faster than {rate} messages per second (--send-rate-per-number, or the number's own rate: 20 for a coexistence number, up to 1,000 for one Meta upgraded); Meta would refuse the message")]
     RateLimited {
         phone_number_id: String,
         rate: u32,

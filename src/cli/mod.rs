@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{self, Layered, ServeArgs};
+use crate::config::{self, Layered, Origin, ServeArgs};
 
 /// Self-hosted WhatsApp Business Cloud API gateway.
 #[derive(Parser)]
@@ -68,7 +68,10 @@ pub fn parse() -> Result<(Command, Layered), ExitCode> {
 
 pub fn parse_from(argv: Vec<OsString>) -> Result<(Command, Layered), ExitCode> {
     let layered = config::parse_layered(Cli::command(), argv).map_err(usage_error)?;
-    let cli = Cli::from_arg_matches(&layered.matches).map_err(usage_error)?;
+    let mut cli = Cli::from_arg_matches(&layered.matches).map_err(usage_error)?;
+    if let Command::Serve(args) = &mut cli.command {
+        args.send_rate_chosen = layered.origin("send_rate_per_number") != Origin::Default;
+    }
     Ok((cli.command, layered))
 }
 

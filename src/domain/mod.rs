@@ -21,6 +21,7 @@ pub mod sandbox;
 pub mod signature;
 pub mod statuses;
 pub mod subscription;
+pub mod template_history;
 pub mod templates;
 pub mod test_event;
 pub mod throughput;

@@ -113,6 +113,10 @@ pub struct WabaFacts {
     /// Sorted phone number ids.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub coexistence_numbers: Vec<String>,
+    /// Sorted ids of the numbers Meta upgraded to the higher throughput
+    /// (`throughput.level: HIGH`). (Added with no schema change: absent reads as none.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub high_throughput_numbers: Vec<String>,
 }
 
 /// A login in progress: what an OAuth `state` stands for. Stored under the

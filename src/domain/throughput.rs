@@ -13,7 +13,12 @@
 //!
 //! A number Meta holds to a lower fixed throughput (a coexistence number,
 //! 20 a second: `domain::coexistence`) has its own rate, set when wabridge
-//! learns it; every other number sends at `rate`.
+//! learns it; so has a number Meta has upgraded to 1,000 a second (its
+//! phone number object's `throughput.level` is `HIGH`). No own rate is above
+//! the `ceiling`: `rate` itself when the admin chose it
+//! (`--send-rate-per-number` set: no number sends faster than the admin
+//! said), 1,000 when `rate` is the default, so the tier raises the default
+//! only. Every other number sends at `rate`; 0 is no limit.
 
 use std::collections::HashMap;
 
@@ -21,6 +26,31 @@ use super::ids::PhoneNumberId;
 
 /// Meta's default throughput of a Cloud API number (messages a second).
 pub const DEFAULT_RATE: u32 = 80;
+
+/// The throughput of a number Meta upgraded (`throughput.level: HIGH`).
+pub const HIGH_RATE: u32 = 1_000;
+
+/// Whether Meta's phone number object (listed with `throughput` among the
+/// fields) says the number has the higher throughput. `STANDARD`,
+/// `NOT_APPLICABLE` and no answer are all the default.
+pub fn is_high_throughput(number: &serde_json::Value) -> bool {
+    number
+        .pointer("/throughput/level")
+        .and_then(serde_json::Value::as_str)
+        == Some("HIGH")
+}
+
+/// The ids of the numbers in a listing that have the higher throughput, sorted.
+pub fn high_throughput_numbers(listing: &[serde_json::Value]) -> Vec<String> {
+    let mut ids: Vec<String> = listing
+        .iter()
+        .filter(|n| is_high_throughput(n))
+        .filter_map(|n| n.get("id").and_then(serde_json::Value::as_str))
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids
+}
 
 /// Numbers held before the full buckets are dropped: a full bucket is the
 /// same as none, so memory is bounded by the numbers that sent within the
@@ -62,17 +92,31 @@ impl Bucket {
 pub struct Throughput {
     /// Messages a second per number; 0 is no limit.
     rate: u32,
+    /// The most a number's own rate may be.
+    ceiling: u32,
     buckets: HashMap<PhoneNumberId, Bucket>,
-    /// Numbers with a rate of their own, below `rate`.
+    /// Numbers with a rate of their own, other than `rate`.
     own_rates: HashMap<PhoneNumberId, u32>,
 }
 
 impl Throughput {
+    /// Every number at `rate` at most: the admin's explicit choice.
     pub fn new(rate: u32) -> Throughput {
         Throughput {
             rate,
+            ceiling: rate,
             buckets: HashMap::new(),
             own_rates: HashMap::new(),
+        }
+    }
+
+    /// `rate` by default, up to Meta's higher throughput for a number Meta
+    /// has upgraded: when the admin left `--send-rate-per-number` unset.
+    pub fn following_tiers(rate: u32) -> Throughput {
+        let ceiling = if rate == 0 { 0 } else { rate.max(HIGH_RATE) };
+        Throughput {
+            ceiling,
+            ..Throughput::new(rate)
         }
     }
 
@@ -85,12 +129,12 @@ impl Throughput {
         self.own_rates.get(number).copied().unwrap_or(self.rate)
     }
 
-    /// Gives `number` a rate of its own (never above everyone's, and off
+    /// Gives `number` a rate of its own (never above the ceiling, and off
     /// when everyone's is), or with `None` takes it back.
     pub fn set_rate_for(&mut self, number: &PhoneNumberId, rate: Option<u32>) {
-        match rate {
-            Some(r) if self.rate != 0 => {
-                self.own_rates.insert(number.clone(), r.min(self.rate));
+        match rate.map(|r| r.min(self.ceiling)) {
+            Some(r) if self.rate != 0 && r != self.rate => {
+                self.own_rates.insert(number.clone(), r);
             }
             _ => {
                 self.own_rates.remove(number);
@@ -201,6 +245,46 @@ mod tests {
         let mut off = Throughput::new(0);
         off.set_rate_for(&number("coex"), Some(20));
         assert_eq!(passed(&mut off, "coex", 1_000, T0), 1_000);
+    }
+
+    #[test]
+    fn an_upgraded_number_sends_at_1000_unless_the_admin_chose_the_rate() {
+        // The flag left at its default: Meta's tier raises the number.
+        let mut t = Throughput::following_tiers(DEFAULT_RATE);
+        t.set_rate_for(&number("high"), Some(HIGH_RATE));
+        t.set_rate_for(&number("coex"), Some(20));
+        assert_eq!(t.rate_for(&number("high")), 1_000);
+        assert_eq!(passed(&mut t, "high", 2_000, T0), 1_000);
+        assert_eq!(passed(&mut t, "standard", 2_000, T0), 80);
+        assert_eq!(passed(&mut t, "coex", 2_000, T0), 20);
+        // Chosen by the admin: no number above it, lower ones still lower.
+        for chosen in [50, 80, 5_000] {
+            let mut t = Throughput::new(chosen);
+            t.set_rate_for(&number("high"), Some(HIGH_RATE));
+            t.set_rate_for(&number("coex"), Some(20));
+            assert_eq!(
+                t.rate_for(&number("high")),
+                HIGH_RATE.min(chosen),
+                "{chosen}"
+            );
+            assert_eq!(t.rate_for(&number("coex")), 20.min(chosen), "{chosen}");
+        }
+        // Off stays off.
+        let mut off = Throughput::following_tiers(0);
+        off.set_rate_for(&number("high"), Some(HIGH_RATE));
+        assert_eq!(passed(&mut off, "high", 3_000, T0), 3_000);
+    }
+
+    #[test]
+    fn metas_throughput_level_high_is_the_upgraded_tier() {
+        let listing = [
+            serde_json::json!({"id": "3", "throughput": {"level": "HIGH"}}),
+            serde_json::json!({"id": "1", "throughput": {"level": "STANDARD"}}),
+            serde_json::json!({"id": "2", "throughput": {"level": "NOT_APPLICABLE"}}),
+            serde_json::json!({"id": "4"}),
+            serde_json::json!({"id": "0", "throughput": {"level": "HIGH"}}),
+        ];
+        assert_eq!(high_throughput_numbers(&listing), ["0", "3"]);
     }
 
     #[test]

@@ -166,6 +166,7 @@ pub(super) fn copy_into(src: &ReadTransaction, dest: &Path) -> Result<Summary, E
     copy_table(src, &tx, TRAFFIC, &mut copied)?;
     copy_table(src, &tx, FLOWS_ENDPOINTS, &mut copied)?;
     copy_table(src, &tx, WABA_FACTS, &mut copied)?;
+    copy_table(src, &tx, TEMPLATE_HISTORY, &mut copied)?;
     // A table added to tables.rs but not above would be silently left out: refuse.
     let mut missing: Vec<String> = src
         .list_tables()?

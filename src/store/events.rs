@@ -19,6 +19,7 @@ use crate::domain::model::{
     Delivery, DeliveryState, InboundEvent, Listener, QuarantineItem, StatusRecord,
 };
 use crate::domain::subscription::{Facts, Format};
+use crate::domain::template_history::template_change;
 use crate::domain::webhook::meta_body;
 use crate::error::Error;
 
@@ -183,6 +184,7 @@ pub(crate) struct IngestTables<'t> {
     events: EventsTable<'t>,
     meta_bodies: Table<'t, u64, &'static [u8]>,
     statuses: Table<'t, (&'static str, u64), &'static [u8]>,
+    template_history: Table<'t, (&'static str, u64), &'static [u8]>,
     indexes: super::messages::Indexes<'t>,
     directory: super::directory::Directory<'t>,
     queue: Queue<'t>,
@@ -198,6 +200,7 @@ impl<'t> IngestTables<'t> {
             events: tx.open_table(EVENTS)?,
             meta_bodies: tx.open_table(META_BODIES)?,
             statuses: tx.open_table(STATUSES)?,
+            template_history: tx.open_table(TEMPLATE_HISTORY)?,
             indexes: super::messages::Indexes::open(tx)?,
             directory: super::directory::Directory::open(tx)?,
             queue: Queue::open(tx)?,
@@ -233,6 +236,12 @@ fn ingest(
             t.statuses.insert(
                 (status.message_id.as_str(), event_id),
                 status_row::encode(status).as_slice(),
+            )?;
+        }
+        if let Some((template_id, change)) = template_change(event, now_ms) {
+            t.template_history.insert(
+                (template_id.as_str(), event_id),
+                enc(&change, "template history")?.as_slice(),
             )?;
         }
         report.accept(&event.event_type);

@@ -1,5 +1,5 @@
-//! Retention: old events, dedupe keys, status history and its indexes, finished
-//! deliveries, quarantined bodies, 24-hour windows, phone ↔ BSUID links and
+//! Retention: old events, dedupe keys, status history and its indexes,
+//! template history, finished deliveries, quarantined bodies, 24-hour windows, phone ↔ BSUID links and
 //! inbound-media rows are removed in small batches. Each batch is
 //! found in a read transaction and removed in a short write, so ingest never
 //! waits long behind it.
@@ -173,6 +173,32 @@ impl Store {
             .write_batch(keys, |tx, (message, event): &(String, u64)| {
                 tx.open_table(STATUSES)?
                     .remove((message.as_str(), *event))?;
+                Ok(())
+            })
+            .await?;
+        Ok(Pruned { removed, next })
+    }
+
+    /// One batch of a pass removing template-history entries of events older
+    /// than `threshold`, like the status history.
+    pub async fn prune_template_history(
+        &self,
+        threshold: u64,
+        after: Option<(String, u64)>,
+    ) -> Result<Pruned<(String, u64)>, Error> {
+        let (keys, next) = self.read(|tx| {
+            let t = tx.open_table(TEMPLATE_HISTORY)?;
+            pass_batch(
+                &t,
+                after_pair(&after),
+                |(_, event), _| event < threshold,
+                own_pair,
+            )
+        })?;
+        let removed = self
+            .write_batch(keys, |tx, (template, event): &(String, u64)| {
+                tx.open_table(TEMPLATE_HISTORY)?
+                    .remove((template.as_str(), *event))?;
                 Ok(())
             })
             .await?;

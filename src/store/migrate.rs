@@ -121,6 +121,11 @@ fn step(db: &Database, from: u64, sealer: &Sealer) -> Result<(), Error> {
         11 => {
             tx.open_table(WABA_FACTS)?;
         }
+        // 13: templates' histories start empty: the events stored before are
+        // not replayed into them (their Meta bodies are kept only for some).
+        12 => {
+            tx.open_table(TEMPLATE_HISTORY)?;
+        }
         v => {
             return Err(Error::Startup(format!(
                 "no migration from schema version {v}"
@@ -241,6 +246,7 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), Error> {
     tx.open_table(TRAFFIC)?;
     tx.open_table(FLOWS_ENDPOINTS)?;
     tx.open_table(WABA_FACTS)?;
+    tx.open_table(TEMPLATE_HISTORY)?;
     Ok(())
 }
 

@@ -4,9 +4,10 @@
 
 use super::codec::dec;
 use super::status_row;
-use super::tables::{DELIVERIES, LISTENERS, STATUSES};
+use super::tables::{DELIVERIES, LISTENERS, STATUSES, TEMPLATE_HISTORY};
 use super::Store;
 use crate::domain::model::{Delivery, Listener, StatusRecord};
+use crate::domain::template_history::TemplateChange;
 use crate::error::Error;
 
 impl Store {
@@ -39,6 +40,26 @@ impl Store {
         self.read(|tx| {
             let mut out = status_row::history(&tx.open_table(STATUSES)?, message_id)?;
             out.retain(|r| waba_ids.contains(&r.waba_id));
+            Ok(out)
+        })
+    }
+
+    /// What `waba_id`'s template webhooks said of `template_id`, oldest
+    /// first; what another WABA's webhooks said of the same id is left out.
+    pub fn template_history_in(
+        &self,
+        template_id: &str,
+        waba_id: &str,
+    ) -> Result<Vec<TemplateChange>, Error> {
+        self.read(|tx| {
+            let t = tx.open_table(TEMPLATE_HISTORY)?;
+            let mut out = Vec::new();
+            for row in t.range((template_id, 0)..=(template_id, u64::MAX))? {
+                let change: TemplateChange = dec(row?.1.value(), "template history")?;
+                if change.waba_id == waba_id {
+                    out.push(change);
+                }
+            }
             Ok(out)
         })
     }

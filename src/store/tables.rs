@@ -12,8 +12,8 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// key check in `settings`. 8: status-history rows in a binary layout
 /// (`status_row`) instead of JSON. 9: traffic (the backoffice's charts).
 /// 10: flows_endpoints. 11: status rows may hold a group participant's
-/// BSUID (`status_row`'s flag 1 << 10). 12: waba_facts.
-pub const SCHEMA_VERSION: u64 = 12;
+/// BSUID (`status_row`'s flag 1 << 10). 12: waba_facts. 13: template_history.
+pub const SCHEMA_VERSION: u64 = 13;
 
 /// The key in `META` that holds the schema version.
 pub const SCHEMA_VERSION_KEY: &str = "schema_version";
@@ -105,3 +105,8 @@ pub const FLOWS_ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 /// WABA id → WabaFacts JSON: what wabridge learned of the WABA (its Marketing
 /// Messages Lite onboarding, its coexistence numbers). (Since version 12.)
 pub const WABA_FACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("waba_facts");
+/// (template id, event id) → TemplateChange JSON: what Meta's template
+/// webhooks said of each template, oldest first (`domain::template_history`),
+/// written in the ingest commit, expired with the events. (Since version 13.)
+pub const TEMPLATE_HISTORY: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("template_history");

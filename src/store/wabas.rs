@@ -1,6 +1,7 @@
 //! What wabridge learns per WABA (`WabaFacts`): its Marketing Messages Lite
 //! onboarding, recorded in the ingest transaction of Meta's `account_update`
-//! webhook, and its coexistence numbers, from the listings of its numbers.
+//! webhook, and its coexistence and higher-throughput numbers, from the
+//! listings of its numbers.
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -33,6 +34,19 @@ impl Store {
     /// Every coexistence number wabridge knows of, to restore their send
     /// rate at start.
     pub fn coexistence_numbers(&self) -> Result<Vec<String>, Error> {
+        self.numbers_of_every_waba(|facts| facts.coexistence_numbers)
+    }
+
+    /// Every number wabridge knows Meta upgraded to the higher throughput,
+    /// to restore their send rate at start.
+    pub fn high_throughput_numbers(&self) -> Result<Vec<String>, Error> {
+        self.numbers_of_every_waba(|facts| facts.high_throughput_numbers)
+    }
+
+    fn numbers_of_every_waba(
+        &self,
+        numbers: impl Fn(WabaFacts) -> Vec<String>,
+    ) -> Result<Vec<String>, Error> {
         self.read(|tx| {
             let t = tx.open_table(WABA_FACTS)?;
             let mut out = Vec::new();
@@ -41,9 +55,9 @@ impl Store {
                 // A rate hint is not worth refusing to start over: the
                 // number's next listing learns it again.
                 match dec::<WabaFacts>(value.value(), "WABA facts") {
-                    Ok(facts) => out.extend(facts.coexistence_numbers),
+                    Ok(facts) => out.extend(numbers(facts)),
                     Err(e) => {
-                        tracing::warn!(waba = waba.value(), error = %e, "WABA facts unreadable; its coexistence numbers send at the default rate until listed again")
+                        tracing::warn!(waba = waba.value(), error = %e, "WABA facts unreadable; its numbers send at the default rate until listed again")
                     }
                 }
             }
@@ -51,20 +65,26 @@ impl Store {
         })
     }
 
-    /// Records which numbers of `waba` are coexistence numbers (sorted), as
-    /// its latest listing says; writes only when that changed.
-    pub async fn set_coexistence_numbers(
+    /// Records which numbers of `waba` are coexistence numbers and which
+    /// have the higher throughput (each sorted), as its latest listing says;
+    /// writes only when that changed.
+    pub async fn set_number_facts(
         &self,
         waba: String,
-        numbers: Vec<String>,
+        coexistence: Vec<String>,
+        high_throughput: Vec<String>,
     ) -> Result<(), Error> {
         let known = self.waba_facts(std::slice::from_ref(&waba))?;
-        if known.first().map(|(_, f)| &f.coexistence_numbers) == Some(&numbers) {
+        let unchanged = known.first().is_some_and(|(_, f)| {
+            f.coexistence_numbers == coexistence && f.high_throughput_numbers == high_throughput
+        });
+        if unchanged {
             return Ok(());
         }
         self.write(move |tx| {
             update(tx, &waba, |facts| {
-                facts.coexistence_numbers.clone_from(&numbers);
+                facts.coexistence_numbers.clone_from(&coexistence);
+                facts.high_throughput_numbers.clone_from(&high_throughput);
             })
         })
         .await
@@ -124,7 +144,11 @@ mod tests {
         .unwrap();
         store.ingest(parse(&body, 5).unwrap(), 5).await.unwrap();
         store
-            .set_coexistence_numbers("W2".into(), vec!["P1".into(), "P2".into()])
+            .set_number_facts("W2".into(), vec!["P1".into(), "P2".into()], vec![])
+            .await
+            .unwrap();
+        store
+            .set_number_facts("W3".into(), vec![], vec!["P9".into()])
             .await
             .unwrap();
         let facts = store
@@ -133,13 +157,17 @@ mod tests {
         let signed = facts[0].1.marketing.clone().unwrap();
         assert_eq!(signed.event, "MM_LITE_TERMS_SIGNED");
         assert_eq!(facts[1].1.coexistence_numbers, ["P1", "P2"]);
-        assert_eq!(facts[2].1, WabaFacts::default());
+        assert_eq!(facts[2].1.high_throughput_numbers, ["P9"]);
         assert_eq!(store.coexistence_numbers().unwrap(), ["P1", "P2"]);
+        assert_eq!(store.high_throughput_numbers().unwrap(), ["P9"]);
         store
-            .set_coexistence_numbers("W2".into(), vec![])
+            .set_number_facts("W2".into(), vec![], vec![])
             .await
             .unwrap();
         assert!(store.coexistence_numbers().unwrap().is_empty());
+        assert_eq!(store.high_throughput_numbers().unwrap(), ["P9"]);
+        let facts = store.waba_facts(&["W4".into()]).unwrap();
+        assert_eq!(facts[0].1, WabaFacts::default());
         store.close();
     }
 }

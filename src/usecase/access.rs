@@ -14,12 +14,12 @@ use serde_json::Value;
 
 use super::blocking;
 use super::Services;
-use crate::domain::coexistence;
 use crate::domain::ids::{PhoneNumberId, WabaId};
 use crate::domain::model::{Account, AccountStatus};
 use crate::domain::sandbox::{self, SandboxNumber};
 use crate::domain::time::now_ms;
 use crate::domain::tokens::{apply, reason_from_meta, token_refused, Verdict};
+use crate::domain::{coexistence, throughput};
 use crate::error::{Error, Held};
 use crate::meta::{next_cursor, AccountToken, Download, FilePart, Graph, MetaError};
 
@@ -138,31 +138,37 @@ pub async fn phone_numbers(
         .map(|id| (id.to_string(), waba_id.to_string()))
         .collect();
     app.store.remember_phone_numbers(pairs).await?;
-    learn_coexistence(app, waba_id, &page.items).await?;
+    learn_rates(app, waba_id, &page.items).await?;
     Ok(page.items)
 }
 
-/// Which of a WABA's numbers are coexistence numbers, as its listing says:
-/// they send at Meta's 20 a second from now on, and the store keeps them for
-/// the next start and the backoffice. Numbers no longer marked go back to
-/// the ordinary rate.
-async fn learn_coexistence(app: &Services, waba_id: &str, numbers: &[Value]) -> Result<(), Error> {
+/// What a WABA's listing says of its numbers' throughput: a coexistence
+/// number sends at Meta's 20 a second from now on, a number Meta upgraded
+/// (`throughput.level: HIGH`) at 1,000 (within the ceiling: see
+/// `domain::throughput`), and the store keeps both for the next start and
+/// the backoffice. Numbers no longer marked go back to the ordinary rate.
+async fn learn_rates(app: &Services, waba_id: &str, numbers: &[Value]) -> Result<(), Error> {
     let coexistence = coexistence::numbers_in(numbers);
+    let high = throughput::high_throughput_numbers(numbers);
     {
         let mut rates = app.send_rate.lock().unwrap_or_else(PoisonError::into_inner);
         let ids = numbers
             .iter()
             .filter_map(|n| n.get("id").and_then(Value::as_str));
         for id in ids {
-            let own = coexistence
-                .iter()
-                .any(|c| c == id)
-                .then_some(coexistence::RATE);
+            let is = |list: &[String]| list.iter().any(|n| n == id);
+            let own = if is(&coexistence) {
+                Some(coexistence::RATE)
+            } else if is(&high) {
+                Some(throughput::HIGH_RATE)
+            } else {
+                None
+            };
             rates.set_rate_for(&PhoneNumberId::new(id), own);
         }
     }
     app.store
-        .set_coexistence_numbers(waba_id.to_string(), coexistence)
+        .set_number_facts(waba_id.to_string(), coexistence, high)
         .await
 }
 

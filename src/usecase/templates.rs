@@ -12,6 +12,7 @@ use super::Services;
 use crate::domain::ids::WabaId;
 use crate::domain::model::Account;
 use crate::domain::templates::{check_name, NewTemplate, TemplateEdit};
+use crate::domain::time::rfc3339_ms;
 use crate::error::Error;
 
 /// What reading one template asks of Meta.
@@ -34,7 +35,9 @@ pub async fn create(
     )
 }
 
-/// GetMessageTemplate: status, quality and rejection reason included.
+/// GetMessageTemplate: status, quality and rejection reason included, and
+/// the template's `history`: what the WABA's template webhooks said of it,
+/// oldest first (`domain::template_history`).
 pub async fn get(
     app: &Services,
     account: &Account,
@@ -53,7 +56,26 @@ pub async fn get(
         "qualityScore": field("quality_score"),
         "rejectedReason": field("rejected_reason"),
         "components": field("components"),
+        "history": history(app, waba, template_id)?,
     }))
+}
+
+/// The template's history as the flow API shows it: each entry without its
+/// WABA (the path's), its time in RFC 3339.
+fn history(app: &Services, waba: &WabaId, template_id: &str) -> Result<Vec<Value>, Error> {
+    let changes = app.store.template_history_in(template_id, waba.as_str())?;
+    Ok(changes
+        .into_iter()
+        .map(|change| {
+            let at = rfc3339_ms(change.at);
+            let mut view = serde_json::to_value(&change).unwrap_or_default();
+            if let Some(view) = view.as_object_mut() {
+                view.remove("wabaId");
+                view.insert("at".into(), json!(at));
+            }
+            view
+        })
+        .collect())
 }
 
 /// EditMessageTemplate: Meta's `POST /{template_id}` with the new components

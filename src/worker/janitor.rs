@@ -44,6 +44,7 @@ impl Janitor {
         let s = &self.store;
         let mut total = drain(shutdown, || s.prune_deliveries(cutoff)).await?;
         total += pass(shutdown, |after| s.prune_statuses(threshold, after)).await?;
+        total += pass(shutdown, |after| s.prune_template_history(threshold, after)).await?;
         total += pass(shutdown, |after| s.prune_dedupe(threshold, after)).await?;
         total += drain(shutdown, || s.prune_events(threshold)).await?;
         total += pass(shutdown, |after| {

@@ -47,6 +47,8 @@ struct State {
     registered: HashSet<String>,
     /// Phone numbers also in use in the WhatsApp Business app (coexistence).
     on_biz_app: HashSet<String>,
+    /// Phone numbers Meta upgraded to the higher throughput (`level: HIGH`).
+    high_throughput: HashSet<String>,
     /// WABA → its message templates.
     templates: HashMap<String, Vec<Value>>,
     /// media id → (MIME type, bytes).
@@ -298,6 +300,16 @@ impl FakeMeta {
             .insert(phone_number_id.to_string());
     }
 
+    /// Marks a phone number as upgraded to Meta's higher throughput (1,000
+    /// messages a second): listed with `throughput: {level: "HIGH"}`.
+    pub fn set_high_throughput(&self, phone_number_id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .high_throughput
+            .insert(phone_number_id.to_string());
+    }
+
     /// `n` approved templates `template_0` … in a WABA.
     pub fn add_templates(&self, waba: &str, n: usize) {
         let mut st = self.state.lock().unwrap();
@@ -439,6 +451,12 @@ impl State {
         n["status"] = json!("CONNECTED");
         n["name_status"] = json!("APPROVED");
         n["is_on_biz_app"] = json!(self.on_biz_app.contains(id));
+        let level = if self.high_throughput.contains(id) {
+            "HIGH"
+        } else {
+            "STANDARD"
+        };
+        n["throughput"] = json!({"level": level});
         Some(n)
     }
 

@@ -114,3 +114,49 @@ async fn a_pass_goes_on_where_its_last_batch_stopped_and_misses_no_old_row() {
     assert_eq!(removed, n);
     store.close();
 }
+
+#[tokio::test]
+async fn a_templates_history_is_kept_per_waba_in_order_and_expires_with_the_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_beside(&dir.path().join("db.redb")).unwrap();
+    let webhook = |waba: &str, field: &str, value: serde_json::Value| {
+        let body = serde_json::json!({"object": "whatsapp_business_account",
+            "entry": [{"id": waba, "changes": [{"field": field, "value": value}]}]});
+        crate::domain::webhook::parse(&serde_json::to_vec(&body).unwrap(), 1_000).unwrap()
+    };
+    let approved = webhook(
+        "W1",
+        "message_template_status_update",
+        serde_json::json!({"event": "APPROVED", "message_template_id": 77, "reason": "NONE"}),
+    );
+    store.ingest(approved.clone(), 1_000).await.unwrap();
+    // Meta's redelivery adds nothing.
+    store.ingest(approved, 1_500).await.unwrap();
+    let paused = webhook(
+        "W1",
+        "message_template_status_update",
+        serde_json::json!({"event": "PAUSED", "message_template_id": 77, "reason": "LOW_QUALITY"}),
+    );
+    let elsewhere = webhook(
+        "W2",
+        "message_template_quality_update",
+        serde_json::json!({"new_quality_score": "RED", "message_template_id": 77}),
+    );
+    store
+        .ingest([paused, elsewhere].concat(), 5_000)
+        .await
+        .unwrap();
+    let history = store.template_history_in("77", "W1").unwrap();
+    let statuses: Vec<_> = history.iter().map(|c| c.status.as_deref()).collect();
+    assert_eq!(statuses, [Some("APPROVED"), Some("PAUSED")]);
+    assert_eq!(store.template_history_in("77", "W2").unwrap().len(), 1);
+    assert!(store.template_history_in("7", "W1").unwrap().is_empty());
+
+    let threshold = store.first_event_at_or_after(2_000).unwrap();
+    let pruned = store.prune_template_history(threshold, None).await.unwrap();
+    assert_eq!((pruned.removed, pruned.next), (1, None));
+    let history = store.template_history_in("77", "W1").unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].reason.as_deref(), Some("LOW_QUALITY"));
+    store.close();
+}

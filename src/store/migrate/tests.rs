@@ -574,3 +574,24 @@ fn a_version_10_database_gains_the_waba_facts_table() {
     assert_eq!(version_of(&db), SCHEMA_VERSION);
     assert!(db.begin_read().unwrap().open_table(WABA_FACTS).is_ok());
 }
+
+#[test]
+fn a_version_12_database_gains_the_template_history_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::create(dir.path().join("v12.redb")).unwrap();
+    {
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert(SCHEMA_VERSION_KEY, 12)
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    run(&db, &sealer(), &roomy()).unwrap();
+    assert_eq!(version_of(&db), SCHEMA_VERSION);
+    assert!(db
+        .begin_read()
+        .unwrap()
+        .open_table(TEMPLATE_HISTORY)
+        .is_ok());
+}

@@ -113,6 +113,7 @@ fn one_template_is_read_with_status_quality_and_rejection() {
     assert_eq!(body["status"], "PENDING");
     assert_eq!(body["qualityScore"]["score"], "UNKNOWN");
     assert_eq!(body["components"][1]["type"], "BODY");
+    assert_eq!(body["history"], json!([]), "no webhook said anything yet");
 
     w.meta.script(
         "GET",
@@ -248,4 +249,83 @@ fn another_accounts_waba_is_refused_without_a_graph_call() {
     );
     assert_eq!(status, 403);
     assert_eq!(w.graph_calls(), before);
+}
+
+/// One of Meta's template webhooks, from `waba` at `time` (seconds).
+fn template_webhook(waba: &str, time: u64, field: &str, value: Value) -> Vec<u8> {
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": waba, "time": time,
+        "changes": [{"field": field, "value": value}]}]});
+    serde_json::to_vec(&body).unwrap()
+}
+
+#[test]
+fn a_templates_webhook_events_are_read_back_as_its_history_oldest_first() {
+    let w = World::start();
+    let id = created(&w);
+    let number: u64 = id.parse().expect("Meta's template ids are numbers");
+    let post = |body: Vec<u8>| {
+        let (status, answer) = w.gw.post_webhook(&body);
+        assert_eq!(status, 200, "{answer}");
+    };
+    post(template_webhook(
+        WABA_A,
+        1_796_213_200,
+        "message_template_status_update",
+        json!({"event": "REJECTED", "message_template_id": number, "message_template_name": "order_update",
+               "message_template_language": "en_US", "reason": "INVALID_FORMAT", "message_template_category": "UTILITY"}),
+    ));
+    post(template_webhook(
+        WABA_A,
+        1_796_213_300,
+        "message_template_status_update",
+        json!({"event": "APPROVED", "message_template_id": number, "message_template_name": "order_update",
+               "message_template_language": "en_US", "reason": "NONE", "message_template_category": "UTILITY"}),
+    ));
+    post(template_webhook(
+        WABA_A,
+        1_796_213_400,
+        "message_template_quality_update",
+        json!({"previous_quality_score": "GREEN", "new_quality_score": "YELLOW", "message_template_id": number,
+               "message_template_name": "order_update", "message_template_language": "en_US"}),
+    ));
+    post(template_webhook(
+        WABA_A,
+        1_796_213_500,
+        "template_category_update",
+        json!({"message_template_id": number, "message_template_name": "order_update",
+               "message_template_language": "en_US", "previous_category": "UTILITY", "new_category": "MARKETING"}),
+    ));
+    // Another WABA's webhook naming the same id is not this template's history,
+    let (status, _) = w.gw.post_webhook(&template_webhook(
+        WABA_B,
+        1_796_213_350,
+        "message_template_status_update",
+        json!({"event": "DISABLED", "message_template_id": number, "reason": "NONE"}),
+    ));
+    assert_eq!(status, 200);
+    // and Meta's redelivery adds no entry.
+    post(template_webhook(
+        WABA_A,
+        1_796_213_400,
+        "message_template_quality_update",
+        json!({"previous_quality_score": "GREEN", "new_quality_score": "YELLOW", "message_template_id": number,
+               "message_template_name": "order_update", "message_template_language": "en_US"}),
+    ));
+
+    let (status, body) = w.a("GET", &format!("{}/{id}", collection()), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["history"],
+        json!([
+            {"event": "status", "status": "REJECTED", "reason": "INVALID_FORMAT", "category": "UTILITY",
+             "at": "2026-12-02T12:06:40.000Z"},
+            {"event": "status", "status": "APPROVED", "reason": "NONE", "category": "UTILITY",
+             "at": "2026-12-02T12:08:20.000Z"},
+            {"event": "quality", "previousQuality": "GREEN", "quality": "YELLOW",
+             "at": "2026-12-02T12:10:00.000Z"},
+            {"event": "category", "previousCategory": "UTILITY", "category": "MARKETING",
+             "at": "2026-12-02T12:11:40.000Z"},
+        ]),
+        "{body}"
+    );
 }

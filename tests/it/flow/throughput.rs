@@ -2,7 +2,8 @@
 //! faster than its number may gets `429` with `Retry-After` before Meta is
 //! asked, and Meta's own throughput and pair-rate refusals become the same
 //! `429` with a wait the flow can act on. A coexistence number sends at
-//! Meta's 20 a second.
+//! Meta's 20 a second; a number Meta upgraded (`throughput.level: HIGH`) at
+//! 1,000 while the admin left the rate at its default.
 
 use std::time::{Duration, Instant};
 
@@ -204,5 +205,65 @@ fn a_coexistence_number_sends_at_most_20_a_second() {
             .requests_to("GET", &format!("/{WABA_A}/phone_numbers"))
             .len(),
         listings
+    );
+}
+
+/// Lists WABA A's numbers through the flow API, as a flow would: wabridge
+/// learns each number's throughput from the listing.
+fn list_numbers(w: &World) -> Value {
+    let (status, list) = w.a(
+        "GET",
+        &format!("/api/v1/business-accounts/{WABA_A}/phone-numbers"),
+        None,
+    );
+    assert_eq!(status, 200, "{list}");
+    let asked = w
+        .meta
+        .requests_to("GET", &format!("/{WABA_A}/phone_numbers"));
+    let fields = asked.last().unwrap().query_param("fields").unwrap();
+    assert!(fields.split(',').any(|f| f == "throughput"), "{fields}");
+    list
+}
+
+/// A number Meta upgraded (listed with `throughput: {level: "HIGH"}`) sends
+/// up to 1,000 a second once wabridge has seen the listing, also after a
+/// restart; its STANDARD sibling keeps the default 80. Counts only: 400
+/// sends fit in a 1,000 bucket whatever the time they take.
+#[test]
+fn a_number_meta_upgraded_sends_at_1000_and_its_standard_sibling_at_80() {
+    let mut w = World::start();
+    w.meta.set_high_throughput(PHONE_A);
+    list_numbers(&w);
+
+    let (accepted, elapsed) = burst(&w, PHONE_A, 400, 8);
+    eprintln!("HIGH number: {accepted} of 400 accepted in {elapsed:?}");
+    assert_eq!(accepted, 400, "beyond 80 + refill, in {elapsed:?}");
+    assert_eq!(sends_seen_by_meta(&w, PHONE_A), 400);
+
+    let (sibling, elapsed) = burst(&w, PHONE_A2, 400, 8);
+    assert!(
+        (80..=at_most(80, elapsed)).contains(&sibling),
+        "STANDARD sibling: {sibling} of 400 sent in {elapsed:?}"
+    );
+    assert_eq!(sends_seen_by_meta(&w, PHONE_A2), sibling);
+
+    // Kept in the store: after a restart the number is still upgraded.
+    w.gw.restart();
+    std::thread::sleep(Duration::from_millis(1100));
+    let (accepted, elapsed) = burst(&w, PHONE_A, 400, 8);
+    assert_eq!(accepted, 400, "after a restart, in {elapsed:?}");
+}
+
+/// `--send-rate-per-number` set by the admin caps every number, an
+/// upgraded one too.
+#[test]
+fn a_rate_the_admin_chose_caps_an_upgraded_number() {
+    let w = World::start_with(&["--send-rate-per-number", "80"]);
+    w.meta.set_high_throughput(PHONE_A);
+    list_numbers(&w);
+    let (accepted, elapsed) = burst(&w, PHONE_A, 400, 8);
+    assert!(
+        (80..=at_most(80, elapsed)).contains(&accepted),
+        "{accepted} of 400 sent in {elapsed:?}"
     );
 }
