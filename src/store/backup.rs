@@ -280,7 +280,7 @@ mod tests {
             .await
             .unwrap();
         store
-            .set_coexistence_numbers("111".into(), vec!["PN1".into()])
+            .set_number_facts("111".into(), vec!["PN1".into()], Vec::new())
             .await
             .unwrap();
         let copy = dir.path().join("copy.redb");
