@@ -160,23 +160,7 @@ impl Store {
         threshold: u64,
         after: Option<(String, u64)>,
     ) -> Result<Pruned<(String, u64)>, Error> {
-        let (keys, next) = self.read(|tx| {
-            let t = tx.open_table(STATUSES)?;
-            pass_batch(
-                &t,
-                after_pair(&after),
-                |(_, event), _| event < threshold,
-                own_pair,
-            )
-        })?;
-        let removed = self
-            .write_batch(keys, |tx, (message, event): &(String, u64)| {
-                tx.open_table(STATUSES)?
-                    .remove((message.as_str(), *event))?;
-                Ok(())
-            })
-            .await?;
-        Ok(Pruned { removed, next })
+        self.prune_by_event(STATUSES, threshold, after).await
     }
 
     /// One batch of a pass removing template-history entries of events older
@@ -186,8 +170,20 @@ impl Store {
         threshold: u64,
         after: Option<(String, u64)>,
     ) -> Result<Pruned<(String, u64)>, Error> {
+        self.prune_by_event(TEMPLATE_HISTORY, threshold, after)
+            .await
+    }
+
+    /// A history keyed by (what it is of, event id): one batch of a pass
+    /// removing the rows of events older than `threshold`.
+    async fn prune_by_event(
+        &self,
+        table: TableDefinition<'static, (&'static str, u64), &'static [u8]>,
+        threshold: u64,
+        after: Option<(String, u64)>,
+    ) -> Result<Pruned<(String, u64)>, Error> {
         let (keys, next) = self.read(|tx| {
-            let t = tx.open_table(TEMPLATE_HISTORY)?;
+            let t = tx.open_table(table)?;
             pass_batch(
                 &t,
                 after_pair(&after),
@@ -196,9 +192,8 @@ impl Store {
             )
         })?;
         let removed = self
-            .write_batch(keys, |tx, (template, event): &(String, u64)| {
-                tx.open_table(TEMPLATE_HISTORY)?
-                    .remove((template.as_str(), *event))?;
+            .write_batch(keys, move |tx, (of, event): &(String, u64)| {
+                tx.open_table(table)?.remove((of.as_str(), *event))?;
                 Ok(())
             })
             .await?;
