@@ -1,4 +1,7 @@
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use serde::Serialize;
+use serde_json::Value;
 
 /// An error as Meta's Graph API reports it, kept whole so a person can look it up.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -78,10 +81,21 @@ impl MetaError {
     ///   reached: the limit is per second, so the next second may pass.
     /// - `131056`, the pair rate limit: one message every 6 seconds to the
     ///   same user (after a short burst); other users can be sent to at once.
+    /// - `138012`, business-initiated calls to one user in 24 hours: Meta's
+    ///   `error_data` says when the next call is allowed (see [`next_call_wait`]).
     pub fn retry_after(&self) -> Option<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.retry_after_at(now)
+    }
+
+    /// [`retry_after`](Self::retry_after) at `now` (unix seconds).
+    pub fn retry_after_at(&self, now: u64) -> Option<u64> {
         match self.code {
             130429 => Some(1),
             131056 => Some(6),
+            138012 => next_call_wait(self.error_data.as_deref()?, now),
             _ => None,
         }
     }
@@ -110,6 +124,61 @@ fn group_hint(code: i64, lower: &str) -> Option<&'static str> {
 /// requests to one user (`138009`), business-initiated calls to one user in
 /// 24 hours (`138012`), permission look-ups (`138013`).
 const CALL_LIMITS: [i64; 5] = [138002, 138005, 138009, 138012, 138013];
+
+/// The longest wait read from a `138012`'s `error_data`: the limit counts
+/// calls over 24 hours, so a later time is a misreading, not a wait.
+const MAX_CALL_WAIT: u64 = 24 * 60 * 60;
+/// A number at least this large is a unix time in seconds (2001-09-09 on), …
+const UNIX_SECONDS: u64 = 1_000_000_000;
+/// … and at least this large, in milliseconds.
+const UNIX_MILLIS: u64 = 1_000_000_000_000;
+
+/// Seconds until the next business-initiated call is allowed, from a
+/// `138012`'s `error_data`, between 1 and 24 hours. Meta's calling
+/// troubleshooting page says the error's details say when the next call is
+/// allowed but does not publish their shape, so the common forms are read:
+/// the data itself or any of its values (e.g. `details`) being a number or
+/// a numeric string — a unix time in seconds or milliseconds, or else
+/// seconds to wait — or a text naming a unix time ("next call allowed at
+/// 1767225600"). Other numbers in a text ("5 calls in 24 hours") are no
+/// wait, and a time already past means at once (1 s). Anything else: `None`,
+/// and the 429 goes without `Retry-After`, `error_data` still in the body.
+fn next_call_wait(data: &Value, now: u64) -> Option<u64> {
+    let values: Vec<&Value> = match data {
+        Value::Object(m) => m.values().collect(),
+        other => vec![other],
+    };
+    values
+        .into_iter()
+        .find_map(|v| wait_in(v, now))
+        .map(|secs| secs.clamp(1, MAX_CALL_WAIT))
+}
+
+fn wait_in(v: &Value, now: u64) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64().map(|n| wait_for(n, now)),
+        Value::String(s) => match s.trim().parse::<u64>() {
+            Ok(n) => Some(wait_for(n, now)),
+            Err(_) => s
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|d| d.parse::<u64>().ok())
+                .find(|&n| n >= UNIX_SECONDS)
+                .map(|n| wait_for(n, now)),
+        },
+        _ => None,
+    }
+}
+
+/// `n` as seconds from `now`: a unix time (seconds or milliseconds) or a wait.
+fn wait_for(n: u64, now: u64) -> u64 {
+    if n >= UNIX_MILLIS {
+        (n / 1000).saturating_sub(now)
+    } else if n >= UNIX_SECONDS {
+        n.saturating_sub(now)
+    } else {
+        n
+    }
+}
 
 /// The connector guide's advice for the error codes our users meet most; also
 /// used for the `errors[]` of a failed status.
@@ -305,6 +374,48 @@ mod tests {
         // Limits over hours or a day have no wait a flow could act on.
         assert_eq!(wait(80007).retry_after(), None);
         assert_eq!(wait(131048).retry_after(), None);
+    }
+
+    #[test]
+    fn the_call_limit_says_when_the_next_call_is_allowed() {
+        const NOW: u64 = 1_767_225_600;
+        let limit = |data: &str| {
+            MetaError::from_body(
+                400,
+                &format!(r#"{{"error":{{"code":138012,"message":"Business initiated calls limit reached","error_data":{data}}}}}"#),
+            )
+            .retry_after_at(NOW)
+        };
+        let hour = NOW + 3600;
+        // A unix time in Meta's usual `details` text, as a number, or in ms.
+        let details = format!(
+            r#"{{"messaging_product":"whatsapp","details":"Limit of 5 calls in 24 hours reached. Next call allowed at {hour}"}}"#
+        );
+        assert_eq!(limit(&details), Some(3600));
+        assert_eq!(
+            limit(&format!(r#"{{"next_call_allowed_at":{hour}}}"#)),
+            Some(3600)
+        );
+        assert_eq!(limit(&format!(r#""{}""#, hour * 1000)), Some(3600));
+        // Seconds to wait.
+        assert_eq!(limit(r#"{"details":"120"}"#), Some(120));
+        // At least 1 s, at most 24 hours.
+        assert_eq!(limit(&format!(r#"{{"details":"{}"}}"#, NOW - 60)), Some(1));
+        assert_eq!(limit(r#"{"retry_after":0}"#), Some(1));
+        assert_eq!(limit(&format!("{}", NOW + 7 * 86_400)), Some(86_400));
+        // Nothing that names a time: no wait.
+        assert_eq!(limit(r#"{"details":"5 calls in 24 hours"}"#), None);
+        assert_eq!(limit("null"), None);
+        assert_eq!(
+            limit(r#"{"details":"Business initiated calls limit reached"}"#),
+            None
+        );
+        // Another limit's error_data is not read.
+        let other = MetaError::from_body(
+            400,
+            &format!(r#"{{"error":{{"code":138005,"error_data":{{"details":"{hour}"}}}}}}"#),
+        );
+        assert_eq!(other.retry_after_at(NOW), None);
     }
 
     #[test]

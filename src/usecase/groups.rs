@@ -184,19 +184,22 @@ pub async fn participants(
 }
 
 /// RemoveGroupParticipants: checked, then Meta's `DELETE
-/// /{group-id}/participants` with the participants in the body.
+/// /{group-id}/participants` with the participants in the body. The input is
+/// checked before the phone number and the group (CONTRACT §4), as for
+/// `create`.
 pub async fn remove_participants(
     app: &Services,
     account: &Account,
-    number: &Number,
+    phone_number_id: &str,
     group_id: &str,
     removal: Removal,
 ) -> Result<Value, Error> {
     let body = removal.meta_body()?;
-    own_group(app, account, number, group_id).await?;
+    let number = own_phone_number(app, account, phone_number_id).await?;
+    own_group(app, account, &number, group_id).await?;
     let answer =
         access::delete_json(app, account, format!("{group_id}/participants"), body).await?;
-    Ok(outcome(number, group_id, &answer))
+    Ok(outcome(&number, group_id, &answer))
 }
 
 /// ListJoinRequests: who asked to join an `approval_required` group.
@@ -243,24 +246,26 @@ pub async fn join_requests(
 }
 
 /// ApproveJoinRequests (`approve: true`, Meta's `POST
-/// /{group-id}/join_requests`) or RejectJoinRequests (`DELETE`).
+/// /{group-id}/join_requests`) or RejectJoinRequests (`DELETE`). The input
+/// is checked before the phone number and the group (CONTRACT §4).
 pub async fn decide_join_requests(
     app: &Services,
     account: &Account,
-    number: &Number,
+    phone_number_id: &str,
     group_id: &str,
     requests: JoinRequests,
     approve: bool,
 ) -> Result<Value, Error> {
     let body = requests.meta_body()?;
-    own_group(app, account, number, group_id).await?;
+    let number = own_phone_number(app, account, phone_number_id).await?;
+    own_group(app, account, &number, group_id).await?;
     let path = format!("{group_id}/join_requests");
     let answer = if approve {
         access::post(app, account, path, body).await?
     } else {
         access::delete_json(app, account, path, body).await?
     };
-    Ok(outcome(number, group_id, &answer))
+    Ok(outcome(&number, group_id, &answer))
 }
 
 /// DeleteGroup: every participant is removed and the group ends.

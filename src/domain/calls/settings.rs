@@ -1,14 +1,17 @@
 //! A phone number's calling settings as Meta's Settings API takes them
 //! (`POST /{phone-number-id}/settings` with `{"calling": {…}}`), checked
-//! before Meta is asked: the top-level names Meta's call settings page lists
-//! (a misspelt one is refused, not silently dropped), their values, and the
-//! call hours' days and times. The object goes on as given, in Meta's names.
+//! before Meta is asked: the values of the top-level settings Meta's call
+//! settings page lists, and the call hours' days and times. A top-level name
+//! not in that list goes on unchecked: Meta adds settings over time, and it
+//! refuses a name it does not know itself (its error comes back with our
+//! hint), so a setting newer than wabridge is not blocked here. The object
+//! goes on as given, in Meta's names.
 
 use serde_json::{json, Map, Value};
 
 use crate::error::Error;
 
-/// The settings a `calling` object may carry.
+/// The settings of a `calling` object whose values are checked here.
 pub const FIELDS: [&str; 9] = [
     "status",
     "call_icon_visibility",
@@ -49,15 +52,6 @@ pub fn meta_body(calling: Value) -> Result<Value, Error> {
             "body",
             format!(
                 "nothing to change: give one or more of {}",
-                FIELDS.join(", ")
-            ),
-        ));
-    }
-    if let Some(unknown) = c.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(Error::invalid(
-            unknown,
-            format!(
-                "is not one of Meta's calling settings: {}",
                 FIELDS.join(", ")
             ),
         ));
@@ -352,15 +346,30 @@ mod tests {
     }
 
     #[test]
+    fn a_setting_newer_than_wabridge_goes_on_to_meta_unchanged() {
+        // Known settings are still checked; an unknown name (a new setting,
+        // or a misspelt one) is Meta's to judge.
+        let calling = json!({
+            "status": "ENABLED",
+            "call_icon_visiblity": "DEFAULT",
+            "voicemail": {"status": "ENABLED", "greeting": {"id": "1"}}
+        });
+        assert_eq!(
+            meta_body(calling.clone()).unwrap(),
+            json!({ "calling": calling })
+        );
+        assert_eq!(
+            refused(json!({"status": "enabled", "voicemail": {}})),
+            "status"
+        );
+    }
+
+    #[test]
     fn each_wrong_setting_is_refused_with_its_field() {
         let hours = |week: Value| json!({"call_hours": {"status": "ENABLED", "timezone_id": "Europe/Prague", "weekly_operating_hours": week}});
         let day = |d: &str, open: &str, close: &str| json!({"day_of_week": d, "open_time": open, "close_time": close});
         for (calling, field) in [
             (json!({}), "body"),
-            (
-                json!({"call_icon_visiblity": "DEFAULT"}),
-                "call_icon_visiblity",
-            ),
             (json!({"status": "enabled"}), "status"),
             (
                 json!({"call_icon_visibility": "HIDE"}),

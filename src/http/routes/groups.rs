@@ -83,17 +83,18 @@ pub async fn participants(state: &AppState, owned: OwnedNumber, req: Req) -> Res
     Ok(response::json(StatusCode::OK, &answer))
 }
 
-/// RemoveGroupParticipants: `{participants: [phone or BSUID, …]}`; 202, the
-/// outcome follows as a `whatsapp.group.participants` event.
+/// RemoveGroupParticipants: `{participants: [phone or BSUID, …]}`, checked
+/// before the number (CONTRACT §4); 202, the outcome follows as a
+/// `whatsapp.group.participants` event.
 pub async fn remove_participants(
     state: &AppState,
-    owned: OwnedNumber,
+    Caller(account): Caller,
     req: Req,
 ) -> Result<Resp, Error> {
+    let number = req.param("phoneNumberId").to_string();
     let id = req.param("groupId").to_string();
     let removal = read_json(req.body).await?;
-    let answer =
-        groups::remove_participants(state, &owned.account, &owned.number, &id, removal).await?;
+    let answer = groups::remove_participants(state, &account, &number, &id, removal).await?;
     Ok(response::json(StatusCode::ACCEPTED, &answer))
 }
 
@@ -111,35 +112,36 @@ pub async fn join_requests(state: &AppState, owned: OwnedNumber, req: Req) -> Re
     Ok(response::json(StatusCode::OK, &answer))
 }
 
-/// ApproveJoinRequests: `{join_requests: [id, …]}`; 202, the outcome follows
-/// as a `whatsapp.group.participants` event.
+/// ApproveJoinRequests: `{join_requests: [id, …]}`, checked before the
+/// number (CONTRACT §4); 202, the outcome follows as a
+/// `whatsapp.group.participants` event.
 pub async fn approve_join_requests(
     state: &AppState,
-    owned: OwnedNumber,
+    caller: Caller,
     req: Req,
 ) -> Result<Resp, Error> {
-    decide(state, owned, req, true).await
+    decide(state, caller, req, true).await
 }
 
 /// RejectJoinRequests: as approving.
 pub async fn reject_join_requests(
     state: &AppState,
-    owned: OwnedNumber,
+    caller: Caller,
     req: Req,
 ) -> Result<Resp, Error> {
-    decide(state, owned, req, false).await
+    decide(state, caller, req, false).await
 }
 
 async fn decide(
     state: &AppState,
-    owned: OwnedNumber,
+    Caller(account): Caller,
     req: Req,
     approve: bool,
 ) -> Result<Resp, Error> {
+    let number = req.param("phoneNumberId").to_string();
     let id = req.param("groupId").to_string();
     let requests = read_json(req.body).await?;
     let answer =
-        groups::decide_join_requests(state, &owned.account, &owned.number, &id, requests, approve)
-            .await?;
+        groups::decide_join_requests(state, &account, &number, &id, requests, approve).await?;
     Ok(response::json(StatusCode::ACCEPTED, &answer))
 }

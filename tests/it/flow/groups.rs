@@ -103,6 +103,42 @@ fn an_invalid_group_is_refused_with_its_field_before_meta_sees_it() {
 }
 
 #[test]
+fn an_invalid_change_to_an_unknown_numbers_group_is_a_400_before_any_graph_call() {
+    // The body is checked before the number, as for creating a group
+    // (CONTRACT §4): a number wabridge has never seen would otherwise be
+    // looked up at Meta first.
+    let w = world();
+    let unknown = format!("/api/v1/phone-numbers/1999000000001/groups/{GROUP}");
+    let before = w.meta.requests().len();
+    for (method, suffix, request, named) in [
+        (
+            "DELETE",
+            "/participants",
+            json!({"participants": vec!["420777000001"; 9]}),
+            "participants",
+        ),
+        (
+            "POST",
+            "/join-requests",
+            json!({"join_requests": []}),
+            "join_requests",
+        ),
+        (
+            "DELETE",
+            "/join-requests",
+            json!({"join_requests": ["not a request id"]}),
+            "join_requests",
+        ),
+    ] {
+        let path = format!("{unknown}{suffix}");
+        let (status, body) = w.a(method, &path, Some(&request));
+        assert_eq!(status, 400, "{method} {path}: {body}");
+        assert!(field(&body).starts_with(named), "{body}");
+    }
+    assert_eq!(w.meta.requests().len(), before, "Meta must not be asked");
+}
+
+#[test]
 fn the_numbers_groups_are_listed_and_one_is_read() {
     let w = world();
     let before = w.graph_calls();
