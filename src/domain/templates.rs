@@ -29,6 +29,17 @@ const BUTTON_TEXT_MAX: usize = 25;
 const URL_MAX: usize = 2000;
 const PHONE_MAX: usize = 20;
 const COPY_CODE_MAX: usize = 15;
+/// Media card carousel: 2 to 10 cards, each an IMAGE or VIDEO header, an
+/// optional body of at most 160 characters and at most 2 buttons.
+const CARDS_MIN: usize = 2;
+const CARDS_MAX: usize = 10;
+const CARD_BODY_MAX: usize = 160;
+const CARD_BUTTONS_MAX: usize = 2;
+const CARD_BUTTON_TYPES: &[&str] = &["QUICK_REPLY", "URL", "PHONE_NUMBER"];
+const CARD_HEADER_FORMATS: &[&str] = &["IMAGE", "VIDEO"];
+/// Limited-time offer: the offer text at most 16 characters, the body at most 600.
+const OFFER_TEXT_MAX: usize = 16;
+const OFFER_BODY_MAX: usize = 600;
 
 /// CreateMessageTemplate's body: Meta's `POST /{waba}/message_templates`.
 #[derive(Debug, Deserialize, Serialize)]
@@ -156,6 +167,7 @@ fn named_parameters(format: Option<&str>) -> Result<bool, Error> {
 
 fn check_components(components: &[Value], category: &str, named: bool) -> Result<(), Error> {
     let mut seen: Vec<String> = Vec::new();
+    let mut expires = false;
     for (i, component) in components.iter().enumerate() {
         let at = format!("components[{i}]");
         let Some(c) = component.as_object() else {
@@ -163,11 +175,13 @@ fn check_components(components: &[Value], category: &str, named: bool) -> Result
         };
         let kind = text_of(c, "type").map(str::to_ascii_uppercase);
         let kind = match kind.as_deref() {
-            Some(k @ ("HEADER" | "BODY" | "FOOTER" | "BUTTONS")) => k.to_string(),
+            Some(
+                k @ ("HEADER" | "BODY" | "FOOTER" | "BUTTONS" | "CAROUSEL" | "LIMITED_TIME_OFFER"),
+            ) => k.to_string(),
             _ => {
                 return Err(Error::invalid(
                     &format!("{at}.type"),
-                    "must be HEADER, BODY, FOOTER or BUTTONS",
+                    "must be HEADER, BODY, FOOTER, BUTTONS, CAROUSEL or LIMITED_TIME_OFFER",
                 ))
             }
         };
@@ -179,9 +193,11 @@ fn check_components(components: &[Value], category: &str, named: bool) -> Result
         }
         match kind.as_str() {
             "HEADER" => check_header(c, &at, named)?,
-            "BODY" => check_body(c, &at, category, named)?,
+            "BODY" => check_body(c, &at, category, named, BODY_MAX)?,
             "FOOTER" => check_footer(c, &at)?,
-            _ => check_buttons(c, &at)?,
+            "BUTTONS" => check_buttons(c, &at)?,
+            "CAROUSEL" => check_carousel(c, &at, named)?,
+            _ => expires = check_offer(c, &at)?,
         }
         seen.push(kind);
     }
@@ -191,7 +207,279 @@ fn check_components(components: &[Value], category: &str, named: bool) -> Result
             "a template needs a BODY component",
         ));
     }
+    if seen.iter().any(|k| k == "CAROUSEL") {
+        check_carousel_template(&seen, category)?;
+    }
+    if seen.iter().any(|k| k == "LIMITED_TIME_OFFER") {
+        check_offer_template(components, &seen, category, expires)?;
+    }
     Ok(())
+}
+
+/// Meta's media card carousel template: a MARKETING template of a message
+/// body and the cards, nothing else at the top.
+fn check_carousel_template(seen: &[String], category: &str) -> Result<(), Error> {
+    if category != "MARKETING" {
+        return Err(Error::invalid(
+            "category",
+            "a carousel template is MARKETING",
+        ));
+    }
+    match seen
+        .iter()
+        .position(|k| !matches!(k.as_str(), "BODY" | "CAROUSEL"))
+    {
+        Some(i) => Err(Error::invalid(
+            &format!("components[{i}].type"),
+            "a carousel template has only a BODY and the CAROUSEL; headers and buttons go on the cards",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Meta's limited-time offer template: MARKETING, no footer, an IMAGE or
+/// VIDEO header if any, a body of at most 600 characters, and a COPY_CODE
+/// button when the offer shows its expiration.
+fn check_offer_template(
+    components: &[Value],
+    seen: &[String],
+    category: &str,
+    expires: bool,
+) -> Result<(), Error> {
+    if category != "MARKETING" {
+        return Err(Error::invalid(
+            "category",
+            "a limited-time offer template is MARKETING",
+        ));
+    }
+    let at = |kind: &str| seen.iter().position(|k| k == kind);
+    if let Some(i) = at("FOOTER") {
+        return Err(Error::invalid(
+            &format!("components[{i}].type"),
+            "a limited-time offer template has no FOOTER",
+        ));
+    }
+    if let Some(i) = at("HEADER") {
+        let format = components[i]
+            .get("format")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_uppercase);
+        if !format.is_some_and(|f| CARD_HEADER_FORMATS.contains(&f.as_str())) {
+            return Err(Error::invalid(
+                &format!("components[{i}].format"),
+                "a limited-time offer's header is IMAGE or VIDEO",
+            ));
+        }
+    }
+    if let Some(i) = at("BODY") {
+        let long = components[i]
+            .get("text")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.chars().count() > OFFER_BODY_MAX);
+        if long {
+            return Err(Error::invalid(
+                &format!("components[{i}].text"),
+                format!("a limited-time offer's body has at most {OFFER_BODY_MAX} characters"),
+            ));
+        }
+    }
+    if expires {
+        let buttons = at("BUTTONS");
+        let copy_code = buttons
+            .and_then(|i| components[i].get("buttons"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|b| {
+                b.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("COPY_CODE"))
+            });
+        if !copy_code {
+            let field = buttons.map_or("components".to_string(), |i| {
+                format!("components[{i}].buttons")
+            });
+            return Err(Error::invalid(
+                &field,
+                "an offer with has_expiration needs a COPY_CODE button with its code's sample",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The LIMITED_TIME_OFFER component: `limited_time_offer.text` (at most 16
+/// characters) and `has_expiration`, answered.
+fn check_offer(c: &Map<String, Value>, at: &str) -> Result<bool, Error> {
+    let field = format!("{at}.limited_time_offer");
+    let Some(offer) = c.get("limited_time_offer").and_then(Value::as_object) else {
+        return Err(Error::invalid(
+            &field,
+            "required: {\"text\": …, \"has_expiration\": true|false}",
+        ));
+    };
+    required_text(offer, &field, "text", OFFER_TEXT_MAX)?;
+    match offer.get("has_expiration") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(Error::invalid(
+            &format!("{field}.has_expiration"),
+            "true or false",
+        )),
+    }
+}
+
+/// What every card of a carousel must share: Meta requires the same
+/// components on each card.
+#[derive(Debug, Default, PartialEq)]
+struct CardShape {
+    header: String,
+    body: bool,
+    buttons: Vec<String>,
+}
+
+impl CardShape {
+    fn describe(&self) -> String {
+        let mut parts = vec![format!("a {} HEADER", self.header)];
+        if self.body {
+            parts.push("a BODY".to_string());
+        }
+        if !self.buttons.is_empty() {
+            parts.push(format!("buttons {}", self.buttons.join(", ")));
+        }
+        parts.join(", ")
+    }
+}
+
+/// The CAROUSEL component: 2 to 10 cards, all alike.
+fn check_carousel(c: &Map<String, Value>, at: &str, named: bool) -> Result<(), Error> {
+    let field = format!("{at}.cards");
+    let cards = match c.get("cards").and_then(Value::as_array) {
+        Some(cards) if (CARDS_MIN..=CARDS_MAX).contains(&cards.len()) => cards,
+        _ => {
+            return Err(Error::invalid(
+                &field,
+                format!("{CARDS_MIN} to {CARDS_MAX} cards"),
+            ))
+        }
+    };
+    let mut first: Option<CardShape> = None;
+    for (k, card) in cards.iter().enumerate() {
+        let at = format!("{field}[{k}]");
+        let shape = check_card(card, &at, named)?;
+        match &first {
+            None => first = Some(shape),
+            Some(f) if *f != shape => {
+                return Err(Error::invalid(
+                    &format!("{at}.components"),
+                    format!(
+                        "every card has the same components as the first: {}",
+                        f.describe()
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn check_card(card: &Value, at: &str, named: bool) -> Result<CardShape, Error> {
+    let field = format!("{at}.components");
+    let Some(components) = card.get("components").and_then(Value::as_array) else {
+        return Err(Error::invalid(
+            &field,
+            "a card's components: an IMAGE or VIDEO HEADER, optionally a BODY and BUTTONS",
+        ));
+    };
+    let mut shape = CardShape::default();
+    let mut seen: Vec<String> = Vec::new();
+    for (i, component) in components.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let Some(c) = component.as_object() else {
+            return Err(Error::invalid(&at, "each component is an object"));
+        };
+        let kind = text_of(c, "type").map(str::to_ascii_uppercase);
+        let kind = match kind.as_deref() {
+            Some(k @ ("HEADER" | "BODY" | "BUTTONS")) => k.to_string(),
+            _ => {
+                return Err(Error::invalid(
+                    &format!("{at}.type"),
+                    "a card's component is HEADER, BODY or BUTTONS",
+                ))
+            }
+        };
+        if seen.contains(&kind) {
+            return Err(Error::invalid(
+                &format!("{at}.type"),
+                format!("a card has at most one {kind} component"),
+            ));
+        }
+        match kind.as_str() {
+            "HEADER" => {
+                let format = text_of(c, "format").map(str::to_ascii_uppercase);
+                match format {
+                    Some(f) if CARD_HEADER_FORMATS.contains(&f.as_str()) => {
+                        check_header(c, &at, named)?;
+                        shape.header = f;
+                    }
+                    _ => {
+                        return Err(Error::invalid(
+                            &format!("{at}.format"),
+                            "a card's header is IMAGE or VIDEO",
+                        ))
+                    }
+                }
+            }
+            "BODY" => {
+                check_body(c, &at, "MARKETING", named, CARD_BODY_MAX)?;
+                shape.body = true;
+            }
+            _ => shape.buttons = check_card_buttons(c, &at)?,
+        }
+        seen.push(kind);
+    }
+    if shape.header.is_empty() {
+        return Err(Error::invalid(
+            &field,
+            "a card needs an IMAGE or VIDEO HEADER",
+        ));
+    }
+    Ok(shape)
+}
+
+/// A card's buttons: 1 or 2, QUICK_REPLY, URL or PHONE_NUMBER; their types in order.
+fn check_card_buttons(c: &Map<String, Value>, at: &str) -> Result<Vec<String>, Error> {
+    let field = format!("{at}.buttons");
+    let buttons = match c.get("buttons").and_then(Value::as_array) {
+        Some(b) if !b.is_empty() && b.len() <= CARD_BUTTONS_MAX => b,
+        _ => {
+            return Err(Error::invalid(
+                &field,
+                format!("a card has 1 to {CARD_BUTTONS_MAX} buttons"),
+            ))
+        }
+    };
+    let mut kinds = Vec::new();
+    for (j, button) in buttons.iter().enumerate() {
+        let at = format!("{field}[{j}]");
+        let Some(b) = button.as_object() else {
+            return Err(Error::invalid(&at, "each button is an object"));
+        };
+        let kind = text_of(b, "type").map(str::to_ascii_uppercase);
+        let kind = match kind {
+            Some(k) if CARD_BUTTON_TYPES.contains(&k.as_str()) => k,
+            _ => {
+                return Err(Error::invalid(
+                    &format!("{at}.type"),
+                    format!("a card's button is {}", CARD_BUTTON_TYPES.join(", ")),
+                ))
+            }
+        };
+        check_button(b, &at, &kind)?;
+        kinds.push(kind);
+    }
+    Ok(kinds)
 }
 
 fn text_of<'a>(c: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -263,12 +551,18 @@ fn check_header(c: &Map<String, Value>, at: &str, named: bool) -> Result<(), Err
     }
 }
 
-fn check_body(c: &Map<String, Value>, at: &str, category: &str, named: bool) -> Result<(), Error> {
+fn check_body(
+    c: &Map<String, Value>,
+    at: &str,
+    category: &str,
+    named: bool,
+    max: usize,
+) -> Result<(), Error> {
     // Meta writes an authentication template's body text itself.
     if category == "AUTHENTICATION" && !c.contains_key("text") {
         return Ok(());
     }
-    let text = required_text(c, at, "text", BODY_MAX)?;
+    let text = required_text(c, at, "text", max)?;
     let vars = variables(text);
     let key = if named {
         "body_text_named_params"
@@ -582,7 +876,7 @@ mod tests {
             "components[3].type"
         );
         assert_eq!(
-            refused(with("/components/3/type", json!("CAROUSEL"))),
+            refused(with("/components/3/type", json!("CATALOG"))),
             "components[3].type"
         );
     }
@@ -717,6 +1011,291 @@ mod tests {
             json!({"type": "PHONE_NUMBER", "text": "Call", "phone_number": "+1555"}),
         );
         assert_eq!(refused(two_phones), "components[3].buttons");
+    }
+
+    fn card(n: u32) -> Value {
+        json!({"components": [
+            {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": [format!("4::card{n}")]}},
+            {"type": "BODY", "text": "Plant {{1}} for {{2}}", "example": {"body_text": [[format!("no. {n}"), "9 EUR"]]}},
+            {"type": "BUTTONS", "buttons": [
+                {"type": "QUICK_REPLY", "text": "Send more like this"},
+                {"type": "URL", "text": "Buy", "url": "https://shop.example.com/p/{{1}}", "example": ["https://shop.example.com/p/12"]}
+            ]}
+        ]})
+    }
+
+    /// Meta's media card carousel template, two cards.
+    fn carousel() -> Value {
+        json!({
+            "name": "summer_plants",
+            "language": "en_US",
+            "category": "MARKETING",
+            "components": [
+                {"type": "BODY", "text": "Hi {{1}}, these suit your balcony:", "example": {"body_text": [["Jana"]]}},
+                {"type": "CAROUSEL", "cards": [card(1), card(2)]}
+            ]
+        })
+    }
+
+    fn carousel_with(path: &str, value: Value) -> Value {
+        let mut v = carousel();
+        *v.pointer_mut(path).unwrap() = value;
+        v
+    }
+
+    /// Meta's limited-time offer template with an expiring code.
+    fn offer() -> Value {
+        json!({
+            "name": "caribe_offer",
+            "language": "en_US",
+            "category": "MARKETING",
+            "components": [
+                {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::offer"]}},
+                {"type": "LIMITED_TIME_OFFER", "limited_time_offer": {"text": "Expiring offer!", "has_expiration": true}},
+                {"type": "BODY", "text": "Good news, {{1}}! Use code {{2}} for 25% off.", "example": {"body_text": [["Pablo", "CARIBE25"]]}},
+                {"type": "BUTTONS", "buttons": [
+                    {"type": "COPY_CODE", "example": "CARIBE25"},
+                    {"type": "URL", "text": "Book now!", "url": "https://awesomedestinations.com/offers?code={{1}}",
+                     "example": ["https://awesomedestinations.com/offers?ref=n3mtql"]}
+                ]}
+            ]
+        })
+    }
+
+    fn offer_with(path: &str, value: Value) -> Value {
+        let mut v = offer();
+        *v.pointer_mut(path).unwrap() = value;
+        v
+    }
+
+    #[test]
+    fn a_media_card_carousel_goes_to_meta_as_given() {
+        assert_eq!(check(carousel()).unwrap(), carousel());
+        let ten: Vec<Value> = (0..10).map(card).collect();
+        assert!(check(carousel_with("/components/1/cards", json!(ten))).is_ok());
+        // Meta: a card's body and buttons are optional, as long as every card agrees.
+        let bare = json!({"components": [{"type": "HEADER", "format": "VIDEO", "example": {"header_handle": ["4::v"]}}]});
+        assert!(check(carousel_with("/components/1/cards", json!([bare, bare]))).is_ok());
+        let mut phone = carousel();
+        for k in 0..2 {
+            phone["components"][1]["cards"][k]["components"][2]["buttons"] =
+                json!([{"type": "phone_number", "text": "Call", "phone_number": "+420777123456"}]);
+        }
+        assert!(check(phone).is_ok());
+    }
+
+    #[test]
+    fn a_carousel_has_2_to_10_cards_and_is_marketing_with_only_a_body_beside() {
+        assert_eq!(
+            refused(carousel_with("/components/1/cards", json!([card(1)]))),
+            "components[1].cards"
+        );
+        let eleven: Vec<Value> = (0..11).map(card).collect();
+        assert_eq!(
+            refused(carousel_with("/components/1/cards", json!(eleven))),
+            "components[1].cards"
+        );
+        assert_eq!(
+            refused(carousel_with("/components/1/cards", Value::Null)),
+            "components[1].cards"
+        );
+        assert_eq!(
+            refused(carousel_with("/category", json!("UTILITY"))),
+            "category"
+        );
+        let mut footer = carousel();
+        footer["components"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "FOOTER", "text": "Reply STOP"}));
+        assert_eq!(refused(footer), "components[2].type");
+        let mut no_body = carousel();
+        no_body["components"].as_array_mut().unwrap().remove(0);
+        assert_eq!(refused(no_body), "components");
+    }
+
+    #[test]
+    fn a_card_is_a_media_header_a_short_body_and_one_or_two_buttons() {
+        let c = "/components/1/cards/1/components";
+        let at = "components[1].cards[1].components";
+        assert_eq!(
+            refused(carousel_with(&format!("{c}/0/format"), json!("DOCUMENT"))),
+            format!("{at}[0].format")
+        );
+        assert_eq!(
+            refused(carousel_with(&format!("{c}/0/example"), json!({}))),
+            format!("{at}[0].example.header_handle")
+        );
+        assert_eq!(
+            refused(carousel_with(
+                &format!("{c}/1/text"),
+                json!("x".repeat(161))
+            )),
+            format!("{at}[1].text")
+        );
+        assert_eq!(
+            refused(carousel_with(
+                &format!("{c}/1/example"),
+                json!({"body_text": [["no. 2"]]})
+            )),
+            format!("{at}[1].example.body_text")
+        );
+        let three = json!([
+            {"type": "QUICK_REPLY", "text": "A"}, {"type": "QUICK_REPLY", "text": "B"}, {"type": "QUICK_REPLY", "text": "C"}
+        ]);
+        assert_eq!(
+            refused(carousel_with(&format!("{c}/2/buttons"), three)),
+            format!("{at}[2].buttons")
+        );
+        assert_eq!(
+            refused(carousel_with(&format!("{c}/2/buttons"), json!([]))),
+            format!("{at}[2].buttons")
+        );
+        assert_eq!(
+            refused(carousel_with(
+                &format!("{c}/2/buttons/0"),
+                json!({"type": "COPY_CODE", "example": "SAVE10"})
+            )),
+            format!("{at}[2].buttons[0].type")
+        );
+        assert_eq!(
+            refused(carousel_with(
+                &format!("{c}/2/buttons/1/url"),
+                json!("shop")
+            )),
+            format!("{at}[2].buttons[1].url")
+        );
+        assert_eq!(
+            refused(carousel_with(&format!("{c}/2/type"), json!("FOOTER"))),
+            format!("{at}[2].type")
+        );
+        assert_eq!(
+            refused(carousel_with(&format!("{c}/2/type"), json!("BODY"))),
+            format!("{at}[2].type")
+        );
+        let mut headless = carousel();
+        headless["components"][1]["cards"][1]["components"]
+            .as_array_mut()
+            .unwrap()
+            .remove(0);
+        assert_eq!(refused(headless), at);
+        assert_eq!(
+            refused(carousel_with("/components/1/cards/1", json!({}))),
+            at
+        );
+    }
+
+    #[test]
+    fn every_card_has_the_same_components() {
+        let at = "components[1].cards[1].components";
+        assert_eq!(
+            refused(carousel_with(
+                "/components/1/cards/1/components/0/format",
+                json!("VIDEO")
+            )),
+            at
+        );
+        let mut no_body = carousel();
+        no_body["components"][1]["cards"][1]["components"]
+            .as_array_mut()
+            .unwrap()
+            .remove(1);
+        assert_eq!(refused(no_body), at);
+        assert_eq!(
+            refused(carousel_with(
+                "/components/1/cards/1/components/2/buttons/1",
+                json!({"type": "QUICK_REPLY", "text": "Later"})
+            )),
+            at
+        );
+        let mut one_button = carousel();
+        one_button["components"][1]["cards"][1]["components"][2]["buttons"]
+            .as_array_mut()
+            .unwrap()
+            .pop();
+        assert_eq!(refused(one_button), at);
+    }
+
+    #[test]
+    fn a_limited_time_offer_goes_to_meta_as_given() {
+        assert_eq!(check(offer()).unwrap(), offer());
+        // Without an expiration the copy-code button is Meta's option.
+        let mut open = offer_with(
+            "/components/1/limited_time_offer",
+            json!({"text": "Summer sale"}),
+        );
+        open["components"][3]["buttons"]
+            .as_array_mut()
+            .unwrap()
+            .remove(0);
+        assert!(check(open).is_ok());
+        let mut headless = offer();
+        headless["components"].as_array_mut().unwrap().remove(0);
+        assert!(check(headless).is_ok());
+    }
+
+    #[test]
+    fn a_limited_time_offer_follows_metas_rules() {
+        assert_eq!(
+            refused(offer_with("/category", json!("UTILITY"))),
+            "category"
+        );
+        assert_eq!(
+            refused(offer_with(
+                "/components/1/limited_time_offer/text",
+                json!("x".repeat(17))
+            )),
+            "components[1].limited_time_offer.text"
+        );
+        assert!(check(offer_with(
+            "/components/1/limited_time_offer/text",
+            json!("x".repeat(16))
+        ))
+        .is_ok());
+        assert_eq!(
+            refused(offer_with("/components/1/limited_time_offer", Value::Null)),
+            "components[1].limited_time_offer"
+        );
+        assert_eq!(
+            refused(offer_with(
+                "/components/1/limited_time_offer/has_expiration",
+                json!("yes")
+            )),
+            "components[1].limited_time_offer.has_expiration"
+        );
+        let mut footer = offer();
+        footer["components"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "FOOTER", "text": "Terms apply"}));
+        assert_eq!(refused(footer), "components[4].type");
+        assert_eq!(
+            refused(offer_with(
+                "/components/0",
+                json!({"type": "HEADER", "format": "TEXT", "text": "Offer"})
+            )),
+            "components[0].format"
+        );
+        assert_eq!(
+            refused(offer_with("/components/2/text", json!("x".repeat(601)))),
+            "components[2].text"
+        );
+        let mut no_code = offer();
+        no_code["components"][3]["buttons"]
+            .as_array_mut()
+            .unwrap()
+            .remove(0);
+        assert_eq!(refused(no_code), "components[3].buttons");
+        let mut no_buttons = offer();
+        no_buttons["components"].as_array_mut().unwrap().remove(3);
+        assert_eq!(refused(no_buttons), "components");
+        assert_eq!(
+            refused(offer_with(
+                "/components/3/buttons/0/example",
+                json!("x".repeat(16))
+            )),
+            "components[3].buttons[0].example"
+        );
     }
 
     #[test]

@@ -329,3 +329,46 @@ fn a_templates_webhook_events_are_read_back_as_its_history_oldest_first() {
         "{body}"
     );
 }
+
+/// Meta's media card carousel template: a message body and two alike cards.
+fn summer_plants() -> Value {
+    let card = |n: u32| {
+        json!({"components": [
+            {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": [format!("4::aW1hZ2UvcG5n:card{n}")]}},
+            {"type": "BODY", "text": "Plant {{1}} for {{2}}", "example": {"body_text": [[format!("no. {n}"), "9 EUR"]]}},
+            {"type": "BUTTONS", "buttons": [
+                {"type": "QUICK_REPLY", "text": "Send more like this"},
+                {"type": "URL", "text": "Buy", "url": "https://shop.example.com/p/{{1}}", "example": ["https://shop.example.com/p/12"]}
+            ]}
+        ]})
+    };
+    json!({
+        "name": "summer_plants",
+        "language": "en_US",
+        "category": "MARKETING",
+        "components": [
+            {"type": "BODY", "text": "Hi {{1}}, these suit your balcony:", "example": {"body_text": [["Jana"]]}},
+            {"type": "CAROUSEL", "cards": [card(1), card(2)]}
+        ]
+    })
+}
+
+#[test]
+fn a_carousel_template_reaches_meta_as_given_and_unlike_cards_do_not() {
+    let w = World::start();
+    let before = w.graph_calls();
+    let (status, body) = w.a("POST", &collection(), Some(&summer_plants()));
+    assert_eq!(status, 201, "{body}");
+    let call = w.only_call(before, "POST", &format!("/{WABA_A}/message_templates"));
+    assert_eq!(call.json(), summer_plants());
+    assert_eq!(bearer(&call), TOKEN_A);
+    assert_eq!(body["category"], "MARKETING");
+
+    let before = w.graph_calls();
+    let mut unlike = summer_plants();
+    unlike["components"][1]["cards"][1]["components"][0]["format"] = json!("VIDEO");
+    let (status, body) = w.a("POST", &collection(), Some(&unlike));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(field(&body), "components[1].cards[1].components", "{body}");
+    assert_eq!(w.graph_calls(), before, "Meta must see no invalid carousel");
+}
