@@ -460,21 +460,26 @@ fn check_card_buttons(c: &Map<String, Value>, at: &str) -> Result<Vec<String>, E
             ))
         }
     };
+    let allowed = format!("a card's button is {}", CARD_BUTTON_TYPES.join(", "));
+    button_kinds(buttons, &field, CARD_BUTTON_TYPES, &allowed)
+}
+
+/// Each button checked, and its type (one of `types`, upper case) in order.
+fn button_kinds(
+    buttons: &[Value],
+    field: &str,
+    types: &[&str],
+    allowed: &str,
+) -> Result<Vec<String>, Error> {
     let mut kinds = Vec::new();
     for (j, button) in buttons.iter().enumerate() {
         let at = format!("{field}[{j}]");
         let Some(b) = button.as_object() else {
             return Err(Error::invalid(&at, "each button is an object"));
         };
-        let kind = text_of(b, "type").map(str::to_ascii_uppercase);
-        let kind = match kind {
-            Some(k) if CARD_BUTTON_TYPES.contains(&k.as_str()) => k,
-            _ => {
-                return Err(Error::invalid(
-                    &format!("{at}.type"),
-                    format!("a card's button is {}", CARD_BUTTON_TYPES.join(", ")),
-                ))
-            }
+        let kind = match text_of(b, "type").map(str::to_ascii_uppercase) {
+            Some(k) if types.contains(&k.as_str()) => k,
+            _ => return Err(Error::invalid(&format!("{at}.type"), allowed)),
         };
         check_button(b, &at, &kind)?;
         kinds.push(kind);
@@ -672,25 +677,8 @@ fn check_buttons(c: &Map<String, Value>, at: &str) -> Result<(), Error> {
             ))
         }
     };
-    let mut kinds: Vec<String> = Vec::new();
-    for (j, button) in buttons.iter().enumerate() {
-        let at = format!("{field}[{j}]");
-        let Some(b) = button.as_object() else {
-            return Err(Error::invalid(&at, "each button is an object"));
-        };
-        let kind = text_of(b, "type").map(str::to_ascii_uppercase);
-        let kind = match kind {
-            Some(k) if BUTTON_TYPES.contains(&k.as_str()) => k,
-            _ => {
-                return Err(Error::invalid(
-                    &format!("{at}.type"),
-                    format!("must be one of {}", BUTTON_TYPES.join(", ")),
-                ))
-            }
-        };
-        check_button(b, &at, &kind)?;
-        kinds.push(kind);
-    }
+    let allowed = format!("must be one of {}", BUTTON_TYPES.join(", "));
+    let kinds = button_kinds(buttons, &field, BUTTON_TYPES, &allowed)?;
     for (kind, max) in [("URL", 2), ("PHONE_NUMBER", 1), ("COPY_CODE", 1)] {
         if kinds.iter().filter(|k| *k == kind).count() > max {
             return Err(Error::invalid(
