@@ -44,12 +44,10 @@ pub(crate) struct Shared<'t> {
 
 impl<'t> Shared<'t> {
     fn ingest(&mut self, tx: &'t WriteTransaction) -> Result<&mut IngestTables<'t>, Error> {
-        if self.ingest.is_none() {
-            self.ingest = Some(IngestTables::open(tx)?);
-        }
-        self.ingest
-            .as_mut()
-            .ok_or_else(|| Error::bug("the ingest tables were opened and are gone"))
+        Ok(match self.ingest {
+            Some(ref mut open) => open,
+            None => self.ingest.insert(IngestTables::open(tx)?),
+        })
     }
 
     fn close(&mut self) {
@@ -62,26 +60,72 @@ pub(crate) enum Msg {
     Stop,
 }
 
-struct TypedJob<T, F> {
-    f: F,
+/// What a job does in the batch's transaction: a closure on the transaction
+/// ([`OnTx`]) or an ingest on the shared tables ([`OnIngest`]).
+trait Work<T>: Send {
+    fn run<'t>(&mut self, tx: &'t WriteTransaction, shared: &mut Shared<'t>) -> Result<T, Error>;
+}
+
+struct OnTx<F>(F);
+
+impl<T, F> Work<T> for OnTx<F>
+where
+    F: FnMut(&WriteTransaction) -> Result<T, Error> + Send,
+{
+    fn run<'t>(&mut self, tx: &'t WriteTransaction, shared: &mut Shared<'t>) -> Result<T, Error> {
+        shared.close();
+        (self.0)(tx)
+    }
+}
+
+struct OnIngest<F>(F);
+
+impl<T, F> Work<T> for OnIngest<F>
+where
+    F: for<'a, 't> FnMut(&'a mut IngestTables<'t>) -> Result<T, Error> + Send,
+{
+    fn run<'t>(&mut self, tx: &'t WriteTransaction, shared: &mut Shared<'t>) -> Result<T, Error> {
+        (self.0)(shared.ingest(tx)?)
+    }
+}
+
+/// A job with its result, kept until the commit says whether it stands.
+struct Packed<T, W> {
+    work: W,
     out: Option<T>,
     reply: Option<oneshot::Sender<Result<T, Error>>>,
 }
 
-impl<T, F> Job for TypedJob<T, F>
-where
-    T: Send,
-    F: FnMut(&WriteTransaction) -> Result<T, Error> + Send,
-{
+impl<T: Send, W: Work<T>> Job for Packed<T, W> {
     fn run<'t>(&mut self, tx: &'t WriteTransaction, shared: &mut Shared<'t>) -> Result<(), Error> {
-        shared.close();
-        self.out = Some((self.f)(tx)?);
+        self.out = Some(self.work.run(tx, shared)?);
         Ok(())
     }
 
     fn finish(mut self: Box<Self>, result: Result<(), Error>) {
-        answer(result, self.out.take(), self.reply.take());
+        let answer = match (result, self.out.take()) {
+            (Ok(()), Some(v)) => Ok(v),
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Err(Error::bug("a write succeeded without producing its result")),
+        };
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(answer);
+        }
     }
+}
+
+fn pack<T, W>(work: W) -> (Box<dyn Job>, oneshot::Receiver<Result<T, Error>>)
+where
+    T: Send + 'static,
+    W: Work<T> + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let packed = Packed {
+        work,
+        out: None,
+        reply: Some(tx),
+    };
+    (Box::new(packed), rx)
 }
 
 /// Packs a closure so the writer can run it, maybe twice (see module docs).
@@ -90,37 +134,7 @@ where
     T: Send + 'static,
     F: FnMut(&WriteTransaction) -> Result<T, Error> + Send + 'static,
 {
-    let (tx, rx) = oneshot::channel();
-    (
-        Box::new(TypedJob {
-            f,
-            out: None,
-            reply: Some(tx),
-        }),
-        rx,
-    )
-}
-
-/// An ingest: runs on the tables the commit's other ingests share.
-struct IngestJob<T, F> {
-    f: F,
-    out: Option<T>,
-    reply: Option<oneshot::Sender<Result<T, Error>>>,
-}
-
-impl<T, F> Job for IngestJob<T, F>
-where
-    T: Send,
-    F: for<'a, 't> FnMut(&'a mut IngestTables<'t>) -> Result<T, Error> + Send,
-{
-    fn run<'t>(&mut self, tx: &'t WriteTransaction, shared: &mut Shared<'t>) -> Result<(), Error> {
-        self.out = Some((self.f)(shared.ingest(tx)?)?);
-        Ok(())
-    }
-
-    fn finish(mut self: Box<Self>, result: Result<(), Error>) {
-        answer(result, self.out.take(), self.reply.take());
-    }
+    pack(OnTx(f))
 }
 
 /// Packs an ingest (see [`Shared`]); like [`job`], it may run twice.
@@ -129,30 +143,7 @@ where
     T: Send + 'static,
     F: for<'a, 't> FnMut(&'a mut IngestTables<'t>) -> Result<T, Error> + Send + 'static,
 {
-    let (tx, rx) = oneshot::channel();
-    (
-        Box::new(IngestJob {
-            f,
-            out: None,
-            reply: Some(tx),
-        }),
-        rx,
-    )
-}
-
-fn answer<T>(
-    result: Result<(), Error>,
-    out: Option<T>,
-    reply: Option<oneshot::Sender<Result<T, Error>>>,
-) {
-    let answer = match (result, out) {
-        (Ok(()), Some(v)) => Ok(v),
-        (Err(e), _) => Err(e),
-        (Ok(()), None) => Err(Error::bug("a write succeeded without producing its result")),
-    };
-    if let Some(reply) = reply {
-        let _ = reply.send(answer);
-    }
+    pack(OnIngest(f))
 }
 
 pub(crate) struct Writer {
