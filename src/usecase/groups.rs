@@ -49,9 +49,12 @@ pub async fn create(
     copy(
         &answer,
         &mut view,
-        &[("request_id", "requestId"), ("id", "groupId")],
+        &[
+            ("request_id", "requestId"),
+            ("id", "groupId"),
+            ("invite_link", "inviteLink"),
+        ],
     );
-    copy(&answer, &mut view, &[("invite_link", "inviteLink")]);
     Ok(Value::Object(view))
 }
 
@@ -64,24 +67,15 @@ pub async fn list(
     paging: Paging,
 ) -> Result<(Vec<Value>, Option<String>), Error> {
     let page = listing(app, account, number, paging).await?;
-    let groups = page
-        .items
-        .iter()
-        .map(|g| {
-            let mut view = Map::new();
-            copy(
-                g,
-                &mut view,
-                &[
-                    ("id", "groupId"),
-                    ("subject", "subject"),
-                    ("creation_timestamp", "creationTimestamp"),
-                    ("created_at", "creationTimestamp"),
-                ],
-            );
-            Value::Object(view)
-        })
-        .collect();
+    let groups = renamed_each(
+        &page.items,
+        &[
+            ("id", "groupId"),
+            ("subject", "subject"),
+            ("creation_timestamp", "creationTimestamp"),
+            ("created_at", "creationTimestamp"),
+        ],
+    );
     Ok((groups, page.next_cursor))
 }
 
@@ -153,26 +147,18 @@ pub async fn participants(
         vec![("fields", "participants,total_participant_count".into())],
     )
     .await?;
-    let list: Vec<Value> = group
-        .get("participants")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            let mut view = Map::new();
-            copy(
-                p,
-                &mut view,
-                &[
-                    ("wa_id", "waId"),
-                    ("user_id", "userId"),
-                    ("parent_user_id", "parentUserId"),
-                    ("username", "username"),
-                ],
-            );
-            Value::Object(view)
-        })
-        .collect();
+    let list = renamed_each(
+        group
+            .get("participants")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice),
+        &[
+            ("wa_id", "waId"),
+            ("user_id", "userId"),
+            ("parent_user_id", "parentUserId"),
+            ("username", "username"),
+        ],
+    );
     let mut view = base(number, group_id);
     view.insert("participants".into(), json!(list));
     copy(
@@ -222,24 +208,15 @@ pub async fn join_requests(
         paging,
     )
     .await?;
-    let list: Vec<Value> = page
-        .items
-        .iter()
-        .map(|r| {
-            let mut view = Map::new();
-            copy(
-                r,
-                &mut view,
-                &[
-                    ("join_request_id", "joinRequestId"),
-                    ("wa_id", "waId"),
-                    ("user_id", "userId"),
-                    ("creation_timestamp", "creationTimestamp"),
-                ],
-            );
-            Value::Object(view)
-        })
-        .collect();
+    let list = renamed_each(
+        &page.items,
+        &[
+            ("join_request_id", "joinRequestId"),
+            ("wa_id", "waId"),
+            ("user_id", "userId"),
+            ("creation_timestamp", "creationTimestamp"),
+        ],
+    );
     let mut view = base(number, group_id);
     view.insert("joinRequests".into(), json!(list));
     Ok(Value::Object(view))
@@ -350,6 +327,18 @@ fn outcome(number: &Number, group_id: &str, answer: &Value) -> Value {
 
 /// Meta's fields present in `from`, under wabridge's names; the first of
 /// several sources for one name wins.
+/// Each of Meta's items as a new object with only the `names` it has, renamed.
+fn renamed_each(items: &[Value], names: &[(&str, &str)]) -> Vec<Value> {
+    items
+        .iter()
+        .map(|item| {
+            let mut view = Map::new();
+            copy(item, &mut view, names);
+            Value::Object(view)
+        })
+        .collect()
+}
+
 fn copy(from: &Value, to: &mut Map<String, Value>, names: &[(&str, &str)]) {
     for (meta, ours) in names {
         if let Some(v) = from.get(*meta).filter(|v| !v.is_null()) {
