@@ -64,18 +64,19 @@ pub async fn get(
 /// WABA (the path's), its time in RFC 3339.
 fn history(app: &Services, waba: &WabaId, template_id: &str) -> Result<Vec<Value>, Error> {
     let changes = app.store.template_history_in(template_id, waba.as_str())?;
-    Ok(changes
+    changes
         .into_iter()
         .map(|change| {
             let at = rfc3339_ms(change.at);
-            let mut view = serde_json::to_value(&change).unwrap_or_default();
+            let mut view = serde_json::to_value(&change)
+                .map_err(|e| Error::internal("a template's history entry", e))?;
             if let Some(view) = view.as_object_mut() {
                 view.remove("wabaId");
                 view.insert("at".into(), json!(at));
             }
-            view
+            Ok(view)
         })
-        .collect())
+        .collect()
 }
 
 /// EditMessageTemplate: Meta's `POST /{template_id}` with the new components
