@@ -8,7 +8,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use super::{bearer, field, World, PHONE_A, PHONE_B, TOKEN_A};
-use crate::support::gateway::client;
 use crate::support::server::Reply;
 
 /// An SDP as a browser's WebRTC stack writes one: CRLF lines, `+` and `/`
@@ -155,7 +154,7 @@ fn metas_refusals_come_back_with_code_trace_and_a_calling_hint() {
                    "error_data": {"details": details}}}),
         ),
     );
-    let (status, retry_after, body) = post_with_retry_after(&w, &calls(), &connect);
+    let (status, retry_after, body) = w.post_a_with_retry_after(&calls(), &connect);
     assert_eq!(status, 429, "{body}");
     let wait = retry_after.expect("Retry-After");
     assert!((3500..=3600).contains(&wait), "Retry-After {wait}");
@@ -164,28 +163,6 @@ fn metas_refusals_come_back_with_code_trace_and_a_calling_hint() {
     assert_eq!(meta["subcode"], 4999);
     assert_eq!(meta["fbtrace_id"], "Atrace");
     assert_eq!(meta["error_data"]["details"], details);
-}
-
-/// A POST with account A's key: (status, Retry-After, body).
-fn post_with_retry_after(w: &World, path: &str, body: &Value) -> (u16, Option<u64>, Value) {
-    let request = ureq::http::Request::builder()
-        .method("POST")
-        .uri(w.gw.url(path))
-        .header("authorization", format!("Bearer {}", w.key_a))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(body).unwrap())
-        .unwrap();
-    let mut resp = client().run(request).expect("the gateway answers");
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().parse().expect("Retry-After is seconds"));
-    let text = resp.body_mut().read_to_string().unwrap();
-    (
-        resp.status().as_u16(),
-        retry_after,
-        serde_json::from_str(&text).unwrap(),
-    )
 }
 
 #[test]

@@ -69,6 +69,28 @@ impl World {
     }
 
     /// How many Graph calls other than the account checks were made so far.
+    /// A POST with account A's key as a flow makes it: (status, Retry-After, body).
+    pub fn post_a_with_retry_after(&self, path: &str, body: &Value) -> (u16, Option<u64>, Value) {
+        let request = ureq::http::Request::builder()
+            .method("POST")
+            .uri(self.gw.url(path))
+            .header("authorization", format!("Bearer {}", self.key_a))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).unwrap())
+            .unwrap();
+        let mut resp = client().run(request).expect("the gateway answers");
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().parse().expect("Retry-After is seconds"));
+        let text = resp.body_mut().read_to_string().unwrap();
+        (
+            resp.status().as_u16(),
+            retry_after,
+            serde_json::from_str(&text).unwrap(),
+        )
+    }
+
     pub fn graph_calls(&self) -> usize {
         self.meta.api_requests().len()
     }

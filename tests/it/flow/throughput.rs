@@ -11,30 +11,12 @@ use serde_json::{json, Value};
 
 use super::{World, PHONE_A, PHONE_A2, WABA_A};
 use crate::support::fake_meta::meta_error;
-use crate::support::gateway::client;
 
 /// A send as a flow makes it: (status, Retry-After, body).
 fn send(w: &World, phone: &str) -> (u16, Option<u64>, Value) {
     let body = json!({"to": "+420777123456", "type": "template",
         "template": {"name": "hello_world", "language": {"code": "en_US"}}});
-    let request = ureq::http::Request::builder()
-        .method("POST")
-        .uri(w.gw.url(&format!("/api/v1/phone-numbers/{phone}/messages")))
-        .header("authorization", format!("Bearer {}", w.key_a))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&body).unwrap())
-        .unwrap();
-    let mut resp = client().run(request).expect("the gateway answers");
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().parse().expect("Retry-After is seconds"));
-    let text = resp.body_mut().read_to_string().unwrap();
-    (
-        resp.status().as_u16(),
-        retry_after,
-        serde_json::from_str(&text).unwrap(),
-    )
+    w.post_a_with_retry_after(&format!("/api/v1/phone-numbers/{phone}/messages"), &body)
 }
 
 fn sends_seen_by_meta(w: &World, phone: &str) -> usize {
