@@ -45,7 +45,7 @@ async fn collect(
     if body.size_hint().lower() > limit as u64 {
         return Err(Error::TooLarge { limit });
     }
-    let mut kept = Rope::default();
+    let mut kept = Rope::expecting(body.size_hint().lower());
     while let Some(frame) = body.frame().await {
         let frame = frame
             .map_err(|e| Error::invalid("body", format!("could not read the request body: {e}")))?;
@@ -63,32 +63,50 @@ async fn collect(
     Ok(kept.into_bytes())
 }
 
-/// A body as it arrives, in pieces of one size: a buffer grown by doubling
-/// left the allocator holding several times the budget under many slow
-/// senders (each size freed in another thread's heap). Joined once, at the end.
+/// A body as it arrives, in pieces of at most one size: a buffer grown by
+/// doubling left the allocator holding several times the budget under many
+/// slow senders (each size freed in another thread's heap). Joined once, at
+/// the end.
 #[derive(Default)]
 struct Rope {
     pieces: Vec<BytesMut>,
     len: usize,
+    /// The length the sender announced (0 if none): what is left of it sizes
+    /// the next piece, so a body of a few KiB (most of Meta's) holds a few
+    /// KiB, not a whole piece, until it is answered.
+    announced: usize,
 }
 
 impl Rope {
     const PIECE: usize = 64 * 1024;
 
+    fn expecting(announced: u64) -> Rope {
+        Rope {
+            announced: usize::try_from(announced).unwrap_or(usize::MAX),
+            ..Rope::default()
+        }
+    }
+
     fn push(&mut self, mut data: &[u8]) {
-        self.len += data.len();
         while !data.is_empty() {
             let piece = match self.pieces.last_mut() {
-                Some(p) if p.len() < Self::PIECE => p,
+                Some(p) if p.len() < p.capacity() => p,
                 _ => {
-                    self.pieces.push(BytesMut::with_capacity(Self::PIECE));
+                    let left = self.announced.saturating_sub(self.len);
+                    let size = if left > 0 {
+                        left.min(Self::PIECE)
+                    } else {
+                        Self::PIECE
+                    };
+                    self.pieces.push(BytesMut::with_capacity(size));
                     let last = self.pieces.len() - 1;
                     &mut self.pieces[last]
                 }
             };
-            let n = (Self::PIECE - piece.len()).min(data.len());
+            let n = (piece.capacity() - piece.len()).min(data.len());
             piece.extend_from_slice(&data[..n]);
             data = &data[n..];
+            self.len += n;
         }
     }
 
@@ -268,6 +286,24 @@ mod tests {
         assert_eq!(rope.pieces.len(), 4);
         assert_eq!(&rope.into_bytes()[..], &data[..]);
         assert!(Rope::default().into_bytes().is_empty());
+    }
+
+    #[test]
+    fn an_announced_body_is_kept_in_pieces_of_its_size() {
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        let mut small = Rope::expecting(3_000);
+        small.push(&data[..1_000]);
+        small.push(&data[1_000..3_000]);
+        assert_eq!(small.pieces.len(), 1);
+        assert!(small.pieces[0].capacity() < Rope::PIECE);
+        assert_eq!(&small.into_bytes()[..], &data[..3_000]);
+        let mut large = Rope::expecting(70_000);
+        for part in data.chunks(5_000) {
+            large.push(part);
+        }
+        assert_eq!(large.pieces.len(), 2);
+        assert!(large.pieces[1].capacity() < Rope::PIECE);
+        assert_eq!(&large.into_bytes()[..], &data[..]);
     }
 
     #[tokio::test]
