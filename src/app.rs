@@ -306,11 +306,13 @@ fn send_rates(store: &Store, rate: u32, chosen: bool) -> Result<Throughput, Erro
     } else {
         Throughput::following_tiers(rate)
     };
-    for number in store.high_throughput_numbers()? {
-        rates.set_rate_for(&PhoneNumberId::new(&number), Some(HIGH_RATE));
+    let facts = store.every_waba_facts()?;
+    // Coexistence's 20 a second wins over HIGH: set last.
+    for number in facts.iter().flat_map(|f| &f.high_throughput_numbers) {
+        rates.set_rate_for(&PhoneNumberId::new(number), Some(HIGH_RATE));
     }
-    for number in store.coexistence_numbers()? {
-        rates.set_rate_for(&PhoneNumberId::new(&number), Some(coexistence::RATE));
+    for number in facts.iter().flat_map(|f| &f.coexistence_numbers) {
+        rates.set_rate_for(&PhoneNumberId::new(number), Some(coexistence::RATE));
     }
     Ok(rates)
 }

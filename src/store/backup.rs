@@ -311,7 +311,9 @@ mod tests {
         assert_eq!(restored.settings().unwrap().client_secret, "s3cret");
         assert_eq!(restored.last_inbound("PN1", "CZ.7").unwrap(), Some(1_007));
         assert!(restored.connect_link("link-hash").unwrap().is_some());
-        assert_eq!(restored.coexistence_numbers().unwrap(), ["PN1"]);
+        let facts = restored.every_waba_facts().unwrap();
+        assert_eq!(facts.len(), 1);
+        assert_eq!(facts[0].coexistence_numbers, ["PN1"]);
         let again = restored
             .ingest((0..51).map(event).collect(), 2_000)
             .await

@@ -31,22 +31,9 @@ impl Store {
         })
     }
 
-    /// Every coexistence number wabridge knows of, to restore their send
-    /// rate at start.
-    pub fn coexistence_numbers(&self) -> Result<Vec<String>, Error> {
-        self.numbers_of_every_waba(|facts| facts.coexistence_numbers)
-    }
-
-    /// Every number wabridge knows Meta upgraded to the higher throughput,
-    /// to restore their send rate at start.
-    pub fn high_throughput_numbers(&self) -> Result<Vec<String>, Error> {
-        self.numbers_of_every_waba(|facts| facts.high_throughput_numbers)
-    }
-
-    fn numbers_of_every_waba(
-        &self,
-        numbers: impl Fn(WabaFacts) -> Vec<String>,
-    ) -> Result<Vec<String>, Error> {
+    /// The facts of every WABA wabridge knows, to restore the numbers' send
+    /// rates at start.
+    pub fn every_waba_facts(&self) -> Result<Vec<WabaFacts>, Error> {
         self.read(|tx| {
             let t = tx.open_table(WABA_FACTS)?;
             let mut out = Vec::new();
@@ -55,7 +42,7 @@ impl Store {
                 // A rate hint is not worth refusing to start over: the
                 // number's next listing learns it again.
                 match dec::<WabaFacts>(value.value(), "WABA facts") {
-                    Ok(facts) => out.extend(numbers(facts)),
+                    Ok(facts) => out.push(facts),
                     Err(e) => {
                         tracing::warn!(waba = waba.value(), error = %e, "WABA facts unreadable; its numbers send at the default rate until listed again")
                     }
@@ -158,14 +145,18 @@ mod tests {
         assert_eq!(signed.event, "MM_LITE_TERMS_SIGNED");
         assert_eq!(facts[1].1.coexistence_numbers, ["P1", "P2"]);
         assert_eq!(facts[2].1.high_throughput_numbers, ["P9"]);
-        assert_eq!(store.coexistence_numbers().unwrap(), ["P1", "P2"]);
-        assert_eq!(store.high_throughput_numbers().unwrap(), ["P9"]);
+        let every = |pick: fn(WabaFacts) -> Vec<String>| -> Vec<String> {
+            let all = store.every_waba_facts().unwrap();
+            all.into_iter().flat_map(pick).collect()
+        };
+        assert_eq!(every(|f| f.coexistence_numbers), ["P1", "P2"]);
+        assert_eq!(every(|f| f.high_throughput_numbers), ["P9"]);
         store
             .set_number_facts("W2".into(), vec![], vec![])
             .await
             .unwrap();
-        assert!(store.coexistence_numbers().unwrap().is_empty());
-        assert_eq!(store.high_throughput_numbers().unwrap(), ["P9"]);
+        assert!(every(|f| f.coexistence_numbers).is_empty());
+        assert_eq!(every(|f| f.high_throughput_numbers), ["P9"]);
         let facts = store.waba_facts(&["W4".into()]).unwrap();
         assert_eq!(facts[0].1, WabaFacts::default());
         store.close();
