@@ -2,7 +2,7 @@
 //! (required fields, lengths, counts) before Meta is called, and completed
 //! into the body of `POST /{phone-number-id}/messages`.
 
-mod fields;
+pub(in crate::domain) mod fields;
 mod interactive;
 mod kinds;
 

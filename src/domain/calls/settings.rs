@@ -9,6 +9,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::domain::outbound::fields::{join, object};
 use crate::error::Error;
 
 /// The settings of a `calling` object whose values are checked here.
@@ -244,19 +245,6 @@ fn sip_settings(sip: &Map<String, Value>) -> Result<(), Error> {
     Ok(())
 }
 
-fn object<'a>(at: &str, v: &'a Value) -> Result<&'a Map<String, Value>, Error> {
-    v.as_object()
-        .ok_or_else(|| Error::invalid(at, "must be an object"))
-}
-
-fn joined(at: &str, key: &str) -> String {
-    if at.is_empty() {
-        key.to_string()
-    } else {
-        format!("{at}.{key}")
-    }
-}
-
 /// `key` of `m`, if present, one of `allowed`.
 fn one_of<'a>(
     m: &'a Map<String, Value>,
@@ -268,7 +256,7 @@ fn one_of<'a>(
         None => Ok(None),
         Some(Value::String(v)) if allowed.contains(&v.as_str()) => Ok(Some(v)),
         Some(_) => Err(Error::invalid(
-            &joined(at, key),
+            &join(at, key),
             format!("must be one of {}", allowed.join(", ")),
         )),
     }
@@ -285,7 +273,7 @@ fn time(m: &Map<String, Value>, at: &str, key: &str) -> Result<u32, Error> {
     });
     parsed.ok_or_else(|| {
         Error::invalid(
-            &joined(at, key),
+            &join(at, key),
             "must be a time of day as HHMM, e.g. 0930 or 1745",
         )
     })

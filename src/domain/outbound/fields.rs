@@ -21,7 +21,10 @@ pub(super) fn check_url(field: &str, raw: &str) -> Result<(), Error> {
     }
 }
 
-pub(super) fn object<'a>(field: &str, v: &'a Value) -> Result<&'a Map<String, Value>, Error> {
+pub(in crate::domain) fn object<'a>(
+    field: &str,
+    v: &'a Value,
+) -> Result<&'a Map<String, Value>, Error> {
     v.as_object()
         .ok_or_else(|| Error::invalid(field, "must be an object"))
 }
@@ -92,7 +95,7 @@ pub(super) fn unique<'a>(seen: &mut Vec<&'a str>, id: &'a str, field: &str) -> R
     Ok(())
 }
 
-pub(super) fn join(at: &str, key: &str) -> String {
+pub(in crate::domain) fn join(at: &str, key: &str) -> String {
     if at.is_empty() {
         key.to_string()
     } else {
