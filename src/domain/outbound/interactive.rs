@@ -58,19 +58,20 @@ pub(super) fn interactive(c: &Map<String, Value>) -> Result<(), Error> {
         "list" => list(action),
         "cta_url" => cta_url(action),
         "flow" => flow(action),
-        "call_permission_request" => call_permission_request(action),
+        // A call permission request: Meta's fixed action, the body the only
+        // text the business writes (Meta's Calling API).
+        "call_permission_request" => named(action, kind),
         // Product and other interactive types go to Meta as they are.
         _ => Ok(()),
     }
 }
 
-/// A call permission request: Meta's fixed action, the body the only text
-/// the business writes (Meta's Calling API, business-initiated calls).
-pub(super) fn call_permission_request(action: &Map<String, Value>) -> Result<(), Error> {
-    if optional_str(action, "interactive.action", "name")? != Some("call_permission_request") {
+/// The action's `name`, which Meta fixes for some kinds of message.
+fn named(action: &Map<String, Value>, name: &str) -> Result<(), Error> {
+    if optional_str(action, "interactive.action", "name")? != Some(name) {
         return Err(Error::invalid(
             "interactive.action.name",
-            "must be \"call_permission_request\"",
+            format!("must be {name:?}"),
         ));
     }
     Ok(())
@@ -180,12 +181,7 @@ pub(super) fn list(action: &Map<String, Value>) -> Result<(), Error> {
 }
 
 pub(super) fn cta_url(action: &Map<String, Value>) -> Result<(), Error> {
-    if optional_str(action, "interactive.action", "name")? != Some("cta_url") {
-        return Err(Error::invalid(
-            "interactive.action.name",
-            "must be \"cta_url\"",
-        ));
-    }
+    named(action, "cta_url")?;
     let p = action.get("parameters").ok_or_else(|| {
         Error::invalid(
             "interactive.action.parameters",
@@ -208,12 +204,7 @@ pub(super) fn cta_url(action: &Map<String, Value>) -> Result<(), Error> {
 /// "3", flow_id or flow_name, flow_cta, flow_action?, flow_action_payload?}}`.
 pub(super) fn flow(action: &Map<String, Value>) -> Result<(), Error> {
     const AT: &str = "interactive.action.parameters";
-    if optional_str(action, "interactive.action", "name")? != Some("flow") {
-        return Err(Error::invalid(
-            "interactive.action.name",
-            "must be \"flow\"",
-        ));
-    }
+    named(action, "flow")?;
     let p = action.get("parameters").ok_or_else(|| {
         Error::invalid(
             AT,
