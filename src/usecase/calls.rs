@@ -20,10 +20,12 @@ pub async fn act(
     phone_number_id: &str,
     request: Value,
 ) -> Result<Value, Error> {
-    let call = calls::prepare(request)?;
+    let mut call = calls::prepare(request)?;
     let number = own_phone_number(app, account, phone_number_id).await?;
     let path = format!("{}/calls", number.id());
-    let answer = access::post(app, account, path, call.body.clone()).await?;
+    // The body (an SDP of up to 64 KiB) goes to Meta; the answer needs the rest.
+    let body = std::mem::take(&mut call.body);
+    let answer = access::post(app, account, path, body).await?;
     Ok(call.answer(number.id().as_str(), &answer))
 }
 

@@ -211,14 +211,14 @@ async fn record_accepted(app: &Services, number: &Number, message: &Outbound, an
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let answered_wa_id = text(answer.pointer("/contacts/0/wa_id"));
     let answered_user_id = text(answer.pointer("/contacts/0/user_id"));
-    let (recipient_id, recipient_user_id) = match &message.recipient {
-        Recipient::Phone(digits) => (answered_wa_id.or(Some(digits.clone())), answered_user_id),
-        Recipient::UserId(id) => (answered_wa_id, Some(id.clone())),
-        Recipient::Group(id) => (Some(id.clone()), None),
-    };
-    let group_id = match &message.recipient {
-        Recipient::Group(id) => Some(id.clone()),
-        _ => None,
+    let (recipient_id, recipient_user_id, group_id) = match &message.recipient {
+        Recipient::Phone(digits) => (
+            answered_wa_id.or(Some(digits.clone())),
+            answered_user_id,
+            None,
+        ),
+        Recipient::UserId(id) => (answered_wa_id, Some(id.clone()), None),
+        Recipient::Group(id) => (Some(id.clone()), None, Some(id.clone())),
     };
     let now = now_ms();
     let record = StatusRecord {
