@@ -22,7 +22,9 @@ pub struct TrafficFlusher {
 impl TrafficFlusher {
     pub async fn run(self, shutdown: CancellationToken) {
         // The minute the last write covered: it is written again next time, as
-        // it may have counted more after the write.
+        // it may have counted more after the write; and so is the one before
+        // it, since an ingest counts at the time it was received, which can
+        // be a minute before its commit ends.
         let mut from = minute_of(now_ms());
         loop {
             let stop = tokio::select! {
@@ -43,7 +45,7 @@ impl TrafficFlusher {
         let rows = self.traffic.rows_since(from, now);
         let keep_from = (minute_of(now) + 1).saturating_sub(WINDOW);
         match self.store.put_traffic(rows, keep_from).await {
-            Ok(()) => minute_of(now),
+            Ok(()) => minute_of(now).saturating_sub(1),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot save the traffic counts; will try again");
                 from
