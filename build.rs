@@ -16,7 +16,9 @@ fn main() {
         Some(c) => format!("{version} (commit {c})"),
         None => format!("{version} (commit unknown)"),
     };
-    println!("cargo:rustc-env=WABRIDGE_VERSION={full}");
+    // Not named WABRIDGE_*: `cargo run` passes it to the program, whose
+    // check for mistyped WABRIDGE_* settings would warn about it.
+    println!("cargo:rustc-env=BUILT_WABRIDGE_VERSION={full}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
 }

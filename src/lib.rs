@@ -24,4 +24,4 @@ pub mod worker;
 pub use error::Error;
 
 /// The crate version and, when built from a git checkout, the commit (see build.rs).
-pub const VERSION: &str = env!("WABRIDGE_VERSION");
+pub const VERSION: &str = env!("BUILT_WABRIDGE_VERSION");
