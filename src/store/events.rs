@@ -3,13 +3,14 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use redb::{ReadableTable, Table, WriteTransaction};
 use serde::Serialize;
 
 use super::codec::{dec, enc};
 use super::handoff::{Fresh, Handover};
-use super::outbox::{Due, Lane};
+use super::outbox::{record, Due, Lane, Outcome, Rows};
 use super::status_row;
 use super::tables::*;
 use super::{next_id, next_id_in, Store};
@@ -93,9 +94,14 @@ impl Store {
     ) -> Result<IngestReport, Error> {
         self.health.admit()?;
         let handoff = self.handoff.clone();
+        // Shared with the writer's job, which lets go of it before it
+        // answers: the parsed bodies are freed here, on the request's
+        // thread, not on the one writer thread every commit waits for.
+        let events = Arc::new(events);
+        let held = events.clone();
         let (report, fresh) = self
             .write_ingest(move |tables| {
-                let (report, fresh) = ingest(tables, &events, now_ms)?;
+                let (report, fresh) = ingest(tables, &held, now_ms)?;
                 Ok((report, Handover::new(handoff.clone(), fresh)))
             })
             .await?;
@@ -206,6 +212,19 @@ impl<'t> IngestTables<'t> {
             queue: Queue::open(tx)?,
             router: Router::open(tx)?,
         })
+    }
+
+    /// Records attempts' outcomes, none of which stops its listener (that
+    /// writes the listeners, which the router holds open here).
+    pub fn record_outcomes(&mut self, outcomes: &[Outcome]) -> Result<(), Error> {
+        for outcome in outcomes {
+            if record(&mut self.queue.rows, outcome)?.is_some() {
+                return Err(Error::bug(
+                    "an outcome that stops its listener, on the ingest's tables",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Moves the counter `key` on: a write on the shared tables, for the writer's tests.
@@ -364,18 +383,14 @@ fn store_meta_body(
 /// The tables a new delivery is written to: its row, the outbox the workers
 /// take from (the urgent one for calls), and the per-listener index.
 struct Queue<'t> {
-    deliveries: Table<'t, u64, &'static [u8]>,
-    outbox: Table<'t, (u64, u64), ()>,
-    urgent: Table<'t, (u64, u64), ()>,
+    rows: Rows<'t>,
     by_listener: Table<'t, (&'static str, u64), ()>,
 }
 
 impl<'t> Queue<'t> {
     fn open(tx: &'t WriteTransaction) -> Result<Self, Error> {
         Ok(Queue {
-            deliveries: tx.open_table(DELIVERIES)?,
-            outbox: tx.open_table(OUTBOX)?,
-            urgent: tx.open_table(URGENT_OUTBOX)?,
+            rows: Rows::open(tx)?,
             by_listener: tx.open_table(LISTENER_DELIVERIES)?,
         })
     }
@@ -402,11 +417,12 @@ impl<'t> Queue<'t> {
             last_error: None,
             created_at: now_ms,
         };
-        self.deliveries
+        let rows = &mut self.rows;
+        rows.deliveries
             .insert(delivery.id, enc(&delivery, "delivery")?.as_slice())?;
         let outbox = match lane {
-            Lane::Urgent => &mut self.urgent,
-            Lane::Normal => &mut self.outbox,
+            Lane::Urgent => &mut rows.urgent,
+            Lane::Normal => &mut rows.outbox,
         };
         outbox.insert((now_ms, delivery.id), ())?;
         self.by_listener.insert((listener_id, delivery.id), ())?;

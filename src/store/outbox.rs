@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use redb::{
-    ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+    ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableDefinition, WriteTransaction,
 };
 
 use super::codec::{dec, enc};
@@ -164,11 +164,25 @@ impl Store {
 
     /// Records many attempts' outcomes in one write.
     pub async fn record_outcomes(&self, outcomes: Vec<Outcome>) -> Result<(), Error> {
-        let stops = outcomes.iter().any(|o| o.next == Next::StopListener);
-        self.write(move |tx| outcomes.iter().try_for_each(|o| record(tx, o)))
+        if outcomes.iter().any(|o| o.next == Next::StopListener) {
+            self.write(move |tx| {
+                let mut rows = Rows::open(tx)?;
+                for o in &outcomes {
+                    if let Some(listener) = record(&mut rows, o)? {
+                        stop_listener(tx, &listener, "the receiver answered 410 Gone")?;
+                    }
+                }
+                Ok(())
+            })
             .await?;
-        if stops {
             self.listeners_changed();
+        } else {
+            // On the tables the ingests of the commit share: the outcomes of
+            // a busy listener land between ingests in nearly every commit,
+            // and closing and reopening those tables for them cost more than
+            // the outcomes themselves (perf, December 2026).
+            self.write_ingest(move |tables| tables.record_outcomes(&outcomes))
+                .await?;
         }
         Ok(())
     }
@@ -251,40 +265,58 @@ fn earliest_due(tx: &ReadTransaction) -> Result<Option<u64>, Error> {
     Ok(earliest)
 }
 
-fn record(tx: &WriteTransaction, outcome: &Outcome) -> Result<(), Error> {
-    let mut deliveries = tx.open_table(DELIVERIES)?;
-    let mut outbox = tx.open_table(OUTBOX)?;
-    let mut urgent = tx.open_table(URGENT_OUTBOX)?;
-    let Some(raw) = deliveries.get(outcome.delivery_id)? else {
+/// The delivery rows and the two outboxes an attempt's outcome rewrites.
+pub(super) struct Rows<'t> {
+    pub deliveries: Table<'t, u64, &'static [u8]>,
+    pub outbox: Table<'t, (u64, u64), ()>,
+    pub urgent: Table<'t, (u64, u64), ()>,
+}
+
+impl<'t> Rows<'t> {
+    pub fn open(tx: &'t WriteTransaction) -> Result<Self, Error> {
+        Ok(Rows {
+            deliveries: tx.open_table(DELIVERIES)?,
+            outbox: tx.open_table(OUTBOX)?,
+            urgent: tx.open_table(URGENT_OUTBOX)?,
+        })
+    }
+}
+
+/// Records one attempt's outcome; returns the listener to stop when the
+/// receiver said it is gone for good.
+pub(super) fn record(rows: &mut Rows<'_>, outcome: &Outcome) -> Result<Option<String>, Error> {
+    let Some(raw) = rows.deliveries.get(outcome.delivery_id)? else {
         // The listener and its deliveries were removed while this attempt was in flight.
-        return Ok(());
+        return Ok(None);
     };
     let mut d: Delivery = dec(raw.value(), "delivery")?;
     drop(raw);
     if let Some(due) = d.next_attempt_at {
         // A first attempt may have come from either outbox; retries wait in the normal one.
-        outbox.remove((due, d.id))?;
-        urgent.remove((due, d.id))?;
+        rows.outbox.remove((due, d.id))?;
+        rows.urgent.remove((due, d.id))?;
     }
     d.attempts += 1;
     d.last_attempt_at = Some(outcome.at_ms);
     d.last_status_code = outcome.status_code;
     d.last_error = outcome.error.clone();
     d.next_attempt_at = None;
+    let mut stop = None;
     match &outcome.next {
         Next::Done => d.state = DeliveryState::Succeeded,
         Next::RetryAt(at) => {
             d.next_attempt_at = Some(*at);
-            outbox.insert((*at, d.id), ())?;
+            rows.outbox.insert((*at, d.id), ())?;
         }
         Next::GiveUp => d.state = DeliveryState::Failed,
         Next::StopListener => {
             d.state = DeliveryState::Failed;
-            stop_listener(tx, &d.listener_id, "the receiver answered 410 Gone")?;
+            stop = Some(d.listener_id.clone());
         }
     }
-    deliveries.insert(d.id, enc(&d, "delivery")?.as_slice())?;
-    Ok(())
+    rows.deliveries
+        .insert(d.id, enc(&d, "delivery")?.as_slice())?;
+    Ok(stop)
 }
 
 /// Marks a listener stopped; its secret is written back sealed as it was read.
@@ -306,6 +338,64 @@ mod tests {
     use super::*;
     use crate::domain::test_event::test_event;
     use crate::store::key::tests::{damage_listener_secret, listener, LISTENER_SECRET};
+
+    fn outcome(delivery_id: u64, next: Next) -> Outcome {
+        Outcome {
+            delivery_id,
+            at_ms: 5,
+            status_code: Some(200),
+            error: None,
+            next,
+        }
+    }
+
+    #[tokio::test]
+    async fn outcomes_recorded_on_the_ingests_tables_settle_or_requeue_their_deliveries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_beside(&dir.path().join("wabridge.redb")).unwrap();
+        let l = listener();
+        store.insert_listener(l.clone()).await.unwrap();
+        let events = (1..=2)
+            .map(|n| {
+                let mut e = test_event(&l.events, &l.waba_id, n).unwrap();
+                e.dedupe_key = format!("key-{n}");
+                e
+            })
+            .collect();
+        store.ingest(events, 1).await.unwrap();
+        let due = store.due(Lane::Normal, 1, 10, &HashSet::new()).unwrap();
+        let (done, retried) = (due[0].delivery.id, due[1].delivery.id);
+        store
+            .record_outcomes(vec![
+                outcome(done, Next::Done),
+                outcome(retried, Next::RetryAt(60_000)),
+            ])
+            .await
+            .unwrap();
+        let state = |id| store.delivery(id).unwrap().unwrap();
+        assert_eq!(state(done).state, DeliveryState::Succeeded);
+        assert_eq!(state(retried).next_attempt_at, Some(60_000));
+        assert!(store
+            .due(Lane::Normal, 59_999, 10, &HashSet::new())
+            .unwrap()
+            .is_empty());
+        let later = store
+            .due(Lane::Normal, 60_000, 10, &HashSet::new())
+            .unwrap();
+        assert_eq!(later.len(), 1);
+        assert_eq!(later[0].delivery.id, retried);
+
+        // A stop writes the listeners, which the shared tables hold open:
+        // refused there rather than failing the whole commit in redb.
+        let tx = store.db.begin_write().unwrap();
+        let mut tables = crate::store::events::IngestTables::open(&tx).unwrap();
+        let stop = tables.record_outcomes(&[outcome(retried, Next::StopListener)]);
+        assert!(
+            matches!(stop, Err(Error::Internal { source: None, .. })),
+            "{stop:?}"
+        );
+        store.close();
+    }
 
     #[tokio::test]
     async fn a_listener_whose_secret_does_not_open_fails_its_deliveries_and_holds_up_no_other() {

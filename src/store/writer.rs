@@ -102,13 +102,18 @@ impl<T: Send, W: Work<T>> Job for Packed<T, W> {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>, result: Result<(), Error>) {
-        let answer = match (result, self.out.take()) {
+    fn finish(self: Box<Self>, result: Result<(), Error>) {
+        let Packed { work, out, reply } = *self;
+        // Let go of what the work holds before answering, so that what the
+        // caller shares with it (an ingest's parsed events) is freed on the
+        // caller's thread, not on this one.
+        drop(work);
+        let answer = match (result, out) {
             (Ok(()), Some(v)) => Ok(v),
             (Err(e), _) => Err(e),
             (Ok(()), None) => Err(Error::bug("a write succeeded without producing its result")),
         };
-        if let Some(reply) = self.reply.take() {
+        if let Some(reply) = reply {
             let _ = reply.send(answer);
         }
     }
