@@ -300,8 +300,8 @@ fn ingest(
 struct Router<'t> {
     routes: Table<'t, (&'static str, &'static str, &'static str), ()>,
     listeners: Table<'t, &'static str, &'static [u8]>,
-    /// Listeners decoded so far in this commit (no other job has run since,
-    /// so none changed); `None`: routed but gone.
+    /// Listeners decoded so far in this commit (no job that writes the
+    /// listeners has run since, so none changed); `None`: routed but gone.
     decoded: HashMap<String, Option<Listener>>,
 }
 
