@@ -21,21 +21,10 @@ pub fn is_coexistence(number: &Value) -> bool {
     number.get("is_on_biz_app").and_then(Value::as_bool) == Some(true)
 }
 
-/// The ids of the coexistence numbers in a listing.
-pub fn numbers_in(listing: &[Value]) -> Vec<String> {
-    let mut ids: Vec<String> = listing
-        .iter()
-        .filter(|n| is_coexistence(n))
-        .filter_map(|n| n.get("id").and_then(Value::as_str))
-        .map(str::to_string)
-        .collect();
-    ids.sort();
-    ids
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::throughput::numbers_where;
     use serde_json::json;
 
     #[test]
@@ -47,6 +36,6 @@ mod tests {
             json!({"id": "0", "is_on_biz_app": "true"}),
             json!({"id": "9", "is_on_biz_app": true}),
         ];
-        assert_eq!(numbers_in(&listing), ["2", "9"]);
+        assert_eq!(numbers_where(&listing, is_coexistence), ["2", "9"]);
     }
 }

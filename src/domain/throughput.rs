@@ -40,11 +40,16 @@ pub fn is_high_throughput(number: &serde_json::Value) -> bool {
         == Some("HIGH")
 }
 
-/// The ids of the numbers in a listing that have the higher throughput, sorted.
-pub fn high_throughput_numbers(listing: &[serde_json::Value]) -> Vec<String> {
+/// The ids of the numbers in a Graph listing of a WABA's numbers that
+/// `kind` picks (`is_high_throughput`, `coexistence::is_coexistence`), sorted:
+/// what the store keeps of the WABA's numbers with a rate of their own.
+pub fn numbers_where(
+    listing: &[serde_json::Value],
+    kind: fn(&serde_json::Value) -> bool,
+) -> Vec<String> {
     let mut ids: Vec<String> = listing
         .iter()
-        .filter(|n| is_high_throughput(n))
+        .filter(|n| kind(n))
         .filter_map(|n| n.get("id").and_then(serde_json::Value::as_str))
         .map(str::to_string)
         .collect();
@@ -284,7 +289,7 @@ mod tests {
             serde_json::json!({"id": "4"}),
             serde_json::json!({"id": "0", "throughput": {"level": "HIGH"}}),
         ];
-        assert_eq!(high_throughput_numbers(&listing), ["0", "3"]);
+        assert_eq!(numbers_where(&listing, is_high_throughput), ["0", "3"]);
     }
 
     #[test]

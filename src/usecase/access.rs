@@ -148,8 +148,8 @@ pub async fn phone_numbers(
 /// `domain::throughput`), and the store keeps both for the next start and
 /// the backoffice. Numbers no longer marked go back to the ordinary rate.
 async fn learn_rates(app: &Services, waba_id: &str, numbers: &[Value]) -> Result<(), Error> {
-    let coexistence = coexistence::numbers_in(numbers);
-    let high = throughput::high_throughput_numbers(numbers);
+    let coexistence = throughput::numbers_where(numbers, coexistence::is_coexistence);
+    let high = throughput::numbers_where(numbers, throughput::is_high_throughput);
     {
         let mut rates = app.send_rate.lock().unwrap_or_else(PoisonError::into_inner);
         let ids = numbers
