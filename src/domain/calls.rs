@@ -9,7 +9,7 @@ pub mod settings;
 
 use serde_json::{json, Map, Value};
 
-use super::recipient::{check_user_id, normalize_phone, person, Recipient};
+use super::recipient::{self, person, Recipient};
 use crate::error::Error;
 
 /// Meta's call actions, in Meta's names.
@@ -325,13 +325,12 @@ fn string<'a>(body: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>
 /// Whom a permission question is about: a BSUID goes to Meta as `recipient`,
 /// a phone number as `user_wa_id` (E.164 digits).
 pub fn permission_query(user: &str) -> Result<(Recipient, (&'static str, String)), Error> {
-    match check_user_id("user", user) {
-        Ok(id) => Ok((Recipient::UserId(id.clone()), ("recipient", id))),
-        Err(_) => {
-            let digits = normalize_phone("user", user)?;
-            Ok((Recipient::Phone(digits.clone()), ("user_wa_id", digits)))
-        }
-    }
+    let who = recipient::user("user", user)?;
+    let asked = match &who {
+        Recipient::UserId(id) => ("recipient", id.clone()),
+        phone => ("user_wa_id", phone.key().to_string()),
+    };
+    Ok((who, asked))
 }
 
 /// Meta's call permission answer for a flow: Meta's `permission` and

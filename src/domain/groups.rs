@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::recipient::{check_user_id, normalize_phone};
+use super::recipient::{self, Recipient};
 use crate::error::Error;
 
 pub const SUBJECT_MAX: usize = 128;
@@ -78,9 +78,9 @@ impl Removal {
         let mut list = Vec::with_capacity(self.participants.len());
         for (i, who) in self.participants.iter().enumerate() {
             let field = format!("participants[{i}]");
-            let entry = match check_user_id(&field, who) {
-                Ok(id) => json!({"user_id": id}),
-                Err(_) => json!({"user": normalize_phone(&field, who)?}),
+            let entry = match recipient::user(&field, who)? {
+                Recipient::UserId(id) => json!({"user_id": id}),
+                phone => json!({"user": phone.key()}),
             };
             list.push(entry);
         }

@@ -82,6 +82,15 @@ pub fn person(to: Option<&str>, user: Option<&str>, ask: &str) -> Result<Recipie
     }
 }
 
+/// A user named in one field either way: a BSUID when it reads as one,
+/// otherwise a phone number (refused with the phone number's message).
+pub fn user(field: &str, raw: &str) -> Result<Recipient, Error> {
+    match check_user_id(field, raw) {
+        Ok(id) => Ok(Recipient::UserId(id)),
+        Err(_) => Ok(Recipient::Phone(normalize_phone(field, raw)?)),
+    }
+}
+
 /// Reads `+420 777 123 456`, `00420 777-123-456`, `+1 (555) 635-4389` or
 /// `420777123456` into E.164 digits. Spaces, dashes, dots and brackets are
 /// separators; anything else is refused with a message naming `field`.

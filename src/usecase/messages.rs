@@ -10,7 +10,7 @@ use super::{sandbox, Services};
 use crate::domain::marketing;
 use crate::domain::model::{Account, StatusRecord};
 use crate::domain::outbound::{self, Outbound};
-use crate::domain::recipient::{check_user_id, normalize_phone, Recipient};
+use crate::domain::recipient::{self, Recipient};
 use crate::domain::statuses;
 use crate::domain::throughput::retry_after_secs;
 use crate::domain::time::{now_ms, rfc3339_ms};
@@ -303,10 +303,7 @@ pub async fn window_with(
     phone_number_id: &str,
     user: &str,
 ) -> Result<UserWindow, Error> {
-    let who = match check_user_id("user", user) {
-        Ok(bsuid) => Recipient::UserId(bsuid),
-        Err(_) => Recipient::Phone(normalize_phone("user", user)?),
-    };
+    let who = recipient::user("user", user)?;
     let number = own_phone_number(app, account, phone_number_id).await?;
     let last = last_inbound(app, number.id().as_str(), &who.lookup_keys())?;
     Ok(UserWindow {
