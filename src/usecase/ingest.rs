@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{Services, Wake};
 use crate::domain::ids::constant_time_eq;
+use crate::domain::model::InboundEvent;
 use crate::domain::signature::verify_meta;
 use crate::domain::time::now_ms;
 use crate::domain::traffic::Traffic;
@@ -116,6 +117,30 @@ impl Intake {
         self.store_at(body, now_ms()).await
     }
 
+    /// Stores parsed events with their deliveries in one commit: a body's
+    /// from [`Intake::store_at`], or a sandbox's, which are checked as events
+    /// before they are stored and so are not parsed twice.
+    pub async fn store_events(
+        &self,
+        events: Vec<InboundEvent>,
+        now: u64,
+    ) -> Result<Received, Error> {
+        let report = self.store.ingest(events, now).await?;
+        Metrics::add(&self.metrics.events_accepted_total, report.accepted as u64);
+        Metrics::add(
+            &self.metrics.events_duplicate_total,
+            report.duplicates as u64,
+        );
+        if report.deliveries > 0 {
+            self.wake.ring();
+        }
+        self.traffic.events(
+            now,
+            report.accepted_types.iter().map(|(t, n)| (t.as_str(), *n)),
+        );
+        Ok(Received::Stored(report))
+    }
+
     /// Stores a verified body's events with their deliveries in one commit,
     /// or quarantines a body that cannot be used.
     async fn store_at(&self, body: &[u8], now: u64) -> Result<Received, Error> {
@@ -138,19 +163,7 @@ impl Intake {
             parsed
         };
         match parsed {
-            Ok(events) => {
-                let report = store.ingest(events, now).await?;
-                Metrics::add(&metrics.events_accepted_total, report.accepted as u64);
-                Metrics::add(&metrics.events_duplicate_total, report.duplicates as u64);
-                if report.deliveries > 0 {
-                    self.wake.ring();
-                }
-                self.traffic.events(
-                    now,
-                    report.accepted_types.iter().map(|(t, n)| (t.as_str(), *n)),
-                );
-                Ok(Received::Stored(report))
-            }
+            Ok(events) => self.store_events(events, now).await,
             Err(webhook::Unusable(reason)) => {
                 tracing::warn!(%reason, "signed webhook body quarantined");
                 let id = store.quarantine(reason.clone(), body.to_vec(), now).await?;

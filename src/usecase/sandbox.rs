@@ -68,8 +68,9 @@ pub async fn post_events(
     // Judged by what the events would be, not by `entry.id` alone: a change
     // may name another WABA (`waba_info`), another account's number, or tie a
     // business portfolio to a WABA; none of that may come from a key holder.
-    let events = webhook::parse(body, now_ms())
-        .map_err(|webhook::Unusable(why)| Error::invalid("body", why))?;
+    let now = now_ms();
+    let events =
+        webhook::parse(body, now).map_err(|webhook::Unusable(why)| Error::invalid("body", why))?;
     if let Some(foreign) = events.iter().find(|e| {
         e.waba_id != number.waba_id
             || !(e.phone_number_id.is_empty() || e.phone_number_id == number.phone_number_id)
@@ -80,7 +81,7 @@ pub async fn post_events(
             foreign.waba_id, foreign.phone_number_id, number.waba_id, number.phone_number_id
         )));
     }
-    Intake::new(app).store(body).await
+    Intake::new(app).store_events(events, now).await
 }
 
 /// After a sandbox send, Meta's `sent`, `delivered` and `read` for it, a
