@@ -11,7 +11,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::ServeArgs;
@@ -37,11 +36,13 @@ use crate::usecase::{sandbox, Services, Wake};
 use crate::worker::{Dispatcher, FactsFlusher, Janitor, Sender, TokenKeeper, TrafficFlusher};
 use crate::VERSION;
 
+mod log_sink;
+
 /// Runs the gateway until SIGTERM. `warnings` are configuration problems found
 /// while parsing (unknown config keys or `WABRIDGE_*` variables), logged at start.
 pub fn serve(args: ServeArgs, warnings: Vec<String>) -> Result<(), Error> {
     // Held to the end: its drop writes the last lines before the process exits.
-    let _log = init_logging();
+    let _log = init_logging()?;
     for w in &warnings {
         tracing::warn!("{w}");
     }
@@ -59,27 +60,25 @@ pub fn serve(args: ServeArgs, warnings: Vec<String>) -> Result<(), Error> {
 /// `wabridge=debug`). Under systemd (`JOURNAL_STREAM` set) the timestamp is left
 /// to journald; a terminal gets colours, journald and files plain text.
 ///
-/// Lines are written by a thread of their own, in batches: a request never
-/// waits on the write to journald or a pipe (at full load that write cost
-/// about a sixth of the ingest rate). A full queue makes the logger wait
-/// rather than drop lines. Dropping the returned guard writes what is queued.
-pub fn init_logging() -> WorkerGuard {
+/// Lines are written by a thread of their own, in batches (`log_sink`): a
+/// request never waits on the write to journald or a pipe. A full buffer makes
+/// the logger wait rather than drop lines. Dropping the returned guard writes
+/// what is pending.
+pub fn init_logging() -> Result<log_sink::Flush, Error> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("wabridge-log")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let (sink, flush) = log_sink::start(std::io::stderr(), log_sink::LINGER, log_sink::CAPACITY)
+        .map_err(|e| Error::Startup(format!("cannot start the log writer: {e}")))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
+        .with_writer(sink)
         .with_ansi(ansi);
     let _ = if std::env::var_os("JOURNAL_STREAM").is_some() {
         builder.without_time().try_init()
     } else {
         builder.try_init()
     };
-    guard
+    Ok(flush)
 }
 
 async fn run(args: ServeArgs) -> Result<(), Error> {
