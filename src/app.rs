@@ -63,7 +63,7 @@ pub fn serve(args: ServeArgs, warnings: Vec<String>) -> Result<(), Error> {
 /// Lines are written by a thread of their own, in batches (`log_sink`): a
 /// request never waits on the write to journald or a pipe. A full buffer makes
 /// the logger wait rather than drop lines. Dropping the returned guard writes
-/// what is pending.
+/// what is pending, waiting a second at most for a stalled output.
 pub fn init_logging() -> Result<log_sink::Flush, Error> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
