@@ -195,7 +195,10 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         traffic: traffic.clone(),
         drain_timeout: args.delivery_timeout + Duration::from_secs(2),
     };
-    let workers = tokio::spawn(dispatcher.run(shutdown.clone()));
+    // Deliveries run apart from the server's workers: there, an answer from a
+    // flow webhook waited behind every queued request, so under a full
+    // ingest load deliveries fell behind and the backlog grew.
+    let workers = on_own_thread("wabridge-deliver", dispatcher.run(shutdown.clone()))?;
     let janitor = Janitor {
         store: store.clone(),
         retention: args.retention,
@@ -338,6 +341,29 @@ fn connection_cap(wanted: usize, delivery_concurrency: usize) -> usize {
         );
     }
     wanted.min(room)
+}
+
+/// Runs `task` on a single-threaded runtime on a thread of its own; the
+/// returned receiver resolves once it has finished (or panicked). Whatever it
+/// spawns still running a second after it finished is dropped.
+fn on_own_thread(
+    name: &str,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<tokio::sync::oneshot::Receiver<()>, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Startup(format!("cannot start the {name} runtime: {e}")))?;
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            runtime.block_on(task);
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            let _ = done.send(());
+        })
+        .map_err(|e| Error::Startup(format!("cannot start the {name} thread: {e}")))?;
+    Ok(finished)
 }
 
 /// Waits up to `bound` for a background task that was told to stop.
