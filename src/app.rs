@@ -51,7 +51,7 @@ pub fn serve(args: ServeArgs, warnings: Vec<String>) -> Result<(), Error> {
         .build()
         .map_err(|e| Error::Startup(format!("cannot start the async runtime: {e}")))?;
     let result = runtime.block_on(run(args));
-    // A delivery attempt still blocked in the network must not hold the exit.
+    // A request's task still blocked in the network must not hold the exit.
     runtime.shutdown_timeout(Duration::from_secs(2));
     result
 }
@@ -137,9 +137,11 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         allow: args.webhook_allow_net.clone(),
     };
     let (sandbox_feed, sandbox_queue) = sandbox::Feed::new();
-    // Flows requests and deliveries share one client: its guarded
-    // connector and its pool of connections to the flow tools.
+    // Deliveries and Flows requests each have a client and a pool of their
+    // own, on their own runtime: a pooled connection is served by the
+    // runtime that opened it.
     let sender = Arc::new(Sender::new(args.delivery_timeout, guard.clone()));
+    let flow_tool = Arc::new(Sender::new(args.delivery_timeout, guard.clone()));
     let app = Services {
         settings: RwLock::new(store.settings()?),
         store: store.clone(),
@@ -157,7 +159,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
         traffic: traffic.clone(),
         wake: Wake::new(wake.clone()),
         sandbox_feed,
-        flow_tool: sender.clone(),
+        flow_tool,
         send_rate: Mutex::new(send_rates(
             &store,
             args.send_rate_per_number,
@@ -198,7 +200,7 @@ async fn run(args: ServeArgs) -> Result<(), Error> {
     // Deliveries run apart from the server's workers: there, an answer from a
     // flow webhook waited behind every queued request, so under a full
     // ingest load deliveries fell behind and the backlog grew.
-    let workers = on_own_thread("wabridge-deliver", dispatcher.run(shutdown.clone()))?;
+    let workers = on_own_thread("wabridge-deliver", dispatcher.run(shutdown.clone())).await?;
     let janitor = Janitor {
         store: store.clone(),
         retention: args.retention,
@@ -344,26 +346,43 @@ fn connection_cap(wanted: usize, delivery_concurrency: usize) -> usize {
 }
 
 /// Runs `task` on a single-threaded runtime on a thread of its own; the
-/// returned receiver resolves once it has finished (or panicked). Whatever it
-/// spawns still running a second after it finished is dropped.
-fn on_own_thread(
+/// returned receiver resolves once it has finished (or panicked). What it
+/// spawned is not run after it returns: it is dropped, once the blocking work
+/// it started (a DNS lookup) has ended or a second has passed.
+async fn on_own_thread(
     name: &str,
     task: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<tokio::sync::oneshot::Receiver<()>, Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Startup(format!("cannot start the {name} runtime: {e}")))?;
+    let (started, start) = tokio::sync::oneshot::channel();
     let (done, finished) = tokio::sync::oneshot::channel();
+    // Built on its own thread: a runtime may not be dropped in async code,
+    // as it would be here if the thread could not start.
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = started.send(Err(e));
+                    return;
+                }
+            };
+            let _ = started.send(Ok(()));
             runtime.block_on(task);
             runtime.shutdown_timeout(Duration::from_secs(1));
             let _ = done.send(());
         })
         .map_err(|e| Error::Startup(format!("cannot start the {name} thread: {e}")))?;
-    Ok(finished)
+    match start.await {
+        Ok(Ok(())) => Ok(finished),
+        Ok(Err(e)) => Err(Error::Startup(format!(
+            "cannot start the {name} runtime: {e}"
+        ))),
+        Err(_) => Err(Error::Startup(format!("the {name} thread ended at start"))),
+    }
 }
 
 /// Waits up to `bound` for a background task that was told to stop.
