@@ -190,10 +190,9 @@ pub(crate) fn run(w: Writer, rx: mpsc::Receiver<Msg>) {
                 StorageFault::Io("the database is being reopened after a failed write".into())
             });
             refuse(batch, &fault);
-        } else if let Some(fault) = commit(&w.db, batch) {
+        } else if let Some(fault) = commit(&w.db, &w.health, batch) {
             tracing::error!(error = %fault, "the database cannot write: refusing writes until it is reopened");
             let next_try = backoff.fault(&fault, Instant::now());
-            w.health.set_fault(fault);
             // redb wants the file closed before it can be used again; closing
             // now also fails readers cleanly instead of with stale latches.
             w.db.close();
@@ -213,7 +212,7 @@ fn refuse(batch: Vec<Box<dyn Job>>, fault: &StorageFault) {
 
 /// Commits the batch and answers each job; returns the disk's fault if there
 /// was one, after which nothing more is tried.
-fn commit(db: &Handle, mut batch: Vec<Box<dyn Job>>) -> Option<StorageFault> {
+fn commit(db: &Handle, health: &Health, mut batch: Vec<Box<dyn Job>>) -> Option<StorageFault> {
     if batch.len() > 1 {
         match run_together(db, &mut batch) {
             Ok(()) => {
@@ -224,7 +223,7 @@ fn commit(db: &Handle, mut batch: Vec<Box<dyn Job>>) -> Option<StorageFault> {
             }
             // Replaying one by one would only meet the latch again.
             Err(Error::StorageUnavailable(fault)) => {
-                refuse(batch, &fault);
+                fail(health, batch, &fault);
                 return Some(fault);
             }
             Err(_) => {}
@@ -235,13 +234,21 @@ fn commit(db: &Handle, mut batch: Vec<Box<dyn Job>>) -> Option<StorageFault> {
         let result = run_together(db, std::slice::from_mut(&mut job));
         if let Err(Error::StorageUnavailable(fault)) = &result {
             let fault = fault.clone();
-            job.finish(result);
-            refuse(jobs.collect(), &fault);
+            fail(health, std::iter::once(job).chain(jobs).collect(), &fault);
             return Some(fault);
         }
         job.finish(result);
     }
     None
+}
+
+/// Refuses the batch once the fault is known to everyone: a client answered
+/// 503 must find /healthz failing and the free-space reading taken after the
+/// fault, not a second old, when it looks next.
+fn fail(health: &Health, batch: Vec<Box<dyn Job>>, fault: &StorageFault) {
+    health.refresh_space();
+    health.set_fault(fault.clone());
+    refuse(batch, fault);
 }
 
 fn run_together(db: &Handle, jobs: &mut [Box<dyn Job>]) -> Result<(), Error> {

@@ -142,18 +142,23 @@ impl Rig {
         answer.blocking_recv().unwrap()
     }
 
+    /// Like `put`, with the fault health showed at the moment the writer
+    /// answered (on its own thread, before anything else could change it).
+    fn put_watching_health(&self, key: &'static str) -> (Result<(), Error>, Option<StorageFault>) {
+        let (seen, answer) = std::sync::mpsc::channel();
+        let job = Witness {
+            key,
+            health: self.health.clone(),
+            seen,
+        };
+        self.tx.send(Msg::Job(Box::new(job))).unwrap();
+        answer.recv().unwrap()
+    }
+
     fn has(&self, key: &str) -> bool {
         let tx = self.db.begin_read().unwrap();
         let meta = tx.open_table(META).unwrap();
         meta.get(key).unwrap().is_some()
-    }
-
-    fn wait_for_fault(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.health.fault().is_none() {
-            assert!(Instant::now() < deadline, "no fault recorded");
-            std::thread::sleep(Duration::from_millis(5));
-        }
     }
 
     fn put_until_ok(&self, key: &'static str) {
@@ -171,19 +176,36 @@ impl Drop for Rig {
     }
 }
 
+struct Witness {
+    key: &'static str,
+    health: Arc<Health>,
+    seen: std::sync::mpsc::Sender<(Result<(), Error>, Option<StorageFault>)>,
+}
+
+impl Job for Witness {
+    fn run<'t>(&mut self, tx: &'t WriteTransaction, _: &mut Shared<'t>) -> Result<(), Error> {
+        tx.open_table(META)?.insert(self.key, 1)?;
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, result: Result<(), Error>) {
+        let _ = self.seen.send((result, self.health.fault()));
+    }
+}
+
 #[test]
 fn a_full_disk_is_refused_not_acknowledged_and_writes_resume_once_it_heals() {
     let rig = rig();
     rig.put("before").unwrap();
 
     rig.errno.store(ENOSPC, Ordering::SeqCst);
+    let (result, fault_when_answered) = rig.put_watching_health("lost");
     assert!(matches!(
-        rig.put("lost"),
+        result,
         Err(Error::StorageUnavailable(StorageFault::NoSpace))
     ));
-    // The refusal is answered just before the writer records the fault.
-    rig.wait_for_fault();
-    assert_eq!(rig.health.fault(), Some(StorageFault::NoSpace));
+    // Whoever hears of the refusal finds health failing too.
+    assert_eq!(fault_when_answered, Some(StorageFault::NoSpace));
     // (Refusals while the disk stays full are in tests/it/disk.rs: here
     // the reopen after 200 ms finds room at once, so timing would decide.)
 
