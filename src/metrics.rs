@@ -32,6 +32,7 @@ counters! {
     events_duplicate_total: "Events Meta redelivered that were already stored.",
     webhooks_quarantined_total: "Signed webhook bodies that could not be used.",
     delivery_attempts_total: "Attempts to POST an event to a flow webhook.",
+    delivery_attempts_not_sent_total: "Attempts not made, and counted failed, while their receiver kept its last attempts waiting without taking them.",
     deliveries_succeeded_total: "Deliveries a flow webhook accepted with a 2xx.",
     deliveries_failed_total: "Deliveries given up after the last retry.",
     connections_shed_total: "Idle connections closed to make room for a new one at --max-connections.",

@@ -1,6 +1,7 @@
 //! The rules of wabridge, in plain Rust: no sockets, no files.
 
 pub mod accounts;
+pub mod breaker;
 pub mod calls;
 pub mod coexistence;
 pub mod connect;

@@ -13,9 +13,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::Sender;
+use crate::domain::breaker::{Breakers, Change, Gate};
 use crate::domain::delivery::{Attempt, Next, RetryPolicy};
 use crate::domain::ids::random_unit;
-use crate::domain::time::now_ms;
+use crate::domain::model::Listener;
+use crate::domain::time::{now_ms, rfc3339_ms};
 use crate::domain::traffic::Traffic;
 use crate::metrics::Metrics;
 use crate::store::{Due, Lane, Outcome, Store};
@@ -32,6 +34,9 @@ const MAX_BATCH: usize = 1024;
 /// Deliveries that may be started and not yet recorded, per permit: enough
 /// for the next attempts to start while the last ones are being committed.
 const UNRECORDED_PER_PERMIT: usize = 2;
+
+/// Why an attempt was not made (see `domain::breaker`).
+const NOT_SENT: &str = "not sent: the receiver kept its last attempts waiting without taking them; one attempt at a time tries it again, and attempts resume once one is taken";
 
 /// Attempts in flight for call events' first attempts, on top of
 /// `--delivery-concurrency`: a backlog or a hanging receiver holds every
@@ -67,6 +72,8 @@ struct Shared {
     /// The earliest retry the recorder has scheduled since the outbox was
     /// last read for retries (`u64::MAX`: none).
     next_retry: Arc<AtomicU64>,
+    /// Listeners whose receivers keep attempts waiting (see `breaker`).
+    breakers: Mutex<Breakers>,
 }
 
 /// Deliveries taken from the outbox and not yet recorded: queued here, being
@@ -107,6 +114,7 @@ impl Dispatcher {
             next_retry.clone(),
             recorded,
         ));
+        let breakers = Breakers::new(self.sender.timeout().as_millis() as u64);
         let shared = Arc::new(Shared {
             store: self.store,
             sender: self.sender,
@@ -118,6 +126,7 @@ impl Dispatcher {
             outcomes,
             unrecorded,
             next_retry,
+            breakers: Mutex::new(breakers),
         });
         let mut lanes = [
             LaneQueue::new(Lane::Urgent, URGENT_CONCURRENCY),
@@ -376,20 +385,8 @@ impl Shared {
         let body = std::mem::take(&mut due.body);
         let attempt = match &due.listener {
             Some(l) if l.stopped_reason.is_none() => {
-                Metrics::add(&self.metrics.delivery_attempts_total, 1);
-                let attempt = self
-                    .sender
-                    .send(
-                        &l.url,
-                        &l.secret,
-                        l.format,
-                        &delivery.webhook_id,
-                        Bytes::from(body),
-                    )
-                    .await;
-                let delivered = matches!(attempt, Attempt::Delivered { .. });
-                self.traffic.delivery(now_ms(), &l.id, delivered);
-                attempt
+                self.attempt_through_breaker(l, &delivery.webhook_id, body)
+                    .await
             }
             Some(l) => Attempt::Failed {
                 status: None,
@@ -440,6 +437,54 @@ impl Shared {
                 "the outcome recorder stopped; the delivery will be attempted again"
             );
         }
+    }
+
+    /// Sends, unless the listener's circuit is open: then the attempt fails
+    /// at once and takes its retry, holding no permit for the timeout.
+    async fn attempt_through_breaker(
+        &self,
+        l: &Listener,
+        webhook_id: &str,
+        body: Vec<u8>,
+    ) -> Attempt {
+        let gate = self.breakers().gate(&l.id, now_ms());
+        if gate == Gate::Hold {
+            Metrics::add(&self.metrics.delivery_attempts_not_sent_total, 1);
+            // A failed attempt in the listener's history: in its chart too.
+            self.traffic.delivery(now_ms(), &l.id, false);
+            return Attempt::Failed {
+                status: None,
+                error: NOT_SENT.into(),
+                retry_after: None,
+            };
+        }
+        Metrics::add(&self.metrics.delivery_attempts_total, 1);
+        let started = now_ms();
+        let attempt = self
+            .sender
+            .send(&l.url, &l.secret, l.format, webhook_id, Bytes::from(body))
+            .await;
+        let now = now_ms();
+        let delivered = matches!(attempt, Attempt::Delivered { .. });
+        self.traffic.delivery(now, &l.id, delivered);
+        let mut breakers = self.breakers();
+        let verdict = breakers.verdict_of(delivered, now.saturating_sub(started));
+        let change = breakers.verdict(&l.id, verdict, gate == Gate::Probe, now);
+        drop(breakers);
+        match change {
+            Some(Change::Opened { until_ms }) => {
+                tracing::warn!(listener = %l.id, until = %rfc3339_ms(until_ms), "the receiver keeps attempts waiting without taking them: its deliveries are not sent until then, but for one attempt");
+            }
+            Some(Change::Closed) => {
+                tracing::info!(listener = %l.id, "the receiver takes its attempts again: its deliveries are sent");
+            }
+            None => {}
+        }
+        attempt
+    }
+
+    fn breakers(&self) -> std::sync::MutexGuard<'_, Breakers> {
+        self.breakers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn log(&self, due: &Due, attempt: &Attempt, next: &Next) {

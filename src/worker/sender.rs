@@ -69,6 +69,11 @@ impl Sender {
         Sender { client, timeout }
     }
 
+    /// How long an attempt may wait for its answer.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// A `meta` listener gets the body signed as Meta signs, with its secret
     /// as the app secret; the `webhook-id` still goes along, so a receiver
     /// can dedupe retries.

@@ -173,6 +173,70 @@ fn a_receiver_that_hangs_past_the_delivery_timeout_gets_the_event_again() {
 }
 
 #[test]
+fn a_receiver_that_keeps_attempts_waiting_does_not_hold_up_another_listener() {
+    // Four attempts in flight at most, each waiting 1 s at most, and
+    // retries (about two minutes of them) enough to outlast the test.
+    let (_meta, gw, key) = setup(Options {
+        args: vec![
+            "--delivery-concurrency".into(),
+            "4".into(),
+            "--delivery-timeout".into(),
+            "1s".into(),
+            "--retry-schedule".into(),
+            ["1s,1s,2s", &vec!["5s"; 24].join(",")].join(","),
+        ],
+        ..Options::default()
+    });
+    let stuck = Receiver::start();
+    stuck.script(vec![
+        Reply::status(503).delayed(Duration::from_secs(60));
+        1_000
+    ]);
+    let healthy = Receiver::start();
+    let (stuck_id, _) = gw.add_listener(&key, WABA, "messages", &stuck.url("/hook"));
+    gw.add_listener(&key, WABA, "messages", &healthy.url("/hook"));
+
+    const EVENTS: usize = 40;
+    let ids: HashSet<String> = (0..EVENTS).map(|i| format!("wamid.stuck.{i}")).collect();
+    for id in &ids {
+        post_text(&gw, id);
+    }
+    healthy.wait_for(EVENTS, Duration::from_secs(60));
+    // Without the breaker the stuck receiver's attempts take every permit
+    // in turn, and the other listener's events get theirs between them:
+    // about as many attempts reach it as events the other one got.
+    let made = stuck.all_requests().len();
+    assert!(
+        made <= 12,
+        "{made} attempts were made to a receiver that takes none while the other listener waited"
+    );
+    assert_eq!(delivered_ids(&healthy), ids);
+    wait_until(Duration::from_secs(10), "a delivery not sent", || {
+        deliveries(&gw, &key, &stuck_id).into_iter().find(|d| {
+            d["state"] == "pending"
+                && d["lastError"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("not sent"))
+        })
+    });
+    assert!(
+        gw.logs("keeps attempts waiting without taking them"),
+        "{}",
+        gw.log()
+    );
+    assert!(gw.metric("wabridge_delivery_attempts_not_sent_total") > 0);
+
+    // It takes its deliveries again: a probe finds out and every event arrives.
+    stuck.unscript();
+    wait_until(
+        Duration::from_secs(60),
+        "every event at the recovered receiver",
+        || (delivered_ids(&stuck) == ids).then_some(()),
+    );
+    assert!(gw.logs("takes its attempts again"), "{}", gw.log());
+}
+
+#[test]
 fn a_receiver_that_refuses_connections_gets_the_event_once_it_listens() {
     let (_meta, gw, key) = setup(Options::default());
     let addr = free_addr();
