@@ -114,7 +114,8 @@ impl Dispatcher {
             next_retry.clone(),
             recorded,
         ));
-        let breakers = Breakers::new(self.sender.timeout().as_millis() as u64);
+        let timeout_ms = u64::try_from(self.sender.timeout().as_millis()).unwrap_or(u64::MAX);
+        let breakers = Breakers::new(timeout_ms);
         let shared = Arc::new(Shared {
             store: self.store,
             sender: self.sender,
@@ -447,11 +448,12 @@ impl Shared {
         webhook_id: &str,
         body: Vec<u8>,
     ) -> Attempt {
-        let gate = self.breakers().gate(&l.id, now_ms());
+        let started = now_ms();
+        let gate = self.breakers().gate(&l.id, started);
         if gate == Gate::Hold {
             Metrics::add(&self.metrics.delivery_attempts_not_sent_total, 1);
             // A failed attempt in the listener's history: in its chart too.
-            self.traffic.delivery(now_ms(), &l.id, false);
+            self.traffic.delivery(started, &l.id, false);
             return Attempt::Failed {
                 status: None,
                 error: NOT_SENT.into(),
@@ -459,7 +461,6 @@ impl Shared {
             };
         }
         Metrics::add(&self.metrics.delivery_attempts_total, 1);
-        let started = now_ms();
         let attempt = self
             .sender
             .send(&l.url, &l.secret, l.format, webhook_id, Bytes::from(body))
