@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 macro_rules! counters {
     ($($name:ident: $help:literal),* $(,)?) => {
@@ -79,8 +80,111 @@ pub fn render_gauges(out: &mut String, gauges: &[Gauge]) {
     }
 }
 
+/// Upper bounds of a [`Histogram`]'s buckets, in µs: from a commit that
+/// kept up with a fast SSD to a disk that stalled for seconds.
+const BOUNDS_US: [u64; 10] = [
+    500, 1_000, 2_000, 5_000, 10_000, 25_000, 100_000, 250_000, 1_000_000, 5_000_000,
+];
+
+/// A Prometheus histogram of durations, with fixed buckets: an observation is
+/// a few relaxed atomic adds, so a hot path can afford one.
+#[derive(Default)]
+pub struct Histogram {
+    /// One count per bound, then one for what is longer than the last.
+    counts: [AtomicU64; BOUNDS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let bucket = BOUNDS_US.partition_point(|&bound| bound < us);
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Renders `wabridge_<name>` in seconds, with cumulative buckets.
+    pub fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP wabridge_{name} {help}");
+        let _ = writeln!(out, "# TYPE wabridge_{name} histogram");
+        let mut total = 0;
+        for (i, count) in self.counts.iter().enumerate() {
+            total += count.load(Ordering::Relaxed);
+            let le = BOUNDS_US
+                .get(i)
+                .map_or("+Inf".to_string(), |&us| seconds(us));
+            let _ = writeln!(out, "wabridge_{name}_bucket{{le=\"{le}\"}} {total}");
+        }
+        let sum = seconds(self.sum_us.load(Ordering::Relaxed));
+        let _ = writeln!(out, "wabridge_{name}_sum {sum}");
+        let _ = writeln!(out, "wabridge_{name}_count {total}");
+    }
+}
+
+/// µs as seconds, exactly, in the shortest decimal form (`0.0005`, `1`).
+fn seconds(us: u64) -> String {
+    let frac = format!("{:06}", us % 1_000_000);
+    let frac = frac.trim_end_matches('0');
+    match frac {
+        "" => format!("{}", us / 1_000_000),
+        _ => format!("{}.{frac}", us / 1_000_000),
+    }
+}
+
 impl Metrics {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(h: &Histogram) -> String {
+        let mut out = String::new();
+        h.render(&mut out, "t_seconds", "Test.");
+        out
+    }
+
+    #[test]
+    fn a_histogram_counts_each_observation_in_its_bucket_and_every_one_above() {
+        let h = Histogram::default();
+        for us in [300, 500, 501, 7_000, 6_000_000] {
+            h.observe(Duration::from_micros(us));
+        }
+        let out = rendered(&h);
+        for line in [
+            "# TYPE wabridge_t_seconds histogram",
+            "wabridge_t_seconds_bucket{le=\"0.0005\"} 2",
+            "wabridge_t_seconds_bucket{le=\"0.001\"} 3",
+            "wabridge_t_seconds_bucket{le=\"0.005\"} 3",
+            "wabridge_t_seconds_bucket{le=\"0.01\"} 4",
+            "wabridge_t_seconds_bucket{le=\"5\"} 4",
+            "wabridge_t_seconds_bucket{le=\"+Inf\"} 5",
+            "wabridge_t_seconds_sum 6.008301",
+            "wabridge_t_seconds_count 5",
+        ] {
+            assert!(out.lines().any(|l| l == line), "no {line:?} in:\n{out}");
+        }
+    }
+
+    #[test]
+    fn an_empty_histogram_has_every_bucket_at_zero() {
+        let out = rendered(&Histogram::default());
+        assert_eq!(out.lines().filter(|l| l.contains("_bucket{")).count(), 11);
+        assert!(
+            out.lines().all(|l| l.starts_with('#') || l.ends_with(" 0")),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn seconds_are_written_exactly_without_trailing_zeros() {
+        assert_eq!(seconds(500), "0.0005");
+        assert_eq!(seconds(25_000), "0.025");
+        assert_eq!(seconds(1_000_000), "1");
+        assert_eq!(seconds(6_008_301), "6.008301");
+        assert_eq!(seconds(0), "0");
     }
 }

@@ -1,5 +1,6 @@
 //! Whether the store can take writes: the data dir's free space, read once a
-//! second off the request path, and the fault that stopped the writer, if any.
+//! second off the request path, the fault that stopped the writer, if any,
+//! and how long its commits take (a slow disk shows there first).
 //!
 //! redb latches an I/O error: after one failed write every later one fails
 //! until the database is closed and opened again. The writer thread does that
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use crate::domain::disk::{DiskSpace, MinFreeSpace};
 use crate::error::{Error, StorageFault};
+use crate::metrics::Histogram;
 
 /// How often the data dir's free space is read.
 const SPACE_EVERY: Duration = Duration::from_secs(1);
@@ -36,6 +38,8 @@ pub(crate) struct Health {
     /// Mirrors `fault.is_some()`, so the ingest path checks it without a lock.
     failing: AtomicBool,
     fault: Mutex<Option<StorageFault>>,
+    /// Each write transaction, from its start to the end of its `fsync`.
+    pub commits: Histogram,
 }
 
 impl Health {
@@ -50,6 +54,7 @@ impl Health {
             short: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             fault: Mutex::new(None),
+            commits: Histogram::default(),
         };
         health.refresh_space();
         health

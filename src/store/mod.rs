@@ -36,6 +36,7 @@ use tokio::sync::oneshot;
 
 use crate::domain::disk::{DiskSpace, MinFreeSpace};
 use crate::error::{Error, StorageFault};
+use crate::metrics::Histogram;
 use handle::Handle;
 use health::Health;
 use secrets::Sealer;
@@ -168,6 +169,12 @@ impl Store {
     /// filesystem tells, and the reserve it is held to.
     pub fn space(&self) -> (Option<DiskSpace>, MinFreeSpace) {
         (self.health.space(), self.health.reserve())
+    }
+
+    /// How long the writer's commits took, each from the start of its
+    /// transaction to the end of its `fsync`.
+    pub fn commit_times(&self) -> &Histogram {
+        &self.health.commits
     }
 
     /// Runs `f` in a durable write transaction, possibly sharing the commit with

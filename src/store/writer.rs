@@ -214,7 +214,7 @@ fn refuse(batch: Vec<Box<dyn Job>>, fault: &StorageFault) {
 /// was one, after which nothing more is tried.
 fn commit(db: &Handle, health: &Health, mut batch: Vec<Box<dyn Job>>) -> Option<StorageFault> {
     if batch.len() > 1 {
-        match run_together(db, &mut batch) {
+        match run_together(db, health, &mut batch) {
             Ok(()) => {
                 for job in batch {
                     job.finish(Ok(()));
@@ -231,7 +231,7 @@ fn commit(db: &Handle, health: &Health, mut batch: Vec<Box<dyn Job>>) -> Option<
     }
     let mut jobs = batch.into_iter();
     while let Some(mut job) = jobs.next() {
-        let result = run_together(db, std::slice::from_mut(&mut job));
+        let result = run_together(db, health, std::slice::from_mut(&mut job));
         if let Err(Error::StorageUnavailable(fault)) = &result {
             let fault = fault.clone();
             fail(health, std::iter::once(job).chain(jobs).collect(), &fault);
@@ -251,7 +251,8 @@ fn fail(health: &Health, batch: Vec<Box<dyn Job>>, fault: &StorageFault) {
     refuse(batch, fault);
 }
 
-fn run_together(db: &Handle, jobs: &mut [Box<dyn Job>]) -> Result<(), Error> {
+fn run_together(db: &Handle, health: &Health, jobs: &mut [Box<dyn Job>]) -> Result<(), Error> {
+    let start = Instant::now();
     let tx = db.begin_write()?;
     {
         let mut shared = Shared::default();
@@ -260,6 +261,7 @@ fn run_together(db: &Handle, jobs: &mut [Box<dyn Job>]) -> Result<(), Error> {
         }
     }
     tx.commit()?;
+    health.commits.observe(start.elapsed());
     Ok(())
 }
 

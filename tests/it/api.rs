@@ -1008,6 +1008,18 @@ fn metrics_count_webhooks_and_show_what_waits() {
     assert_eq!(sample(&m, "wabridge_events_duplicate_total"), 1);
     assert_eq!(sample(&m, "wabridge_quarantined_webhooks"), 1);
     assert_eq!(sample(&m, "wabridge_deliveries_queued"), 1);
+    // Every write is a commit timed in the histogram: at least the account,
+    // the listener, the event and the attempt's outcome.
+    assert!(
+        m.contains("# TYPE wabridge_store_commit_seconds histogram"),
+        "{m}"
+    );
+    let commits = sample(&m, "wabridge_store_commit_seconds_count");
+    assert!(commits >= 4, "{commits} commits timed:\n{m}");
+    assert_eq!(
+        sample(&m, "wabridge_store_commit_seconds_bucket{le=\"+Inf\"}"),
+        commits
+    );
 
     let mut b = crate::support::admin_browser::Browser::new(&gw);
     assert_eq!(b.login(crate::support::gateway::ADMIN_TOKEN).status, 303);

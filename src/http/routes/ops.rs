@@ -43,6 +43,11 @@ pub async fn openapi(_: &AppState, _: Public, _: Req) -> Result<Resp, Error> {
 pub async fn metrics(state: &AppState, _: Public, _: Req) -> Result<Resp, Error> {
     let mut out = state.metrics.render();
     render_gauges(&mut out, &disk_gauges(state));
+    state.store.commit_times().render(
+        &mut out,
+        "store_commit_seconds",
+        "Time each durable write (a group commit) took, fsync included: every webhook's 200 waits for one. A slow or stalling disk shows here first.",
+    );
     match gauges(state) {
         Ok(gauges) => render_gauges(&mut out, &gauges),
         Err(e) => tracing::warn!(error = %e, "metrics without the store's gauges"),
