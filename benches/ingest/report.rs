@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::procfs::Cores;
-use crate::scenario::{Outcome, Scenario};
+use crate::scenario::{Commits, Outcome, Scenario};
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -52,11 +52,11 @@ pub fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| scenario       | run | conns |  200s  | err | ingests/s | × bare |  events/s | ingest p50 / p99 / max ms | e2e p50 / p99 ms | deliveries/s | × bare | backlog@end | dup | idle / peak RSS MiB | CPU cores: server (writer) / generator / bench proc / machine |"
+        "| scenario       | run | conns |  200s  | err | ingests/s | × bare |  events/s | ingest p50 / p99 / max ms | e2e p50 / p99 ms | deliveries/s | × bare | backlog@end | dup | idle / peak RSS MiB | commits / > 5 ms / > 100 ms | CPU cores: server (writer) / generator / bench proc / machine |"
     );
     let _ = writeln!(
         out,
-        "|----------------|-----|-------|--------|-----|-----------|--------|-----------|---------------------------|------------------|--------------|--------|-------------|-----|---------------------|---------------------------------------------------------------|"
+        "|----------------|-----|-------|--------|-----|-----------|--------|-----------|---------------------------|------------------|--------------|--------|-------------|-----|---------------------|-----------------------------|---------------------------------------------------------------|"
     );
     for o in outcomes.iter().filter(|o| o.drain.is_none()) {
         let l = &o.load;
@@ -88,7 +88,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {:<14} | {:>3} | {:>5} | {:>6} | {:>3} | {:>9.0} | {:>6} | {:>9.0} | {:>7.2} / {:>6.2} / {:>6.1} | {} | {} | {:>6} | {} | {} | {:>7.1} / {:>9.1} | {} |",
+            "| {:<14} | {:>3} | {:>5} | {:>6} | {:>3} | {:>9.0} | {:>6} | {:>9.0} | {:>7.2} / {:>6.2} / {:>6.1} | {} | {} | {:>6} | {} | {} | {:>7.1} / {:>9.1} | {} | {} |",
             o.scenario.name(),
             o.run,
             o.connections,
@@ -107,10 +107,19 @@ pub fn table(outcomes: &[Outcome]) -> String {
             dup,
             o.idle_rss_mib,
             o.peak_rss_mib,
+            commits(o.commits),
             cores(o.scenario, &o.cores),
         );
     }
     out
+}
+
+/// `commits / over 5 ms / over 100 ms`; `-` for the bare server.
+fn commits(c: Option<Commits>) -> String {
+    match c {
+        Some(c) => format!("{:>9} / {:>7} / {:>7}", c.total, c.over_5ms, c.over_100ms),
+        None => format!("{:>27}", "-"),
+    }
 }
 
 pub fn calls_table(outcomes: &[Outcome]) -> String {
@@ -258,8 +267,14 @@ pub fn aims(outcomes: &[Outcome]) -> String {
                     percentile(&o.load.latencies_us, 0.99),
                     percentile(&d.e2e_us, 0.99),
                 );
+                // The disk's share of the tail: commits that alone kept
+                // their answers waiting past the aim.
+                let slow = o.commits.map_or(0, |c| c.over_5ms);
                 Some((
-                    format!("{ingest:.1} / {e2e:.1} ms ({})", o.scenario.name()),
+                    format!(
+                        "{ingest:.1} / {e2e:.1} ms ({}; {slow} commits over 5 ms)",
+                        o.scenario.name()
+                    ),
                     ingest <= 5.0 && e2e <= 20.0,
                 ))
             })

@@ -96,6 +96,48 @@ pub struct Outcome {
     pub idle_rss_mib: f64,
     /// The server's `VmHWM` at the end.
     pub peak_rss_mib: f64,
+    /// The gateway's commits during the load phase (none for the bare server).
+    pub commits: Option<Commits>,
+}
+
+/// The gateway's group commits over the load, from its
+/// `wabridge_store_commit_seconds` histogram: how often the disk kept the
+/// answers waiting.
+#[derive(Clone, Copy, Default)]
+pub struct Commits {
+    pub total: u64,
+    /// … that took longer than 5 ms (the paced ingest p99 aim) …
+    pub over_5ms: u64,
+    /// … and longer than 100 ms.
+    pub over_100ms: u64,
+}
+
+impl Commits {
+    /// The histogram's counts now: (all, at most 5 ms, at most 100 ms).
+    fn read(gw: &Gateway) -> [u64; 3] {
+        let (status, body) = gw.request("GET", "/metrics", None, None);
+        assert_eq!(status, 200, "/metrics");
+        let text = body.as_str().unwrap_or_default().to_string();
+        let count = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in /metrics"))
+        };
+        [
+            count("wabridge_store_commit_seconds_count"),
+            count("wabridge_store_commit_seconds_bucket{le=\"0.005\"}"),
+            count("wabridge_store_commit_seconds_bucket{le=\"0.1\"}"),
+        ]
+    }
+
+    fn since(now: [u64; 3], before: [u64; 3]) -> Commits {
+        let d = |i: usize| now[i].saturating_sub(before[i]);
+        Commits {
+            total: d(0),
+            over_5ms: d(0).saturating_sub(d(1)),
+            over_100ms: d(0).saturating_sub(d(2)),
+        }
+    }
 }
 
 /// The deliveries of the ordinary load.
@@ -186,6 +228,7 @@ fn bare(cfg: &Config, run: usize) -> Outcome {
         drain: None,
         idle_rss_mib,
         peak_rss_mib,
+        commits: None,
     }
 }
 
@@ -241,6 +284,7 @@ fn gateway(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
         limit: Duration::from_secs(cfg.secs),
         max_requests: cfg.max_requests,
     };
+    let commits_before = Commits::read(&gw);
     let (load, cores, caller) = drive(&plan, pid, |stop| {
         call_receiver.is_some().then(|| {
             let (url, stop, rate) = (url.clone(), stop.clone(), cfg.call_rate);
@@ -248,6 +292,7 @@ fn gateway(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
         })
     });
     let (calls_sent, call_errors) = caller.map_or((0, 0), |t| t.join().expect("call thread"));
+    let commits = Commits::since(Commits::read(&gw), commits_before);
 
     let drain = Duration::from_secs(cfg.drain_secs);
     let deliveries = receiver.map(|r| {
@@ -295,6 +340,7 @@ fn gateway(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
         drain: None,
         idle_rss_mib,
         peak_rss_mib,
+        commits: Some(commits),
     }
 }
 
@@ -325,7 +371,9 @@ fn outbox(cfg: &Config, run: usize) -> Outcome {
         limit: fill_limit,
         max_requests: n,
     };
+    let commits_before = Commits::read(&gw);
     let (load, cores, ()) = drive(&plan, pid, |_| ());
+    let commits = Commits::since(Commits::read(&gw), commits_before);
     let held = receiver.waiting();
     println!(
         "    {} events queued in {:.1} s, {held} attempts held; releasing the deliveries …",
@@ -366,6 +414,7 @@ fn outbox(cfg: &Config, run: usize) -> Outcome {
         drain: Some(drain),
         idle_rss_mib,
         peak_rss_mib,
+        commits: Some(commits),
     }
 }
 
