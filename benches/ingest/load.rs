@@ -97,10 +97,10 @@ fn accepted(answer: &[u8]) -> Option<u64> {
     rest[..digits].parse().ok()
 }
 
-/// POSTs one signed webhook; the events accepted, or what went wrong.
-fn post(agent: &ureq::Agent, url: &str, body: &str) -> Result<u64, String> {
+/// POSTs one webhook signed as Meta signs it: the status and body of the answer.
+fn send(agent: &ureq::Agent, url: &str, body: &str) -> Result<(u16, Vec<u8>), ureq::Error> {
     let signature = meta_signature(body.as_bytes(), APP_SECRET);
-    let answer = agent
+    agent
         .post(url)
         .header("content-type", "application/json")
         .header("x-hub-signature-256", &signature)
@@ -108,8 +108,12 @@ fn post(agent: &ureq::Agent, url: &str, body: &str) -> Result<u64, String> {
         .and_then(|mut r| {
             let status = r.status().as_u16();
             r.body_mut().read_to_vec().map(|b| (status, b))
-        });
-    match answer {
+        })
+}
+
+/// POSTs one signed webhook; the events accepted, or what went wrong.
+fn post(agent: &ureq::Agent, url: &str, body: &str) -> Result<u64, String> {
+    match send(agent, url, body) {
         Ok((200, b)) => match accepted(&b) {
             Some(n) if n > 0 => Ok(n),
             _ => Err(format!("nothing accepted: {}", String::from_utf8_lossy(&b))),
@@ -128,16 +132,9 @@ fn post(agent: &ureq::Agent, url: &str, body: &str) -> Result<u64, String> {
 /// connections, all made together, paid for the connection and the start.
 fn warm_up(agent: &ureq::Agent, url: &str) {
     let body = r#"{"object":"whatsapp_business_account","entry":[]}"#;
-    let signature = meta_signature(body.as_bytes(), APP_SECRET);
-    let answer = agent
-        .post(url)
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", &signature)
-        .send(body.as_bytes())
-        .and_then(|mut r| r.body_mut().read_to_vec().map(|_| r.status().as_u16()));
-    match answer {
-        Ok(200) => {}
-        Ok(status) => eprintln!("warm-up POST answered {status}"),
+    match send(agent, url, body) {
+        Ok((200, _)) => {}
+        Ok((status, _)) => eprintln!("warm-up POST answered {status}"),
         Err(e) => eprintln!("warm-up POST failed: {e}"),
     }
 }
