@@ -154,8 +154,9 @@ impl Sender {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, now));
-        // Reading the answer lets the connection go back to the pool.
-        let text = answer_text(resp.into_body()).await;
+        // Reading the answer lets the connection go back to the pool; only a
+        // failure's is kept, as text, for its error.
+        let (kept, _) = read_at_most(resp.into_body(), ANSWER_LIMIT).await;
         match status {
             200..=299 => Attempt::Delivered { status },
             410 => Attempt::Gone,
@@ -163,7 +164,10 @@ impl Sender {
                 status: Some(status),
                 error: format!(
                     "HTTP {status}: {}",
-                    text.chars().take(ERROR_BODY_CHARS).collect::<String>()
+                    String::from_utf8_lossy(&kept)
+                        .chars()
+                        .take(ERROR_BODY_CHARS)
+                        .collect::<String>()
                 ),
                 retry_after,
             },
@@ -206,11 +210,6 @@ fn signed(
     request
         .body(Full::new(body))
         .map_err(|e| format!("the request cannot be built: {e}"))
-}
-
-/// At most `ANSWER_LIMIT` bytes of the answer, as text.
-async fn answer_text(body: hyper::body::Incoming) -> String {
-    String::from_utf8_lossy(&read_at_most(body, ANSWER_LIMIT).await.0).into_owned()
 }
 
 /// The answer up to a little past `limit` bytes, and whether it ended
