@@ -38,8 +38,9 @@ pub(crate) struct Health {
     /// Mirrors `fault.is_some()`, so the ingest path checks it without a lock.
     failing: AtomicBool,
     fault: Mutex<Option<StorageFault>>,
-    /// Each write transaction, from its start to the end of its `fsync`.
-    pub commits: Histogram,
+    /// Each committed write transaction, from its start to the end of its
+    /// `fsync` (one that failed shows as the fault instead).
+    commits: Histogram,
 }
 
 impl Health {
@@ -147,6 +148,14 @@ impl Health {
             Some(fault) => Err(Error::StorageUnavailable(fault)),
             None => Ok(()),
         }
+    }
+
+    pub fn committed(&self, took: Duration) {
+        self.commits.observe(took);
+    }
+
+    pub fn commit_times(&self) -> &Histogram {
+        &self.commits
     }
 
     pub fn set_fault(&self, fault: StorageFault) {

@@ -174,7 +174,7 @@ impl Store {
     /// How long the writer's commits took, each from the start of its
     /// transaction to the end of its `fsync`.
     pub fn commit_times(&self) -> &Histogram {
-        &self.health.commits
+        self.health.commit_times()
     }
 
     /// Runs `f` in a durable write transaction, possibly sharing the commit with

@@ -261,7 +261,7 @@ fn run_together(db: &Handle, health: &Health, jobs: &mut [Box<dyn Job>]) -> Resu
         }
     }
     tx.commit()?;
-    health.commits.observe(start.elapsed());
+    health.committed(start.elapsed());
     Ok(())
 }
 
