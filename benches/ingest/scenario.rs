@@ -7,7 +7,7 @@ use crate::load::{drive, post_calls, Bodies, Driven, Plan};
 use crate::procfs::{settled_rss_kib, threads_cpu_secs, vm_hwm_kib, vm_rss_kib, Cores, Usage};
 use crate::receiver::{self, CountingReceiver};
 use crate::support::fake_meta::FakeMeta;
-use crate::support::gateway::{Gateway, Options};
+use crate::support::gateway::{sample, Gateway, Options};
 use crate::{now_us, Config, WABA};
 
 /// Where Meta POSTs webhooks.
@@ -103,7 +103,7 @@ pub struct Outcome {
 /// The gateway's group commits over the load, from its
 /// `wabridge_store_commit_seconds` histogram: how often the disk kept the
 /// answers waiting.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct Commits {
     pub total: u64,
     /// … that took longer than 5 ms (the paced ingest p99 aim) …
@@ -115,18 +115,12 @@ pub struct Commits {
 impl Commits {
     /// The histogram's counts now: (all, at most 5 ms, at most 100 ms).
     fn read(gw: &Gateway) -> [u64; 3] {
-        let (status, body) = gw.request("GET", "/metrics", None, None);
-        assert_eq!(status, 200, "/metrics");
-        let text = body.as_str().unwrap_or_default().to_string();
-        let count = |name: &str| -> u64 {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-                .unwrap_or_else(|| panic!("no {name} in /metrics"))
-        };
+        // One page, so the three counts are of the same moment.
+        let page = gw.metrics();
         [
-            count("wabridge_store_commit_seconds_count"),
-            count("wabridge_store_commit_seconds_bucket{le=\"0.005\"}"),
-            count("wabridge_store_commit_seconds_bucket{le=\"0.1\"}"),
+            sample(&page, "wabridge_store_commit_seconds_count"),
+            sample(&page, "wabridge_store_commit_seconds_bucket{le=\"0.005\"}"),
+            sample(&page, "wabridge_store_commit_seconds_bucket{le=\"0.1\"}"),
         ]
     }
 

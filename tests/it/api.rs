@@ -8,7 +8,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
 use crate::support::fake_meta::{FakeMeta, APP_ID, APP_SECRET};
-use crate::support::gateway::{Gateway, Options, VERIFY_TOKEN};
+use crate::support::gateway::{sample, Gateway, Options, VERIFY_TOKEN};
 use crate::support::payloads;
 use crate::support::receiver::Receiver;
 use crate::support::server::Reply;
@@ -963,15 +963,6 @@ fn a_known_path_asked_with_another_method_answers_405_with_allow() {
 }
 
 /// The value of one sample line (`name` with its labels) of `/metrics`.
-fn sample(metrics: &str, name: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn metrics_count_webhooks_and_show_what_waits() {
     let meta = FakeMeta::start();

@@ -395,14 +395,14 @@ impl Gateway {
 
     /// The value of an unlabelled metric at `/metrics`, by its full name.
     pub fn metric(&self, name: &str) -> u64 {
+        sample(&self.metrics(), name)
+    }
+
+    /// The whole `/metrics` page: for several samples read at one moment.
+    pub fn metrics(&self) -> String {
         let (status, body) = self.request("GET", "/metrics", None, None);
         assert_eq!(status, 200);
-        let text = body.as_str().unwrap_or_default().to_string();
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-            .parse()
-            .unwrap()
+        body.as_str().unwrap_or_default().to_string()
     }
 
     /// POSTs a webhook body as Meta would, signed with the app secret.
@@ -461,4 +461,15 @@ pub fn run_cli(args: &[&str], dir: &Path) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// One sample of a `/metrics` page, by its full name with any labels
+/// (`wabridge_listeners{state="active"}`); panics, showing the page, without it.
+pub fn sample(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
+        .parse()
+        .unwrap()
 }
