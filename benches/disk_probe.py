@@ -10,8 +10,8 @@ here is the disk's, and would hold every webhook answered meanwhile.
 It does so twice: once as one 64 KiB write, once as 16 pages of 4 KiB at
 scattered places in an 8 MiB stretch of the file, as a redb commit writes
 its pages (one `pwrite` each, wherever the allocator put them). The same
-bytes cost more scattered: the difference is what a commit pays for its
-pages not being side by side.
+bytes cost more scattered here; the README says how little of that shows
+in the gateway's own latency.
 
     python3 benches/disk_probe.py [DIR] [SECONDS]
 """
