@@ -962,7 +962,6 @@ fn a_known_path_asked_with_another_method_answers_405_with_allow() {
     assert!(unknown.headers().get("allow").is_none());
 }
 
-/// The value of one sample line (`name` with its labels) of `/metrics`.
 #[test]
 fn metrics_count_webhooks_and_show_what_waits() {
     let meta = FakeMeta::start();
