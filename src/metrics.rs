@@ -9,6 +9,9 @@ macro_rules! counters {
         #[derive(Default)]
         pub struct Metrics {
             $(pub $name: AtomicU64,)*
+            /// Signed webhooks answered 200, from their handler's start
+            /// (the request head read) to their answer, the commit included.
+            pub webhook_times: Histogram,
         }
 
         impl Metrics {

@@ -1010,6 +1010,12 @@ fn metrics_count_webhooks_and_show_what_waits() {
         sample(&m, "wabridge_store_commit_seconds_bucket{le=\"+Inf\"}"),
         commits
     );
+    // Each 200 Meta got is timed, the quarantined body's too; the refused POST is not.
+    assert_eq!(sample(&m, "wabridge_webhook_seconds_count"), 3, "{m}");
+    assert_eq!(
+        sample(&m, "wabridge_webhook_seconds_bucket{le=\"+Inf\"}"),
+        3
+    );
 
     let mut b = crate::support::admin_browser::Browser::new(&gw);
     assert_eq!(b.login(crate::support::gateway::ADMIN_TOKEN).status, 303);

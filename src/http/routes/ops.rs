@@ -48,6 +48,11 @@ pub async fn metrics(state: &AppState, _: Public, _: Req) -> Result<Resp, Error>
         "store_commit_seconds",
         "Time each durable write (a group commit) took, fsync included: every webhook's 200 waits for one. A slow or stalling disk shows here first.",
     );
+    state.metrics.webhook_times.render(
+        &mut out,
+        "webhook_seconds",
+        "Time from a Meta webhook POST's request head to its 200: its body, signature check and durable commit. What is over this on Meta's side is the network's.",
+    );
     match gauges(state) {
         Ok(gauges) => render_gauges(&mut out, &gauges),
         Err(e) => tracing::warn!(error = %e, "metrics without the store's gauges"),

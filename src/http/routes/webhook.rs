@@ -1,5 +1,7 @@
 //! Meta's webhook: the verification handshake and signed event POSTs.
 
+use std::time::Instant;
+
 use hyper::StatusCode;
 
 use crate::error::Error;
@@ -34,11 +36,14 @@ pub async fn verify(state: &AppState, _: Public, req: Req) -> Result<Resp, Error
 
 /// `POST …/events`: verify, then store durably, then answer 200.
 pub async fn receive(state: &AppState, _: Public, req: Req) -> Result<Resp, Error> {
+    let started = Instant::now();
     Metrics::add(&state.metrics.webhooks_received_total, 1);
     let signature = req.header("x-hub-signature-256").map(str::to_string);
     // Read before any refusal: an unread body makes hyper close the connection,
     // and a client that reuses it fails its next request.
     let body = read_budgeted(req.body, state.max_body_bytes, &state.body_budget).await?;
     let received = ingest::receive(state, &body, signature.as_deref()).await?;
-    Ok(response::json(StatusCode::OK, &received))
+    let answer = response::json(StatusCode::OK, &received);
+    state.metrics.webhook_times.observe(started.elapsed());
+    Ok(answer)
 }
