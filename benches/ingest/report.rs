@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::procfs::Cores;
-use crate::scenario::{Commits, Outcome, Scenario};
+use crate::scenario::{GatewayClocks, Outcome, Scenario};
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -107,7 +107,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
             dup,
             o.idle_rss_mib,
             o.peak_rss_mib,
-            commits(o.commits),
+            clocks(o.clocks),
             cores(o.scenario, &o.cores),
         );
     }
@@ -115,11 +115,11 @@ pub fn table(outcomes: &[Outcome]) -> String {
 }
 
 /// `commits / over 5 ms / over 100 ms | answers over 5 ms`; `-` for the bare server.
-fn commits(c: Option<Commits>) -> String {
+fn clocks(c: Option<GatewayClocks>) -> String {
     match c {
         Some(c) => format!(
             "{:>7} / {:>6} / {:>8} | {:>24.2} %",
-            c.total,
+            c.commits,
             c.over_5ms,
             c.over_100ms,
             c.answered_over_5ms_pct()
@@ -278,7 +278,7 @@ pub fn aims(outcomes: &[Outcome]) -> String {
                 // And the gateway's own clock: the share of its answers
                 // over 5 ms, which leaves out the load generator's waits.
                 let (slow, own) = o
-                    .commits
+                    .clocks
                     .map_or((0, 0.0), |c| (c.over_5ms, c.answered_over_5ms_pct()));
                 Some((
                     format!(

@@ -96,8 +96,8 @@ pub struct Outcome {
     pub idle_rss_mib: f64,
     /// The server's `VmHWM` at the end.
     pub peak_rss_mib: f64,
-    /// The gateway's commits during the load phase (none for the bare server).
-    pub commits: Option<Commits>,
+    /// The gateway's commits and answers during the load phase (none for the bare server).
+    pub clocks: Option<GatewayClocks>,
 }
 
 /// The gateway's own clocks over the load, from its `/metrics` histograms:
@@ -106,8 +106,9 @@ pub struct Outcome {
 /// (`wabridge_webhook_seconds`), the ingest latency without the load
 /// generator's share.
 #[derive(Clone, Copy)]
-pub struct Commits {
-    pub total: u64,
+pub struct GatewayClocks {
+    /// Group commits …
+    pub commits: u64,
     /// … that took longer than 5 ms (the paced ingest p99 aim) …
     pub over_5ms: u64,
     /// … and longer than 100 ms.
@@ -118,7 +119,7 @@ pub struct Commits {
     pub answered_over_5ms: u64,
 }
 
-impl Commits {
+impl GatewayClocks {
     /// The histograms' counts now: commits (all, at most 5 ms, at most
     /// 100 ms), then answers (all, at most 5 ms).
     fn read(gw: &Gateway) -> [u64; 5] {
@@ -133,10 +134,10 @@ impl Commits {
         ]
     }
 
-    fn since(now: [u64; 5], before: [u64; 5]) -> Commits {
+    fn since(now: [u64; 5], before: [u64; 5]) -> GatewayClocks {
         let d = |i: usize| now[i].saturating_sub(before[i]);
-        Commits {
-            total: d(0),
+        GatewayClocks {
+            commits: d(0),
             over_5ms: d(0).saturating_sub(d(1)),
             over_100ms: d(0).saturating_sub(d(2)),
             answered: d(3),
@@ -239,7 +240,7 @@ fn bare(cfg: &Config, run: usize) -> Outcome {
         drain: None,
         idle_rss_mib,
         peak_rss_mib,
-        commits: None,
+        clocks: None,
     }
 }
 
@@ -295,7 +296,7 @@ fn gateway(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
         limit: Duration::from_secs(cfg.secs),
         max_requests: cfg.max_requests,
     };
-    let commits_before = Commits::read(&gw);
+    let clocks_before = GatewayClocks::read(&gw);
     let (load, cores, caller) = drive(&plan, pid, |stop| {
         call_receiver.is_some().then(|| {
             let (url, stop, rate) = (url.clone(), stop.clone(), cfg.call_rate);
@@ -303,7 +304,7 @@ fn gateway(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
         })
     });
     let (calls_sent, call_errors) = caller.map_or((0, 0), |t| t.join().expect("call thread"));
-    let commits = Commits::since(Commits::read(&gw), commits_before);
+    let clocks = GatewayClocks::since(GatewayClocks::read(&gw), clocks_before);
 
     let drain = Duration::from_secs(cfg.drain_secs);
     let deliveries = receiver.map(|r| {
@@ -351,7 +352,7 @@ fn gateway(cfg: &Config, scenario: Scenario, run: usize) -> Outcome {
         drain: None,
         idle_rss_mib,
         peak_rss_mib,
-        commits: Some(commits),
+        clocks: Some(clocks),
     }
 }
 
@@ -382,9 +383,9 @@ fn outbox(cfg: &Config, run: usize) -> Outcome {
         limit: fill_limit,
         max_requests: n,
     };
-    let commits_before = Commits::read(&gw);
+    let clocks_before = GatewayClocks::read(&gw);
     let (load, cores, ()) = drive(&plan, pid, |_| ());
-    let commits = Commits::since(Commits::read(&gw), commits_before);
+    let clocks = GatewayClocks::since(GatewayClocks::read(&gw), clocks_before);
     let held = receiver.waiting();
     println!(
         "    {} events queued in {:.1} s, {held} attempts held; releasing the deliveries …",
@@ -425,7 +426,7 @@ fn outbox(cfg: &Config, run: usize) -> Outcome {
         drain: Some(drain),
         idle_rss_mib,
         peak_rss_mib,
-        commits: Some(commits),
+        clocks: Some(clocks),
     }
 }
 
