@@ -105,7 +105,7 @@ pub struct ServeArgs {
     pub webhook_body_budget: usize,
 
     /// How long a flow webhook may take to answer before the attempt counts as failed.
-    #[arg(long, env = "WABRIDGE_DELIVERY_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "WABRIDGE_DELIVERY_TIMEOUT", default_value = "15s", value_parser = parse_delivery_timeout)]
     pub delivery_timeout: Duration,
 
     /// How many deliveries may be in flight at once, over all listeners.
@@ -129,7 +129,7 @@ pub struct ServeArgs {
 
     /// Delays between delivery attempts (±20 % jitter); after the last one a
     /// delivery is marked failed.
-    #[arg(long, env = "WABRIDGE_RETRY_SCHEDULE", value_delimiter = ',', default_value = "5s,5m,30m,2h,5h,10h,14h,20h,24h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "WABRIDGE_RETRY_SCHEDULE", value_delimiter = ',', default_value = "5s,5m,30m,2h,5h,10h,14h,20h,24h", value_parser = parse_retry_delay)]
     pub retry_schedule: Vec<Duration>,
 
     /// How long events, their dedupe keys, status history and finished deliveries
@@ -148,7 +148,7 @@ pub struct ServeArgs {
     pub connect_state_ttl: Duration,
 
     /// A backoffice session ends after this long without a request.
-    #[arg(long, env = "WABRIDGE_ADMIN_IDLE_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "WABRIDGE_ADMIN_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_idle_timeout)]
     pub admin_idle_timeout: Duration,
 
     /// Free space kept in reserve on the data dir's disk: below it, new events
@@ -203,11 +203,35 @@ fn parse_edge_timeout(raw: &str) -> Result<Duration, String> {
 }
 
 fn parse_retention(raw: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
-    if d < Duration::from_secs(7 * 86400) {
+    let d = at_most(raw, 3650, "3650d (ten years)")?;
+    if d < Duration::from_secs(7 * DAY_SECS) {
         return Err("must be at least 7d: Meta redelivers webhooks for up to a week".into());
     }
     Ok(d)
+}
+
+const DAY_SECS: u64 = 86_400;
+
+/// A duration of at most `days`. `humantime` takes up to 584 billion years,
+/// and a deadline that far overflows the clock it is added to.
+fn at_most(raw: &str, days: u64, shown: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if d > Duration::from_secs(days * DAY_SECS) {
+        return Err(format!("must be at most {shown}"));
+    }
+    Ok(d)
+}
+
+fn parse_delivery_timeout(raw: &str) -> Result<Duration, String> {
+    at_most(raw, 1, "1d")
+}
+
+fn parse_retry_delay(raw: &str) -> Result<Duration, String> {
+    at_most(raw, 30, "30d each")
+}
+
+fn parse_idle_timeout(raw: &str) -> Result<Duration, String> {
+    at_most(raw, 30, "30d")
 }
 
 /// Variables read outside clap: listed so they are not reported as unknown.
@@ -455,11 +479,11 @@ fn parse_base_url(raw: &str) -> Result<String, String> {
 }
 
 fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(raw) {
-        Ok(d) if d.is_zero() => Err("must be longer than zero".into()),
-        Ok(d) => Ok(d),
-        Err(e) => Err(e.to_string()),
+    let d = at_most(raw, 30, "30d")?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
     }
+    Ok(d)
 }
 
 fn parse_public_url(raw: &str) -> Result<String, String> {
@@ -490,6 +514,27 @@ mod tests {
             parse_retention("30d").unwrap(),
             Duration::from_secs(30 * 86400)
         );
+    }
+
+    #[test]
+    fn durations_past_their_bound_are_refused_with_it() {
+        assert!(parse_retention("3650d").is_ok());
+        assert_eq!(
+            parse_retention("3651d").unwrap_err(),
+            "must be at most 3650d (ten years)"
+        );
+        assert_eq!(
+            parse_retry_delay("18446744073709551615s").unwrap_err(),
+            "must be at most 30d each"
+        );
+        assert_eq!(
+            parse_delivery_timeout("24h").unwrap(),
+            Duration::from_secs(DAY_SECS)
+        );
+        assert!(parse_delivery_timeout("25h").is_err());
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_positive_duration("31d").is_err());
+        assert!(parse_idle_timeout("2s").is_ok());
     }
 
     #[test]

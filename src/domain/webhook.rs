@@ -24,6 +24,12 @@ use fields::{id_string, items_root};
 
 pub use meta_body::{business_link, marketing_terms_signed, meta_body};
 
+/// Most bytes a body's events may copy from the fields they share into their
+/// Meta-format bodies. Meta's batches copy a few hundred bytes per event; a
+/// body whose thousands of items would each copy one large field would
+/// otherwise grow a hundred thousandfold in the writer's one transaction.
+const MAX_COPIED_BYTES: usize = 16 << 20;
+
 /// Why a correctly signed body cannot be used; such a body goes to quarantine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unusable(pub String);
@@ -60,6 +66,7 @@ pub fn parse_with(
         .and_then(Value::as_array_mut)
         .ok_or_else(|| Unusable("no entry[] array".into()))?;
     let mut events = Vec::new();
+    let mut copied = 0usize;
     for entry in entries {
         let entry_id = id_string(entry.get("id"))
             .ok_or_else(|| Unusable("an entry has no id (WABA ID)".into()))?;
@@ -80,7 +87,18 @@ pub fn parse_with(
                 .and_then(Value::as_str)
                 .unwrap_or("messages");
             let change = Change::new(&entry_id, field, value, entry_secs, received_at_ms)?;
+            let before = events.len();
             change.events(businesses, &mut events);
+            let each = meta_body::copied_per_event(field, &change.value);
+            copied = copied.saturating_add((events.len() - before).saturating_mul(each));
+            if copied > MAX_COPIED_BYTES {
+                return Err(Unusable(format!(
+                    "its events would copy over {} MiB of the fields they share ({} KiB each) into their Meta-format bodies; at most {} MiB are taken",
+                    copied >> 20,
+                    each >> 10,
+                    MAX_COPIED_BYTES >> 20
+                )));
+            }
         }
     }
     Ok(events)

@@ -403,7 +403,7 @@ fn long_lived(
         Ok(issued) => {
             let at = issued
                 .expires_in
-                .map(|s| now_secs() + s)
+                .map(|s| now_secs().saturating_add(s))
                 .unwrap_or(expires_at);
             Ok((issued.access_token, Some(at)))
         }

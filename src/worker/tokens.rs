@@ -114,7 +114,7 @@ fn check(
             Ok(issued) => {
                 return Verdict::Refreshed {
                     token: issued.access_token,
-                    expires_at: issued.expires_in.map(|s| now_secs + s),
+                    expires_at: issued.expires_in.map(|s| now_secs.saturating_add(s)),
                 }
             }
             Err(Error::Meta(e)) if token_refused(&e) => {

@@ -199,6 +199,24 @@ fn bad_flags_exit_2_with_one_clear_line() {
         ),
         (&["--tls-cert", "cert.pem"], &[], "--tls-key"),
         (&["--retry-schedule", "soon"], &[], "--retry-schedule"),
+        // Durations past what a clock can add are refused, not a panic later.
+        (
+            &["--retry-schedule", "5s,18446744073709551615s"],
+            &[],
+            "--retry-schedule",
+        ),
+        (&["--delivery-timeout", "2d"], &[], "--delivery-timeout"),
+        (&["--retention", "600000000y"], &[], "--retention"),
+        (
+            &["--admin-idle-timeout", "31d"],
+            &[],
+            "--admin-idle-timeout",
+        ),
+        (
+            &[],
+            &[("WABRIDGE_TOKEN_CHECK_INTERVAL", "100y")],
+            "--token-check-interval",
+        ),
         (&[], &[("WABRIDGE_LISTEN", "nope")], "--listen"),
         (
             &[],

@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use crate::support::admin_browser::Browser;
-use crate::support::fake_meta::{FakeMeta, APP_SECRET};
+use crate::support::fake_meta::{FakeMeta, APP_ID, APP_SECRET};
 use crate::support::gateway::{Gateway, Options, ADMIN_TOKEN};
 use crate::support::server::Reply;
 use crate::support::{meta_signature, payloads};
@@ -398,7 +398,64 @@ fn timestamps_past_the_year_9999_are_stored_and_shown_without_a_panic() {
     assert_eq!(window["lastInboundAt"], "9999-12-31T23:59:59.999Z");
     let (status, history) = gw.request("GET", "/api/v1/messages/wamid.OUT", Some(&key), None);
     assert_eq!(status, 200, "{history}");
+    let mut admin = Browser::new(&gw);
+    assert_eq!(admin.login(ADMIN_TOKEN).status, 303);
+    let page = admin.get("/admin/messages/wamid%2EOUT");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("9999-12-31 23:59:59 UTC"),
+        "{}",
+        page.body
+    );
     assert_eq!(signed_text(&gw, "wamid.AFTER-Y10K"), 200);
+}
+
+#[test]
+fn a_token_meta_says_expires_past_the_year_9999_is_shown_without_a_panic() {
+    let (meta, gw) = start(&[]);
+    meta.add_token_data(
+        "token-forever",
+        serde_json::json!({
+            "app_id": APP_ID, "type": "USER", "is_valid": true,
+            "expires_at": i64::MAX,
+            "scopes": ["whatsapp_business_messaging", "whatsapp_business_management"],
+            "granular_scopes": [{"scope": "whatsapp_business_management", "target_ids": ["W1"]}],
+            "user_id": "meta-user-forever"
+        }),
+    );
+    let (status, body) = gw.admin(
+        "POST",
+        "/api/v1/admin/accounts",
+        Some(&serde_json::json!({"accessToken": "token-forever"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let mut admin = Browser::new(&gw);
+    assert_eq!(admin.login(ADMIN_TOKEN).status, 303);
+    let page = admin.get("/admin/accounts");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("9999-12-31 23:59:59 UTC"),
+        "{}",
+        page.body
+    );
+}
+
+#[test]
+fn a_signed_body_whose_items_would_each_copy_a_large_field_is_quarantined() {
+    let (_meta, gw) = start(&[]);
+    // 40 statuses beside 1 MiB: 40 MiB of copies in their Meta-format bodies.
+    let statuses = (0..40)
+        .map(|i| payloads::status(&format!("wamid.COPY{i}"), "sent", "420777123456"))
+        .collect::<Vec<_>>();
+    let mut value = payloads::statuses_value("PN1", statuses);
+    value["pad"] = "x".repeat(1 << 20).into();
+    let body = payloads::notification(&[("111", vec![value])]);
+    let (status, answer) = gw.post_webhook(&body);
+    assert_eq!(status, 200, "{answer}");
+    let reason = answer["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("Meta-format bodies"), "{answer}");
+    assert!(answer["quarantined"].as_u64().is_some(), "{answer}");
+    assert_eq!(signed_text(&gw, "wamid.AFTER-COPIES"), 200);
 }
 
 #[test]

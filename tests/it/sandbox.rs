@@ -211,6 +211,19 @@ fn a_sandbox_takes_simulated_events_and_answers_its_own_sends_with_statuses() {
             gw.request("POST", "/api/v1/sandbox/events", Some(&key), Some(&body));
         assert_eq!(status, 403, "{body}: {refused}");
     }
+    // Nor a body whose items would each copy one large field into their
+    // Meta-format bodies: refused before anything is stored.
+    let statuses: Vec<_> = (0..40)
+        .map(|i| payloads::status(&format!("wamid.C{i}"), "sent", "420777123456"))
+        .collect();
+    let mut value = payloads::statuses_value(&phone, statuses);
+    value["pad"] = "x".repeat(1 << 20).into();
+    let copies = json!({"object": "whatsapp_business_account",
+        "entry": [{"id": waba, "changes": [{"field": "messages", "value": value}]}]});
+    let (status, refused) = gw.request("POST", "/api/v1/sandbox/events", Some(&key), Some(&copies));
+    assert_eq!(status, 400, "{refused}");
+    let why = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(why.contains("Meta-format bodies"), "{refused}");
 
     assert!(
         meta.requests().is_empty(),

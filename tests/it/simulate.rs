@@ -224,3 +224,17 @@ fn an_unknown_event_kind_is_refused_with_the_words_simulate_knows() {
         "{err}"
     );
 }
+
+#[test]
+fn a_rate_too_small_to_pace_is_refused_with_one_clear_line() {
+    let meta = FakeMeta::start();
+    let gw = Gateway::start(&meta);
+    gw.configure();
+    for rate in ["1e-300", "-1", "NaN", "inf"] {
+        let flag = format!("--rate={rate}");
+        let (code, out, err) = simulate(&gw, APP_SECRET, &["--count", "2", &flag]);
+        assert_eq!(code, 2, "--rate {rate}: stdout:\n{out}\nstderr:\n{err}");
+        assert!(err.contains("--rate must be 0"), "--rate {rate}: {err}");
+        assert!(!err.contains("panicked"), "--rate {rate}: {err}");
+    }
+}

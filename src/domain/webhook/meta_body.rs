@@ -53,6 +53,60 @@ pub fn meta_body(event: &InboundEvent) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(&envelope).map_err(|e| Error::internal("the event's Meta body", e))
 }
 
+/// At most how many bytes each event of a change copies into its Meta body:
+/// the change's fields beside its item lists, and its largest contact. What
+/// bounds a body whose many items would each carry a copy of one large field.
+pub(super) fn copied_per_event(field: &str, value: &Value) -> usize {
+    let spec = events::field(field);
+    let lists = spec.map_or(&[][..], |f| f.lists);
+    let root = items_root(field, value);
+    let mut bytes = size_beside(root, |k| {
+        k == "contacts" || lists.iter().any(|(list, _)| *list == k)
+    });
+    if !std::ptr::eq(root, value) {
+        let nest = spec.and_then(|f| f.nested);
+        bytes += size_beside(value, |k| Some(k) == nest);
+    }
+    let largest_contact = root
+        .get("contacts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(json_size)
+        .max();
+    bytes + largest_contact.unwrap_or(0)
+}
+
+/// The JSON size of `v`'s members but those `skip` names (all of `v` if it
+/// is not an object), give or take their punctuation.
+fn size_beside(v: &Value, skip: impl Fn(&str) -> bool) -> usize {
+    match v.as_object() {
+        Some(members) => members
+            .iter()
+            .filter(|(k, _)| !skip(k))
+            .map(|(k, x)| k.len() + 4 + json_size(x))
+            .sum(),
+        None => json_size(v),
+    }
+}
+
+fn json_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
+}
+
 /// The business portfolio and WABA an `account_update` names (Embedded
 /// Signup's `PARTNER_ADDED` carries `waba_info`): what lets later
 /// business-level events of that portfolio reach that WABA's listeners.

@@ -381,3 +381,48 @@ fn a_message_written_in_a_group_opens_the_groups_window_not_its_authors() {
     assert_eq!(e.sender.as_ref().unwrap().ids, ["G1"]);
     assert_eq!(data(e)["groupId"], "G1");
 }
+
+fn statuses_beside(pad: usize, count: usize) -> Vec<u8> {
+    let statuses: Vec<Value> = (0..count)
+        .map(|i| json!({"id": format!("wamid.{i}"), "status": "sent", "timestamp": "1700000000", "recipient_id": "420777123456"}))
+        .collect();
+    body(json!([{"field": "messages", "value": {
+        "metadata": {"phone_number_id": "PN1"},
+        "pad": "x".repeat(pad),
+        "statuses": statuses
+    }}]))
+}
+
+#[test]
+fn items_that_would_each_copy_a_large_shared_field_are_unusable() {
+    // 300 statuses beside 64 KiB: each Meta body would copy it, 19 MiB in all.
+    let Unusable(why) = parse(&statuses_beside(64 << 10, 300), 0).unwrap_err();
+    assert!(why.contains("over 18 MiB"), "{why}");
+    assert!(why.contains("(64 KiB each)"), "{why}");
+    // 200 of them copy 12.5 MiB, under the bound: taken.
+    assert_eq!(
+        parse(&statuses_beside(64 << 10, 200), 0).unwrap().len(),
+        200
+    );
+}
+
+#[test]
+fn a_large_batch_of_ordinary_items_is_taken() {
+    // A thousand messages, each with its own contact: each copies only its own.
+    let (messages, contacts): (Vec<Value>, Vec<Value>) = (0..1000)
+        .map(|i| {
+            let wa_id = format!("420777{i:06}");
+            (
+                json!({"from": wa_id, "id": format!("wamid.{i}"), "timestamp": "1700000000", "type": "text", "text": {"body": "hi"}}),
+                json!({"profile": {"name": "Jana"}, "wa_id": wa_id}),
+            )
+        })
+        .unzip();
+    let b = body(json!([{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN1"},
+        "contacts": contacts,
+        "messages": messages
+    }}]));
+    assert_eq!(parse(&b, 0).unwrap().len(), 1000);
+}

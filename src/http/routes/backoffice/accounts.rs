@@ -93,7 +93,7 @@ pub async fn page(cx: &Ctx<'_>) -> Result<Resp, Error> {
 }
 
 fn row(a: &Account, listeners: usize, now: u64, wabas: Vec<(String, WabaFacts)>) -> AccountRow {
-    let (expiry_state, expiry) = match a.token_expires_at.map(|s| s * 1000) {
+    let (expiry_state, expiry) = match a.token_expires_at.map(|s| s.saturating_mul(1000)) {
         None => ("ok", "Never (System User token)".to_string()),
         Some(at) if at <= now => ("bad", format!("Expired {}", stamp(at, now).ago)),
         Some(at) if at - now < EXPIRY_WARNING_MS => {

@@ -219,7 +219,7 @@ fn step(r: &StatusRecord, now: u64) -> Step {
         .timestamp
         .as_deref()
         .and_then(|t| t.parse::<u64>().ok())
-        .map(|secs| utc(secs * 1000))
+        .map(|secs| utc(secs.saturating_mul(1000)))
         .unwrap_or_default();
     let category = r
         .pricing

@@ -1,12 +1,11 @@
 //! Shared pieces of the pages: the layout's data, times as people read them,
 //! status colours, and the pages for errors and refusals.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use askama::Template;
 use hyper::StatusCode;
 
 use super::{html, Ctx};
+use crate::domain::time::rfc3339_secs;
 use crate::error::{Error, StorageFault};
 use crate::http::response::{status_of, Resp};
 use crate::http::session::Flash;
@@ -55,10 +54,10 @@ pub fn stamp(ms: u64, now: u64) -> Stamp {
     }
 }
 
+/// A time from a signed body or from Meta may be anything: past year 9999
+/// it shows as the last second of 9999, never a panic of the page.
 pub fn utc(ms: u64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms);
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
+    rfc3339_secs(ms / 1000)
         .replace('T', " ")
         .replace('Z', " UTC")
 }
@@ -172,6 +171,13 @@ mod tests {
         assert_eq!(ago(0, 3 * 86_400_000), "3 d ago");
         assert_eq!(ago(61_000, 1_000), "in 1 min");
         assert_eq!(utc(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
+    }
+
+    #[test]
+    fn times_past_year_9999_show_as_its_last_second() {
+        assert_eq!(utc(253_402_300_800_000), "9999-12-31 23:59:59 UTC");
+        assert_eq!(utc(u64::MAX), "9999-12-31 23:59:59 UTC");
+        assert_eq!(stamp(u64::MAX, 0).full, "9999-12-31 23:59:59 UTC");
     }
 
     #[test]
