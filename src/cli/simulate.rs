@@ -335,7 +335,8 @@ fn sandbox_number(agent: &ureq::Agent, base: &str, key: &str) -> Result<[String;
 fn simulate(args: &SimulateArgs) -> Result<bool, String> {
     let picks = Pick::parse_list(&args.events)?;
     let webhook_url = events_url(&args.to)?;
-    // Below one a day, a run's later sends fall due past what a clock can hold.
+    // So slow a run's later sends would fall due past the clock's end and it
+    // would stop short of --count: refused with the range instead.
     if !(args.rate == 0.0 || (1.0 / 86_400.0..=1e9).contains(&args.rate)) {
         return Err(
             "--rate must be 0 (as fast as the gateway answers) or from 0.0000116 (one a day) to 1e9 webhooks per second".into(),

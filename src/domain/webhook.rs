@@ -87,15 +87,12 @@ pub fn parse_with(
                 .and_then(Value::as_str)
                 .unwrap_or("messages");
             let change = Change::new(&entry_id, field, value, entry_secs, received_at_ms)?;
-            let before = events.len();
-            change.events(businesses, &mut events);
-            let each = meta_body::copied_per_event(field, &change.value);
-            copied = copied.saturating_add((events.len() - before).saturating_mul(each));
+            copied = copied.saturating_add(change.events(businesses, &mut events));
             if copied > MAX_COPIED_BYTES {
                 return Err(Unusable(format!(
-                    "its events would copy over {} MiB of the fields they share ({} KiB each) into their Meta-format bodies; at most {} MiB are taken",
+                    "its {} events would copy over {} MiB of the fields they share into their Meta-format bodies; at most {} MiB are taken",
+                    events.len(),
                     copied >> 20,
-                    each >> 10,
                     MAX_COPIED_BYTES >> 20
                 )));
             }
@@ -163,7 +160,11 @@ impl<'a> Change<'a> {
         vec![(self.entry_id.to_string(), false)]
     }
 
-    fn events(&self, businesses: BusinessWabas<'_>, out: &mut Vec<InboundEvent>) {
+    /// Adds the change's events to `out`; returns how many bytes their Meta
+    /// bodies would copy from the change, at most.
+    fn events(&self, businesses: BusinessWabas<'_>, out: &mut Vec<InboundEvent>) -> usize {
+        let per_item = meta_body::copied_per_event(self.field, &self.value);
+        let mut copied = 0usize;
         let spec = events::field(self.field);
         let lists = spec.map_or(&[][..], |f| f.lists);
         let root = items_root(self.field, &self.value);
@@ -185,6 +186,7 @@ impl<'a> Change<'a> {
                 let items = root.get(*list).and_then(Value::as_array);
                 for (i, item) in items.into_iter().flatten().enumerate() {
                     any = true;
+                    copied = copied.saturating_add(per_item);
                     out.push(ctx.item_event(event_type, list, i, item));
                 }
             }
@@ -193,9 +195,11 @@ impl<'a> Change<'a> {
                     || events::unknown_field_type(self.field),
                     |f| f.whole.to_string(),
                 );
+                copied = copied.saturating_add(meta_body::json_size(&self.value));
                 out.push(ctx.whole_event(&whole));
             }
         }
+        copied
     }
 }
 

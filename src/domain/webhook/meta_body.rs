@@ -34,7 +34,10 @@ pub fn meta_body(event: &InboundEvent) -> Result<Vec<u8>, Error> {
             if let Some(contact) = src.contact.and_then(|c| root.get("contacts")?.get(c)) {
                 only.insert("contacts".into(), json!([contact]));
             }
-            match spec.and_then(|f| f.nested) {
+            // A field whose items may be nested (`standby`) but came at the top
+            // of the value: nothing to wrap them in.
+            let nested = !std::ptr::eq(root, src.value.as_ref());
+            match spec.and_then(|f| f.nested).filter(|_| nested) {
                 Some(nest) => {
                     let mut whole = object_of(&src.value);
                     whole.insert(nest.into(), Value::Object(only));
@@ -53,9 +56,10 @@ pub fn meta_body(event: &InboundEvent) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(&envelope).map_err(|e| Error::internal("the event's Meta body", e))
 }
 
-/// At most how many bytes each event of a change copies into its Meta body:
-/// the change's fields beside its item lists, and its largest contact. What
-/// bounds a body whose many items would each carry a copy of one large field.
+/// At most how many bytes each item's event of a change copies into its Meta
+/// body beside the item: the change's fields beside its item lists, and its
+/// largest contact. What bounds a body whose many items would each carry a
+/// copy of one large field. (An event of a whole change copies the value.)
 pub(super) fn copied_per_event(field: &str, value: &Value) -> usize {
     let spec = events::field(field);
     let lists = spec.map_or(&[][..], |f| f.lists);
@@ -90,7 +94,7 @@ fn size_beside(v: &Value, skip: impl Fn(&str) -> bool) -> usize {
     }
 }
 
-fn json_size(v: &Value) -> usize {
+pub(super) fn json_size(v: &Value) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -7,7 +7,10 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+use super::fields::items_root;
+use super::meta_body::{copied_per_event, json_size};
 use super::{business_link, meta_body, parse, parse_with};
+use crate::domain::model::InboundEvent;
 use crate::meta::field_samples::{field_sample, FIELD_SAMPLES};
 
 /// Any JSON value, including the awkward ones: huge and negative numbers,
@@ -54,15 +57,33 @@ fn pointers(v: &Value, here: String, out: &mut Vec<String>) {
     }
 }
 
-/// Parses `body` and builds every event's Meta-shaped body and business link.
+/// Parses `body` and builds every event's Meta-shaped body and business
+/// link; each Meta body is no larger than the parser counted it.
 fn parse_and_render(body: &[u8]) {
     let businesses = |_: &str| vec!["W1".to_string(), "W2".to_string()];
     if let Ok(events) = parse_with(body, 1_700_000_000_000, &businesses) {
         for e in &events {
-            meta_body(e).unwrap();
+            let built = meta_body(e).unwrap().len();
+            assert!(built <= counted(e), "{built} > {}", counted(e));
             let _ = business_link(e);
         }
     }
+}
+
+/// What the parser's bound allows `e`'s Meta body: the copies it counted,
+/// the item itself and the envelope around them.
+fn counted(e: &InboundEvent) -> usize {
+    let src = &e.source;
+    let envelope = 256 + e.waba_id.len() + src.field.len();
+    envelope
+        + match src.item {
+            Some((list, i)) => {
+                let root = items_root(&src.field, &src.value);
+                let item = root.get(list).and_then(|l| l.get(i));
+                copied_per_event(&src.field, &src.value) + item.map_or(0, json_size)
+            }
+            None => json_size(&src.value),
+        }
 }
 
 proptest! {
