@@ -214,7 +214,7 @@ const DAY_SECS: u64 = 86_400;
 
 /// A duration of at most `days`. `humantime` takes up to 584 billion years,
 /// and a deadline that far overflows the clock it is added to.
-fn at_most(raw: &str, days: u64, shown: &str) -> Result<Duration, String> {
+pub(crate) fn at_most(raw: &str, days: u64, shown: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
     if d > Duration::from_secs(days * DAY_SECS) {
         return Err(format!("must be at most {shown}"));

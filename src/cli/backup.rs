@@ -42,7 +42,7 @@ pub struct BackupArgs {
     pub url: Option<String>,
 
     /// How long the server may take to send the copy.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = super::client::parse_timeout)]
     pub timeout: Duration,
 
     /// Accept any TLS certificate, also off loopback.

@@ -35,6 +35,12 @@ pub fn is_loopback(url: &str) -> bool {
     }
 }
 
+/// A command's `--timeout`: at most a day, since the HTTP client adds it to
+/// the clock and a far larger one overflows it.
+pub fn parse_timeout(raw: &str) -> Result<Duration, String> {
+    crate::config::at_most(raw, 1, "1d")
+}
+
 /// A client that reports every HTTP status instead of failing on 4xx/5xx.
 /// TLS certificates are verified, except on loopback or when `insecure`.
 pub fn agent(url: &str, timeout: Duration, insecure: bool) -> ureq::Agent {

@@ -19,7 +19,7 @@ pub struct HealthcheckArgs {
     pub url: Option<String>,
 
     /// Give up after this long.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = super::client::parse_timeout)]
     pub timeout: Duration,
 
     /// Accept any TLS certificate, also off loopback.

@@ -98,7 +98,7 @@ pub struct SimulateArgs {
     pub run_id: Option<String>,
 
     /// How long one webhook may take.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = super::client::parse_timeout)]
     pub timeout: Duration,
 
     /// Accept any TLS certificate, also off loopback.

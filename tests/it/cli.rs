@@ -246,6 +246,30 @@ fn bad_flags_exit_2_with_one_clear_line() {
 }
 
 #[test]
+fn a_client_timeout_past_a_day_is_refused_not_a_panic() {
+    let tmp = tempdir();
+    for command in [
+        &["healthcheck", "--url", "http://127.0.0.1:9/healthz"][..],
+        &[
+            "backup",
+            "--url",
+            "http://127.0.0.1:9",
+            "--out",
+            "copy.redb",
+        ][..],
+        &["simulate", "--to", "http://127.0.0.1:9", "--secret", "s"][..],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--timeout", "18446744073709551615s"]);
+        let (code, stdout, stderr) = run(&args, &[], tmp.path());
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_one_clear_line(&stderr, "--timeout");
+        assert!(stderr.contains("at most 1d"), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+}
+
+#[test]
 fn an_unreadable_or_garbage_certificate_exits_1_with_one_clear_line() {
     let tmp = tempdir();
     let p = |name: &str| tmp.path().join(name).display().to_string();
