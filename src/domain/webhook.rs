@@ -163,8 +163,8 @@ impl<'a> Change<'a> {
     /// Adds the change's events to `out`; returns how many bytes their Meta
     /// bodies would copy from the change, at most.
     fn events(&self, businesses: BusinessWabas<'_>, out: &mut Vec<InboundEvent>) -> usize {
-        let per_item = meta_body::copied_per_event(self.field, &self.value);
-        let mut copied = 0usize;
+        let before = out.len();
+        let mut whole_change = false;
         let spec = events::field(self.field);
         let lists = spec.map_or(&[][..], |f| f.lists);
         let root = items_root(self.field, &self.value);
@@ -186,7 +186,6 @@ impl<'a> Change<'a> {
                 let items = root.get(*list).and_then(Value::as_array);
                 for (i, item) in items.into_iter().flatten().enumerate() {
                     any = true;
-                    copied = copied.saturating_add(per_item);
                     out.push(ctx.item_event(event_type, list, i, item));
                 }
             }
@@ -195,11 +194,18 @@ impl<'a> Change<'a> {
                     || events::unknown_field_type(self.field),
                     |f| f.whole.to_string(),
                 );
-                copied = copied.saturating_add(meta_body::json_size(&self.value));
+                whole_change = true;
                 out.push(ctx.whole_event(&whole));
             }
         }
-        copied
+        // Sized once per change, not per event: every event of it, in every
+        // WABA of a fan-out, copies the same.
+        let each = if whole_change {
+            meta_body::json_size(&self.value)
+        } else {
+            meta_body::copied_per_event(self.field, &self.value)
+        };
+        (out.len() - before).saturating_mul(each)
     }
 }
 

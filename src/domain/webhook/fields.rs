@@ -9,11 +9,17 @@ use crate::domain::ids::token_hash;
 /// Where a field keeps its lists and their contacts: `value`, or the object
 /// nested in it (`value.standby`).
 pub(super) fn items_root<'v>(field: &str, value: &'v Value) -> &'v Value {
+    nest_of(field, value)
+        .and_then(|nest| value.get(nest))
+        .unwrap_or(value)
+}
+
+/// The key of `value` the field's lists are nested under, when they are:
+/// a field that may nest them (`standby`) can also send them at the top.
+pub(super) fn nest_of(field: &str, value: &Value) -> Option<&'static str> {
     events::field(field)
         .and_then(|f| f.nested)
-        .and_then(|nest| value.get(nest))
-        .filter(|v| v.is_object())
-        .unwrap_or(value)
+        .filter(|nest| value.get(*nest).is_some_and(Value::is_object))
 }
 
 /// Meta's `timestamp` of an item or value (unix seconds, as a string or a number).

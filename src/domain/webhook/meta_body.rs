@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::fields::{id_string, items_root, object_of};
+use super::fields::{id_string, items_root, nest_of, object_of};
 use crate::domain::model::InboundEvent;
 use crate::domain::{events, marketing};
 use crate::error::Error;
@@ -16,16 +16,13 @@ pub fn meta_body(event: &InboundEvent) -> Result<Vec<u8>, Error> {
     let src = &event.source;
     let value = match src.item {
         Some((list, i)) => {
-            let spec = events::field(&src.field);
-            let lists: Vec<&str> = spec
-                .map(|f| f.lists.iter().map(|(l, _)| *l).collect())
-                .unwrap_or_default();
+            let lists = lists_of(&src.field);
             let root = items_root(&src.field, &src.value);
             let mut only: Map<String, Value> = root
                 .as_object()
                 .into_iter()
                 .flatten()
-                .filter(|(k, _)| k.as_str() != "contacts" && !lists.contains(&k.as_str()))
+                .filter(|(k, _)| !one_per_event(lists, k))
                 .map(|(k, x)| (k.clone(), x.clone()))
                 .collect();
             if let Some(item) = root.get(list).and_then(|l| l.get(i)) {
@@ -34,10 +31,7 @@ pub fn meta_body(event: &InboundEvent) -> Result<Vec<u8>, Error> {
             if let Some(contact) = src.contact.and_then(|c| root.get("contacts")?.get(c)) {
                 only.insert("contacts".into(), json!([contact]));
             }
-            // A field whose items may be nested (`standby`) but came at the top
-            // of the value: nothing to wrap them in.
-            let nested = !std::ptr::eq(root, src.value.as_ref());
-            match spec.and_then(|f| f.nested).filter(|_| nested) {
+            match nest_of(&src.field, &src.value) {
                 Some(nest) => {
                     let mut whole = object_of(&src.value);
                     whole.insert(nest.into(), Value::Object(only));
@@ -61,15 +55,11 @@ pub fn meta_body(event: &InboundEvent) -> Result<Vec<u8>, Error> {
 /// largest contact. What bounds a body whose many items would each carry a
 /// copy of one large field. (An event of a whole change copies the value.)
 pub(super) fn copied_per_event(field: &str, value: &Value) -> usize {
-    let spec = events::field(field);
-    let lists = spec.map_or(&[][..], |f| f.lists);
+    let lists = lists_of(field);
     let root = items_root(field, value);
-    let mut bytes = size_beside(root, |k| {
-        k == "contacts" || lists.iter().any(|(list, _)| *list == k)
-    });
-    if !std::ptr::eq(root, value) {
-        let nest = spec.and_then(|f| f.nested);
-        bytes += size_beside(value, |k| Some(k) == nest);
+    let mut bytes = size_beside(root, |k| one_per_event(lists, k));
+    if let Some(nest) = nest_of(field, value) {
+        bytes += size_beside(value, |k| k == nest);
     }
     let largest_contact = root
         .get("contacts")
@@ -79,6 +69,17 @@ pub(super) fn copied_per_event(field: &str, value: &Value) -> usize {
         .map(json_size)
         .max();
     bytes + largest_contact.unwrap_or(0)
+}
+
+/// Whether a Meta body holds only its own event's entry of `key` (a list of
+/// the field's items, or `contacts`), not the change's whole member.
+fn one_per_event(lists: &[(&str, &str)], key: &str) -> bool {
+    key == "contacts" || lists.iter().any(|(list, _)| *list == key)
+}
+
+/// The field's item lists, with their event types.
+fn lists_of(field: &str) -> &'static [(&'static str, &'static str)] {
+    events::field(field).map_or(&[], |f| f.lists)
 }
 
 /// The JSON size of `v`'s members but those `skip` names (all of `v` if it
